@@ -1,0 +1,1 @@
+"""Campaign pages and the sending ledger arrive with the campaign authoring and sending issues."""

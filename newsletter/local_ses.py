@@ -1,0 +1,69 @@
+"""The local SES-compatible endpoint (moto's server mode) used by the demo and the test suite.
+
+Production never imports this module. boto3 talks to this endpoint over HTTP exactly as it talks to AWS.
+"""
+
+import email
+import email.policy
+import json
+import urllib.request
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+import boto3
+
+
+def local_ses_prepare(*, endpoint_url: str, region: str, sender: str, configuration_set: str | None) -> None:
+    """Verify the sender's domain and create the configuration set, as an operator does once in AWS."""
+    client = boto3.client(
+        "sesv2",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the local endpoint ignores it
+    )
+    domain = parseaddr(sender)[1].rpartition("@")[2]
+    client.create_email_identity(EmailIdentity=domain)
+    if configuration_set:
+        existing = {c for c in client.list_configuration_sets().get("ConfigurationSets", [])}
+        if configuration_set not in existing:
+            client.create_configuration_set(ConfigurationSetName=configuration_set)
+
+
+@dataclass
+class OutboxMessage:
+    """One message the local endpoint accepted, parsed back from its raw MIME."""
+
+    message_id: str
+    to: list[str]
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    raw: str
+
+
+def _part(message, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    return part.get_content() if part is not None else ""
+
+
+def local_outbox(*, endpoint_url: str) -> list[OutboxMessage]:
+    """Every raw message the local SES endpoint has accepted, oldest first."""
+    with urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=10) as response:  # noqa: S310
+        data = json.load(response)
+    messages = []
+    for item in data.get("ses", {}).get("RawMessage", []):
+        parsed = email.message_from_string(item["raw_data"], policy=email.policy.default)
+        messages.append(
+            OutboxMessage(
+                message_id=item["id"],
+                to=sorted(set(item["destinations"])),
+                subject=str(parsed["Subject"] or ""),
+                text=_part(parsed, "plain"),
+                html=_part(parsed, "html"),
+                headers={k: str(v) for k, v in parsed.items()},
+                raw=item["raw_data"],
+            )
+        )
+    return messages

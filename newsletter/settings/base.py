@@ -1,0 +1,205 @@
+"""Settings shared by every environment. Each value comes from one ``env`` object (12-factor).
+
+Environment-specific modules (``local``, ``test``, ``production``) import this one and change only what
+differs. Production leaves secrets without defaults, so a missing one stops the process at start-up.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+# Absolute base URL of the site: every link in an email is built on it.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "subscribers",
+    "campaigns",
+    "wagtail.contrib.forms",
+    "wagtail.contrib.redirects",
+    "wagtail.contrib.settings",
+    "wagtail.embeds",
+    "wagtail.sites",
+    "wagtail.users",
+    "wagtail.snippets",
+    "wagtail.documents",
+    "wagtail.images",
+    "wagtail.search",
+    "wagtail.admin",
+    "wagtail",
+    "modelcluster",
+    "taggit",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "wagtail.contrib.redirects.middleware.RedirectMiddleware",
+]
+
+ROOT_URLCONF = "newsletter.urls"
+WSGI_APPLICATION = "newsletter.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "subscribers.context_processors.brand",
+            ],
+        },
+    },
+]
+
+# --- Database: DATABASE_URL, or the embedded SQLite file under var/ -------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'newsletter.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
+    # WAL lets the web server, the worker and beat read while one of them writes.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    DATABASES["default"]["OPTIONS"]["timeout"] = 20
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: broker for Celery, cache for rate limits --------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+
+def redis_settings(redis_url: str) -> tuple[str, dict]:
+    """Celery broker URL and Django CACHES for one Redis URL (``redis://`` or ``unix://`` socket)."""
+    is_socket = redis_url.startswith("unix://")
+    broker = "redis+socket://" + redis_url.removeprefix("unix://") if is_socket else redis_url
+    caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "nl",
+            "TIMEOUT": 300,
+        }
+    }
+    return broker, caches
+
+
+CELERY_BROKER_URL, CACHES = redis_settings(REDIS_URL or "redis://127.0.0.1:6379/0")
+
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- Auth ------------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "subscribers.User"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/account/"
+LOGOUT_REDIRECT_URL = "/"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "SAMEORIGIN"  # Wagtail's preview shows pages in an iframe of the admin.
+
+# --- Wagtail -----------------------------------------------------------------------------------------
+WAGTAIL_SITE_NAME = env.str("BRAND_NAME", default="Larkspur & Lune")
+WAGTAILADMIN_BASE_URL = SITE_URL
+WAGTAILDOCS_EXTENSIONS = ["csv", "pdf", "txt", "zip"]
+WAGTAILADMIN_LOGIN_URL = "/admin/login/"
+
+# --- Brand (until campaigns add Wagtail site settings) ---------------------------------------------
+BRAND_NAME = WAGTAIL_SITE_NAME
+BRAND_POSTAL_ADDRESS = env.str("BRAND_POSTAL_ADDRESS", default="12 Assay Lane, Birmingham B18 6AA, United Kingdom")
+
+# --- Subscriptions and privacy ---------------------------------------------------------------------
+# Key for the HMAC that names an address in the suppression list and in erasure tombstones. It must
+# outlive SECRET_KEY rotations: rotating it would forget every suppression.
+SUPPRESSION_HMAC_KEY = env.str("SUPPRESSION_HMAC_KEY", default="")
+CONFIRM_TOKEN_MAX_AGE_DAYS = env.int("CONFIRM_TOKEN_MAX_AGE_DAYS", default=7)
+EMAIL_CHANGE_TOKEN_MAX_AGE_DAYS = env.int("EMAIL_CHANGE_TOKEN_MAX_AGE_DAYS", default=2)
+SUBSCRIBE_RATE_PER_IP = env.str("SUBSCRIBE_RATE_PER_IP", default="20/h")
+SUBSCRIBE_RATE_PER_ADDRESS = env.str("SUBSCRIBE_RATE_PER_ADDRESS", default="3/h")
+# Number of leading bits of an IP address kept in the consent ledger (the rest is zeroed).
+CONSENT_IPV4_PREFIX = 24
+CONSENT_IPV6_PREFIX = 48
+
+# Behind a proxy, set to the header it writes, for example HTTP_X_FORWARDED_FOR.
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default=None) or None
+
+# --- Amazon SES --------------------------------------------------------------------------------------
+SES_REGION = env.str("SES_REGION", default="eu-west-2")
+# Empty in production (boto3 talks to AWS); the demo and tests point it at the local SES endpoint.
+SES_ENDPOINT_URL = env.str("SES_ENDPOINT_URL", default="") or None
+SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="") or None
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="")
+SES_CONNECT_TIMEOUT = env.float("SES_CONNECT_TIMEOUT", default=5.0)
+SES_READ_TIMEOUT = env.float("SES_READ_TIMEOUT", default=15.0)
+# Shows the staff-only page listing every email the local SES endpoint received (demo only).
+OUTBOX_ENABLED = env.bool("OUTBOX_ENABLED", default=False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}
+
+
+def require(name: str, value: str | None) -> str:
+    """Fail at start-up, naming the variable, when a required setting is empty."""
+    if not value:
+        raise ImproperlyConfigured(f"Set the {name} environment variable; it has no default in production.")
+    return value

@@ -1,0 +1,32 @@
+"""Production settings: secrets have no defaults, transport security is on."""
+
+from .base import *  # noqa: F403
+from .base import DATABASES, env, require
+
+DEBUG = False
+SECRET_KEY = require("SECRET_KEY", env.str("SECRET_KEY", default=""))
+SUPPRESSION_HMAC_KEY = require("SUPPRESSION_HMAC_KEY", env.str("SUPPRESSION_HMAC_KEY", default=""))
+require("DATABASE_URL", env.str("DATABASE_URL", default=""))
+require("REDIS_URL", env.str("REDIS_URL", default=""))
+SITE_URL = require("SITE_URL", env.str("SITE_URL", default="")).rstrip("/")
+DEFAULT_FROM_EMAIL = require("DEFAULT_FROM_EMAIL", env.str("DEFAULT_FROM_EMAIL", default=""))
+SES_CONFIGURATION_SET = require("SES_CONFIGURATION_SET", env.str("SES_CONFIGURATION_SET", default=""))
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
+WAGTAILADMIN_BASE_URL = SITE_URL
+OUTBOX_ENABLED = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}

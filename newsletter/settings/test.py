@@ -1,0 +1,22 @@
+"""Settings for the test suite: DATABASE_URL / REDIS_URL when given, otherwise SQLite + embedded Redis.
+
+The SES endpoint is the moto server that the test fixtures start; they set SES_ENDPOINT_URL at run time.
+"""
+
+from .local import *  # noqa: F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; never used outside tests
+CACHES["default"]["KEY_PREFIX"] = "nl-test"  # noqa: F405
+# Service tests run tasks inline; end-to-end tests start a real worker and turn this off.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory: end-to-end tests run a Celery worker and a live server in other threads,
+    # and each thread must see the same database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405

@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.urls import include, path
+from wagtail import urls as wagtail_urls
+from wagtail.admin import urls as wagtailadmin_urls
+from wagtail.documents import urls as wagtaildocs_urls
+
+from subscribers.urls import account_patterns, accounts_patterns, newsletter_patterns
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz/", views.healthz, name="healthz"),
+    path("accounts/", include(accounts_patterns)),
+    path("account/", include(account_patterns)),
+    path("newsletter/", include(newsletter_patterns)),
+    path("admin/", include(wagtailadmin_urls)),
+    path("documents/", include(wagtaildocs_urls)),
+]
+
+if settings.OUTBOX_ENABLED:
+    urlpatterns.append(path("outbox/", views.outbox, name="outbox"))
+
+# Wagtail serves its page tree under /pages/ so that it never shadows the paths above.
+urlpatterns.append(path("pages/", include(wagtail_urls)))

@@ -1,0 +1,79 @@
+"""Project-level pages: the shop's landing page, the health check and the demo outbox."""
+
+import logging
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from subscribers.ses import SesError, ses_configuration_problems, ses_send_quota
+
+from .local_ses import local_outbox
+
+logger = logging.getLogger(__name__)
+
+
+def home(request):
+    return render(request, "home.html")
+
+
+def _check_database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True, "engine": connection.vendor}
+    except Exception as err:  # any failure means unhealthy; the reason is reported, not raised
+        return {"ok": False, "error": str(err)}
+
+
+def _check_redis() -> dict:
+    try:
+        client = cache._cache.get_client(write=True)  # the same Redis that Celery and rate limits use
+        client.ping()
+        return {"ok": True}
+    except Exception as err:
+        return {"ok": False, "error": str(err)}
+
+
+def _check_ses() -> dict:
+    problems = ses_configuration_problems()
+    result = {
+        "region": settings.SES_REGION,
+        "configuration_set": settings.SES_CONFIGURATION_SET,
+        "endpoint": "local" if settings.SES_ENDPOINT_URL else "aws",
+    }
+    if problems:
+        return {**result, "ok": False, "error": "; ".join(problems)}
+    # The quota call proves credentials and reachability; cached so health checks cost SES one call a minute.
+    quota = cache.get("healthz:ses-quota")
+    if quota is None:
+        try:
+            quota = ses_send_quota()
+        except SesError as err:
+            return {**result, "ok": False, "error": str(err)}
+        cache.set("healthz:ses-quota", quota, 60)
+    return {**result, "ok": True, "max_send_rate": quota["MaxSendRate"]}
+
+
+def healthz(request):
+    """JSON health of the database, Redis and the SES configuration: 200 when all are healthy, else 503."""
+    checks = {"database": _check_database(), "redis": _check_redis()}
+    checks["ses"] = _check_ses() if checks["redis"]["ok"] else {"ok": False, "error": "Redis is down"}
+    healthy = all(c["ok"] for c in checks.values())
+    if not healthy:
+        logger.warning("Health check failed: %s", {k: v for k, v in checks.items() if not v["ok"]})
+    return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)
+
+
+@staff_member_required(login_url="/admin/login/")
+def outbox(request):
+    """Demo only: every email the local SES endpoint received, newest first, rendered so links can be clicked."""
+    try:
+        messages = list(reversed(local_outbox(endpoint_url=settings.SES_ENDPOINT_URL)))
+        error = None
+    except OSError as err:
+        messages, error = [], f"The local SES endpoint at {settings.SES_ENDPOINT_URL} did not answer: {err}"
+    return render(request, "outbox.html", {"messages": messages, "error": error})

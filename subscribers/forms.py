@@ -1,0 +1,248 @@
+"""Forms: validation and clear per-field messages only. They never write models; views call services."""
+
+import re
+import unicodedata
+
+import phonenumbers
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from .addresses import email_normalise
+from .models import Topic
+from .wording import EXPLICIT_RESUBSCRIBE, MARKETING_OPT_IN_HELP, MARKETING_OPT_IN_LABEL, THIRD_PARTY_OBJECTION
+
+UK_POSTCODE = re.compile(r"^(GIR0AA|[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2})$")
+
+
+def postcode_clean(value: str) -> str:
+    """Validate a UK postcode and return it in its usual form ("B18 6AA")."""
+    compact = re.sub(r"\s+", "", value or "").upper()
+    if not UK_POSTCODE.match(compact):
+        raise forms.ValidationError("Enter a valid UK postcode, for example B18 6AA.", code="postcode")
+    return f"{compact[:-3]} {compact[-3:]}"
+
+
+def telephone_clean(value: str) -> str:
+    """Validate a telephone number (UK numbers may omit +44) and return it in E.164 form."""
+    try:
+        number = phonenumbers.parse(value, "GB")
+    except phonenumbers.NumberParseException as err:
+        raise forms.ValidationError(
+            "Enter a valid telephone number, for example 0121 496 0000 or +44 7700 900123.", code="telephone"
+        ) from err
+    if not phonenumbers.is_valid_number(number):
+        raise forms.ValidationError(
+            "That telephone number does not exist. Check the number of digits and the area code.",
+            code="telephone",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def text_clean(value: str, label: str) -> str:
+    """Trim and refuse control characters (which no name or address contains)."""
+    value = unicodedata.normalize("NFC", (value or "").strip())
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise forms.ValidationError(f"{label} contains characters that cannot be used.", code="control")
+    return value
+
+
+class EmailAddressField(forms.EmailField):
+    """An email field that trims and lower-cases what it accepts."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 254)
+        kwargs.setdefault("error_messages", {"invalid": "Enter a valid email address, like name@example.com."})
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        return email_normalise(super().clean(value))
+
+
+class ProfileFieldsMixin(forms.Form):
+    """Name, telephone and postal address with the shop's validation, shared by registration and details."""
+
+    first_name = forms.CharField(label="First name", max_length=150)
+    last_name = forms.CharField(label="Last name", max_length=150)
+    telephone = forms.CharField(
+        label="Telephone", max_length=32, widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"})
+    )
+    address_line1 = forms.CharField(
+        label="Address line 1", max_length=100, widget=forms.TextInput(attrs={"autocomplete": "address-line1"})
+    )
+    address_line2 = forms.CharField(
+        label="Address line 2",
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "address-line2"}),
+    )
+    town = forms.CharField(
+        label="Town or city", max_length=60, widget=forms.TextInput(attrs={"autocomplete": "address-level2"})
+    )
+    county = forms.CharField(label="County", max_length=60, required=False)
+    postcode = forms.CharField(
+        label="Postcode", max_length=10, widget=forms.TextInput(attrs={"autocomplete": "postal-code"})
+    )
+
+    TEXT_FIELDS = ("first_name", "last_name", "address_line1", "address_line2", "town", "county")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["first_name"].widget.attrs["autocomplete"] = "given-name"
+        self.fields["last_name"].widget.attrs["autocomplete"] = "family-name"
+
+    def clean_telephone(self):
+        return telephone_clean(self.cleaned_data["telephone"])
+
+    def clean_postcode(self):
+        return postcode_clean(self.cleaned_data["postcode"])
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.TEXT_FIELDS:
+            if name in cleaned:
+                try:
+                    cleaned[name] = text_clean(cleaned[name], self.fields[name].label)
+                except forms.ValidationError as err:
+                    self.add_error(name, err)
+        return cleaned
+
+
+class RegistrationForm(ProfileFieldsMixin):
+    email = EmailAddressField(label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters, not a common password.",
+    )
+    password2 = forms.CharField(
+        label="Confirm password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    marketing_opt_in = forms.BooleanField(
+        label=MARKETING_OPT_IN_LABEL, help_text=MARKETING_OPT_IN_HELP, required=False, initial=False
+    )
+
+    field_order = [
+        "first_name",
+        "last_name",
+        "email",
+        "telephone",
+        "address_line1",
+        "address_line2",
+        "town",
+        "county",
+        "postcode",
+        "password1",
+        "password2",
+        "marketing_opt_in",
+    ]
+
+    def clean(self):
+        cleaned = super().clean()
+        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", "The two passwords do not match.")
+        elif password1:
+            try:
+                password_validation.validate_password(password1)
+            except forms.ValidationError as err:
+                self.add_error("password1", err)
+        return cleaned
+
+
+class DetailsForm(ProfileFieldsMixin):
+    """Correct name, telephone and address."""
+
+
+class EmailChangeForm(forms.Form):
+    new_email = EmailAddressField(label="New email address")
+    password = forms.CharField(label="Current password", strip=False, widget=forms.PasswordInput)
+
+    def __init__(self, *args, user, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self):
+        if not self.user.check_password(self.cleaned_data["password"]):
+            raise forms.ValidationError("That is not your current password.", code="password")
+        return self.cleaned_data["password"]
+
+    def clean_new_email(self):
+        email = self.cleaned_data["new_email"]
+        if email == self.user.email:
+            raise forms.ValidationError("That is already your email address.", code="same")
+        return email
+
+
+class EmailLoginForm(AuthenticationForm):
+    username = EmailAddressField(
+        label="Email address", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email address and password do not match an account.",
+    }
+
+
+class PreferencesForm(forms.Form):
+    """One tick box per topic ("General Subscription" first) and the third-party objection."""
+
+    third_party_objection = forms.BooleanField(label=THIRD_PARTY_OBJECTION, required=False)
+
+    def __init__(self, *args, topics: list[Topic], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.topics = topics
+        topic_fields = {
+            f"topic_{t.pk}": forms.BooleanField(label=t.name, help_text=t.description, required=False) for t in topics
+        }
+        self.fields = {**topic_fields, "third_party_objection": self.fields["third_party_objection"]}
+
+    def topic_fields(self):
+        return [self[f"topic_{t.pk}"] for t in self.topics]
+
+    def wanted_topics(self) -> set[Topic]:
+        return {t for t in self.topics if self.cleaned_data.get(f"topic_{t.pk}")}
+
+
+class PublicSubscribeForm(forms.Form):
+    email = EmailAddressField(label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    first_name = forms.CharField(label="First name (optional)", max_length=150, required=False)
+
+    def clean_first_name(self):
+        return text_clean(self.cleaned_data["first_name"], "First name")
+
+
+class ResendConfirmationForm(forms.Form):
+    email = EmailAddressField(label="Email address")
+
+
+class ConfirmForm(forms.Form):
+    explicit_resubscribe = forms.BooleanField(label=EXPLICIT_RESUBSCRIBE, required=False)
+
+
+class UnsubscribeForm(forms.Form):
+    SCOPE_TOPIC = "topic"
+    SCOPE_ALL = "all"
+    REASONS = [
+        ("", "Prefer not to say"),
+        ("too_many", "Too many emails"),
+        ("not_relevant", "Not relevant to me"),
+        ("never_signed_up", "I never signed up"),
+        ("other", "Another reason"),
+    ]
+
+    scope = forms.ChoiceField(
+        choices=[(SCOPE_TOPIC, "Only this list"), (SCOPE_ALL, "Everything: all marketing email")],
+        initial=SCOPE_TOPIC,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    reason = forms.ChoiceField(choices=REASONS, required=False, label="Why are you leaving? (optional)")
+    reason_text = forms.CharField(
+        max_length=200, required=False, label="Anything to add? (optional)", widget=forms.TextInput
+    )
+
+    def reason_summary(self) -> str:
+        return " ".join(filter(None, [self.cleaned_data.get("reason"), self.cleaned_data.get("reason_text")]))

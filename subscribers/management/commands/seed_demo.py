@@ -1,0 +1,102 @@
+"""Seed the demo: an invented jeweller's staff account, topics and customers, all through the services."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from subscribers.models import ConsentSource, Subscriber, Topic, User
+from subscribers.services import (
+    RegistrationDetails,
+    account_register,
+    subscriber_get_or_create,
+    subscription_give,
+    subscription_request,
+    subscription_withdraw,
+)
+from subscribers.wording import MARKETING_OPT_IN, PUBLIC_SIGNUP
+
+STAFF_EMAIL = "admin@larkspur-lune.example"
+STAFF_PASSWORD = "demo-admin-pass"  # noqa: S105 - printed for the demo; the demo is local only
+CUSTOMER_EMAIL = "ada@customer.example"
+CUSTOMER_PASSWORD = "demo-customer-pass"  # noqa: S105
+
+TOPICS = [
+    ("new-collections", "New Collections", "First look at each new collection.", 1),
+    ("private-sales", "Private Sales", "Invitations to members-only sales.", 2),
+    ("feedback", "Feedback Requests", "Occasional questions about your orders and our service.", 3),
+]
+
+PUBLIC_SIGNUPS = [
+    ("grace@customer.example", "Grace", "active"),
+    ("alan@customer.example", "Alan", "pending"),
+    ("edsger@customer.example", "Edsger", "unsubscribed"),
+    ("barbara@customer.example", "Barbara", "active"),
+    ("margaret@customer.example", "Margaret", "active"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo data (idempotent): a staff login, topics, a customer account and some subscribers."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        if not User.objects.filter(email=STAFF_EMAIL).exists():
+            User.objects.create_superuser(
+                email=STAFF_EMAIL, password=STAFF_PASSWORD, first_name="Demo", last_name="Admin"
+            )
+        for slug, name, description, position in TOPICS:
+            Topic.objects.get_or_create(
+                slug=slug, defaults={"name": name, "description": description, "position": position}
+            )
+        if not User.objects.filter(email=CUSTOMER_EMAIL).exists():
+            user = account_register(
+                details=RegistrationDetails(
+                    email=CUSTOMER_EMAIL,
+                    password=CUSTOMER_PASSWORD,
+                    first_name="Ada",
+                    last_name="Byron",
+                    telephone="+441214960000",
+                    address_line1="3 Filigree Row",
+                    address_line2="",
+                    town="Birmingham",
+                    county="West Midlands",
+                    postcode="B18 6AB",
+                    marketing_opt_in=False,
+                )
+            )
+            subscriber = user.subscriber
+            self._confirm(subscriber)
+            subscription_give(
+                subscriber=subscriber,
+                topic=Topic.objects.get(is_default=True),
+                source=ConsentSource.REGISTRATION,
+                wording=MARKETING_OPT_IN,
+            )
+        general = Topic.objects.get(is_default=True)
+        for email, first_name, status in PUBLIC_SIGNUPS:
+            if Subscriber.objects.filter(email=email).exists():
+                continue
+            subscriber = subscriber_get_or_create(email=email, first_name=first_name)
+            if status == "pending":
+                subscription_request(
+                    subscriber=subscriber, topics=[general], source=ConsentSource.PUBLIC_FORM, wording=PUBLIC_SIGNUP
+                )
+                continue
+            self._confirm(subscriber)
+            subscription = subscription_give(
+                subscriber=subscriber, topic=general, source=ConsentSource.PUBLIC_FORM, wording=PUBLIC_SIGNUP
+            )
+            if status == "unsubscribed":
+                subscription_withdraw(subscription=subscription, source=ConsentSource.EMAIL_LINK, reason="too_many")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready. Staff: {STAFF_EMAIL} / {STAFF_PASSWORD}. "
+                f"Customer: {CUSTOMER_EMAIL} / {CUSTOMER_PASSWORD}."
+            )
+        )
+
+    @staticmethod
+    def _confirm(subscriber: Subscriber) -> None:
+        # Demo people proved their addresses long ago; this stands in for that earlier click.
+        subscriber.email_confirmed_at = timezone.now()
+        subscriber.save(update_fields=["email_confirmed_at"])

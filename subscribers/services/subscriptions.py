@@ -1,0 +1,322 @@
+"""Every change to a subscription: request (double opt-in), confirm, give, withdraw, preferences.
+
+Each change writes its ConsentEvent in the same transaction. Emails are queued after commit.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from .. import events
+from ..addresses import email_normalise
+from ..links import absolute, preferences_url
+from ..mail import transactional_email_send
+from ..models import (
+    ConsentSource,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    SuppressionReason,
+    SuppressionScope,
+    Topic,
+    User,
+)
+from ..selectors import (
+    email_hard_bounced,
+    email_is_suppressed,
+    marketing_suppressions_needing_explicit_request,
+    third_party_objection_exists,
+)
+from ..tokens import (
+    CONFIRM_SALT,
+    confirm_token_max_age,
+    expiring_token_make,
+    expiring_token_read,
+    nonce_hash,
+    nonce_new,
+)
+from ..wording import EXPLICIT_RESUBSCRIBE, THIRD_PARTY_OBJECTION
+from .errors import ConfirmationLinkUsed, ExplicitRequestRequired, SuppressedAddressError
+from .suppression import suppression_add, suppression_lift
+
+# Paths where nobody is present to confirm: a suppressed address is refused outright.
+UNATTENDED_SOURCES = (ConsentSource.IMPORT, ConsentSource.API)
+MARKETING_SCOPES = (SuppressionScope.MARKETING, SuppressionScope.ALL)
+
+
+def subscriber_get_or_create(*, email: str, first_name: str = "", user: User | None = None) -> Subscriber:
+    """The subscriber for an address, created if new; links the account when one is given."""
+    subscriber, created = Subscriber.objects.get_or_create(
+        email=email_normalise(email), defaults={"first_name": first_name, "user": user}
+    )
+    if not created and user is not None and subscriber.user_id is None:
+        subscriber.user = user
+        subscriber.first_name = subscriber.first_name or first_name
+        subscriber.save(update_fields=["user", "first_name"])
+    return subscriber
+
+
+def subscription_request(
+    *, subscriber: Subscriber, topics: list[Topic], source: ConsentSource, wording: str, ip: str | None = None
+) -> list[Subscription]:
+    """Start double opt-in for each topic not already active, with one confirmation email for them all.
+
+    Returns the subscriptions now pending. When every topic is already active, the person is sent a
+    short notice with their preferences link instead, so the public form behaves the same either way.
+    """
+    if source in UNATTENDED_SOURCES and email_is_suppressed(email=subscriber.email, scopes=MARKETING_SCOPES):
+        raise SuppressedAddressError("This address is suppressed and cannot be subscribed by import or API.")
+    nonce, hashed = nonce_new()
+    now = timezone.now()
+    pending = []
+    with transaction.atomic():
+        for topic in topics:
+            subscription, _ = Subscription.objects.select_for_update().get_or_create(subscriber=subscriber, topic=topic)
+            if subscription.status == SubscriptionStatus.ACTIVE:
+                continue
+            subscription.status = SubscriptionStatus.PENDING
+            subscription.confirm_nonce_hash = hashed
+            subscription.requested_at = now
+            subscription.save(update_fields=["status", "confirm_nonce_hash", "requested_at"])
+            events.consent_requested_event(subscription=subscription, source=source, wording=wording, ip=ip)
+            pending.append(subscription)
+        if _may_email(subscriber):
+            if pending:
+                _confirmation_email_send(subscriber=subscriber, subscriptions=pending, nonce=nonce)
+            elif topics:
+                transactional_email_send(
+                    to=subscriber.email,
+                    template="already_subscribed",
+                    kind="already-subscribed",
+                    context={"subscriber": subscriber, "preferences_url": preferences_url(subscriber=subscriber)},
+                )
+    return pending
+
+
+def _may_email(subscriber: Subscriber) -> bool:
+    """Confirmation emails go to every address except one that hard-bounced: that would only bounce again."""
+    return not email_hard_bounced(email=subscriber.email)
+
+
+def _confirmation_email_send(*, subscriber: Subscriber, subscriptions: list[Subscription], nonce: str) -> None:
+    token = expiring_token_make(nonce=nonce, salt=CONFIRM_SALT)
+    transactional_email_send(
+        to=subscriber.email,
+        template="confirm_subscription",
+        kind="confirm-subscription",
+        context={
+            "subscriber": subscriber,
+            "topics": [s.topic for s in subscriptions],
+            "confirm_url": absolute(reverse("newsletter:confirm", args=[token])),
+            "expires_days": confirm_token_max_age().days,
+        },
+    )
+
+
+def confirmation_pending_for_token(*, token: str) -> list[Subscription]:
+    """The pending subscriptions a confirmation link would confirm. Raises TokenExpired / TokenInvalid,
+    or ConfirmationLinkUsed when nothing is left to confirm. Changes nothing (for the GET page)."""
+    nonce = expiring_token_read(token=token, salt=CONFIRM_SALT, max_age=confirm_token_max_age())
+    subscriptions = list(
+        Subscription.objects.filter(
+            confirm_nonce_hash=nonce_hash(nonce), status=SubscriptionStatus.PENDING
+        ).select_related("subscriber", "topic")
+    )
+    if not subscriptions:
+        raise ConfirmationLinkUsed("This confirmation link has already been used.")
+    return subscriptions
+
+
+def subscription_confirm(
+    *, token: str, source: ConsentSource, wording: str, ip: str | None = None, explicit_request: bool = False
+) -> list[Subscription]:
+    """Confirm the opt-in a link was sent for. The link dies with its first use.
+
+    A confirmed opt-in lifts a marketing suppression recorded for an unsubscribe or a bounce. One recorded
+    for a complaint, an erasure or by staff is lifted only with ``explicit_request`` (a separate tick box
+    the person must choose on the confirmation page): see docs/subscriptions.md.
+    """
+    with transaction.atomic():
+        pending = confirmation_pending_for_token(token=token)
+        subscriptions = list(
+            Subscription.objects.select_for_update()
+            .filter(pk__in=[s.pk for s in pending], status=SubscriptionStatus.PENDING)
+            .select_related("subscriber", "topic")
+        )
+        if not subscriptions:
+            raise ConfirmationLinkUsed("This confirmation link has already been used.")
+        subscriber = subscriptions[0].subscriber
+        blocking = marketing_suppressions_needing_explicit_request(email=subscriber.email)
+        if blocking and not explicit_request:
+            raise ExplicitRequestRequired("Please tick the box to confirm you want marketing email again.")
+        now = timezone.now()
+        for subscription in subscriptions:
+            subscription.status = SubscriptionStatus.ACTIVE
+            subscription.confirmed_at = now
+            subscription.unsubscribed_at = None
+            subscription.confirm_nonce_hash = ""
+            subscription.save(update_fields=["status", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"])
+            events.consent_confirmed_event(subscription=subscription, source=source, wording=wording, ip=ip)
+        subscriber.email_confirmed_at = now
+        subscriber.save(update_fields=["email_confirmed_at"])
+        _lift_marketing_suppressions(subscriber=subscriber, explicit=bool(blocking), source=source, ip=ip)
+    return subscriptions
+
+
+def _lift_marketing_suppressions(*, subscriber: Subscriber, explicit: bool, source, ip) -> None:
+    """After a confirmed opt-in: lift what that lifts; with an explicit request, the rest as well.
+
+    Lifting an ``all`` suppression keeps the address off third-party sharing: agreeing to email again is
+    not agreeing to be shared, so the person has to withdraw that objection separately.
+    """
+    reasons = [SuppressionReason.UNSUBSCRIBED, SuppressionReason.BOUNCE]
+    if explicit:
+        reasons += [SuppressionReason.COMPLAINT, SuppressionReason.ERASED, SuppressionReason.MANUAL]
+    lifted = suppression_lift(email=subscriber.email, scopes=MARKETING_SCOPES, reasons=tuple(reasons))
+    for suppression in lifted:
+        if suppression.scope == SuppressionScope.ALL:
+            suppression_add(email=subscriber.email, scope=SuppressionScope.THIRD_PARTY, reason=suppression.reason)
+    if lifted:
+        events.consent_re_consented_event(
+            subscriber=subscriber,
+            source=source,
+            ip=ip,
+            wording=EXPLICIT_RESUBSCRIBE if explicit else "",
+            detail="Lifted suppression: " + ", ".join(sorted({s.reason for s in lifted})),
+        )
+
+
+def subscription_give(
+    *, subscriber: Subscriber, topic: Topic, source: ConsentSource, wording: str, ip: str | None = None
+) -> Subscription:
+    """Consent given on the spot by the owner of an already confirmed address (no confirmation email)."""
+    if subscriber.email_confirmed_at is None:
+        raise ValueError("subscription_give needs a confirmed address; use subscription_request.")
+    with transaction.atomic():
+        subscription, _ = Subscription.objects.select_for_update().get_or_create(subscriber=subscriber, topic=topic)
+        if subscription.status == SubscriptionStatus.ACTIVE:
+            return subscription
+        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.confirmed_at = timezone.now()
+        subscription.unsubscribed_at = None
+        subscription.confirm_nonce_hash = ""
+        subscription.save(update_fields=["status", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"])
+        events.consent_given_event(subscription=subscription, source=source, wording=wording, ip=ip)
+        _lift_marketing_suppressions(subscriber=subscriber, explicit=False, source=source, ip=ip)
+    return subscription
+
+
+def subscription_withdraw(
+    *, subscription: Subscription, source: ConsentSource, ip: str | None = None, reason: str = ""
+) -> Subscription:
+    """Withdraw consent for one topic, at once. Idempotent: withdrawing twice records one event."""
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update().select_related("subscriber", "topic").get(pk=subscription.pk)
+        )
+        if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+            return subscription
+        subscription.status = SubscriptionStatus.UNSUBSCRIBED
+        subscription.unsubscribed_at = timezone.now()
+        subscription.confirm_nonce_hash = ""
+        subscription.save(update_fields=["status", "unsubscribed_at", "confirm_nonce_hash"])
+        events.consent_withdrawn_event(subscription=subscription, source=source, ip=ip, reason=reason)
+    return subscription
+
+
+def subscriber_withdraw_all(
+    *, subscriber: Subscriber, source: ConsentSource, ip: str | None = None, reason: str = ""
+) -> list[Subscription]:
+    """Unsubscribe from every topic and suppress the address for marketing (reason: unsubscribed)."""
+    with transaction.atomic():
+        withdrawn = [
+            subscription_withdraw(subscription=s, source=source, ip=ip, reason=reason)
+            for s in subscriber.subscriptions.exclude(status=SubscriptionStatus.UNSUBSCRIBED)
+        ]
+        suppression_add(email=subscriber.email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
+    return withdrawn
+
+
+def third_party_objection_set(
+    *, subscriber: Subscriber, objects: bool, source: ConsentSource, ip: str | None = None
+) -> bool:
+    """Record or withdraw an objection to sharing with third parties. Returns True when something changed."""
+    with transaction.atomic():
+        exists = third_party_objection_exists(email=subscriber.email)
+        if objects and not exists:
+            suppression_add(
+                email=subscriber.email, scope=SuppressionScope.THIRD_PARTY, reason=SuppressionReason.OBJECTED
+            )
+            events.third_party_objected_event(
+                subscriber=subscriber, source=source, wording=THIRD_PARTY_OBJECTION, ip=ip
+            )
+            return True
+        if not objects and exists:
+            lifted = suppression_lift(
+                email=subscriber.email, scopes=(SuppressionScope.THIRD_PARTY,), reasons=(SuppressionReason.OBJECTED,)
+            )
+            if lifted:
+                events.third_party_objection_withdrawn_event(
+                    subscriber=subscriber, source=source, wording=THIRD_PARTY_OBJECTION, ip=ip
+                )
+            return bool(lifted)
+    return False
+
+
+@dataclass
+class PreferencesOutcome:
+    """What saving the Newsletter Subscription page did, for the message shown afterwards."""
+
+    given: list[Topic] = field(default_factory=list)
+    confirmation_sent: list[Topic] = field(default_factory=list)
+    withdrawn: list[Topic] = field(default_factory=list)
+    third_party_changed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.given or self.confirmation_sent or self.withdrawn or self.third_party_changed)
+
+
+def preferences_save(
+    *,
+    subscriber: Subscriber,
+    offered_topics: list[Topic],
+    wanted_topics: set[Topic],
+    third_party_objection: bool,
+    source: ConsentSource,
+    wording: str,
+    ip: str | None = None,
+) -> PreferencesOutcome:
+    """Apply the Newsletter Subscription page (account or preference centre) in one transaction.
+
+    Unticking withdraws at once. Ticking activates at once when the address is already confirmed and
+    nothing needs an explicit request; otherwise it starts double opt-in.
+    """
+    outcome = PreferencesOutcome()
+    with transaction.atomic():
+        current = {s.topic_id: s for s in subscriber.subscriptions.all()}
+        needs_confirmation = subscriber.email_confirmed_at is None or bool(
+            marketing_suppressions_needing_explicit_request(email=subscriber.email)
+        )
+        to_request = []
+        for topic in offered_topics:
+            subscription = current.get(topic.pk)
+            status = subscription.status if subscription else None
+            if topic in wanted_topics and status in (None, SubscriptionStatus.UNSUBSCRIBED):
+                if needs_confirmation:
+                    to_request.append(topic)
+                else:
+                    subscription_give(subscriber=subscriber, topic=topic, source=source, wording=wording, ip=ip)
+                    outcome.given.append(topic)
+            elif topic not in wanted_topics and status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING):
+                subscription_withdraw(subscription=subscription, source=source, ip=ip)
+                outcome.withdrawn.append(topic)
+        if to_request:
+            subscription_request(subscriber=subscriber, topics=to_request, source=source, wording=wording, ip=ip)
+            outcome.confirmation_sent = to_request
+        outcome.third_party_changed = third_party_objection_set(
+            subscriber=subscriber, objects=third_party_objection, source=source, ip=ip
+        )
+    return outcome

@@ -1,0 +1,119 @@
+"""The one place that talks to Amazon SES (API v2) through boto3.
+
+Endpoint, region and configuration set come from settings. In the demo and the tests the endpoint is a
+local SES-compatible server, so this exact code path is exercised everywhere.
+"""
+
+import functools
+import logging
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# Error codes SES v2 returns for conditions that pass with time; everything else from SES is permanent.
+# https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors
+TRANSIENT_ERROR_CODES = {
+    "TooManyRequestsException",
+    "Throttling",
+    "ThrottlingException",
+    "LimitExceededException",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "SendingPausedException",
+}
+
+
+class SesError(Exception):
+    """SES did not accept a message."""
+
+    def __init__(self, message: str, *, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
+class SesTransientError(SesError):
+    """Worth trying again later: throttling, quota, 5xx, network trouble."""
+
+
+class SesPermanentError(SesError):
+    """Trying again will not help: rejected message, unverified sender, bad address."""
+
+
+def _client_kwargs() -> dict:
+    kwargs = {
+        "region_name": settings.SES_REGION,
+        # Retries are ours (Celery, with backoff), so a failure is seen and classified once.
+        "config": Config(
+            connect_timeout=settings.SES_CONNECT_TIMEOUT,
+            read_timeout=settings.SES_READ_TIMEOUT,
+            retries={"max_attempts": 1, "mode": "standard"},
+        ),
+    }
+    if settings.SES_ENDPOINT_URL:
+        kwargs["endpoint_url"] = settings.SES_ENDPOINT_URL
+        # A local endpoint accepts any credentials; real ones are never needed or sent there.
+        kwargs.setdefault("aws_access_key_id", "local")
+        kwargs.setdefault("aws_secret_access_key", "local")
+    return kwargs
+
+
+@functools.cache
+def _cached_client(service: str, endpoint: str | None, region: str):
+    return boto3.client(service, **_client_kwargs())
+
+
+def ses_client(service: str = "sesv2"):
+    """A boto3 client, one per process and configuration (boto3 clients are thread-safe)."""
+    return _cached_client(service, settings.SES_ENDPOINT_URL, settings.SES_REGION)
+
+
+def ses_send_raw(*, raw_message: bytes, to: str, tags: dict[str, str] | None = None) -> str:
+    """Send one complete MIME message to one recipient. Returns the SES message id.
+
+    Raises SesTransientError or SesPermanentError, never a library exception.
+    """
+    params = {
+        "FromEmailAddress": settings.DEFAULT_FROM_EMAIL,
+        "Destination": {"ToAddresses": [to]},
+        "Content": {"Raw": {"Data": raw_message}},
+        "EmailTags": [{"Name": k, "Value": v} for k, v in (tags or {}).items()],
+    }
+    if settings.SES_CONFIGURATION_SET:
+        params["ConfigurationSetName"] = settings.SES_CONFIGURATION_SET
+    try:
+        response = ses_client().send_email(**params)
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        text = err.response.get("Error", {}).get("Message", str(err))
+        if code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500:
+            raise SesTransientError(f"SES is busy or unavailable ({code or status}): {text}", code=code) from err
+        raise SesPermanentError(f"SES rejected the message ({code}): {text}", code=code) from err
+    except BotoCoreError as err:
+        raise SesTransientError(f"Could not reach SES: {err}", code=type(err).__name__) from err
+    return response["MessageId"]
+
+
+def ses_configuration_problems() -> list[str]:
+    """What is missing from the SES configuration, in words; empty when complete."""
+    problems = []
+    if not settings.SES_REGION:
+        problems.append("SES_REGION is not set")
+    if not settings.DEFAULT_FROM_EMAIL:
+        problems.append("DEFAULT_FROM_EMAIL is not set")
+    if not settings.SES_CONFIGURATION_SET:
+        problems.append("SES_CONFIGURATION_SET is not set")
+    return problems
+
+
+def ses_send_quota() -> dict:
+    """The account's sending quota (SES v1 GetSendQuota, answered by SES and by the local endpoint)."""
+    try:
+        quota = ses_client("ses").get_send_quota()
+    except (ClientError, BotoCoreError) as err:
+        raise SesTransientError(f"Could not read the SES sending quota: {err}") from err
+    return {k: quota[k] for k in ("Max24HourSend", "MaxSendRate", "SentLast24Hours")}

@@ -1,0 +1,25 @@
+"""Thin Celery tasks: each calls one service and retries only what is worth retrying."""
+
+import logging
+
+from celery import shared_task
+
+from .mail import message_build
+from .ses import SesPermanentError, SesTransientError, ses_send_raw
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=8, acks_late=True)
+def transactional_email_send_task(self, *, to: str, subject: str, text: str, html: str, kind: str) -> str | None:
+    """Send one transactional email through SES. Throttling and outages retry with exponential backoff."""
+    raw = message_build(to=to, subject=subject, text=text, html=html)
+    try:
+        return ses_send_raw(raw_message=raw, to=to, tags={"kind": kind})
+    except SesTransientError as err:
+        countdown = min(2**self.request.retries * 5, 600)
+        logger.warning("Transactional %s email deferred %ss: %s", kind, countdown, err)
+        raise self.retry(exc=err, countdown=countdown) from err
+    except SesPermanentError as err:
+        logger.error("Transactional %s email rejected by SES: %s", kind, err)
+        return None

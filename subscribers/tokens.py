@@ -1,0 +1,76 @@
+"""Signed, purpose-salted, opaque tokens for links in emails.
+
+Each purpose has its own salt, so a token made for one purpose never validates for another. No token
+carries an email address: confirmation and email-change tokens carry a random nonce whose SHA-256 is
+stored (so a used token dies when the hash is cleared), unsubscribe and preference tokens carry a random
+public id. Signature checks are constant-time (django.core.signing).
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+
+CONFIRM_SALT = "subscribers.confirm-subscription"
+EMAIL_CHANGE_SALT = "subscribers.confirm-email-change"
+UNSUBSCRIBE_SALT = "subscribers.unsubscribe"
+PREFERENCES_SALT = "subscribers.preferences"
+SEPARATOR = "."
+
+
+class TokenInvalid(Exception):
+    """The token was tampered with, truncated, or made for another purpose."""
+
+
+class TokenExpired(TokenInvalid):
+    """The token was genuine but is older than its purpose allows."""
+
+
+def nonce_new() -> tuple[str, str]:
+    """A fresh random nonce and the SHA-256 hex digest to store in its place."""
+    nonce = secrets.token_urlsafe(18)
+    return nonce, nonce_hash(nonce)
+
+
+def nonce_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def _timestamp_signer(salt: str) -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=salt, sep=SEPARATOR)
+
+
+def _signer(salt: str) -> signing.Signer:
+    return signing.Signer(salt=salt, sep=SEPARATOR)
+
+
+def expiring_token_make(*, nonce: str, salt: str) -> str:
+    return _timestamp_signer(salt).sign(nonce)
+
+
+def expiring_token_read(*, token: str, salt: str, max_age: timedelta) -> str:
+    """Return the nonce inside a timed token, or raise TokenExpired / TokenInvalid."""
+    try:
+        return _timestamp_signer(salt).unsign(token, max_age=max_age)
+    except signing.SignatureExpired as err:
+        raise TokenExpired("This link has expired.") from err
+    except signing.BadSignature as err:
+        raise TokenInvalid("This link is not valid.") from err
+
+
+def confirm_token_max_age() -> timedelta:
+    return timedelta(days=settings.CONFIRM_TOKEN_MAX_AGE_DAYS)
+
+
+def public_token_make(*, public_id, salt: str) -> str:
+    """A token that never expires, naming a row by its random public id."""
+    return _signer(salt).sign(public_id.hex)
+
+
+def public_token_read(*, token: str, salt: str) -> str:
+    try:
+        return _signer(salt).unsign(token)
+    except signing.BadSignature as err:
+        raise TokenInvalid("This link is not valid.") from err

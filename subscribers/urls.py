@@ -1,0 +1,37 @@
+"""The public URL contract for customers (DESIGN.md section 5). These paths appear in sent emails: keep them."""
+
+from django.contrib.auth.views import LogoutView
+from django.urls import path
+
+from .views import accounts, public
+
+accounts_patterns = (
+    [
+        path("register/", accounts.register, name="register"),
+        path("login/", accounts.EmailLoginView.as_view(), name="login"),
+        path("logout/", LogoutView.as_view(), name="logout"),
+    ],
+    "accounts",
+)
+
+account_patterns = (
+    [
+        path("", accounts.account_home, name="home"),
+        path("details/", accounts.account_details, name="details"),
+        path("newsletter/", accounts.account_newsletter, name="newsletter"),
+        path("privacy/", accounts.account_privacy, name="privacy"),
+        path("email/confirm/<str:token>/", accounts.email_change_confirm_view, name="email_confirm"),
+    ],
+    "account",
+)
+
+newsletter_patterns = (
+    [
+        path("subscribe/", public.subscribe, name="subscribe"),
+        path("subscribe/thanks/", public.subscribe_thanks, name="subscribe_thanks"),
+        path("confirm/<str:token>/", public.confirm, name="confirm"),
+        path("unsubscribe/<str:token>/", public.unsubscribe, name="unsubscribe"),
+        path("preferences/<str:token>/", public.preferences, name="preferences"),
+    ],
+    "newsletter",
+)

@@ -1,0 +1,186 @@
+"""Registration, login and logout, and the logged-in Account Home pages."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from ..forms import DetailsForm, EmailChangeForm, EmailLoginForm, PreferencesForm, RegistrationForm
+from ..models import ConsentSource, Subscriber
+from ..selectors import (
+    policy_version_current,
+    subscriptions_for_subscriber,
+    third_party_objection_exists,
+    topics_offered,
+)
+from ..services import (
+    AccountError,
+    RegistrationDetails,
+    account_register,
+    email_change_confirm,
+    email_change_pending_for_token,
+    email_change_request,
+    preferences_save,
+    profile_update,
+    subscriber_get_or_create,
+)
+from ..tokens import TokenExpired, TokenInvalid
+from ..wording import TOPIC_TICKBOX
+from .helpers import client_ip
+from .preferences import preferences_initial, preferences_message
+
+
+@require_http_methods(["GET", "POST"])
+def register(request):
+    if request.user.is_authenticated:
+        return redirect("account:home")
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        details = RegistrationDetails(
+            email=data["email"],
+            password=data["password1"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            telephone=data["telephone"],
+            address_line1=data["address_line1"],
+            address_line2=data["address_line2"],
+            town=data["town"],
+            county=data["county"],
+            postcode=data["postcode"],
+            marketing_opt_in=data["marketing_opt_in"],
+        )
+        try:
+            user = account_register(details=details, ip=client_ip(request))
+        except AccountError as err:
+            form.add_error("email", str(err))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            if details.marketing_opt_in:
+                messages.success(
+                    request,
+                    f"Welcome! We have sent a confirmation link to {user.email}: "
+                    "click it to start receiving our news and offers.",
+                )
+            else:
+                messages.success(request, "Welcome! Your account is ready.")
+            return redirect("account:home")
+    return render(request, "accounts/register.html", {"form": form})
+
+
+class EmailLoginView(LoginView):
+    form_class = EmailLoginForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+@login_required
+def account_home(request):
+    policy = policy_version_current()
+    return render(request, "account/home.html", {"policy": policy})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_details(request):
+    user = request.user
+    profile = user.profile
+    initial = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        **{
+            f: getattr(profile, f)
+            for f in ("telephone", "address_line1", "address_line2", "town", "county", "postcode")
+        },
+    }
+    details_form = DetailsForm(initial=initial, prefix="details")
+    email_form = EmailChangeForm(user=user, prefix="email")
+    if request.method == "POST" and "details-first_name" in request.POST:
+        details_form = DetailsForm(request.POST, initial=initial, prefix="details")
+        if details_form.is_valid():
+            changed = profile_update(user=user, changes=details_form.cleaned_data)
+            messages.success(request, "Your details have been saved." if changed else "Nothing needed changing.")
+            return redirect("account:details")
+    elif request.method == "POST":
+        email_form = EmailChangeForm(request.POST, user=user, prefix="email")
+        if email_form.is_valid():
+            try:
+                email_change_request(user=user, new_email=email_form.cleaned_data["new_email"])
+            except AccountError as err:
+                email_form.add_error("new_email", str(err))
+            else:
+                messages.info(
+                    request,
+                    f"We have sent a link to {email_form.cleaned_data['new_email']}. "
+                    "Your email address changes when you click it.",
+                )
+                return redirect("account:details")
+    return render(request, "account/details.html", {"details_form": details_form, "email_form": email_form})
+
+
+@require_http_methods(["GET", "POST"])
+def email_change_confirm_view(request, token: str):
+    """GET shows a button and changes nothing (mail scanners fetch links); POST switches the address."""
+    try:
+        change = email_change_pending_for_token(token=token)
+    except (TokenInvalid, AccountError) as err:
+        return render(
+            request,
+            "account/email_confirm.html",
+            {"error": str(err), "expired": isinstance(err, TokenExpired)},
+            status=400,
+        )
+    if request.method == "POST":
+        try:
+            email_change_confirm(token=token)
+        except (TokenInvalid, AccountError) as err:
+            return render(request, "account/email_confirm.html", {"error": str(err)}, status=400)
+        messages.success(request, f"Your email address is now {change.new_email}.")
+        return redirect("account:details" if request.user.is_authenticated else "accounts:login")
+    return render(request, "account/email_confirm.html", {"change": change})
+
+
+def _subscriber_for(user) -> Subscriber:
+    return getattr(user, "subscriber", None) or subscriber_get_or_create(
+        email=user.email, first_name=user.first_name, user=user
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_newsletter(request):
+    subscriber = _subscriber_for(request.user)
+    topics = list(topics_offered())
+    if request.method == "POST":
+        form = PreferencesForm(request.POST, topics=topics)
+        if form.is_valid():
+            outcome = preferences_save(
+                subscriber=subscriber,
+                offered_topics=topics,
+                wanted_topics=form.wanted_topics(),
+                third_party_objection=form.cleaned_data["third_party_objection"],
+                source=ConsentSource.ACCOUNT_PAGE,
+                wording=TOPIC_TICKBOX,
+                ip=client_ip(request),
+            )
+            messages.success(request, preferences_message(outcome, subscriber))
+            return redirect("account:newsletter")
+    else:
+        form = PreferencesForm(initial=preferences_initial(subscriber, topics), topics=topics)
+    return render(
+        request,
+        "account/newsletter.html",
+        {
+            "form": form,
+            "subscriber": subscriber,
+            "subscriptions": subscriptions_for_subscriber(subscriber=subscriber),
+            "objects": third_party_objection_exists(email=subscriber.email),
+        },
+    )
+
+
+@login_required
+def account_privacy(request):
+    return render(request, "account/privacy.html", {"policy": policy_version_current()})

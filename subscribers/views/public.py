@@ -1,0 +1,220 @@
+"""Pages reached without logging in: the public signup form and the links in emails.
+
+GET never changes anything on these pages: mail scanners and link previews fetch every link in an email.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods
+from django_ratelimit.core import is_ratelimited
+
+from ..addresses import email_normalise
+from ..forms import ConfirmForm, PreferencesForm, PublicSubscribeForm, UnsubscribeForm
+from ..links import preferences_url
+from ..models import ConsentSource, Subscriber, Subscription
+from ..selectors import marketing_suppressions_needing_explicit_request, topic_default, topics_offered
+from ..services import (
+    ConfirmationLinkUsed,
+    ExplicitRequestRequired,
+    confirmation_pending_for_token,
+    preferences_save,
+    subscriber_get_or_create,
+    subscriber_withdraw_all,
+    subscription_confirm,
+    subscription_request,
+    subscription_withdraw,
+)
+from ..tokens import PREFERENCES_SALT, UNSUBSCRIBE_SALT, TokenExpired, TokenInvalid, public_token_read
+from ..wording import CONFIRM_BUTTON, EXPLICIT_RESUBSCRIBE, PUBLIC_SIGNUP, TOPIC_TICKBOX
+from .helpers import client_ip
+from .preferences import preferences_initial, preferences_message
+
+
+def _address_key(group, request) -> str:
+    return email_normalise(request.POST.get("email", ""))[:254]
+
+
+def _rate_limited(request) -> bool:
+    """Per client IP and per address. Both counters move on every attempt, known address or not."""
+    by_ip = is_ratelimited(
+        request, group="subscribe-ip", key="ip", rate=settings.SUBSCRIBE_RATE_PER_IP, method="POST", increment=True
+    )
+    by_address = is_ratelimited(
+        request,
+        group="subscribe-address",
+        key=_address_key,
+        rate=settings.SUBSCRIBE_RATE_PER_ADDRESS,
+        method="POST",
+        increment=True,
+    )
+    return by_ip or by_address
+
+
+@require_http_methods(["GET", "POST"])
+def subscribe(request):
+    """Double opt-in signup. The answer is the same whatever we already know about the address."""
+    form = PublicSubscribeForm(request.POST or None)
+    if request.method == "POST":
+        if _rate_limited(request):
+            return render(request, "newsletter/rate_limited.html", status=429)
+        if form.is_valid():
+            subscriber = subscriber_get_or_create(
+                email=form.cleaned_data["email"], first_name=form.cleaned_data["first_name"]
+            )
+            subscription_request(
+                subscriber=subscriber,
+                topics=[topic_default()],
+                source=ConsentSource.PUBLIC_FORM,
+                wording=PUBLIC_SIGNUP,
+                ip=client_ip(request),
+            )
+            return redirect("newsletter:subscribe_thanks", permanent=False)
+    return render(request, "newsletter/subscribe.html", {"form": form, "wording": PUBLIC_SIGNUP})
+
+
+def subscribe_thanks(request):
+    return render(request, "newsletter/subscribe_thanks.html")
+
+
+def _confirm_problem(request, err: Exception):
+    """A friendly page for a bad, expired or used link, offering a fresh confirmation email."""
+    if isinstance(err, ConfirmationLinkUsed):
+        return render(request, "newsletter/confirm_used.html", status=410)
+    return render(
+        request,
+        "newsletter/confirm_invalid.html",
+        {
+            "expired": isinstance(err, TokenExpired),
+            "form": PublicSubscribeForm(),
+        },
+        status=400,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request, token: str):
+    """GET shows what will be confirmed and a button; only POST confirms."""
+    try:
+        pending = confirmation_pending_for_token(token=token)
+    except (TokenInvalid, ConfirmationLinkUsed) as err:
+        return _confirm_problem(request, err)
+    subscriber = pending[0].subscriber
+    needs_explicit = bool(marketing_suppressions_needing_explicit_request(email=subscriber.email))
+    form = ConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            confirmed = subscription_confirm(
+                token=token,
+                source=ConsentSource.EMAIL_LINK,
+                ip=client_ip(request),
+                wording=EXPLICIT_RESUBSCRIBE if needs_explicit else CONFIRM_BUTTON,
+                explicit_request=form.cleaned_data["explicit_resubscribe"],
+            )
+        except ExplicitRequestRequired as err:
+            form.add_error("explicit_resubscribe", str(err))
+        except (TokenInvalid, ConfirmationLinkUsed) as err:
+            return _confirm_problem(request, err)
+        else:
+            return render(
+                request,
+                "newsletter/confirmed.html",
+                {
+                    "topics": [s.topic for s in confirmed],
+                    "subscriber": subscriber,
+                },
+            )
+    return render(
+        request,
+        "newsletter/confirm.html",
+        {
+            "topics": [s.topic for s in pending],
+            "form": form,
+            "needs_explicit": needs_explicit,
+            "button": CONFIRM_BUTTON,
+        },
+    )
+
+
+def _subscription_for_unsubscribe_token(token: str) -> Subscription:
+    try:
+        public_id = uuid.UUID(hex=public_token_read(token=token, salt=UNSUBSCRIBE_SALT))
+        return Subscription.objects.select_related("subscriber", "topic").get(public_id=public_id)
+    except (TokenInvalid, ValueError, Subscription.DoesNotExist) as err:
+        raise Http404("This unsubscribe link is not valid.") from err
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token: str):
+    """The unsubscribe page, and the RFC 8058 one-click endpoint at the same URL.
+
+    A mailbox provider's one-click POST carries no cookies and no CSRF token; the signed token in the URL
+    is the proof. Its answer is 200 with no redirect, whatever the state (https://www.rfc-editor.org/rfc/rfc8058).
+    """
+    if request.method == "POST" and request.POST.get("List-Unsubscribe") == "One-Click":
+        subscription = _subscription_for_unsubscribe_token(token)
+        subscription_withdraw(
+            subscription=subscription, source=ConsentSource.ONE_CLICK, ip=client_ip(request), reason="one-click"
+        )
+        return HttpResponse("You are unsubscribed.\n", content_type="text/plain; charset=utf-8")
+    return _unsubscribe_page(request, token)
+
+
+@csrf_protect
+def _unsubscribe_page(request, token: str):
+    subscription = _subscription_for_unsubscribe_token(token)
+    form = UnsubscribeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        source, ip, reason = ConsentSource.EMAIL_LINK, client_ip(request), form.reason_summary()
+        if form.cleaned_data["scope"] == UnsubscribeForm.SCOPE_ALL:
+            subscriber_withdraw_all(subscriber=subscription.subscriber, source=source, ip=ip, reason=reason)
+        else:
+            subscription_withdraw(subscription=subscription, source=source, ip=ip, reason=reason)
+        return render(
+            request,
+            "newsletter/unsubscribed.html",
+            {
+                "subscription": subscription,
+                "everything": form.cleaned_data["scope"] == UnsubscribeForm.SCOPE_ALL,
+                "preferences_url": preferences_url(subscriber=subscription.subscriber),
+            },
+        )
+    return render(request, "newsletter/unsubscribe.html", {"subscription": subscription, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def preferences(request, token: str):
+    """The Newsletter Subscription page, reached from an email without logging in."""
+    try:
+        public_id = uuid.UUID(hex=public_token_read(token=token, salt=PREFERENCES_SALT))
+        subscriber = Subscriber.objects.get(public_id=public_id)
+    except (TokenInvalid, ValueError, Subscriber.DoesNotExist) as err:
+        raise Http404("This link is not valid.") from err
+    topics = list(topics_offered())
+    form = PreferencesForm(request.POST or None, topics=topics, initial=preferences_initial(subscriber, topics))
+    saved_message = None
+    if request.method == "POST" and form.is_valid():
+        outcome = preferences_save(
+            subscriber=subscriber,
+            offered_topics=topics,
+            wanted_topics=form.wanted_topics(),
+            third_party_objection=form.cleaned_data["third_party_objection"],
+            source=ConsentSource.PREFERENCE_CENTRE,
+            wording=TOPIC_TICKBOX,
+            ip=client_ip(request),
+        )
+        saved_message = preferences_message(outcome, subscriber)
+        form = PreferencesForm(topics=topics, initial=preferences_initial(subscriber, topics))
+    return render(
+        request,
+        "newsletter/preferences.html",
+        {
+            "form": form,
+            "subscriber": subscriber,
+            "saved_message": saved_message,
+        },
+    )

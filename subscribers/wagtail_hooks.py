@@ -1,0 +1,122 @@
+"""Wagtail admin registration only: menus, read-only views of the ledger, and the dashboard panel."""
+
+from wagtail import hooks
+from wagtail.admin.ui.components import Component
+from wagtail.admin.viewsets.model import ModelViewSet, ModelViewSetGroup
+from wagtail.permissions import register_permission_policy
+
+from .admin_policies import RestrictedPermissionPolicy
+from .models import ConsentEvent, PrivacyPolicyVersion, Subscriber, Subscription, Suppression, Topic
+from .selectors import topic_subscription_counts
+
+register_permission_policy(ConsentEvent, RestrictedPermissionPolicy(ConsentEvent))
+register_permission_policy(Subscription, RestrictedPermissionPolicy(Subscription))
+register_permission_policy(Subscriber, RestrictedPermissionPolicy(Subscriber))
+register_permission_policy(Suppression, RestrictedPermissionPolicy(Suppression))
+# Published policy text is evidence: a new version is added, an old one is never edited or removed.
+register_permission_policy(
+    PrivacyPolicyVersion, RestrictedPermissionPolicy(PrivacyPolicyVersion, refused={"change", "delete"})
+)
+# Topics are retired by unticking "active"; deleting one would orphan its consent history.
+register_permission_policy(Topic, RestrictedPermissionPolicy(Topic, refused={"delete"}))
+
+
+class TopicViewSet(ModelViewSet):
+    model = Topic
+    icon = "list-ul"
+    menu_label = "Topics"
+    form_fields = ["name", "slug", "description", "is_active", "position"]
+    list_display = ["name", "slug", "is_default", "is_active"]
+    copy_view_enabled = False
+
+
+class SubscriberViewSet(ModelViewSet):
+    model = Subscriber
+    icon = "user"
+    menu_label = "Subscribers"
+    form_fields = ["first_name"]
+    list_display = ["email", "first_name", "email_confirmed_at", "created_at"]
+    search_fields = ["email", "first_name"]
+    inspect_view_enabled = True
+    inspect_view_fields = ["email", "first_name", "user", "email_confirmed_at", "created_at"]
+    copy_view_enabled = False
+
+
+class SubscriptionViewSet(ModelViewSet):
+    model = Subscription
+    icon = "tick"
+    menu_label = "Subscriptions"
+    form_fields = ["status"]
+    list_display = ["subscriber", "topic", "status", "lawful_basis", "confirmed_at"]
+    list_filter = ["topic", "status", "lawful_basis"]
+    search_fields = ["subscriber__email"]
+    inspect_view_enabled = True
+    copy_view_enabled = False
+
+
+class ConsentEventViewSet(ModelViewSet):
+    model = ConsentEvent
+    icon = "history"
+    menu_label = "Consent history"
+    form_fields = ["detail"]
+    list_display = ["occurred_at", "subscriber", "purpose", "action", "topic", "source", "policy_version"]
+    list_filter = ["purpose", "action", "source", "topic"]
+    search_fields = ["subscriber__email"]
+    inspect_view_enabled = True
+    copy_view_enabled = False
+
+
+class SuppressionViewSet(ModelViewSet):
+    model = Suppression
+    icon = "warning"
+    menu_label = "Suppression list"
+    form_fields = ["reason"]
+    list_display = ["address_hmac", "scope", "reason", "created_at"]
+    list_filter = ["scope", "reason"]
+    copy_view_enabled = False
+
+
+class PrivacyPolicyVersionViewSet(ModelViewSet):
+    model = PrivacyPolicyVersion
+    icon = "doc-full"
+    menu_label = "Privacy policy versions"
+    form_fields = ["version", "published_at", "text"]
+    list_display = ["version", "published_at"]
+    inspect_view_enabled = True
+    copy_view_enabled = False
+
+
+class SubscribersGroup(ModelViewSetGroup):
+    menu_label = "Subscribers"
+    menu_icon = "group"
+    menu_order = 200
+    items = (
+        SubscriberViewSet,
+        SubscriptionViewSet,
+        TopicViewSet,
+        ConsentEventViewSet,
+        SuppressionViewSet,
+        PrivacyPolicyVersionViewSet,
+    )
+
+
+@hooks.register("register_admin_viewset")
+def register_subscribers_viewsets():
+    return SubscribersGroup()
+
+
+class TopicCountsPanel(Component):
+    """Dashboard panel: active and pending subscriptions per topic."""
+
+    name = "topic_counts"
+    order = 50
+    template_name = "admin_panels/topic_counts.html"
+
+    def get_context_data(self, parent_context=None):
+        return {"topics": topic_subscription_counts()}
+
+
+@hooks.register("construct_homepage_panels")
+def add_topic_counts_panel(request, panels):
+    if request.user.has_perm("subscribers.view_subscription"):
+        panels.append(TopicCountsPanel())

@@ -1,0 +1,59 @@
+"""factory_boy factories. They build rows directly: tests of services call services for the change under test."""
+
+import factory
+from django.utils import timezone
+
+from subscribers.models import CustomerProfile, Subscriber, Subscription, SubscriptionStatus, Topic, User
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"customer{n}@shop.example")
+    first_name = "Ada"
+    last_name = "Byron"
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+
+    @factory.post_generation
+    def with_profile(self, create, extracted, **kwargs):
+        if create:
+            self.save()
+            CustomerProfile.objects.create(
+                user=self,
+                telephone="+441214960000",
+                address_line1="1 Test Street",
+                town="Birmingham",
+                postcode="B18 6AA",
+            )
+
+
+class SubscriberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscriber
+
+    email = factory.Sequence(lambda n: f"reader{n}@mail.example")
+    first_name = "Grace"
+
+
+class ConfirmedSubscriberFactory(SubscriberFactory):
+    email_confirmed_at = factory.LazyFunction(timezone.now)
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Topic
+
+    name = factory.Sequence(lambda n: f"Topic {n}")
+    slug = factory.Sequence(lambda n: f"topic-{n}")
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    subscriber = factory.SubFactory(ConfirmedSubscriberFactory)
+    topic = factory.LazyFunction(lambda: Topic.objects.get(is_default=True))
+    status = SubscriptionStatus.ACTIVE
+    confirmed_at = factory.LazyFunction(timezone.now)
