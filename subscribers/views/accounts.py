@@ -28,7 +28,7 @@ from ..services import (
 )
 from ..tokens import TokenExpired, TokenInvalid
 from ..wording import TOPIC_TICKBOX
-from .helpers import client_ip
+from .helpers import client_ip, posted
 from .preferences import preferences_initial, preferences_message
 
 
@@ -36,7 +36,7 @@ from .preferences import preferences_initial, preferences_message
 def register(request):
     if request.user.is_authenticated:
         return redirect("account:home")
-    form = RegistrationForm(request.POST or None)
+    form = RegistrationForm(posted(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         details = RegistrationDetails(

@@ -30,7 +30,7 @@ from ..services import (
 )
 from ..tokens import PREFERENCES_SALT, UNSUBSCRIBE_SALT, TokenExpired, TokenInvalid, public_token_read
 from ..wording import CONFIRM_BUTTON, EXPLICIT_RESUBSCRIBE, PUBLIC_SIGNUP, TOPIC_TICKBOX
-from .helpers import client_ip
+from .helpers import client_ip, posted
 from .preferences import preferences_initial, preferences_message
 
 
@@ -57,7 +57,7 @@ def _rate_limited(request) -> bool:
 @require_http_methods(["GET", "POST"])
 def subscribe(request):
     """Double opt-in signup. The answer is the same whatever we already know about the address."""
-    form = PublicSubscribeForm(request.POST or None)
+    form = PublicSubscribeForm(posted(request))
     if request.method == "POST":
         if _rate_limited(request):
             return render(request, "newsletter/rate_limited.html", status=429)
@@ -104,7 +104,7 @@ def confirm(request, token: str):
         return _confirm_problem(request, err)
     subscriber = pending[0].subscriber
     needs_explicit = bool(marketing_suppressions_needing_explicit_request(email=subscriber.email))
-    form = ConfirmForm(request.POST or None)
+    form = ConfirmForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             confirmed = subscription_confirm(
@@ -167,7 +167,7 @@ def unsubscribe(request, token: str):
 @csrf_protect
 def _unsubscribe_page(request, token: str):
     subscription = _subscription_for_unsubscribe_token(token)
-    form = UnsubscribeForm(request.POST or None)
+    form = UnsubscribeForm(posted(request))
     if request.method == "POST" and form.is_valid():
         source, ip, reason = ConsentSource.EMAIL_LINK, client_ip(request), form.reason_summary()
         if form.cleaned_data["scope"] == UnsubscribeForm.SCOPE_ALL:
@@ -195,7 +195,7 @@ def preferences(request, token: str):
     except (TokenInvalid, ValueError, Subscriber.DoesNotExist) as err:
         raise Http404("This link is not valid.") from err
     topics = list(topics_offered())
-    form = PreferencesForm(request.POST or None, topics=topics, initial=preferences_initial(subscriber, topics))
+    form = PreferencesForm(posted(request), topics=topics, initial=preferences_initial(subscriber, topics))
     saved_message = None
     if request.method == "POST" and form.is_valid():
         outcome = preferences_save(

@@ -1,0 +1,314 @@
+"""HTTP behaviour of the pages reached from emails and the public signup form."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from subscribers.links import preferences_url, unsubscribe_url
+from subscribers.models import ConsentAction, ConsentEvent, ConsentSource, Subscription, SubscriptionStatus
+from subscribers.services import subscription_request, subscription_withdraw, suppression_add
+from subscribers.wording import PUBLIC_SIGNUP
+from tests.factories import SubscriberFactory, SubscriptionFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+
+CONFIRM_PATH = re.compile(r"/newsletter/confirm/[^/\s]+/")
+
+
+def path_of(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def snapshot():
+    """Everything a GET must leave alone."""
+    return (
+        list(Subscription.objects.order_by("pk").values_list("status", "confirm_nonce_hash", "unsubscribed_at")),
+        ConsentEvent.objects.count(),
+    )
+
+
+# --- Unsubscribe and the RFC 8058 one-click endpoint -------------------------------------------------
+
+
+def test_unsubscribe_get_shows_the_page_and_changes_nothing_however_often_it_is_fetched(client):
+    subscription = SubscriptionFactory()
+    path = path_of(unsubscribe_url(subscription=subscription))
+    before = snapshot()
+
+    for _ in range(3):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert b"General Subscription" in response.content
+        assert b"Unsubscribe</button>" in response.content
+
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_one_click_post_unsubscribes_without_cookies_or_csrf_token(multipart):
+    subscription = SubscriptionFactory()
+    path = path_of(unsubscribe_url(subscription=subscription))
+    client = Client(enforce_csrf_checks=True)
+    body = {"List-Unsubscribe": "One-Click"}
+
+    if multipart:
+        response = client.post(path, body)  # the test client encodes multipart/form-data by default
+    else:
+        response = client.post(path, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 200
+    assert "Location" not in response.headers
+    assert not response.cookies
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
+    event = ConsentEvent.objects.get(subscriber=subscription.subscriber)
+    assert (event.action, event.source) == (ConsentAction.WITHDRAWN, ConsentSource.ONE_CLICK)
+
+
+def test_one_click_post_is_idempotent():
+    subscription = SubscriptionFactory()
+    path = path_of(unsubscribe_url(subscription=subscription))
+    client = Client(enforce_csrf_checks=True)
+
+    responses = [client.post(path, {"List-Unsubscribe": "One-Click"}) for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert ConsentEvent.objects.filter(action=ConsentAction.WITHDRAWN).count() == 1
+
+
+def test_one_click_with_a_forged_token_is_refused_and_changes_nothing():
+    subscription = SubscriptionFactory()
+    path = path_of(unsubscribe_url(subscription=subscription))
+    forged = path[:-3] + ("x/" if path[-2] != "x" else "y/")
+
+    response = Client(enforce_csrf_checks=True).post(forged, {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 404
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.ACTIVE
+
+
+def test_unsubscribe_form_post_without_csrf_token_is_rejected():
+    subscription = SubscriptionFactory()
+    path = path_of(unsubscribe_url(subscription=subscription))
+
+    response = Client(enforce_csrf_checks=True).post(path, {"scope": "topic"})
+
+    assert response.status_code == 403
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.ACTIVE
+
+
+def test_unsubscribe_form_can_leave_everything_with_a_reason(client):
+    subscription = SubscriptionFactory()
+    other = SubscriptionFactory(subscriber=subscription.subscriber, topic=TopicFactory(name="Private Sales"))
+    path = path_of(unsubscribe_url(subscription=subscription))
+
+    response = client.post(path, {"scope": "all", "reason": "too_many", "reason_text": "weekly is plenty"})
+
+    assert response.status_code == 200
+    assert b"no more marketing email" in response.content
+    for row in (subscription, other):
+        row.refresh_from_db()
+        assert row.status == SubscriptionStatus.UNSUBSCRIBED
+    reasons = set(ConsentEvent.objects.values_list("detail", flat=True))
+    assert reasons == {"too_many weekly is plenty"}
+
+
+def test_unsubscribe_form_for_one_topic_leaves_the_others(client):
+    subscription = SubscriptionFactory()
+    other = SubscriptionFactory(subscriber=subscription.subscriber, topic=TopicFactory(name="Private Sales"))
+
+    client.post(path_of(unsubscribe_url(subscription=subscription)), {"scope": "topic"})
+
+    subscription.refresh_from_db()
+    other.refresh_from_db()
+    assert (subscription.status, other.status) == (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.ACTIVE)
+
+
+# --- Preference centre -----------------------------------------------------------------------------
+
+
+def test_preference_centre_shows_general_subscription_and_saves_without_login(client):
+    subscription = SubscriptionFactory()
+    path = path_of(preferences_url(subscriber=subscription.subscriber))
+    before = snapshot()
+
+    page = client.get(path)
+    assert page.status_code == 200
+    assert re.search(rb"checked[^>]*>\s*<span>General Subscription</span>", page.content)
+    assert snapshot() == before
+
+    response = client.post(path, {"third_party_objection": "on"})
+
+    assert response.status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
+    sources = set(ConsentEvent.objects.values_list("source", flat=True))
+    assert sources == {ConsentSource.PREFERENCE_CENTRE}
+
+
+def test_preference_centre_rejects_a_tampered_token(client):
+    subscription = SubscriptionFactory()
+    path = path_of(preferences_url(subscriber=subscription.subscriber)).replace("/preferences/", "/preferences/0")
+
+    assert client.get(path).status_code == 404
+
+
+# --- Confirmation links ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pending_confirm_path(db, outbox, django_capture_on_commit_callbacks):
+    subscriber = SubscriberFactory()
+    from subscribers.models import Topic
+
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription_request(
+            subscriber=subscriber,
+            topics=[Topic.objects.get(is_default=True)],
+            source=ConsentSource.PUBLIC_FORM,
+            wording=PUBLIC_SIGNUP,
+        )
+    return CONFIRM_PATH.search(outbox.last_to(subscriber.email).text).group(0)
+
+
+def test_confirm_get_shows_a_button_and_changes_nothing(client, pending_confirm_path):
+    before = snapshot()
+
+    for _ in range(3):
+        response = client.get(pending_confirm_path)
+        assert response.status_code == 200
+        assert b"Yes, subscribe me" in response.content
+
+    assert snapshot() == before
+    assert Subscription.objects.get().status == SubscriptionStatus.PENDING
+
+
+def test_confirm_post_confirms_and_a_second_post_says_the_link_was_used(client, pending_confirm_path):
+    response = client.post(pending_confirm_path)
+
+    assert response.status_code == 200
+    assert b"you are subscribed" in response.content
+    assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
+    again = client.post(pending_confirm_path)
+    assert again.status_code == 410
+    assert b"already been used" in again.content
+
+
+def test_confirm_post_without_csrf_token_is_rejected(pending_confirm_path):
+    response = Client(enforce_csrf_checks=True).post(pending_confirm_path)
+
+    assert response.status_code == 403
+    assert Subscription.objects.get().status == SubscriptionStatus.PENDING
+
+
+def test_tampered_confirm_link_gets_a_friendly_page_offering_a_new_email(client, pending_confirm_path):
+    response = client.get(pending_confirm_path[:-3] + "zz/")
+
+    assert response.status_code == 400
+    assert b"This link is not valid" in response.content
+    assert b'action="/newsletter/subscribe/"' in response.content
+
+
+def test_expired_confirm_link_gets_a_friendly_page_offering_a_new_email(client, pending_confirm_path, monkeypatch):
+    import time
+
+    later = time.time() + 8 * 86400
+    monkeypatch.setattr("django.core.signing.time.time", lambda: later)
+
+    response = client.get(pending_confirm_path)
+
+    assert response.status_code == 400
+    assert b"This link has expired" in response.content
+    assert b"Send me a new link" in response.content
+
+
+def test_confirm_page_asks_for_an_explicit_request_after_a_complaint(client, pending_confirm_path):
+    from subscribers.models import Subscriber, SuppressionReason, SuppressionScope
+
+    suppression_add(
+        email=Subscriber.objects.get().email, scope=SuppressionScope.ALL, reason=SuppressionReason.COMPLAINT
+    )
+
+    page = client.get(pending_confirm_path)
+    assert b'name="explicit_resubscribe"' in page.content
+    refused = client.post(pending_confirm_path)
+    assert b"Please tick the box" in refused.content
+    assert Subscription.objects.get().status == SubscriptionStatus.PENDING
+
+    client.post(pending_confirm_path, {"explicit_resubscribe": "on"})
+    assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
+
+
+# --- Public signup form --------------------------------------------------------------------------------
+
+
+def _subscribe(client, email):
+    return client.post("/newsletter/subscribe/", {"email": email, "first_name": ""})
+
+
+def test_public_form_answers_identically_for_new_pending_active_unsubscribed_and_suppressed_addresses(general):
+    from subscribers.models import SuppressionReason, SuppressionScope
+
+    SubscriberFactory(email="pending@mail.example")
+    subscription_request(
+        subscriber=SubscriberFactory(email="pending2@mail.example"),
+        topics=[general],
+        source=ConsentSource.PUBLIC_FORM,
+        wording=PUBLIC_SIGNUP,
+    )
+    SubscriptionFactory(subscriber__email="active@mail.example")
+    gone = SubscriptionFactory(subscriber__email="unsubscribed@mail.example")
+    subscription_withdraw(subscription=gone, source=ConsentSource.EMAIL_LINK)
+    suppression_add(email="suppressed@mail.example", scope=SuppressionScope.ALL, reason=SuppressionReason.COMPLAINT)
+    addresses = [
+        "new@mail.example",
+        "pending2@mail.example",
+        "active@mail.example",
+        "unsubscribed@mail.example",
+        "suppressed@mail.example",
+    ]
+
+    answers = []
+    for address in addresses:
+        response = _subscribe(Client(), address)
+        followed = Client().get(response["Location"])
+        answers.append((response.status_code, response["Location"], response.content, followed.content))
+
+    assert len(set(answers)) == 1, "the public form must not reveal what it knows about an address"
+    assert answers[0][0] == 302
+
+
+def test_public_form_rejects_a_malformed_email_with_a_clear_message(client):
+    response = _subscribe(client, "not-an-address")
+
+    assert response.status_code == 200
+    assert b"Enter a valid email address" in response.content
+    assert not Subscription.objects.exists()
+
+
+def test_public_form_is_rate_limited_per_address(settings):
+    settings.SUBSCRIBE_RATE_PER_ADDRESS = "3/h"
+    statuses = [_subscribe(Client(REMOTE_ADDR=f"198.51.100.{i}"), "same@mail.example").status_code for i in range(5)]
+
+    assert statuses == [302, 302, 302, 429, 429]
+
+
+def test_public_form_is_rate_limited_per_ip(client, settings):
+    settings.SUBSCRIBE_RATE_PER_IP = "4/h"
+
+    statuses = [_subscribe(client, f"person{i}@mail.example").status_code for i in range(6)]
+
+    assert statuses == [302, 302, 302, 302, 429, 429]
+    limited = _subscribe(client, "another@mail.example")
+    assert b"Too many attempts" in limited.content
+    assert Subscription.objects.count() == 4
+
+
+def test_public_form_post_without_csrf_token_is_rejected():
+    response = Client(enforce_csrf_checks=True).post("/newsletter/subscribe/", {"email": "x@mail.example"})
+
+    assert response.status_code == 403
+    assert not Subscription.objects.exists()
