@@ -29,11 +29,16 @@ def telephone_clean(value: str) -> str:
         number = phonenumbers.parse(value, "GB")
     except phonenumbers.NumberParseException as err:
         raise forms.ValidationError(
-            "Enter a valid telephone number, for example 0121 496 0000 or +44 7700 900123.", code="telephone"
+            "Enter a valid telephone number, for example 0121 496 0000 or 07911 123456.", code="telephone"
         ) from err
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason in (phonenumbers.ValidationResult.TOO_SHORT, phonenumbers.ValidationResult.INVALID_LENGTH):
+        raise forms.ValidationError("That telephone number is too short: check the digits.", code="telephone")
+    if reason == phonenumbers.ValidationResult.TOO_LONG:
+        raise forms.ValidationError("That telephone number is too long: check the digits.", code="telephone")
     if not phonenumbers.is_valid_number(number):
         raise forms.ValidationError(
-            "That telephone number does not exist. Check the number of digits and the area code.",
+            "That telephone number does not exist. Check the area code and the number of digits.",
             code="telephone",
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -35,8 +35,8 @@ def message_build(*, to: str, subject: str, text: str, html: str, headers: dict[
         if any(ch in value for ch in "\r\n"):
             raise HeaderInjectionError(f"The {name} header contains a line break.")
         message[name] = value
-    message.set_content(text, charset="utf-8")
-    message.add_alternative(html, subtype="html", charset="utf-8")
+    message.set_content(text, charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return message.as_bytes()
 
 

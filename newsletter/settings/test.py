@@ -3,6 +3,8 @@
 The SES endpoint is the moto server that the test fixtures start; they set SES_ENDPOINT_URL at run time.
 """
 
+import os
+
 from .local import *  # noqa: F403
 
 DEBUG = False
@@ -19,4 +21,5 @@ STORAGES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: end-to-end tests run a Celery worker and a live server in other threads,
     # and each thread must see the same database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+    # One file per test run, so that two runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405

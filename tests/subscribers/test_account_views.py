@@ -1,0 +1,290 @@
+"""Registration, Account Home and its pages, over HTTP: validation, escaping, consent, email changes."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from subscribers.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    CustomerProfile,
+    DetailsChange,
+    Subscription,
+    SubscriptionStatus,
+    User,
+)
+from tests.factories import SubscriptionFactory, TopicFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+VALID = {
+    "first_name": "Ada",
+    "last_name": "Byron",
+    "email": "  Ada.Byron@Mail.Example ",
+    "telephone": "0121 496 0000",
+    "address_line1": "3 Filigree Row",
+    "address_line2": "",
+    "town": "Birmingham",
+    "county": "West Midlands",
+    "postcode": "b186ab",
+    "password1": "a long enough passphrase",
+    "password2": "a long enough passphrase",
+}
+
+
+def register(client, **changes):
+    return client.post("/accounts/register/", {**VALID, **changes})
+
+
+def test_registration_shows_an_unticked_marketing_checkbox(client):
+    page = client.get("/accounts/register/").content.decode()
+
+    checkbox = re.search(r'<input type="checkbox" name="marketing_opt_in"[^>]*>', page).group(0)
+    assert "checked" not in checkbox
+    assert "Email me news and offers" in page
+
+
+def test_registration_with_opt_in_creates_account_profile_and_pending_subscription(client, run_on_commit, outbox):
+    with run_on_commit():
+        response = register(client, marketing_opt_in="on")
+
+    assert response.status_code == 302 and response["Location"] == "/account/"
+    user = User.objects.get()
+    assert user.email == "ada.byron@mail.example"
+    profile = CustomerProfile.objects.get(user=user)
+    assert (profile.telephone, profile.postcode) == ("+441214960000", "B18 6AB")
+    subscription = Subscription.objects.get(subscriber__user=user)
+    assert subscription.status == SubscriptionStatus.PENDING
+    assert subscription.topic.name == "General Subscription"
+    event = ConsentEvent.objects.get()
+    assert (event.action, event.source) == (ConsentAction.REQUESTED, ConsentSource.REGISTRATION)
+    assert "/newsletter/confirm/" in outbox.last_to("ada.byron@mail.example").text
+
+
+def test_registration_without_opt_in_subscribes_to_nothing_and_sends_nothing(client, run_on_commit, outbox):
+    with run_on_commit():
+        register(client)
+
+    assert User.objects.count() == 1
+    assert not Subscription.objects.exists()
+    assert not ConsentEvent.objects.exists()
+    assert outbox.all() == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("email", "ada@", "Enter a valid email address"),
+        ("email", "ada byron@mail.example", "Enter a valid email address"),
+        ("email", "a" * 250 + "@mail.example", "at most 254 characters"),
+        ("telephone", "12", "too short"),
+        ("telephone", "0121 496 00", "does not exist"),
+        ("telephone", "0121 496 0000 0000", "too long"),
+        ("telephone", "0000 000 0000", "does not exist"),
+        ("telephone", "call me", "Enter a valid telephone number"),
+        ("postcode", "12345", "Enter a valid UK postcode"),
+        ("postcode", "B18", "Enter a valid UK postcode"),
+        ("first_name", "x" * 151, "at most 150 characters"),
+        ("address_line1", "y" * 101, "at most 100 characters"),
+        ("first_name", "Ada\x00", "Null characters are not allowed"),
+        ("first_name", "Ada\x1b[31m", "cannot be used"),
+        ("first_name", "", "This field is required"),
+        ("password2", "something else entirely", "do not match"),
+    ],
+)
+def test_registration_rejects_bad_input_with_a_message_naming_the_field_and_creates_nothing(
+    client, field, value, message
+):
+    response = register(client, **{field: value})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in html
+    field_block = re.search(rf'<label for="id_{field}".*?</div>', html, re.S).group(0)
+    assert message in field_block, f"the error for {field} must be shown beside {field}"
+    assert not User.objects.exists()
+
+
+def test_registration_with_a_taken_email_says_so_and_creates_nothing_more(client):
+    UserFactory(email="ada.byron@mail.example")
+
+    response = register(client)
+
+    assert b"already exists" in response.content
+    assert User.objects.count() == 1
+
+
+def test_unicode_names_are_kept_and_html_in_names_is_escaped_everywhere(client, run_on_commit, outbox):
+    with run_on_commit():
+        register(client, first_name="Zoë <script>alert(1)</script>", last_name="Ó Briain-Ñuñez", marketing_opt_in="on")
+
+    user = User.objects.get()
+    assert user.first_name == "Zoë <script>alert(1)</script>"
+    assert user.last_name == "Ó Briain-Ñuñez"
+    home = client.get("/account/").content.decode()
+    assert "<script>alert(1)</script>" not in home
+    assert "Zoë &lt;script&gt;alert(1)&lt;/script&gt;" in home
+    message = outbox.last_to(user.email)
+    assert "<script>" not in message.html
+    assert "&lt;script&gt;" in message.html
+    assert "Zoë <script>alert(1)</script>" in message.text  # plain text is not HTML: shown as typed
+
+
+def test_registration_post_without_csrf_token_is_rejected():
+    response = Client(enforce_csrf_checks=True).post("/accounts/register/", VALID)
+
+    assert response.status_code == 403
+    assert not User.objects.exists()
+
+
+def test_account_pages_need_login(client):
+    for path in ["/account/", "/account/details/", "/account/newsletter/", "/account/privacy/"]:
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_login_uses_the_email_address_in_any_case(client):
+    UserFactory(email="ada@mail.example")
+
+    response = client.post("/accounts/login/", {"username": "ADA@mail.example", "password": "correct horse battery"})
+
+    assert response.status_code == 302 and response["Location"] == "/account/"
+
+
+def test_account_home_links_to_details_newsletter_subscription_and_privacy(client):
+    client.force_login(UserFactory())
+
+    html = client.get("/account/").content.decode()
+
+    for href, label in [
+        ("/account/details/", "My details"),
+        ("/account/newsletter/", "Newsletter Subscription"),
+        ("/account/privacy/", "Privacy and my data"),
+    ]:
+        assert re.search(rf'<a[^>]+href="{href}"[^>]*>.*?{label}', html, re.S), label
+
+
+def test_newsletter_page_has_a_general_subscription_box_other_topics_and_the_objection(client):
+    TopicFactory(name="Private Sales")
+    user = UserFactory()
+    client.force_login(user)
+
+    html = client.get("/account/newsletter/").content.decode()
+
+    assert re.search(r'<input type="checkbox" name="topic_\d+"[^>]*>\s*<span>General Subscription</span>', html)
+    assert "<span>Private Sales</span>" in html
+    assert 'name="third_party_objection"' in html
+
+
+def test_unticking_general_subscription_withdraws_immediately(client):
+    user = UserFactory()
+    subscription = SubscriptionFactory(subscriber__email=user.email, subscriber__user=user)
+    client.force_login(user)
+
+    response = client.post("/account/newsletter/", {}, follow=True)
+
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
+    assert b"You will no longer receive: General Subscription" in response.content
+    event = ConsentEvent.objects.get()
+    assert (event.action, event.source) == (ConsentAction.WITHDRAWN, ConsentSource.ACCOUNT_PAGE)
+    page = client.get("/account/newsletter/").content.decode()
+    assert not re.search(r'<input type="checkbox" name="topic_\d+"[^>]*checked[^>]*>\s*<span>General', page)
+
+
+def test_ticking_on_the_account_page_starts_double_opt_in_for_an_unconfirmed_address(
+    client, general, run_on_commit, outbox
+):
+    user = UserFactory()
+    client.force_login(user)
+
+    with run_on_commit():
+        response = client.post("/account/newsletter/", {f"topic_{general.pk}": "on"}, follow=True)
+
+    assert Subscription.objects.get().status == SubscriptionStatus.PENDING
+    assert b"a link to confirm" in response.content
+    assert "/newsletter/confirm/" in outbox.last_to(user.email).text
+
+
+def test_third_party_objection_from_the_account_page_is_recorded(client):
+    client.force_login(UserFactory())
+
+    client.post("/account/newsletter/", {"third_party_objection": "on"})
+
+    event = ConsentEvent.objects.get()
+    assert (event.purpose, event.action) == ("third_party", ConsentAction.OBJECTED)
+
+
+def test_correcting_details_records_which_fields_changed_but_not_the_values(client):
+    user = UserFactory()
+    client.force_login(user)
+    data = {
+        "details-first_name": "Ada",
+        "details-last_name": "King",
+        "details-telephone": "07911 123456",
+        "details-address_line1": "1 Test Street",
+        "details-address_line2": "",
+        "details-town": "Birmingham",
+        "details-county": "",
+        "details-postcode": "B18 6AA",
+    }
+
+    response = client.post("/account/details/", data)
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert (user.last_name, user.profile.telephone) == ("King", "+447911123456")
+    change = DetailsChange.objects.get()
+    assert sorted(change.fields) == ["last_name", "telephone"]
+    assert "King" not in str(change.fields) and "7911" not in str(change.fields)
+
+
+def test_invalid_details_change_nothing(client):
+    user = UserFactory()
+    client.force_login(user)
+
+    response = client.post("/account/details/", {"details-first_name": "", "details-postcode": "nope"})
+
+    assert b"Enter a valid UK postcode" in response.content
+    assert not DetailsChange.objects.exists()
+    user.refresh_from_db()
+    assert user.first_name == "Ada"
+
+
+def test_change_of_email_is_used_only_after_the_new_address_confirms_it(client, run_on_commit, outbox):
+    user = UserFactory(email="old@mail.example")
+    subscription = SubscriptionFactory(subscriber__email="old@mail.example", subscriber__user=user)
+    client.force_login(user)
+
+    with run_on_commit():
+        client.post(
+            "/account/details/", {"email-new_email": "New@Mail.Example", "email-password": "correct horse battery"}
+        )
+
+    user.refresh_from_db()
+    assert user.email == "old@mail.example"
+    link = re.search(r"/account/email/confirm/[^/\s]+/", outbox.last_to("new@mail.example").text).group(0)
+    assert client.get(link).status_code == 200
+    user.refresh_from_db()
+    assert user.email == "old@mail.example", "GET must not change the address"
+
+    client.post(link)
+
+    user.refresh_from_db()
+    subscription.refresh_from_db()
+    assert user.email == "new@mail.example"
+    assert subscription.subscriber.email == "new@mail.example"
+    assert client.post(link).status_code == 400, "the link dies once used"
+
+
+def test_change_of_email_needs_the_current_password(client, outbox):
+    user = UserFactory(email="old@mail.example")
+    client.force_login(user)
+
+    response = client.post("/account/details/", {"email-new_email": "new@mail.example", "email-password": "wrong"})
+
+    assert b"That is not your current password" in response.content
+    assert outbox.all() == []

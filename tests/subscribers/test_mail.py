@@ -1,0 +1,85 @@
+"""The transactional mail path: MIME building, SES v2 over HTTP, error classification and retries."""
+
+import email
+import email.policy
+
+import pytest
+
+from subscribers import ses
+from subscribers.mail import HeaderInjectionError, message_build
+from subscribers.ses import SesPermanentError, SesTransientError, ses_send_raw
+from subscribers.tasks import transactional_email_send_task
+
+
+def parse(raw: bytes):
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def test_message_is_multipart_alternative_utf8_with_encoded_headers(settings):
+    raw = message_build(
+        to="zoe@mail.example",
+        subject="Café • offers",
+        text="Hello Zoë",
+        html="<p>Hello Zoë</p>",
+        headers={"List-Unsubscribe": "<https://shop.example/u/1/>"},
+    )
+
+    message = parse(raw)
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["Subject"] == "Café • offers"
+    assert "=?utf-8?" in raw.decode("ascii").split("\r\n\r\n")[0].lower()  # RFC 2047 on the wire
+    assert message.get_body(("plain",)).get_content().strip() == "Hello Zoë"
+    assert message.get_body(("html",)).get_content().strip() == "<p>Hello Zoë</p>"
+    assert message["Message-ID"].endswith("@larkspur-lune.example>")
+    assert message["List-Unsubscribe"] == "<https://shop.example/u/1/>"
+
+
+@pytest.mark.parametrize("subject", ["Hi\r\nBcc: victim@mail.example", "Hi\nX: y", "Hi\r"])
+def test_line_breaks_in_the_subject_are_refused(subject):
+    with pytest.raises(HeaderInjectionError):
+        message_build(to="a@mail.example", subject=subject, text="t", html="h")
+
+
+def test_ses_send_reaches_the_endpoint_with_the_configuration_set(outbox):
+    raw = message_build(to="a@mail.example", subject="Hello", text="t", html="<p>h</p>")
+
+    message_id = ses_send_raw(raw_message=raw, to="a@mail.example", tags={"kind": "test"})
+
+    assert message_id
+    (sent,) = outbox.to("a@mail.example")
+    assert sent.subject == "Hello"
+
+
+def test_unverified_sender_is_a_permanent_error(settings):
+    settings.DEFAULT_FROM_EMAIL = "someone@unverified.example"
+    raw = message_build(to="a@mail.example", subject="Hello", text="t", html="h")
+
+    with pytest.raises(SesPermanentError, match="MessageRejected"):
+        ses_send_raw(raw_message=raw, to="a@mail.example")
+
+
+def test_unreachable_endpoint_is_a_transient_error(settings):
+    settings.SES_ENDPOINT_URL = "http://127.0.0.1:9"
+    ses._cached_client.cache_clear()
+    raw = message_build(to="a@mail.example", subject="Hello", text="t", html="h")
+
+    with pytest.raises(SesTransientError, match="Could not reach SES"):
+        ses_send_raw(raw_message=raw, to="a@mail.example")
+
+
+def test_task_retries_a_transient_failure_and_drops_a_permanent_one(settings, outbox):
+    settings.SES_ENDPOINT_URL = "http://127.0.0.1:9"
+    ses._cached_client.cache_clear()
+    kwargs = dict(to="a@mail.example", subject="Hello", text="t", html="h", kind="test")
+
+    from celery.exceptions import Retry
+
+    with pytest.raises((Retry, SesTransientError)):
+        transactional_email_send_task.apply(kwargs=kwargs, throw=True)
+
+    settings.SES_ENDPOINT_URL = outbox.endpoint
+    settings.DEFAULT_FROM_EMAIL = "someone@unverified.example"
+    ses._cached_client.cache_clear()
+    result = transactional_email_send_task.apply(kwargs=kwargs, throw=True)
+    assert result.result is None
+    assert outbox.all() == []

@@ -1,0 +1,54 @@
+"""/healthz/: JSON with the database, Redis and SES configuration; 200 when healthy, 503 when not."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_is_200_with_every_check_ok(client):
+    response = client.get("/healthz/")
+
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["status"] == "ok"
+    assert {name: check["ok"] for name, check in body["checks"].items()} == {
+        "database": True,
+        "redis": True,
+        "ses": True,
+    }
+    assert body["checks"]["ses"]["region"] == "eu-west-2"
+
+
+def test_healthz_is_503_naming_the_missing_ses_setting(client, settings):
+    settings.DEFAULT_FROM_EMAIL = ""
+
+    response = client.get("/healthz/")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["ses"] == {**response.json()["checks"]["ses"], "ok": False}
+    assert "DEFAULT_FROM_EMAIL is not set" in response.json()["checks"]["ses"]["error"]
+
+
+def test_healthz_is_503_when_the_ses_endpoint_does_not_answer(client, settings):
+    from subscribers import ses
+
+    settings.SES_ENDPOINT_URL = "http://127.0.0.1:9"  # discard port: nothing listens
+    ses._cached_client.cache_clear()
+
+    response = client.get("/healthz/")
+
+    assert response.status_code == 503
+    assert "Could not read the SES sending quota" in response.json()["checks"]["ses"]["error"]
+
+
+def test_healthz_is_503_when_redis_is_down(client, settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+
+    response = client.get("/healthz/")
+
+    body = response.json()
+    assert response.status_code == 503
+    assert body["checks"]["redis"]["ok"] is False
+    assert body["checks"]["database"]["ok"] is True
