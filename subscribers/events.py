@@ -33,52 +33,42 @@ def _record(
     )
 
 
-def consent_requested_event(*, subscription: Subscription, source, wording: str, ip=None) -> ConsentEvent:
+def _subscription_event(
+    action: str, *, subscription: Subscription, source, wording: str = "", ip=None, reason: str = ""
+) -> ConsentEvent:
     return _record(
         subscriber=subscription.subscriber,
         subscription=subscription,
-        action=ConsentAction.REQUESTED,
+        action=action,
         purpose=ConsentPurpose.MARKETING,
         source=source,
         wording=wording,
         ip=ip,
+        detail=reason,
+    )
+
+
+def consent_requested_event(*, subscription: Subscription, source, wording: str, ip=None) -> ConsentEvent:
+    """Double opt-in started: a confirmation email is on its way."""
+    return _subscription_event(
+        ConsentAction.REQUESTED, subscription=subscription, source=source, wording=wording, ip=ip
     )
 
 
 def consent_confirmed_event(*, subscription: Subscription, source, wording: str, ip=None) -> ConsentEvent:
-    return _record(
-        subscriber=subscription.subscriber,
-        subscription=subscription,
-        action=ConsentAction.CONFIRMED,
-        purpose=ConsentPurpose.MARKETING,
-        source=source,
-        wording=wording,
-        ip=ip,
+    """The person clicked the confirmation link and pressed the button."""
+    return _subscription_event(
+        ConsentAction.CONFIRMED, subscription=subscription, source=source, wording=wording, ip=ip
     )
 
 
 def consent_given_event(*, subscription: Subscription, source, wording: str, ip=None) -> ConsentEvent:
-    return _record(
-        subscriber=subscription.subscriber,
-        subscription=subscription,
-        action=ConsentAction.GIVEN,
-        purpose=ConsentPurpose.MARKETING,
-        source=source,
-        wording=wording,
-        ip=ip,
-    )
+    """Consent given on the spot by the owner of an already confirmed address."""
+    return _subscription_event(ConsentAction.GIVEN, subscription=subscription, source=source, wording=wording, ip=ip)
 
 
 def consent_withdrawn_event(*, subscription: Subscription, source, ip=None, reason: str = "") -> ConsentEvent:
-    return _record(
-        subscriber=subscription.subscriber,
-        subscription=subscription,
-        action=ConsentAction.WITHDRAWN,
-        purpose=ConsentPurpose.MARKETING,
-        source=source,
-        ip=ip,
-        detail=reason,
-    )
+    return _subscription_event(ConsentAction.WITHDRAWN, subscription=subscription, source=source, ip=ip, reason=reason)
 
 
 def consent_re_consented_event(*, subscriber: Subscriber, source, wording: str, ip=None, detail="") -> ConsentEvent:
@@ -93,23 +83,17 @@ def consent_re_consented_event(*, subscriber: Subscriber, source, wording: str, 
     )
 
 
-def third_party_objected_event(*, subscriber: Subscriber, source, wording: str, ip=None) -> ConsentEvent:
+def _third_party_event(action: str, *, subscriber: Subscriber, source, wording: str, ip=None) -> ConsentEvent:
     return _record(
-        subscriber=subscriber,
-        action=ConsentAction.OBJECTED,
-        purpose=ConsentPurpose.THIRD_PARTY,
-        source=source,
-        wording=wording,
-        ip=ip,
+        subscriber=subscriber, action=action, purpose=ConsentPurpose.THIRD_PARTY, source=source, wording=wording, ip=ip
     )
 
 
+def third_party_objected_event(*, subscriber: Subscriber, source, wording: str, ip=None) -> ConsentEvent:
+    return _third_party_event(ConsentAction.OBJECTED, subscriber=subscriber, source=source, wording=wording, ip=ip)
+
+
 def third_party_objection_withdrawn_event(*, subscriber: Subscriber, source, wording: str, ip=None) -> ConsentEvent:
-    return _record(
-        subscriber=subscriber,
-        action=ConsentAction.OBJECTION_WITHDRAWN,
-        purpose=ConsentPurpose.THIRD_PARTY,
-        source=source,
-        wording=wording,
-        ip=ip,
+    return _third_party_event(
+        ConsentAction.OBJECTION_WITHDRAWN, subscriber=subscriber, source=source, wording=wording, ip=ip
     )

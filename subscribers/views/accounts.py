@@ -22,14 +22,12 @@ from ..services import (
     email_change_confirm,
     email_change_pending_for_token,
     email_change_request,
-    preferences_save,
     profile_update,
     subscriber_get_or_create,
 )
 from ..tokens import TokenExpired, TokenInvalid
-from ..wording import TOPIC_TICKBOX
 from .helpers import client_ip, posted
-from .preferences import preferences_initial, preferences_message
+from .preferences import preferences_form_save, preferences_initial
 
 
 @require_http_methods(["GET", "POST"])
@@ -156,16 +154,10 @@ def account_newsletter(request):
     if request.method == "POST":
         form = PreferencesForm(request.POST, topics=topics)
         if form.is_valid():
-            outcome = preferences_save(
-                subscriber=subscriber,
-                offered_topics=topics,
-                wanted_topics=form.wanted_topics(),
-                third_party_objection=form.cleaned_data["third_party_objection"],
-                source=ConsentSource.ACCOUNT_PAGE,
-                wording=TOPIC_TICKBOX,
-                ip=client_ip(request),
+            message = preferences_form_save(
+                request, form=form, subscriber=subscriber, topics=topics, source=ConsentSource.ACCOUNT_PAGE
             )
-            messages.success(request, preferences_message(outcome, subscriber))
+            messages.success(request, message)
             return redirect("account:newsletter")
     else:
         form = PreferencesForm(initial=preferences_initial(subscriber, topics), topics=topics)

@@ -1,8 +1,11 @@
 """What the Newsletter Subscription page and the preference centre share."""
 
-from ..models import Subscriber, SubscriptionStatus, Topic
+from ..forms import PreferencesForm
+from ..models import ConsentSource, Subscriber, SubscriptionStatus, Topic
 from ..selectors import subscriptions_for_subscriber, third_party_objection_exists
-from ..services import PreferencesOutcome
+from ..services import PreferencesOutcome, preferences_save
+from ..wording import TOPIC_TICKBOX
+from .helpers import client_ip
 
 
 def preferences_initial(subscriber: Subscriber, topics: list[Topic]) -> dict:
@@ -32,3 +35,19 @@ def preferences_message(outcome: PreferencesOutcome, subscriber: Subscriber) -> 
             + "."
         )
     return " ".join(parts)
+
+
+def preferences_form_save(
+    request, *, form: PreferencesForm, subscriber: Subscriber, topics: list[Topic], source: ConsentSource
+) -> str:
+    """Apply a valid Newsletter Subscription form and return the message describing what changed."""
+    outcome = preferences_save(
+        subscriber=subscriber,
+        offered_topics=topics,
+        wanted_topics=form.wanted_topics(),
+        third_party_objection=form.cleaned_data["third_party_objection"],
+        source=source,
+        wording=TOPIC_TICKBOX,
+        ip=client_ip(request),
+    )
+    return preferences_message(outcome, subscriber)

@@ -21,7 +21,6 @@ from ..services import (
     ConfirmationLinkUsed,
     ExplicitRequestRequired,
     confirmation_pending_for_token,
-    preferences_save,
     subscriber_get_or_create,
     subscriber_withdraw_all,
     subscription_confirm,
@@ -29,9 +28,9 @@ from ..services import (
     subscription_withdraw,
 )
 from ..tokens import PREFERENCES_SALT, UNSUBSCRIBE_SALT, TokenExpired, TokenInvalid, public_token_read
-from ..wording import CONFIRM_BUTTON, EXPLICIT_RESUBSCRIBE, PUBLIC_SIGNUP, TOPIC_TICKBOX
+from ..wording import CONFIRM_BUTTON, EXPLICIT_RESUBSCRIBE, PUBLIC_SIGNUP
 from .helpers import client_ip, posted
-from .preferences import preferences_initial, preferences_message
+from .preferences import preferences_form_save, preferences_initial
 
 
 def _address_key(group, request) -> str:
@@ -198,16 +197,9 @@ def preferences(request, token: str):
     form = PreferencesForm(posted(request), topics=topics, initial=preferences_initial(subscriber, topics))
     saved_message = None
     if request.method == "POST" and form.is_valid():
-        outcome = preferences_save(
-            subscriber=subscriber,
-            offered_topics=topics,
-            wanted_topics=form.wanted_topics(),
-            third_party_objection=form.cleaned_data["third_party_objection"],
-            source=ConsentSource.PREFERENCE_CENTRE,
-            wording=TOPIC_TICKBOX,
-            ip=client_ip(request),
+        saved_message = preferences_form_save(
+            request, form=form, subscriber=subscriber, topics=topics, source=ConsentSource.PREFERENCE_CENTRE
         )
-        saved_message = preferences_message(outcome, subscriber)
         form = PreferencesForm(topics=topics, initial=preferences_initial(subscriber, topics))
     return render(
         request,
