@@ -28,4 +28,5 @@ bench: install
 	@echo "No benchmarks yet: they arrive with campaign rendering and sending."
 
 clean:
+	-$(BIN)/python -c "import redis; redis.Redis(unix_socket_path='var/redis.sock').shutdown(nosave=True)" 2>/dev/null
 	rm -rf var .pytest_cache test-artifacts

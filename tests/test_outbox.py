@@ -12,9 +12,12 @@ pytestmark = pytest.mark.django_db
 
 def test_outbox_shows_the_confirmation_email_rendered_with_its_link(client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_request(subscriber=subscriber_get_or_create(email="reader@mail.example", first_name="Alan"),
-                             topics=[Topic.objects.get(is_default=True)], source=ConsentSource.PUBLIC_FORM,
-                             wording=PUBLIC_SIGNUP)
+        subscription_request(
+            subscriber=subscriber_get_or_create(email="reader@mail.example", first_name="Alan"),
+            topics=[Topic.objects.get(is_default=True)],
+            source=ConsentSource.PUBLIC_FORM,
+            wording=PUBLIC_SIGNUP,
+        )
     client.force_login(UserFactory(is_staff=True))
 
     html = client.get("/outbox/").content.decode()

@@ -18,6 +18,8 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "news.shop.example",
     "DEFAULT_FROM_EMAIL": "Shop <news@shop.example>",
     "SES_CONFIGURATION_SET": "marketing",
+    "BRAND_NAME": "A Shop",
+    "BRAND_POSTAL_ADDRESS": "1 High Street, Birmingham B1 1AA",
 }
 
 
@@ -43,6 +45,8 @@ def manage(*args, env):
         "SITE_URL",
         "DEFAULT_FROM_EMAIL",
         "SES_CONFIGURATION_SET",
+        "BRAND_NAME",
+        "BRAND_POSTAL_ADDRESS",
     ],
 )
 def test_production_settings_refuse_to_start_without_a_secret_naming_it(missing):

@@ -15,6 +15,9 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
+# Old keys still accepted when checking signatures, so that rotating SECRET_KEY does not break the
+# unsubscribe and preference links in emails already sent.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 # Absolute base URL of the site: every link in an email is built on it.
@@ -98,8 +101,12 @@ REDIS_URL = env.str("REDIS_URL", default="")
 
 def redis_settings(redis_url: str) -> tuple[str, dict]:
     """Celery broker URL and Django CACHES for one Redis URL (``redis://`` or ``unix://`` socket)."""
-    is_socket = redis_url.startswith("unix://")
-    broker = "redis+socket://" + redis_url.removeprefix("unix://") if is_socket else redis_url
+    broker = redis_url
+    if redis_url.startswith("unix://"):
+        # kombu names the database of a socket connection "virtual_host".
+        path, _, query = redis_url.removeprefix("unix://").partition("?")
+        database = query.removeprefix("db=") if query.startswith("db=") else "0"
+        broker = f"redis+socket://{path}?virtual_host={database}"
     caches = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -174,8 +181,8 @@ SUBSCRIBE_RATE_PER_ADDRESS = env.str("SUBSCRIBE_RATE_PER_ADDRESS", default="3/h"
 CONSENT_IPV4_PREFIX = 24
 CONSENT_IPV6_PREFIX = 48
 
-# Behind a proxy, set to the header it writes, for example HTTP_X_FORWARDED_FOR.
-RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default=None) or None
+# Rate limits and the consent ledger use REMOTE_ADDR. Behind a proxy, have the WSGI server set it from
+# the proxy's header (for example gunicorn's --forwarded-allow-ips); a raw X-Forwarded-For can be forged.
 
 # --- Amazon SES --------------------------------------------------------------------------------------
 SES_REGION = env.str("SES_REGION", default="eu-west-2")

@@ -11,6 +11,8 @@ require("REDIS_URL", env.str("REDIS_URL", default=""))
 SITE_URL = require("SITE_URL", env.str("SITE_URL", default="")).rstrip("/")
 DEFAULT_FROM_EMAIL = require("DEFAULT_FROM_EMAIL", env.str("DEFAULT_FROM_EMAIL", default=""))
 SES_CONFIGURATION_SET = require("SES_CONFIGURATION_SET", env.str("SES_CONFIGURATION_SET", default=""))
+BRAND_NAME = WAGTAIL_SITE_NAME = require("BRAND_NAME", env.str("BRAND_NAME", default=""))
+BRAND_POSTAL_ADDRESS = require("BRAND_POSTAL_ADDRESS", env.str("BRAND_POSTAL_ADDRESS", default=""))
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 WAGTAILADMIN_BASE_URL = SITE_URL
@@ -21,8 +23,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-SECURE_HSTS_PRELOAD = True
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # Wagtail's admin previews pages and emails in a same-origin iframe, so frames are allowed from this
 # origin only (X_FRAME_OPTIONS = "SAMEORIGIN" in base settings) and Django's advice to DENY is silenced.

@@ -9,7 +9,11 @@ from .local import *  # noqa: F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; never used outside tests
-CACHES["default"]["KEY_PREFIX"] = "nl-test"  # noqa: F405
+if not env.str("REDIS_URL", default=""):  # noqa: F405
+    # On the embedded Redis the tests use database 1, so a running demo's queue (database 0) survives
+    # the flush that starts each test.
+    CELERY_BROKER_URL, CACHES = redis_settings(f"{REDIS_URL}?db=1")  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = "nl-test"
 # Service tests run tasks inline; end-to-end tests start a real worker and turn this off.
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True

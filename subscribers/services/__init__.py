@@ -2,7 +2,9 @@
 
 from .accounts import (
     RegistrationDetails,
+    account_email_verify_request,
     account_register,
+    account_subscriber_ensure,
     email_change_confirm,
     email_change_pending_for_token,
     email_change_request,
@@ -41,7 +43,9 @@ __all__ = [
     "RegistrationDetails",
     "SubscriptionError",
     "SuppressedAddressError",
+    "account_email_verify_request",
     "account_register",
+    "account_subscriber_ensure",
     "confirmation_pending_for_token",
     "email_change_confirm",
     "email_change_pending_for_token",

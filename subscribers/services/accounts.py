@@ -40,7 +40,12 @@ class RegistrationDetails:
 
 
 def account_register(*, details: RegistrationDetails, ip: str | None = None) -> User:
-    """Create the account, its profile and its subscriber; start double opt-in if the box was ticked."""
+    """Create the account, its profile and its subscriber; start double opt-in if the box was ticked.
+
+    Typing an address proves nothing. When the address is already on the mailing list (signed up without
+    an account), the new account does not take that record over: it is sent a link to prove the address,
+    and adopts the record only when the link is used (see ``email_change_confirm``).
+    """
     email = email_normalise(details.email)
     try:
         with transaction.atomic():
@@ -54,6 +59,8 @@ def account_register(*, details: RegistrationDetails, ip: str | None = None) -> 
                 user=user, **{f: getattr(details, f) for f in PROFILE_FIELDS if f != "country"}
             )
             subscriber = subscriber_get_or_create(email=email, first_name=details.first_name, user=user)
+            if subscriber.user_id != user.pk:
+                account_email_verify_request(user=user)
             if details.marketing_opt_in:
                 subscription_request(
                     subscriber=subscriber,
@@ -65,6 +72,19 @@ def account_register(*, details: RegistrationDetails, ip: str | None = None) -> 
     except IntegrityError as err:
         raise EmailInUseError("An account with this email address already exists.") from err
     return user
+
+
+def account_subscriber_ensure(*, user: User) -> Subscriber | None:
+    """The account's subscriber record, created when the address is new to the mailing list.
+
+    None when the address already has a record that this account has not yet proven it owns.
+    """
+    subscriber = Subscriber.objects.filter(user=user).first()
+    if subscriber is not None:
+        return subscriber
+    if Subscriber.objects.filter(email=user.email).exists():
+        return None
+    return subscriber_get_or_create(email=user.email, first_name=user.first_name, user=user)
 
 
 def profile_update(*, user: User, changes: dict[str, str]) -> list[str]:
@@ -89,9 +109,10 @@ def profile_update(*, user: User, changes: dict[str, str]) -> list[str]:
 
 
 def _address_taken(email: str, user: User) -> bool:
+    """Another account logs in with this address, or another account's subscriber uses it."""
     return (
         User.objects.filter(email=email).exclude(pk=user.pk).exists()
-        or Subscriber.objects.filter(email=email).exclude(user=user).exists()
+        or Subscriber.objects.filter(email=email, user__isnull=False).exclude(user=user).exists()
     )
 
 
@@ -100,16 +121,28 @@ def email_change_request(*, user: User, new_email: str) -> EmailChangeRequest:
     new_email = email_normalise(new_email)
     if _address_taken(new_email, user):
         raise EmailInUseError("That email address is already in use. Choose another or contact us.")
+    return _address_proof_send(user=user, email=new_email, verifying=False)
+
+
+def account_email_verify_request(*, user: User) -> EmailChangeRequest:
+    """Send the account's own address a link that proves the account holder reads it."""
+    return _address_proof_send(user=user, email=user.email, verifying=True)
+
+
+def _address_proof_send(*, user: User, email: str, verifying: bool) -> EmailChangeRequest:
+    """One link per account at a time: a new request retires the older unused ones."""
     nonce, hashed = nonce_new()
     with transaction.atomic():
-        change = EmailChangeRequest.objects.create(user=user, new_email=new_email, nonce_hash=hashed)
+        EmailChangeRequest.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
+        change = EmailChangeRequest.objects.create(user=user, new_email=email, nonce_hash=hashed)
         token = expiring_token_make(nonce=nonce, salt=EMAIL_CHANGE_SALT)
         transactional_email_send(
-            to=new_email,
+            to=email,
             template="confirm_email_change",
             kind="confirm-email-change",
             context={
                 "user": user,
+                "verifying": verifying,
                 "confirm_url": absolute(reverse("account:email_confirm", args=[token])),
                 "expires_days": settings.EMAIL_CHANGE_TOKEN_MAX_AGE_DAYS,
             },
@@ -129,7 +162,11 @@ def email_change_pending_for_token(*, token: str) -> EmailChangeRequest:
 
 
 def email_change_confirm(*, token: str) -> User:
-    """Switch the login and mailing address to the confirmed new one. The link dies with its first use."""
+    """Make the proven address the account's login and mailing address. The link dies with its first use.
+
+    If the address was already on the mailing list without an account, the account adopts that record
+    (its subscriptions and consent history); the record of the old address stays, unlinked, with its own.
+    """
     with transaction.atomic():
         change = email_change_pending_for_token(token=token)
         change = EmailChangeRequest.objects.select_for_update().get(pk=change.pk)
@@ -139,9 +176,30 @@ def email_change_confirm(*, token: str) -> User:
         if _address_taken(change.new_email, user):
             raise EmailInUseError("That email address is already in use. Choose another or contact us.")
         now = timezone.now()
+        old_email = user.email
         change.used_at = now
         change.save(update_fields=["used_at"])
+        current = Subscriber.objects.filter(user=user).first()
+        existing = Subscriber.objects.filter(email=change.new_email).first()
+        if existing is None and current is not None:
+            current.email = change.new_email
+            current.email_confirmed_at = now
+            current.save(update_fields=["email", "email_confirmed_at"])
+        else:
+            if current is not None and current != existing:
+                current.user = None
+                current.save(update_fields=["user"])
+            adopted = existing or Subscriber(email=change.new_email, first_name=user.first_name)
+            adopted.user = user
+            adopted.email_confirmed_at = now
+            adopted.save()
         user.email = change.new_email
         user.save(update_fields=["email"])
-        Subscriber.objects.filter(user=user).update(email=change.new_email, email_confirmed_at=now)
+        if old_email != change.new_email:
+            transactional_email_send(
+                to=old_email,
+                template="email_changed_notice",
+                kind="email-changed-notice",
+                context={"user": user, "new_email": change.new_email},
+            )
     return user

@@ -47,14 +47,14 @@ MARKETING_SCOPES = (SuppressionScope.MARKETING, SuppressionScope.ALL)
 
 
 def subscriber_get_or_create(*, email: str, first_name: str = "", user: User | None = None) -> Subscriber:
-    """The subscriber for an address, created if new; links the account when one is given."""
-    subscriber, created = Subscriber.objects.get_or_create(
+    """The subscriber for an address, created if new (and linked to ``user`` when given).
+
+    An existing subscriber is never linked here: an account takes over a record only after proving the
+    address (``email_change_confirm``).
+    """
+    subscriber, _ = Subscriber.objects.get_or_create(
         email=email_normalise(email), defaults={"first_name": first_name, "user": user}
     )
-    if not created and user is not None and subscriber.user_id is None:
-        subscriber.user = user
-        subscriber.first_name = subscriber.first_name or first_name
-        subscriber.save(update_fields=["user", "first_name"])
     return subscriber
 
 
@@ -161,17 +161,22 @@ def subscription_confirm(
             events.consent_confirmed_event(subscription=subscription, source=source, wording=wording, ip=ip)
         subscriber.email_confirmed_at = now
         subscriber.save(update_fields=["email_confirmed_at"])
-        _lift_marketing_suppressions(subscriber=subscriber, explicit=bool(blocking), source=source, ip=ip)
+        _lift_marketing_suppressions(
+            subscriber=subscriber, explicit=bool(blocking), mailbox_proven=True, source=source, ip=ip
+        )
     return subscriptions
 
 
-def _lift_marketing_suppressions(*, subscriber: Subscriber, explicit: bool, source, ip) -> None:
-    """After a confirmed opt-in: lift what that lifts; with an explicit request, the rest as well.
+def _lift_marketing_suppressions(*, subscriber: Subscriber, explicit: bool, mailbox_proven: bool, source, ip) -> None:
+    """After consent is given again: lift what that lifts; with an explicit request, the rest as well.
 
-    Lifting an ``all`` suppression keeps the address off third-party sharing: agreeing to email again is
-    not agreeing to be shared, so the person has to withdraw that objection separately.
+    An unsubscribe is lifted by new consent. A bounce only when the mailbox has just proven it receives
+    mail (a confirmation link was clicked). Lifting an ``all`` suppression keeps the address off
+    third-party sharing: agreeing to email again is not agreeing to be shared.
     """
-    reasons = [SuppressionReason.UNSUBSCRIBED, SuppressionReason.BOUNCE]
+    reasons = [SuppressionReason.UNSUBSCRIBED]
+    if mailbox_proven:
+        reasons.append(SuppressionReason.BOUNCE)
     if explicit:
         reasons += [SuppressionReason.COMPLAINT, SuppressionReason.ERASED, SuppressionReason.MANUAL]
     lifted = suppression_lift(email=subscriber.email, scopes=MARKETING_SCOPES, reasons=tuple(reasons))
@@ -204,7 +209,7 @@ def subscription_give(
         subscription.confirm_nonce_hash = ""
         subscription.save(update_fields=["status", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"])
         events.consent_given_event(subscription=subscription, source=source, wording=wording, ip=ip)
-        _lift_marketing_suppressions(subscriber=subscriber, explicit=False, source=source, ip=ip)
+        _lift_marketing_suppressions(subscriber=subscriber, explicit=False, mailbox_proven=False, source=source, ip=ip)
     return subscription
 
 
@@ -273,6 +278,7 @@ class PreferencesOutcome:
     confirmation_sent: list[Topic] = field(default_factory=list)
     withdrawn: list[Topic] = field(default_factory=list)
     third_party_changed: bool = False
+    objection_kept: bool = False
 
     @property
     def changed(self) -> bool:
@@ -316,7 +322,11 @@ def preferences_save(
         if to_request:
             subscription_request(subscriber=subscriber, topics=to_request, source=source, wording=wording, ip=ip)
             outcome.confirmation_sent = to_request
-        outcome.third_party_changed = third_party_objection_set(
-            subscriber=subscriber, objects=third_party_objection, source=source, ip=ip
-        )
+        if not third_party_objection and subscriber.email_confirmed_at is None:
+            # Anyone can type an address into a form; only its proven owner may lift an objection to sharing.
+            outcome.objection_kept = third_party_objection_exists(email=subscriber.email)
+        else:
+            outcome.third_party_changed = third_party_objection_set(
+                subscriber=subscriber, objects=third_party_objection, source=source, ip=ip
+            )
     return outcome

@@ -3,12 +3,26 @@
 from ..addresses import address_hmac
 from ..models import Suppression, SuppressionReason, SuppressionScope
 
+# How hard each reason is to lift, weakest first. A scope keeps the strongest reason it was given, so a
+# complaint recorded after an unsubscribe is not lifted by the rule for unsubscribes.
+REASON_STRENGTH = [
+    SuppressionReason.UNSUBSCRIBED,
+    SuppressionReason.OBJECTED,
+    SuppressionReason.BOUNCE,
+    SuppressionReason.MANUAL,
+    SuppressionReason.COMPLAINT,
+    SuppressionReason.ERASED,
+]
+
 
 def suppression_add(*, email: str, scope: SuppressionScope, reason: SuppressionReason) -> Suppression:
-    """Suppress an address for one scope. Idempotent: the first reason recorded for a scope is kept."""
-    suppression, _ = Suppression.objects.get_or_create(
+    """Suppress an address for one scope. Idempotent; a stronger reason replaces a weaker one."""
+    suppression, created = Suppression.objects.get_or_create(
         address_hmac=address_hmac(email), scope=scope, defaults={"reason": reason}
     )
+    if not created and REASON_STRENGTH.index(reason) > REASON_STRENGTH.index(suppression.reason):
+        suppression.reason = reason
+        suppression.save(update_fields=["reason"])
     return suppression
 
 

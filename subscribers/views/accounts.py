@@ -8,22 +8,21 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from ..forms import DetailsForm, EmailChangeForm, EmailLoginForm, PreferencesForm, RegistrationForm
-from ..models import ConsentSource, Subscriber
+from ..models import ConsentSource
 from ..selectors import (
     policy_version_current,
-    subscriptions_for_subscriber,
-    third_party_objection_exists,
     topics_offered,
 )
 from ..services import (
     AccountError,
     RegistrationDetails,
+    account_email_verify_request,
     account_register,
+    account_subscriber_ensure,
     email_change_confirm,
     email_change_pending_for_token,
     email_change_request,
     profile_update,
-    subscriber_get_or_create,
 )
 from ..tokens import TokenExpired, TokenInvalid
 from .helpers import client_ip, posted
@@ -140,16 +139,18 @@ def email_change_confirm_view(request, token: str):
     return render(request, "account/email_confirm.html", {"change": change})
 
 
-def _subscriber_for(user) -> Subscriber:
-    return getattr(user, "subscriber", None) or subscriber_get_or_create(
-        email=user.email, first_name=user.first_name, user=user
-    )
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_newsletter(request):
-    subscriber = _subscriber_for(request.user)
+    user = request.user
+    subscriber = account_subscriber_ensure(user=user)
+    if subscriber is None:
+        # The address was on the mailing list before this account existed: prove it first.
+        if request.method == "POST":
+            account_email_verify_request(user=user)
+            messages.info(request, f"We have sent a link to {user.email}. Click it, then come back here.")
+            return redirect("account:newsletter")
+        return render(request, "account/newsletter.html", {"needs_verification": True})
     topics = list(topics_offered())
     if request.method == "POST":
         form = PreferencesForm(request.POST, topics=topics)
@@ -161,16 +162,7 @@ def account_newsletter(request):
             return redirect("account:newsletter")
     else:
         form = PreferencesForm(initial=preferences_initial(subscriber, topics), topics=topics)
-    return render(
-        request,
-        "account/newsletter.html",
-        {
-            "form": form,
-            "subscriber": subscriber,
-            "subscriptions": subscriptions_for_subscriber(subscriber=subscriber),
-            "objects": third_party_objection_exists(email=subscriber.email),
-        },
-    )
+    return render(request, "account/newsletter.html", {"form": form, "subscriber": subscriber})
 
 
 @login_required

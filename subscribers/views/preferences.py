@@ -21,8 +21,13 @@ def preferences_initial(subscriber: Subscriber, topics: list[Topic]) -> dict:
 
 
 def preferences_message(outcome: PreferencesOutcome, subscriber: Subscriber) -> str:
+    kept = (
+        " Your objection to sharing stays in place until you confirm your email address from one of our emails."
+        if outcome.objection_kept
+        else ""
+    )
     if not outcome.changed:
-        return "Your preferences are saved. Nothing needed changing."
+        return "Your preferences are saved. Nothing needed changing." + kept
     parts = ["Your preferences are saved."]
     if outcome.withdrawn:
         parts.append("You will no longer receive: " + ", ".join(t.name for t in outcome.withdrawn) + ".")
@@ -34,7 +39,7 @@ def preferences_message(outcome: PreferencesOutcome, subscriber: Subscriber) -> 
             + ", ".join(t.name for t in outcome.confirmation_sent)
             + "."
         )
-    return " ".join(parts)
+    return " ".join(parts) + kept
 
 
 def preferences_form_save(

@@ -288,3 +288,59 @@ def test_change_of_email_needs_the_current_password(client, outbox):
 
     assert b"That is not your current password" in response.content
     assert outbox.all() == []
+
+
+def test_registering_with_an_address_already_on_the_list_does_not_take_over_its_subscriptions(
+    client, run_on_commit, outbox
+):
+    # Given someone subscribed without an account, with a confirmed address and an objection to sharing
+    owner_subscription = SubscriptionFactory(subscriber__email="owner@mail.example", subscriber__user=None)
+    from subscribers.models import SuppressionReason, SuppressionScope
+    from subscribers.services import suppression_add
+
+    suppression_add(email="owner@mail.example", scope=SuppressionScope.THIRD_PARTY, reason=SuppressionReason.OBJECTED)
+
+    # When another person registers an account with that address
+    with run_on_commit():
+        register(client, email="owner@mail.example")
+
+    # Then the account is not linked and cannot see or change the owner's choices
+    owner_subscription.subscriber.refresh_from_db()
+    assert owner_subscription.subscriber.user is None
+    page = client.get("/account/newsletter/").content.decode()
+    assert "Confirm your email address first" in page
+    assert "General Subscription" not in page
+    with run_on_commit():
+        client.post("/account/newsletter/", {})  # an attempt to untick: only asks for proof again
+    owner_subscription.refresh_from_db()
+    assert owner_subscription.status == SubscriptionStatus.ACTIVE
+    assert ConsentEvent.objects.count() == 0
+    # ...and the address itself was sent a link to prove it
+    verify = re.search(r"/account/email/confirm/[^/\s]+/", outbox.last_to("owner@mail.example").text).group(0)
+
+    # When the mailbox owner uses the link, the account adopts the record
+    client.post(verify)
+    owner_subscription.subscriber.refresh_from_db()
+    assert owner_subscription.subscriber.user == User.objects.get(email="owner@mail.example")
+    assert "General Subscription" in client.get("/account/newsletter/").content.decode()
+
+
+def test_change_of_email_tells_the_old_address_and_retires_older_links(client, run_on_commit, outbox):
+    user = UserFactory(email="old@mail.example")
+    client.force_login(user)
+    data = {"email-password": "correct horse battery"}
+    with run_on_commit():
+        client.post("/account/details/", {**data, "email-new_email": "first@mail.example"})
+        client.post("/account/details/", {**data, "email-new_email": "second@mail.example"})
+    first = re.search(r"/account/email/confirm/[^/\s]+/", outbox.last_to("first@mail.example").text).group(0)
+    second = re.search(r"/account/email/confirm/[^/\s]+/", outbox.last_to("second@mail.example").text).group(0)
+
+    assert client.post(first).status_code == 400
+    with run_on_commit():
+        client.post(second)
+
+    user.refresh_from_db()
+    assert user.email == "second@mail.example"
+    notice = outbox.last_to("old@mail.example")
+    assert "has changed" in notice.subject
+    assert "second@mail.example" in notice.text

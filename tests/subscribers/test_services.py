@@ -402,3 +402,43 @@ def test_consent_ledger_is_append_only(general):
     with pytest.raises(TypeError):
         ConsentEvent.objects.all().delete()
     assert ConsentEvent.objects.get().detail == ""
+
+
+def test_a_stronger_suppression_reason_replaces_a_weaker_one_but_never_the_reverse():
+    email = "reader@mail.example"
+    suppression_add(email=email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
+    suppression_add(email=email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.COMPLAINT)
+    suppression_add(email=email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
+
+    assert Suppression.objects.get().reason == SuppressionReason.COMPLAINT
+
+
+def test_consent_given_on_the_account_page_lifts_an_unsubscribe_but_not_a_bounce(general):
+    from subscribers.services import subscription_give
+
+    subscriber = ConfirmedSubscriberFactory()
+    suppression_add(email=subscriber.email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
+    suppression_add(email=subscriber.email, scope=SuppressionScope.ALL, reason=SuppressionReason.BOUNCE)
+
+    subscription_give(subscriber=subscriber, topic=general, source=ConsentSource.ACCOUNT_PAGE, wording=TOPIC_TICKBOX)
+
+    remaining = Suppression.objects.get()
+    assert (remaining.scope, remaining.reason) == (SuppressionScope.ALL, SuppressionReason.BOUNCE)
+
+
+def test_an_unproven_address_cannot_lift_an_objection_to_sharing(general):
+    subscriber = SubscriberFactory()  # email never confirmed
+    suppression_add(email=subscriber.email, scope=SuppressionScope.THIRD_PARTY, reason=SuppressionReason.OBJECTED)
+
+    outcome = preferences_save(
+        subscriber=subscriber,
+        offered_topics=[general],
+        wanted_topics=set(),
+        third_party_objection=False,
+        source=ConsentSource.PREFERENCE_CENTRE,
+        wording=TOPIC_TICKBOX,
+    )
+
+    assert outcome.objection_kept and not outcome.third_party_changed
+    assert Suppression.objects.get().scope == SuppressionScope.THIRD_PARTY
+    assert events(subscriber) == []
