@@ -228,6 +228,8 @@ class ConsentEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-pk"]
+        verbose_name = "consent event"
+        verbose_name_plural = "consent history"
 
     def __str__(self):
         return f"{self.get_action_display()} ({self.get_purpose_display()}) at {self.occurred_at:%Y-%m-%d %H:%M}"

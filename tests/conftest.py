@@ -1,7 +1,8 @@
 """Fixtures shared by the whole suite: the local SES endpoint, a clean Redis, factories' data."""
 
 import pytest
-from django.core.cache import cache
+import redis
+from django.conf import settings as settings_module
 from django.test import override_settings
 from moto.server import ThreadedMotoServer
 
@@ -36,8 +37,18 @@ def _fresh_services(ses_endpoint, settings):
         sender=settings.DEFAULT_FROM_EMAIL,
         configuration_set=settings.SES_CONFIGURATION_SET,
     )
-    cache.clear()
+    _cache_keys_delete()
     yield
+
+
+def _cache_keys_delete():
+    """Delete this suite's cache keys (rate-limit counters) only; never FLUSHDB, which would also drop
+    Celery messages of anything else using the same Redis database."""
+    location = settings_module.CACHES["default"]["LOCATION"]
+    client = redis.Redis.from_url(location)
+    keys = list(client.scan_iter(f"{settings_module.CACHES['default']['KEY_PREFIX']}:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 class Outbox:

@@ -164,6 +164,8 @@ WAGTAIL_SITE_NAME = env.str("BRAND_NAME", default="Larkspur & Lune")
 WAGTAILADMIN_BASE_URL = SITE_URL
 WAGTAILDOCS_EXTENSIONS = ["csv", "pdf", "txt", "zip"]
 WAGTAILADMIN_LOGIN_URL = "/admin/login/"
+# No Gravatar: it would send a hash of every staff address to a third party on each admin page.
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
 
 # --- Brand (until campaigns add Wagtail site settings) ---------------------------------------------
 BRAND_NAME = WAGTAIL_SITE_NAME
