@@ -71,4 +71,4 @@ def topic_subscription_counts() -> QuerySet[Topic]:
     return Topic.objects.annotate(
         active_count=Count("subscriptions", filter=Q(subscriptions__status=SubscriptionStatus.ACTIVE)),
         pending_count=Count("subscriptions", filter=Q(subscriptions__status=SubscriptionStatus.PENDING)),
-    )
+    ).order_by(*Topic._meta.ordering)

@@ -344,3 +344,9 @@ def test_change_of_email_tells_the_old_address_and_retires_older_links(client, r
     notice = outbox.last_to("old@mail.example")
     assert "has changed" in notice.subject
     assert "second@mail.example" in notice.text
+
+
+def test_registration_errors_are_counted_in_a_summary_above_the_form(client):
+    response = register(client, postcode="nope", telephone="12")
+
+    assert "Please correct the 2 fields marked below." in response.content.decode()

@@ -30,6 +30,7 @@ def test_dashboard_shows_counts_per_topic(staff_client):
     assert "Subscribers per topic" in html
     assert "<td>General Subscription</td><td>3</td><td>0</td>" in html
     assert "<td>Private Sales</td><td>0</td><td>0</td>" in html
+    assert html.index("General Subscription") < html.index("Private Sales"), "the default topic comes first"
 
 
 def test_consent_history_is_listed_and_cannot_be_added_edited_or_deleted_even_by_a_superuser(staff_client):
