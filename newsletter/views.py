@@ -80,8 +80,8 @@ def healthz(request):
 def outbox(request):
     """Demo only: every email the local SES endpoint received, newest first, rendered so links can be clicked."""
     try:
-        messages = list(reversed(local_outbox(endpoint_url=settings.SES_ENDPOINT_URL)))
+        emails = list(reversed(local_outbox(endpoint_url=settings.SES_ENDPOINT_URL)))
         error = None
     except OSError as err:
-        messages, error = [], f"The local SES endpoint at {settings.SES_ENDPOINT_URL} did not answer: {err}"
-    return render(request, "outbox.html", {"messages": messages, "error": error})
+        emails, error = [], f"The local SES endpoint at {settings.SES_ENDPOINT_URL} did not answer: {err}"
+    return render(request, "outbox.html", {"emails": emails, "error": error})

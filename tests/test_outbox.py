@@ -25,6 +25,7 @@ def test_outbox_shows_the_confirmation_email_rendered_with_its_link(client, djan
     assert "To reader@mail.example" in html
     assert "Please confirm your subscription" in html
     assert "srcdoc=" in html and "/newsletter/confirm/" in html
+    assert 'class="messages"' not in html, "emails must not be shown as flash messages"
 
 
 def test_outbox_is_for_staff_only(client):
