@@ -50,8 +50,11 @@ def expiring_token_make(*, nonce: str, salt: str) -> str:
     return _timestamp_signer(salt).sign(nonce)
 
 
-def expiring_token_read(*, token: str, salt: str, max_age: timedelta) -> str:
-    """Return the nonce inside a timed token, or raise TokenExpired / TokenInvalid."""
+def expiring_token_read(*, token: str, salt: str, max_age: timedelta | None) -> str:
+    """Return the nonce inside a timed token, or raise TokenExpired / TokenInvalid.
+
+    ``max_age=None`` checks the signature only: for offering a fresh link in place of an expired one.
+    """
     try:
         return _timestamp_signer(salt).unsign(token, max_age=max_age)
     except signing.SignatureExpired as err:

@@ -23,6 +23,7 @@ EXPLICIT_RESUBSCRIBE = (
     "I now ask to receive it again."
 )
 UNSUBSCRIBE = "Unsubscribe"
+RESEND_BUTTON = "Send me a new link"
 
 
 def wording_hash(text: str) -> str:

@@ -22,6 +22,7 @@ from .errors import (
 from .subscriptions import (
     PreferencesOutcome,
     confirmation_pending_for_token,
+    confirmation_resend,
     preferences_save,
     subscriber_get_or_create,
     subscriber_withdraw_all,
@@ -47,6 +48,7 @@ __all__ = [
     "account_register",
     "account_subscriber_ensure",
     "confirmation_pending_for_token",
+    "confirmation_resend",
     "email_change_confirm",
     "email_change_pending_for_token",
     "email_change_request",

@@ -37,7 +37,7 @@ from ..tokens import (
     nonce_hash,
     nonce_new,
 )
-from ..wording import EXPLICIT_RESUBSCRIBE, THIRD_PARTY_OBJECTION
+from ..wording import EXPLICIT_RESUBSCRIBE, RESEND_BUTTON, THIRD_PARTY_OBJECTION
 from .errors import ConfirmationLinkUsed, ExplicitRequestRequired, SuppressedAddressError
 from .suppression import suppression_add, suppression_lift
 
@@ -127,6 +127,29 @@ def confirmation_pending_for_token(*, token: str) -> list[Subscription]:
     if not subscriptions:
         raise ConfirmationLinkUsed("This confirmation link has already been used.")
     return subscriptions
+
+
+def confirmation_resend(*, token: str, ip: str | None = None) -> list[Subscription]:
+    """Start the opt-in again, for the same topics, from a genuine confirmation link that has expired.
+
+    The signature must be valid (the link was ours); only its age is ignored. Nothing is confirmed here:
+    a fresh link goes to the same address, and the old one dies.
+    """
+    nonce = expiring_token_read(token=token, salt=CONFIRM_SALT, max_age=None)
+    pending = list(
+        Subscription.objects.filter(
+            confirm_nonce_hash=nonce_hash(nonce), status=SubscriptionStatus.PENDING
+        ).select_related("subscriber", "topic")
+    )
+    if not pending:
+        raise ConfirmationLinkUsed("This confirmation link has already been used.")
+    return subscription_request(
+        subscriber=pending[0].subscriber,
+        topics=[s.topic for s in pending],
+        source=ConsentSource.EMAIL_LINK,
+        wording=RESEND_BUTTON,
+        ip=ip,
+    )
 
 
 def subscription_confirm(

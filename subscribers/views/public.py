@@ -21,6 +21,7 @@ from ..services import (
     ConfirmationLinkUsed,
     ExplicitRequestRequired,
     confirmation_pending_for_token,
+    confirmation_resend,
     subscriber_get_or_create,
     subscriber_withdraw_all,
     subscription_confirm,
@@ -39,13 +40,17 @@ def _address_key(group, request) -> str:
 
 def _rate_limited(request) -> bool:
     """Per client IP and per address. Both counters move on every attempt, known address or not."""
+    return _rate_limited_for(request, address_key=_address_key)
+
+
+def _rate_limited_for(request, *, address_key) -> bool:
     by_ip = is_ratelimited(
         request, group="subscribe-ip", key="ip", rate=settings.SUBSCRIBE_RATE_PER_IP, method="POST", increment=True
     )
     by_address = is_ratelimited(
         request,
         group="subscribe-address",
-        key=_address_key,
+        key=address_key,
         rate=settings.SUBSCRIBE_RATE_PER_ADDRESS,
         method="POST",
         increment=True,
@@ -94,11 +99,26 @@ def _confirm_problem(request, err: Exception):
     )
 
 
+def _confirmation_resend(request, token: str):
+    """The "send me a new link" button on an expired link's page: same topics, same address."""
+    if _rate_limited_for(request, address_key=lambda group, req: f"resend:{token}"):
+        return render(request, "newsletter/rate_limited.html", status=429)
+    try:
+        confirmation_resend(token=token, ip=client_ip(request))
+    except (TokenInvalid, ConfirmationLinkUsed) as err:
+        return _confirm_problem(request, err)
+    return redirect("newsletter:subscribe_thanks")
+
+
 @require_http_methods(["GET", "POST"])
 def confirm(request, token: str):
     """GET shows what will be confirmed and a button; only POST confirms."""
     try:
         pending = confirmation_pending_for_token(token=token)
+    except TokenExpired as err:
+        if request.method == "POST" and "resend" in request.POST:
+            return _confirmation_resend(request, token)
+        return _confirm_problem(request, err)
     except (TokenInvalid, ConfirmationLinkUsed) as err:
         return _confirm_problem(request, err)
     subscriber = pending[0].subscriber

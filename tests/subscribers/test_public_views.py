@@ -204,7 +204,7 @@ def test_confirm_post_without_csrf_token_is_rejected(pending_confirm_path):
     assert Subscription.objects.get().status == SubscriptionStatus.PENDING
 
 
-def test_tampered_confirm_link_gets_a_friendly_page_offering_a_new_email(client, pending_confirm_path):
+def test_tampered_confirm_link_gets_a_friendly_page_offering_a_new_email_by_address(client, pending_confirm_path):
     response = client.get(pending_confirm_path[:-3] + "zz/")
 
     assert response.status_code == 400
@@ -312,3 +312,45 @@ def test_public_form_post_without_csrf_token_is_rejected():
 
     assert response.status_code == 403
     assert not Subscription.objects.exists()
+
+
+def test_expired_link_offers_a_new_link_for_the_same_topics_and_address(client, outbox, run_on_commit, monkeypatch):
+    import time
+
+    from subscribers.models import Subscriber, Topic
+    from subscribers.services import subscription_request
+
+    other = TopicFactory(name="Private Sales")
+    subscriber = SubscriberFactory(email="late@mail.example")
+    with run_on_commit():
+        subscription_request(
+            subscriber=subscriber,
+            topics=[Topic.objects.get(is_default=True), other],
+            source=ConsentSource.ACCOUNT_PAGE,
+            wording=PUBLIC_SIGNUP,
+        )
+    old_link = CONFIRM_PATH.search(outbox.last_to("late@mail.example").text).group(0)
+    later = time.time() + 8 * 86400
+    monkeypatch.setattr("django.core.signing.time.time", lambda: later)
+
+    with run_on_commit():
+        response = client.post(old_link, {"resend": "1"})
+
+    assert response.status_code == 302 and response["Location"] == "/newsletter/subscribe/thanks/"
+    fresh = outbox.last_to("late@mail.example")
+    assert "General Subscription" in fresh.text and "Private Sales" in fresh.text
+    new_link = CONFIRM_PATH.search(fresh.text).group(0)
+    assert new_link != old_link
+    monkeypatch.undo()
+    assert client.post(old_link).status_code == 410, "the old link died"
+    client.post(new_link)
+    assert set(Subscriber.objects.get().subscriptions.values_list("status", flat=True)) == {"active"}
+
+
+def test_a_forged_link_cannot_ask_for_a_new_one(client, pending_confirm_path, outbox):
+    sent_before = len(outbox.all())
+
+    response = client.post(pending_confirm_path[:-3] + "zz/", {"resend": "1"})
+
+    assert response.status_code == 400
+    assert len(outbox.all()) == sent_before
