@@ -17,6 +17,15 @@ def email_normalise(email: str) -> str:
     return (email or "").strip().lower()
 
 
+def address_for_transport(email: str) -> str:
+    """The address as mail servers want it: an internationalised domain in its ASCII (IDNA) form."""
+    local, _, domain = email.rpartition("@")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as err:
+        raise ValueError(f"The domain of {email!r} cannot be used for email.") from err
+
+
 def address_hmac(email: str) -> str:
     """Keyed HMAC-SHA256 of the normalised address: stable, not reversible without the key."""
     key = settings.SUPPRESSION_HMAC_KEY

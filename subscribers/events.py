@@ -67,8 +67,25 @@ def consent_given_event(*, subscription: Subscription, source, wording: str, ip=
     return _subscription_event(ConsentAction.GIVEN, subscription=subscription, source=source, wording=wording, ip=ip)
 
 
-def consent_withdrawn_event(*, subscription: Subscription, source, ip=None, reason: str = "") -> ConsentEvent:
-    return _subscription_event(ConsentAction.WITHDRAWN, subscription=subscription, source=source, ip=ip, reason=reason)
+def consent_withdrawn_event(
+    *, subscription: Subscription, source, wording: str = "", ip=None, reason: str = ""
+) -> ConsentEvent:
+    return _subscription_event(
+        ConsentAction.WITHDRAWN, subscription=subscription, source=source, wording=wording, ip=ip, reason=reason
+    )
+
+
+def marketing_withdrawn_event(*, subscriber: Subscriber, source, wording: str = "", ip=None, reason="") -> ConsentEvent:
+    """Every marketing topic withdrawn at once, and the address suppressed for marketing."""
+    return _record(
+        subscriber=subscriber,
+        action=ConsentAction.WITHDRAWN,
+        purpose=ConsentPurpose.MARKETING,
+        source=source,
+        wording=wording,
+        ip=ip,
+        detail=f"all marketing email{': ' + reason if reason else ''}",
+    )
 
 
 def consent_re_consented_event(*, subscriber: Subscriber, source, wording: str, ip=None, detail="") -> ConsentEvent:

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 
+from .addresses import address_for_transport
+
 
 class HeaderInjectionError(ValueError):
     """A header value contained a line break."""
@@ -27,7 +29,7 @@ def message_build(*, to: str, subject: str, text: str, html: str, headers: dict[
         raise HeaderInjectionError("The subject contains a line break.")
     message = EmailMessage()
     message["From"] = settings.DEFAULT_FROM_EMAIL
-    message["To"] = Address(addr_spec=to)
+    message["To"] = Address(addr_spec=address_for_transport(to))
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=_sender_domain())

@@ -34,6 +34,11 @@ def subscriber_by_email(*, email: str) -> Subscriber | None:
     return Subscriber.objects.filter(email=email_normalise(email)).first()
 
 
+def account_subscriber(*, user) -> Subscriber | None:
+    """The mailing-list record of an account; None until the account has proven its address."""
+    return Subscriber.objects.filter(user=user).first()
+
+
 def subscriptions_for_subscriber(*, subscriber: Subscriber) -> dict[int, Subscription]:
     """The subscriber's subscriptions keyed by topic id."""
     return {s.topic_id: s for s in subscriber.subscriptions.select_related("topic")}

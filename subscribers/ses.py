@@ -12,6 +12,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from .addresses import address_for_transport
+
 logger = logging.getLogger(__name__)
 
 # Error codes SES v2 returns for conditions that pass with time; everything else from SES is permanent.
@@ -78,7 +80,7 @@ def ses_send_raw(*, raw_message: bytes, to: str, tags: dict[str, str] | None = N
     """
     params = {
         "FromEmailAddress": settings.DEFAULT_FROM_EMAIL,
-        "Destination": {"ToAddresses": [to]},
+        "Destination": {"ToAddresses": [address_for_transport(to)]},
         "Content": {"Raw": {"Data": raw_message}},
         "EmailTags": [{"Name": k, "Value": v} for k, v in (tags or {}).items()],
     }

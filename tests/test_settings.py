@@ -58,6 +58,13 @@ def test_production_settings_refuse_to_start_without_a_secret_naming_it(missing)
     assert f"Set the {missing} environment variable" in result.stderr
 
 
+def test_production_refuses_a_site_url_that_is_not_https():
+    result = manage("check", env={**PRODUCTION_ENV, "SITE_URL": "http://news.shop.example"})
+
+    assert result.returncode != 0
+    assert "SITE_URL must start with https://" in result.stderr
+
+
 def test_check_deploy_is_clean_with_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
 

@@ -179,6 +179,8 @@ CONFIRM_TOKEN_MAX_AGE_DAYS = env.int("CONFIRM_TOKEN_MAX_AGE_DAYS", default=7)
 EMAIL_CHANGE_TOKEN_MAX_AGE_DAYS = env.int("EMAIL_CHANGE_TOKEN_MAX_AGE_DAYS", default=2)
 SUBSCRIBE_RATE_PER_IP = env.str("SUBSCRIBE_RATE_PER_IP", default="20/h")
 SUBSCRIBE_RATE_PER_ADDRESS = env.str("SUBSCRIBE_RATE_PER_ADDRESS", default="3/h")
+# Verification and change-of-email links an account may ask for.
+ACCOUNT_EMAIL_RATE = env.str("ACCOUNT_EMAIL_RATE", default="5/h")
 # Number of leading bits of an IP address kept in the consent ledger (the rest is zeroed).
 CONSENT_IPV4_PREFIX = 24
 CONSENT_IPV6_PREFIX = 48

@@ -1,5 +1,7 @@
 """Production settings: secrets have no defaults, transport security is on."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import DATABASES, env, require
 
@@ -9,6 +11,9 @@ SUPPRESSION_HMAC_KEY = require("SUPPRESSION_HMAC_KEY", env.str("SUPPRESSION_HMAC
 require("DATABASE_URL", env.str("DATABASE_URL", default=""))
 require("REDIS_URL", env.str("REDIS_URL", default=""))
 SITE_URL = require("SITE_URL", env.str("SITE_URL", default="")).rstrip("/")
+if not SITE_URL.startswith("https://"):
+    # Every link in every email is built on it; RFC 8058 one-click unsubscribe requires HTTPS.
+    raise ImproperlyConfigured(f"SITE_URL must start with https:// in production (it is {SITE_URL!r}).")
 DEFAULT_FROM_EMAIL = require("DEFAULT_FROM_EMAIL", env.str("DEFAULT_FROM_EMAIL", default=""))
 SES_CONFIGURATION_SET = require("SES_CONFIGURATION_SET", env.str("SES_CONFIGURATION_SET", default=""))
 BRAND_NAME = WAGTAIL_SITE_NAME = require("BRAND_NAME", env.str("BRAND_NAME", default=""))

@@ -12,11 +12,11 @@ from ..addresses import email_normalise
 from ..links import absolute
 from ..mail import transactional_email_send
 from ..models import ConsentSource, CustomerProfile, DetailsChange, EmailChangeRequest, Subscriber, User
-from ..selectors import topic_default
+from ..selectors import third_party_objection_exists, topic_default
 from ..tokens import EMAIL_CHANGE_SALT, expiring_token_make, expiring_token_read, nonce_hash, nonce_new
 from ..wording import MARKETING_OPT_IN
 from .errors import EmailChangeLinkUsed, EmailInUseError
-from .subscriptions import subscriber_get_or_create, subscription_request
+from .subscriptions import subscriber_get_or_create, subscription_request, third_party_objection_set
 
 PROFILE_FIELDS = ("telephone", "address_line1", "address_line2", "town", "county", "postcode", "country")
 USER_FIELDS = ("first_name", "last_name")
@@ -40,11 +40,12 @@ class RegistrationDetails:
 
 
 def account_register(*, details: RegistrationDetails, ip: str | None = None) -> User:
-    """Create the account, its profile and its subscriber; start double opt-in if the box was ticked.
+    """Create the account and its profile, send a link to prove the address, and start double opt-in
+    if the box was ticked.
 
-    Typing an address proves nothing. When the address is already on the mailing list (signed up without
-    an account), the new account does not take that record over: it is sent a link to prove the address,
-    and adopts the record only when the link is used (see ``email_change_confirm``).
+    Typing an address proves nothing, so the account controls no mailing-list record until its holder
+    uses the link sent to the address (``email_change_confirm`` then links the record). The opt-in is
+    held on the address's own record meanwhile, and its confirmation link works on its own.
     """
     email = email_normalise(details.email)
     try:
@@ -58,10 +59,9 @@ def account_register(*, details: RegistrationDetails, ip: str | None = None) -> 
             CustomerProfile.objects.create(
                 user=user, **{f: getattr(details, f) for f in PROFILE_FIELDS if f != "country"}
             )
-            subscriber = subscriber_get_or_create(email=email, first_name=details.first_name, user=user)
-            if subscriber.user_id != user.pk:
-                account_email_verify_request(user=user)
+            account_email_verify_request(user=user)
             if details.marketing_opt_in:
+                subscriber = subscriber_get_or_create(email=email, first_name=details.first_name)
                 subscription_request(
                     subscriber=subscriber,
                     topics=[topic_default()],
@@ -72,19 +72,6 @@ def account_register(*, details: RegistrationDetails, ip: str | None = None) -> 
     except IntegrityError as err:
         raise EmailInUseError("An account with this email address already exists.") from err
     return user
-
-
-def account_subscriber_ensure(*, user: User) -> Subscriber | None:
-    """The account's subscriber record, created when the address is new to the mailing list.
-
-    None when the address already has a record that this account has not yet proven it owns.
-    """
-    subscriber = Subscriber.objects.filter(user=user).first()
-    if subscriber is not None:
-        return subscriber
-    if Subscriber.objects.filter(email=user.email).exists():
-        return None
-    return subscriber_get_or_create(email=user.email, first_name=user.first_name, user=user)
 
 
 def profile_update(*, user: User, changes: dict[str, str]) -> list[str]:
@@ -150,6 +137,12 @@ def _address_proof_send(*, user: User, email: str, verifying: bool) -> EmailChan
     return change
 
 
+def _objection_carry_over(*, old_email: str, subscriber: Subscriber) -> None:
+    """An objection to third-party sharing belongs to the person, so it follows them to a new address."""
+    if third_party_objection_exists(email=old_email):
+        third_party_objection_set(subscriber=subscriber, objects=True, source=ConsentSource.ACCOUNT_PAGE)
+
+
 def email_change_pending_for_token(*, token: str) -> EmailChangeRequest:
     """The unused change a link names. Raises TokenExpired / TokenInvalid / EmailChangeLinkUsed."""
     nonce = expiring_token_read(
@@ -196,6 +189,7 @@ def email_change_confirm(*, token: str) -> User:
         user.email = change.new_email
         user.save(update_fields=["email"])
         if old_email != change.new_email:
+            _objection_carry_over(old_email=old_email, subscriber=Subscriber.objects.get(user=user))
             transactional_email_send(
                 to=old_email,
                 template="email_changed_notice",

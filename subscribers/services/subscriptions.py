@@ -15,6 +15,7 @@ from ..links import absolute, preferences_url
 from ..mail import transactional_email_send
 from ..models import (
     ConsentSource,
+    LawfulBasis,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -28,6 +29,7 @@ from ..selectors import (
     email_is_suppressed,
     marketing_suppressions_needing_explicit_request,
     third_party_objection_exists,
+    topic_default,
 )
 from ..tokens import (
     CONFIRM_SALT,
@@ -37,7 +39,7 @@ from ..tokens import (
     nonce_hash,
     nonce_new,
 )
-from ..wording import EXPLICIT_RESUBSCRIBE, RESEND_BUTTON, THIRD_PARTY_OBJECTION
+from ..wording import EXPLICIT_RESUBSCRIBE, PUBLIC_SIGNUP, RESEND_BUTTON, THIRD_PARTY_OBJECTION
 from .errors import ConfirmationLinkUsed, ExplicitRequestRequired, SuppressedAddressError
 from .suppression import suppression_add, suppression_lift
 
@@ -93,6 +95,14 @@ def subscription_request(
                     context={"subscriber": subscriber, "preferences_url": preferences_url(subscriber=subscriber)},
                 )
     return pending
+
+
+def public_signup(*, email: str, first_name: str = "", ip: str | None = None) -> list[Subscription]:
+    """The public signup form: double opt-in for the default topic, whatever the address's history."""
+    subscriber = subscriber_get_or_create(email=email, first_name=first_name)
+    return subscription_request(
+        subscriber=subscriber, topics=[topic_default()], source=ConsentSource.PUBLIC_FORM, wording=PUBLIC_SIGNUP, ip=ip
+    )
 
 
 def _may_email(subscriber: Subscriber) -> bool:
@@ -177,10 +187,13 @@ def subscription_confirm(
         now = timezone.now()
         for subscription in subscriptions:
             subscription.status = SubscriptionStatus.ACTIVE
+            subscription.lawful_basis = LawfulBasis.CONSENT
             subscription.confirmed_at = now
             subscription.unsubscribed_at = None
             subscription.confirm_nonce_hash = ""
-            subscription.save(update_fields=["status", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"])
+            subscription.save(
+                update_fields=["status", "lawful_basis", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"]
+            )
             events.consent_confirmed_event(subscription=subscription, source=source, wording=wording, ip=ip)
         subscriber.email_confirmed_at = now
         subscriber.save(update_fields=["email_confirmed_at"])
@@ -227,17 +240,25 @@ def subscription_give(
         if subscription.status == SubscriptionStatus.ACTIVE:
             return subscription
         subscription.status = SubscriptionStatus.ACTIVE
+        subscription.lawful_basis = LawfulBasis.CONSENT
         subscription.confirmed_at = timezone.now()
         subscription.unsubscribed_at = None
         subscription.confirm_nonce_hash = ""
-        subscription.save(update_fields=["status", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"])
+        subscription.save(
+            update_fields=["status", "lawful_basis", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"]
+        )
         events.consent_given_event(subscription=subscription, source=source, wording=wording, ip=ip)
         _lift_marketing_suppressions(subscriber=subscriber, explicit=False, mailbox_proven=False, source=source, ip=ip)
     return subscription
 
 
 def subscription_withdraw(
-    *, subscription: Subscription, source: ConsentSource, ip: str | None = None, reason: str = ""
+    *,
+    subscription: Subscription,
+    source: ConsentSource,
+    ip: str | None = None,
+    reason: str = "",
+    wording: str = "",
 ) -> Subscription:
     """Withdraw consent for one topic, at once. Idempotent: withdrawing twice records one event."""
     with transaction.atomic():
@@ -250,20 +271,29 @@ def subscription_withdraw(
         subscription.unsubscribed_at = timezone.now()
         subscription.confirm_nonce_hash = ""
         subscription.save(update_fields=["status", "unsubscribed_at", "confirm_nonce_hash"])
-        events.consent_withdrawn_event(subscription=subscription, source=source, ip=ip, reason=reason)
+        events.consent_withdrawn_event(subscription=subscription, source=source, wording=wording, ip=ip, reason=reason)
     return subscription
 
 
 def subscriber_withdraw_all(
-    *, subscriber: Subscriber, source: ConsentSource, ip: str | None = None, reason: str = ""
+    *, subscriber: Subscriber, source: ConsentSource, ip: str | None = None, reason: str = "", wording: str = ""
 ) -> list[Subscription]:
-    """Unsubscribe from every topic and suppress the address for marketing (reason: unsubscribed)."""
+    """Unsubscribe from every topic and suppress the address for marketing (reason: unsubscribed).
+
+    Writes one event per topic withdrawn, and one for the address-wide suppression when it is new.
+    """
     with transaction.atomic():
         withdrawn = [
-            subscription_withdraw(subscription=s, source=source, ip=ip, reason=reason)
+            subscription_withdraw(subscription=s, source=source, ip=ip, reason=reason, wording=wording)
             for s in subscriber.subscriptions.exclude(status=SubscriptionStatus.UNSUBSCRIBED)
         ]
-        suppression_add(email=subscriber.email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
+        if not email_is_suppressed(email=subscriber.email, scopes=MARKETING_SCOPES):
+            suppression_add(
+                email=subscriber.email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED
+            )
+            events.marketing_withdrawn_event(
+                subscriber=subscriber, source=source, wording=wording, ip=ip, reason=reason
+            )
     return withdrawn
 
 
@@ -340,7 +370,7 @@ def preferences_save(
                     subscription_give(subscriber=subscriber, topic=topic, source=source, wording=wording, ip=ip)
                     outcome.given.append(topic)
             elif topic not in wanted_topics and status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING):
-                subscription_withdraw(subscription=subscription, source=source, ip=ip)
+                subscription_withdraw(subscription=subscription, source=source, ip=ip, wording=wording)
                 outcome.withdrawn.append(topic)
         if to_request:
             subscription_request(subscriber=subscriber, topics=to_request, source=source, wording=wording, ip=ip)

@@ -1,5 +1,7 @@
 """Adding and lifting suppressions. Addresses are stored only as keyed HMACs."""
 
+from django.db import transaction
+
 from ..addresses import address_hmac
 from ..models import Suppression, SuppressionReason, SuppressionScope
 
@@ -17,12 +19,13 @@ REASON_STRENGTH = [
 
 def suppression_add(*, email: str, scope: SuppressionScope, reason: SuppressionReason) -> Suppression:
     """Suppress an address for one scope. Idempotent; a stronger reason replaces a weaker one."""
-    suppression, created = Suppression.objects.get_or_create(
-        address_hmac=address_hmac(email), scope=scope, defaults={"reason": reason}
-    )
-    if not created and REASON_STRENGTH.index(reason) > REASON_STRENGTH.index(suppression.reason):
-        suppression.reason = reason
-        suppression.save(update_fields=["reason"])
+    with transaction.atomic():
+        suppression, created = Suppression.objects.select_for_update().get_or_create(
+            address_hmac=address_hmac(email), scope=scope, defaults={"reason": reason}
+        )
+        if not created and REASON_STRENGTH.index(reason) > REASON_STRENGTH.index(suppression.reason):
+            suppression.reason = reason
+            suppression.save(update_fields=["reason"])
     return suppression
 
 

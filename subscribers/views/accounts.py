@@ -1,15 +1,18 @@
 """Registration, login and logout, and the logged-in Account Home pages."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+from django_ratelimit.core import is_ratelimited
 
 from ..forms import DetailsForm, EmailChangeForm, EmailLoginForm, PreferencesForm, RegistrationForm
 from ..models import ConsentSource
 from ..selectors import (
+    account_subscriber,
     policy_version_current,
     topics_offered,
 )
@@ -18,7 +21,6 @@ from ..services import (
     RegistrationDetails,
     account_email_verify_request,
     account_register,
-    account_subscriber_ensure,
     email_change_confirm,
     email_change_pending_for_token,
     email_change_request,
@@ -27,6 +29,13 @@ from ..services import (
 from ..tokens import TokenExpired, TokenInvalid
 from .helpers import client_ip, posted
 from .preferences import preferences_form_save, preferences_initial
+
+
+def _email_sending_limited(request) -> bool:
+    """Links sent from the account pages: a few an hour per account, so nobody can flood a mailbox."""
+    return is_ratelimited(
+        request, group="account-email", key="user", rate=settings.ACCOUNT_EMAIL_RATE, method="POST", increment=True
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -55,14 +64,10 @@ def register(request):
             form.add_error("email", str(err))
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            welcome = f"Welcome! We have emailed {user.email} a link to confirm the address is yours."
             if details.marketing_opt_in:
-                messages.success(
-                    request,
-                    f"Welcome! We have sent a confirmation link to {user.email}: "
-                    "click it to start receiving our news and offers.",
-                )
-            else:
-                messages.success(request, "Welcome! Your account is ready.")
+                welcome += " A second email asks you to confirm our news and offers."
+            messages.success(request, welcome)
             return redirect("account:home")
     return render(request, "accounts/register.html", {"form": form})
 
@@ -102,6 +107,8 @@ def account_details(request):
             return redirect("account:details")
     elif request.method == "POST":
         email_form = EmailChangeForm(request.POST, user=user, prefix="email")
+        if _email_sending_limited(request):
+            return render(request, "newsletter/rate_limited.html", status=429)
         if email_form.is_valid():
             try:
                 email_change_request(user=user, new_email=email_form.cleaned_data["new_email"])
@@ -129,24 +136,30 @@ def email_change_confirm_view(request, token: str):
             {"error": str(err), "expired": isinstance(err, TokenExpired)},
             status=400,
         )
+    verifying = change.new_email == change.user.email
     if request.method == "POST":
         try:
             email_change_confirm(token=token)
         except (TokenInvalid, AccountError) as err:
             return render(request, "account/email_confirm.html", {"error": str(err)}, status=400)
-        messages.success(request, f"Your email address is now {change.new_email}.")
-        return redirect("account:details" if request.user.is_authenticated else "accounts:login")
-    return render(request, "account/email_confirm.html", {"change": change})
+        if verifying:
+            messages.success(request, f"Thank you: {change.new_email} is confirmed as your address.")
+        else:
+            messages.success(request, f"Your email address is now {change.new_email}.")
+        return redirect("account:home" if request.user.is_authenticated else "accounts:login")
+    return render(request, "account/email_confirm.html", {"change": change, "verifying": verifying})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_newsletter(request):
     user = request.user
-    subscriber = account_subscriber_ensure(user=user)
+    subscriber = account_subscriber(user=user)
     if subscriber is None:
-        # The address was on the mailing list before this account existed: prove it first.
+        # Until the account proves its address it controls no mailing-list record.
         if request.method == "POST":
+            if _email_sending_limited(request):
+                return render(request, "newsletter/rate_limited.html", status=429)
             account_email_verify_request(user=user)
             messages.info(request, f"We have sent a link to {user.email}. Click it, then come back here.")
             return redirect("account:newsletter")

@@ -16,20 +16,19 @@ from ..addresses import email_normalise
 from ..forms import ConfirmForm, PreferencesForm, PublicSubscribeForm, UnsubscribeForm
 from ..links import preferences_url
 from ..models import ConsentSource, Subscriber, Subscription
-from ..selectors import marketing_suppressions_needing_explicit_request, topic_default, topics_offered
+from ..selectors import marketing_suppressions_needing_explicit_request, topics_offered
 from ..services import (
     ConfirmationLinkUsed,
     ExplicitRequestRequired,
     confirmation_pending_for_token,
     confirmation_resend,
-    subscriber_get_or_create,
     subscriber_withdraw_all,
     subscription_confirm,
-    subscription_request,
     subscription_withdraw,
 )
+from ..tasks import public_signup_task
 from ..tokens import PREFERENCES_SALT, UNSUBSCRIBE_SALT, TokenExpired, TokenInvalid, public_token_read
-from ..wording import CONFIRM_BUTTON, EXPLICIT_RESUBSCRIBE, PUBLIC_SIGNUP
+from ..wording import CONFIRM_BUTTON, EXPLICIT_RESUBSCRIBE, PUBLIC_SIGNUP, UNSUBSCRIBE
 from .helpers import client_ip, posted
 from .preferences import preferences_form_save, preferences_initial
 
@@ -66,15 +65,9 @@ def subscribe(request):
         if _rate_limited(request):
             return render(request, "newsletter/rate_limited.html", status=429)
         if form.is_valid():
-            subscriber = subscriber_get_or_create(
-                email=form.cleaned_data["email"], first_name=form.cleaned_data["first_name"]
-            )
-            subscription_request(
-                subscriber=subscriber,
-                topics=[topic_default()],
-                source=ConsentSource.PUBLIC_FORM,
-                wording=PUBLIC_SIGNUP,
-                ip=client_ip(request),
+            # The work happens in a task, so the answer takes the same time whatever the address's state.
+            public_signup_task.delay(
+                email=form.cleaned_data["email"], first_name=form.cleaned_data["first_name"], ip=client_ip(request)
             )
             return redirect("newsletter:subscribe_thanks", permanent=False)
     return render(request, "newsletter/subscribe.html", {"form": form, "wording": PUBLIC_SIGNUP})
@@ -190,9 +183,11 @@ def _unsubscribe_page(request, token: str):
     if request.method == "POST" and form.is_valid():
         source, ip, reason = ConsentSource.EMAIL_LINK, client_ip(request), form.reason_summary()
         if form.cleaned_data["scope"] == UnsubscribeForm.SCOPE_ALL:
-            subscriber_withdraw_all(subscriber=subscription.subscriber, source=source, ip=ip, reason=reason)
+            subscriber_withdraw_all(
+                subscriber=subscription.subscriber, source=source, ip=ip, reason=reason, wording=UNSUBSCRIBE
+            )
         else:
-            subscription_withdraw(subscription=subscription, source=source, ip=ip, reason=reason)
+            subscription_withdraw(subscription=subscription, source=source, ip=ip, reason=reason, wording=UNSUBSCRIBE)
         return render(
             request,
             "newsletter/unsubscribed.html",

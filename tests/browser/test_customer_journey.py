@@ -33,7 +33,7 @@ CONFIRM_LINK = re.compile(r"https?://\S+/newsletter/confirm/[^/\s]+/")
 
 
 def test_register_opt_in_confirm_from_the_email_then_untick_general_subscription(
-    page, site_url, celery_worker, email_wait, screenshot
+    page, site_url, celery_worker, email_wait, outbox, screenshot
 ):
     address = "ivy.hartley@mail.example"
 
@@ -60,14 +60,16 @@ def test_register_opt_in_confirm_from_the_email_then_untick_general_subscription
     # Then they land on Account Home, told to confirm, and nothing is active until they do
     expect(page).to_have_url(f"{site_url}/account/")
     expect(page.get_by_role("heading", name="Account Home", level=1)).to_be_visible()
-    expect(page.get_by_role("status")).to_contain_text(f"We have sent a confirmation link to {address}")
+    expect(page.get_by_role("status")).to_contain_text(f"We have emailed {address} a link to confirm the address")
     subscription = Subscription.objects.get(subscriber__email=address, topic__is_default=True)
     assert subscription.status == SubscriptionStatus.PENDING
-    assert subscription.subscriber.user.profile.postcode == "B18 6LS"
+    assert subscription.subscriber.user is None, "the account proves the address before it manages the record"
     screenshot(page, "02-account-home-after-registering")
 
-    # When the confirmation email arrives through the broker and the worker
-    message = email_wait(address)
+    # When both emails arrive through the broker and the worker: the address check, then the opt-in
+    message = email_wait(address, count=2)
+    verification = outbox.to(address)[0]
+    assert verification.subject == "Confirm your email address for Larkspur & Lune"
     assert message.subject == "Please confirm your subscription to Larkspur & Lune"
     assert ("subscribers.tasks.transactional_email_send_task", False) in celery_worker.tasks_run
     links = CONFIRM_LINK.findall(message.text)
@@ -95,6 +97,16 @@ def test_register_opt_in_confirm_from_the_email_then_untick_general_subscription
         subscriber=subscription.subscriber, action=ConsentAction.CONFIRMED, source=ConsentSource.EMAIL_LINK
     ).exists()
     screenshot(page, "04-subscription-confirmed")
+
+    # And they confirm the address is theirs, from the other email
+    verify_link = re.search(r"https?://\S+/account/email/confirm/[^/\s]+/", verification.text).group(0)
+    page.goto(verify_link)
+    expect(page.get_by_role("heading", name="Confirm your email address")).to_be_visible()
+    screenshot(page, "04b-confirm-address")
+    page.get_by_role("button", name="Yes, this is my address").click()
+    expect(page.get_by_role("status")).to_contain_text(f"{address} is confirmed as your address")
+    subscription.subscriber.refresh_from_db()
+    assert subscription.subscriber.user.profile.postcode == "B18 6LS"
 
     # When they go to Account Home, then Newsletter Subscription
     page.get_by_role("banner").get_by_role("link", name="Account Home").click()
@@ -129,7 +141,7 @@ def test_register_opt_in_confirm_from_the_email_then_untick_general_subscription
     screenshot(page, "06-newsletter-subscription-saved")
 
 
-def test_registering_without_ticking_the_box_sends_no_confirmation_and_subscribes_to_nothing(
+def test_registering_without_ticking_the_box_only_asks_to_confirm_the_address_and_subscribes_to_nothing(
     page, site_url, outbox, screenshot
 ):
     page.goto("/accounts/register/")
@@ -144,13 +156,16 @@ def test_registering_without_ticking_the_box_sends_no_confirmation_and_subscribe
     page.get_by_label("Confirm password").fill("rose-gold-band-44")
     page.get_by_role("button", name="Create account").click()
 
-    expect(page.get_by_role("status")).to_have_text("Welcome! Your account is ready.")
-    subscriber = Subscriber.objects.get(email="noor@mail.example")
-    assert not subscriber.subscriptions.exists()
-    assert outbox.to("noor@mail.example") == []
+    expect(page.get_by_role("status")).to_have_text(
+        "Welcome! We have emailed noor@mail.example a link to confirm the address is yours."
+    )
+    assert not Subscription.objects.exists()
+    (verification,) = outbox.to("noor@mail.example")
+    assert verification.subject == "Confirm your email address for Larkspur & Lune"
 
     page.goto("/account/newsletter/")
-    expect(page.get_by_label("General Subscription", exact=True)).not_to_be_checked()
+    expect(page.get_by_role("heading", name="Confirm your email address first")).to_be_visible()
+    expect(page.get_by_label("General Subscription", exact=True)).to_have_count(0)
 
 
 def test_registration_errors_are_shown_next_to_their_fields(page, screenshot):

@@ -15,7 +15,7 @@ from subscribers.models import (
     SubscriptionStatus,
     User,
 )
-from tests.factories import SubscriptionFactory, TopicFactory, UserFactory
+from tests.factories import ConfirmedSubscriberFactory, SubscriptionFactory, TopicFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +32,13 @@ VALID = {
     "password1": "a long enough passphrase",
     "password2": "a long enough passphrase",
 }
+
+
+def account_user(**kwargs) -> User:
+    """A customer whose account has proven its address, so it manages its mailing-list record."""
+    user = UserFactory(**kwargs)
+    ConfirmedSubscriberFactory(email=user.email, user=user)
+    return user
 
 
 def register(client, **changes):
@@ -55,22 +62,31 @@ def test_registration_with_opt_in_creates_account_profile_and_pending_subscripti
     assert user.email == "ada.byron@mail.example"
     profile = CustomerProfile.objects.get(user=user)
     assert (profile.telephone, profile.postcode) == ("+441214960000", "B18 6AB")
-    subscription = Subscription.objects.get(subscriber__user=user)
+    subscription = Subscription.objects.get(subscriber__email=user.email)
     assert subscription.status == SubscriptionStatus.PENDING
     assert subscription.topic.name == "General Subscription"
+    assert subscription.subscriber.user is None, "the account controls nothing until it proves the address"
     event = ConsentEvent.objects.get()
     assert (event.action, event.source) == (ConsentAction.REQUESTED, ConsentSource.REGISTRATION)
-    assert "/newsletter/confirm/" in outbox.last_to("ada.byron@mail.example").text
+    subjects = sorted(m.subject for m in outbox.to("ada.byron@mail.example"))
+    assert subjects == [
+        "Confirm your email address for Larkspur & Lune",
+        "Please confirm your subscription to Larkspur & Lune",
+    ]
 
 
-def test_registration_without_opt_in_subscribes_to_nothing_and_sends_nothing(client, run_on_commit, outbox):
+def test_registration_without_opt_in_subscribes_to_nothing_and_only_asks_to_verify_the_address(
+    client, run_on_commit, outbox
+):
     with run_on_commit():
         register(client)
 
     assert User.objects.count() == 1
     assert not Subscription.objects.exists()
     assert not ConsentEvent.objects.exists()
-    assert outbox.all() == []
+    (message,) = outbox.all()
+    assert message.subject == "Confirm your email address for Larkspur & Lune"
+    assert "/account/email/confirm/" in message.text
 
 
 @pytest.mark.parametrize(
@@ -169,7 +185,7 @@ def test_account_home_links_to_details_newsletter_subscription_and_privacy(clien
 
 def test_newsletter_page_has_a_general_subscription_box_other_topics_and_the_objection(client):
     TopicFactory(name="Private Sales")
-    user = UserFactory()
+    user = account_user()
     client.force_login(user)
 
     html = client.get("/account/newsletter/").content.decode()
@@ -195,10 +211,12 @@ def test_unticking_general_subscription_withdraws_immediately(client):
     assert not re.search(r'<input type="checkbox" name="topic_\d+"[^>]*checked[^>]*>\s*<span>General', page)
 
 
-def test_ticking_on_the_account_page_starts_double_opt_in_for_an_unconfirmed_address(
-    client, general, run_on_commit, outbox
-):
-    user = UserFactory()
+def test_ticking_on_the_account_page_after_a_complaint_starts_double_opt_in(client, general, run_on_commit, outbox):
+    from subscribers.models import SuppressionReason, SuppressionScope
+    from subscribers.services import suppression_add
+
+    user = account_user()
+    suppression_add(email=user.email, scope=SuppressionScope.ALL, reason=SuppressionReason.COMPLAINT)
     client.force_login(user)
 
     with run_on_commit():
@@ -210,7 +228,7 @@ def test_ticking_on_the_account_page_starts_double_opt_in_for_an_unconfirmed_add
 
 
 def test_third_party_objection_from_the_account_page_is_recorded(client):
-    client.force_login(UserFactory())
+    client.force_login(account_user())
 
     client.post("/account/newsletter/", {"third_party_objection": "on"})
 
@@ -350,3 +368,73 @@ def test_registration_errors_are_counted_in_a_summary_above_the_form(client):
     response = register(client, postcode="nope", telephone="12")
 
     assert "Please correct the 2 fields marked below." in response.content.decode()
+
+
+def test_an_account_registered_with_someone_elses_address_never_controls_their_subscriptions(
+    client, run_on_commit, outbox
+):
+    # Given Eve registers an account with the victim's address, without opting in
+    with run_on_commit():
+        register(client, email="victim@mail.example")
+    # And the victim later subscribes on the public form and confirms, and objects to sharing
+    with run_on_commit():
+        Client().post("/newsletter/subscribe/", {"email": "victim@mail.example"})
+    confirm = re.search(r"/newsletter/confirm/[^/\s]+/", outbox.last_to("victim@mail.example").text).group(0)
+    Client().post(confirm)
+    from subscribers.models import Subscriber
+    from subscribers.services import third_party_objection_set
+
+    victim = Subscriber.objects.get(email="victim@mail.example")
+    third_party_objection_set(subscriber=victim, objects=True, source=ConsentSource.EMAIL_LINK)
+    private_sales = TopicFactory(name="Private Sales")
+    events_before = ConsentEvent.objects.count()
+
+    # When Eve opens Newsletter Subscription and posts a form ticking topics and unticking the objection
+    page = client.get("/account/newsletter/").content.decode()
+    with run_on_commit():
+        client.post("/account/newsletter/", {f"topic_{private_sales.pk}": "on"})
+
+    # Then she sees nothing of the victim's choices and changes nothing
+    assert "Confirm your email address first" in page and "General Subscription" not in page
+    victim.refresh_from_db()
+    assert victim.user is None
+    assert not victim.subscriptions.filter(topic=private_sales).exists()
+    assert ConsentEvent.objects.count() == events_before
+    from subscribers.selectors import third_party_objection_exists
+
+    assert third_party_objection_exists(email="victim@mail.example")
+
+
+def test_an_objection_to_sharing_follows_the_person_to_a_new_address(client, run_on_commit, outbox):
+    from subscribers.selectors import third_party_objection_exists
+
+    user = account_user(email="old@mail.example")
+    client.force_login(user)
+    client.post("/account/newsletter/", {"third_party_objection": "on"})
+    with run_on_commit():
+        client.post(
+            "/account/details/", {"email-new_email": "new@mail.example", "email-password": "correct horse battery"}
+        )
+    link = re.search(r"/account/email/confirm/[^/\s]+/", outbox.last_to("new@mail.example").text).group(0)
+
+    client.post(link)
+
+    assert third_party_objection_exists(email="new@mail.example")
+    page = client.get("/account/newsletter/").content.decode()
+    assert re.search(r'name="third_party_objection"[^>]*checked', page)
+
+
+def test_links_sent_from_the_account_pages_are_rate_limited(client, settings, run_on_commit, outbox):
+    settings.ACCOUNT_EMAIL_RATE = "3/h"
+    client.force_login(UserFactory(email="owner@mail.example"))
+
+    with run_on_commit():
+        statuses = [
+            client.post(
+                "/account/details/", {"email-new_email": f"t{i}@mail.example", "email-password": "x"}
+            ).status_code
+            for i in range(2)
+        ] + [client.post("/account/newsletter/", {}).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 302, 429, 429]
+    assert len(outbox.to("owner@mail.example")) == 1

@@ -83,3 +83,11 @@ def test_task_retries_a_transient_failure_and_drops_a_permanent_one(settings, ou
     result = transactional_email_send_task.apply(kwargs=kwargs, throw=True)
     assert result.result is None
     assert outbox.all() == []
+
+
+def test_an_internationalised_domain_is_sent_in_its_ascii_form(outbox):
+    raw = message_build(to="anna@bücher.example", subject="Hello", text="t", html="h")
+
+    assert parse(raw)["To"] == "anna@xn--bcher-kva.example"
+    ses_send_raw(raw_message=raw, to="anna@bücher.example")
+    assert outbox.to("anna@xn--bcher-kva.example")

@@ -8,7 +8,7 @@ from django.test import Client
 from subscribers.links import preferences_url, unsubscribe_url
 from subscribers.models import ConsentAction, ConsentEvent, ConsentSource, Subscription, SubscriptionStatus
 from subscribers.services import subscription_request, subscription_withdraw, suppression_add
-from subscribers.wording import PUBLIC_SIGNUP
+from subscribers.wording import PUBLIC_SIGNUP, UNSUBSCRIBE, wording_hash
 from tests.factories import SubscriberFactory, SubscriptionFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -112,8 +112,9 @@ def test_unsubscribe_form_can_leave_everything_with_a_reason(client):
     for row in (subscription, other):
         row.refresh_from_db()
         assert row.status == SubscriptionStatus.UNSUBSCRIBED
-    reasons = set(ConsentEvent.objects.values_list("detail", flat=True))
-    assert reasons == {"too_many weekly is plenty"}
+    details = sorted(ConsentEvent.objects.values_list("detail", flat=True))
+    assert details == ["all marketing email: too_many weekly is plenty"] + ["too_many weekly is plenty"] * 2
+    assert set(ConsentEvent.objects.values_list("wording_hash", flat=True)) == {wording_hash(UNSUBSCRIBE)}
 
 
 def test_unsubscribe_form_for_one_topic_leaves_the_others(client):
@@ -263,19 +264,24 @@ def test_public_form_answers_identically_for_new_pending_active_unsubscribed_and
     gone = SubscriptionFactory(subscriber__email="unsubscribed@mail.example")
     subscription_withdraw(subscription=gone, source=ConsentSource.EMAIL_LINK)
     suppression_add(email="suppressed@mail.example", scope=SuppressionScope.ALL, reason=SuppressionReason.COMPLAINT)
+    suppression_add(email="bounced@mail.example", scope=SuppressionScope.ALL, reason=SuppressionReason.BOUNCE)
     addresses = [
         "new@mail.example",
         "pending2@mail.example",
         "active@mail.example",
         "unsubscribed@mail.example",
         "suppressed@mail.example",
+        "bounced@mail.example",
     ]
 
     answers = []
     for address in addresses:
         response = _subscribe(Client(), address)
         followed = Client().get(response["Location"])
-        answers.append((response.status_code, response["Location"], response.content, followed.content))
+        headers = sorted((k, v) for k, v in response.headers.items() if k != "Date")
+        answers.append(
+            (response.status_code, tuple(headers), response.content, response.cookies.output(), followed.content)
+        )
 
     assert len(set(answers)) == 1, "the public form must not reveal what it knows about an address"
     assert answers[0][0] == 302

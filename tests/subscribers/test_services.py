@@ -442,3 +442,60 @@ def test_an_unproven_address_cannot_lift_an_objection_to_sharing(general):
     assert outcome.objection_kept and not outcome.third_party_changed
     assert Suppression.objects.get().scope == SuppressionScope.THIRD_PARTY
     assert events(subscriber) == []
+
+
+def test_confirm_token_lifetime_is_configurable(general, run_on_commit, outbox, settings, monkeypatch):
+    settings.CONFIRM_TOKEN_MAX_AGE_DAYS = 2
+    subscriber = SubscriberFactory()
+    token = request_and_get_token(subscriber, [general], run_on_commit, outbox)
+    assert "2 days" in outbox.last_to(subscriber.email).text
+    three_days_later = timezone.now().timestamp() + 3 * 86400
+    monkeypatch.setattr("django.core.signing.time.time", lambda: three_days_later)
+
+    with pytest.raises(TokenExpired):
+        subscription_confirm(token=token, source=ConsentSource.EMAIL_LINK, wording=CONFIRM_BUTTON)
+
+
+def test_leaving_everything_with_nothing_active_still_records_the_suppression_in_the_ledger(general):
+    subscriber = SubscriberFactory()
+
+    subscriber_withdraw_all(subscriber=subscriber, source=ConsentSource.EMAIL_LINK, reason="never_signed_up")
+    subscriber_withdraw_all(subscriber=subscriber, source=ConsentSource.EMAIL_LINK, reason="never_signed_up")
+
+    (event,) = events(subscriber)
+    assert (event.action, event.topic, event.detail) == (
+        ConsentAction.WITHDRAWN,
+        None,
+        "all marketing email: never_signed_up",
+    )
+    assert Suppression.objects.get().reason == SuppressionReason.UNSUBSCRIBED
+
+
+def test_confirming_again_records_consent_as_the_lawful_basis(general, run_on_commit, outbox):
+    from subscribers.models import LawfulBasis
+
+    subscription = SubscriptionFactory(status=SubscriptionStatus.UNSUBSCRIBED, lawful_basis=LawfulBasis.SOFT_OPT_IN)
+    token = request_and_get_token(subscription.subscriber, [general], run_on_commit, outbox)
+
+    subscription_confirm(token=token, source=ConsentSource.EMAIL_LINK, wording=CONFIRM_BUTTON)
+
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.lawful_basis) == (SubscriptionStatus.ACTIVE, LawfulBasis.CONSENT)
+
+
+def test_list_unsubscribe_headers_follow_rfc_8058_and_their_url_unsubscribes(client):
+    from subscribers.links import list_unsubscribe_headers
+
+    subscription = SubscriptionFactory()
+
+    headers = list_unsubscribe_headers(subscription=subscription)
+
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = re.fullmatch(r"<(http[^>]+)>", headers["List-Unsubscribe"]).group(1)
+    assert "/newsletter/unsubscribe/" in url and subscription.subscriber.email not in url
+    from django.test import Client
+
+    path = re.sub(r"^https?://[^/]+", "", url)
+    assert Client(enforce_csrf_checks=True).post(path, {"List-Unsubscribe": "One-Click"}).status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
