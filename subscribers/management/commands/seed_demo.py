@@ -64,7 +64,8 @@ class Command(BaseCommand):
                     marketing_opt_in=False,
                 )
             )
-            subscriber = user.subscriber
+            # The demo customer proved the address long ago: their account manages its record.
+            subscriber = subscriber_get_or_create(email=CUSTOMER_EMAIL, first_name="Ada", user=user)
             self._confirm(subscriber)
             subscription_give(
                 subscriber=subscriber,
