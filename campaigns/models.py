@@ -1,1 +1,163 @@
-"""Campaign pages and the sending ledger arrive with the campaign authoring and sending issues."""
+"""Campaign pages (content, authored in Wagtail) and the brand's email settings. Data and invariants only."""
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.http import Http404
+from modelcluster.fields import ParentalManyToManyField
+from wagtail.admin.forms import WagtailAdminPageForm
+from wagtail.admin.panels import FieldPanel, MultiFieldPanel
+from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
+from wagtail.fields import StreamField
+from wagtail.models import Page
+
+from .blocks import CampaignBodyBlock
+from .merge import merge_fields_validate
+
+COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as # and six hex digits, for example #7a5c1e.")
+SUBJECT_MAX = 150
+
+
+def sender_choices() -> list[tuple[str, str]]:
+    """The verified sender identities an author may choose from (settings.CAMPAIGN_SENDERS)."""
+    return [(s, s) for s in settings.CAMPAIGN_SENDERS]
+
+
+@register_setting(icon="mail")
+class BrandSettings(BaseGenericSetting):
+    """How every email looks and signs off: name, logo, colours, postal address, default sender."""
+
+    brand_name = models.CharField(max_length=100, default="Larkspur & Lune")
+    logo = models.ForeignKey("wagtailimages.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    accent_colour = models.CharField(max_length=7, default="#7a5c1e", validators=[COLOUR])
+    text_colour = models.CharField(max_length=7, default="#2b2520", validators=[COLOUR])
+    background_colour = models.CharField(max_length=7, default="#f6f3ee", validators=[COLOUR])
+    postal_address = models.CharField(
+        max_length=255,
+        default="12 Assay Lane, Birmingham B18 6AA, United Kingdom",
+        help_text="Shown in the footer of every email, as the law on marketing email requires.",
+    )
+    default_sender = models.CharField(max_length=254, blank=True, help_text="Chosen for new campaigns.")
+
+    panels = [
+        FieldPanel("brand_name"),
+        FieldPanel("logo"),
+        MultiFieldPanel(
+            [FieldPanel("accent_colour"), FieldPanel("text_colour"), FieldPanel("background_colour")], heading="Colours"
+        ),
+        FieldPanel("postal_address"),
+        FieldPanel("default_sender", widget=forms.Select(choices=sender_choices)),
+    ]
+
+    class Meta:
+        verbose_name = "Email brand"
+
+
+class CampaignIndexPage(Page):
+    """Holds the campaigns. Never served to the public."""
+
+    subpage_types = ["campaigns.CampaignPage"]
+    max_count = 1
+
+    def serve(self, request, *args, **kwargs):
+        raise Http404
+
+
+class CampaignPageForm(WagtailAdminPageForm):
+    """Offers only the verified sender identities, and the brand's default for a new campaign."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "sender" in self.fields:
+            self.fields["sender"].widget = forms.Select(choices=sender_choices())
+            if not self.instance.pk and not self.initial.get("sender"):
+                brand = BrandSettings.load()
+                self.initial["sender"] = brand.default_sender or settings.DEFAULT_FROM_EMAIL
+
+
+class CampaignPage(Page):
+    """One campaign: what it says, who it is from, which topics it goes to."""
+
+    subject = models.CharField(max_length=250, help_text="Up to 150 characters. Merge fields allowed.")
+    preheader = models.CharField(
+        max_length=200, blank=True, help_text="The grey line after the subject in an inbox. Merge fields allowed."
+    )
+    sender = models.CharField(max_length=254, help_text="A verified sender identity.")
+    reply_to = models.EmailField(blank=True)
+    topics = ParentalManyToManyField("subscribers.Topic", related_name="campaigns", blank=False)
+    body = StreamField(CampaignBodyBlock(), use_json_field=True)
+    plain_text_override = models.TextField(
+        blank=True,
+        help_text="Leave empty to generate the plain-text part from the content. The footer is always added.",
+    )
+
+    base_form_class = CampaignPageForm
+    parent_page_types = ["campaigns.CampaignIndexPage"]
+    subpage_types: list[str] = []
+
+    content_panels = [
+        *Page.content_panels,
+        MultiFieldPanel(
+            [
+                FieldPanel("subject"),
+                FieldPanel("preheader"),
+                FieldPanel("sender"),
+                FieldPanel("reply_to"),
+                FieldPanel("topics", widget=forms.CheckboxSelectMultiple),
+            ],
+            heading="Envelope",
+        ),
+        FieldPanel("body"),
+        FieldPanel("plain_text_override"),
+    ]
+
+    preview_modes = [("desktop", "Desktop"), ("phone", "Phone"), ("text", "Plain text"), ("checks", "Checklist")]
+    default_preview_mode = "desktop"
+
+    class Meta:
+        verbose_name = "campaign"
+
+    def clean(self):
+        super().clean()
+        errors = {}
+        if any(ch in self.subject for ch in "\r\n"):
+            errors["subject"] = ValidationError("The subject cannot contain a line break.", code="line_break")
+        for field in ("subject", "preheader", "plain_text_override"):
+            try:
+                merge_fields_validate(getattr(self, field), field=self._meta.get_field(field).verbose_name)
+            except ValidationError as err:
+                errors.setdefault(field, err)
+        try:
+            merge_fields_validate(self.body_source_text(), field="the body")
+        except ValidationError as err:
+            errors["body"] = err
+        if self.sender and self.sender not in settings.CAMPAIGN_SENDERS:
+            errors["sender"] = ValidationError("Choose one of the verified sender identities.", code="sender")
+        if errors:
+            raise ValidationError(errors)
+
+    def body_source_text(self) -> str:
+        """Every text value in the body, for merge-field validation."""
+        return "\n".join(_texts(self.body.raw_data))
+
+    def serve(self, request, *args, **kwargs):
+        # Campaigns are read in inboxes (and at /email/<token>/), never as public pages.
+        raise Http404
+
+    def serve_preview(self, request, mode_name):
+        from .preview import campaign_preview_response
+
+        return campaign_preview_response(request, page=self, mode=mode_name)
+
+
+def _texts(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)

@@ -92,6 +92,7 @@ def main() -> None:
     subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True)  # noqa: S603
     _prepare_local_ses(env)
     subprocess.run([*manage, "seed_demo"], env=env, check=True)  # noqa: S603
+    subprocess.run([*manage, "seed_campaigns"], env=env, check=True)  # noqa: S603
     start("worker", [str(BIN / "celery"), "-A", "newsletter", "worker", "--loglevel", "INFO", "--concurrency", "2"])
     start(
         "beat",

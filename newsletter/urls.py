@@ -14,9 +14,16 @@ urlpatterns = [
     path("accounts/", include(accounts_patterns)),
     path("account/", include(account_patterns)),
     path("newsletter/", include(newsletter_patterns)),
+    path("", include("campaigns.urls")),
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
 ]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    # The demo serves uploaded images itself; production serves MEDIA_URL from the web server or a CDN.
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 if settings.OUTBOX_ENABLED:
     urlpatterns.append(path("outbox/", views.outbox, name="outbox"))

@@ -19,20 +19,35 @@ class HeaderInjectionError(ValueError):
     """A header value contained a line break."""
 
 
-def _sender_domain() -> str:
-    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+def _sender_domain(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
 
 
-def message_build(*, to: str, subject: str, text: str, html: str, headers: dict[str, str] | None = None) -> bytes:
-    """One multipart/alternative UTF-8 message, headers encoded as RFC 2047/6532 require."""
+def message_build(
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    headers: dict[str, str] | None = None,
+    sender: str | None = None,
+    reply_to: str | None = None,
+) -> bytes:
+    """One multipart/alternative UTF-8 message, headers encoded as RFC 2047 requires.
+
+    The sender defaults to DEFAULT_FROM_EMAIL; the Message-ID is on the sending domain.
+    """
     if any(ch in subject for ch in "\r\n"):
         raise HeaderInjectionError("The subject contains a line break.")
+    sender = sender or settings.DEFAULT_FROM_EMAIL
     message = EmailMessage()
-    message["From"] = settings.DEFAULT_FROM_EMAIL
+    message["From"] = sender
     message["To"] = Address(addr_spec=address_for_transport(to))
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=_sender_domain())
+    message["Message-ID"] = make_msgid(domain=_sender_domain(sender))
+    if reply_to:
+        message["Reply-To"] = reply_to
     for name, value in (headers or {}).items():
         if any(ch in value for ch in "\r\n"):
             raise HeaderInjectionError(f"The {name} header contains a line break.")

@@ -73,13 +73,13 @@ def ses_client(service: str = "sesv2"):
     return _cached_client(service, settings.SES_ENDPOINT_URL, settings.SES_REGION)
 
 
-def ses_send_raw(*, raw_message: bytes, to: str, tags: dict[str, str] | None = None) -> str:
+def ses_send_raw(*, raw_message: bytes, to: str, tags: dict[str, str] | None = None, sender: str | None = None) -> str:
     """Send one complete MIME message to one recipient. Returns the SES message id.
 
     Raises SesTransientError or SesPermanentError, never a library exception.
     """
     params = {
-        "FromEmailAddress": settings.DEFAULT_FROM_EMAIL,
+        "FromEmailAddress": sender or settings.DEFAULT_FROM_EMAIL,
         "Destination": {"ToAddresses": [address_for_transport(to)]},
         "Content": {"Raw": {"Data": raw_message}},
         "EmailTags": [{"Name": k, "Value": v} for k, v in (tags or {}).items()],

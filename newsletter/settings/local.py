@@ -17,6 +17,10 @@ SES_ENDPOINT_URL = env.str("SES_ENDPOINT_URL", default="http://127.0.0.1:8025")
 SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="newsletter-local")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Larkspur & Lune <hello@larkspur-lune.example>")
 OUTBOX_ENABLED = env.bool("OUTBOX_ENABLED", default=True)
+CAMPAIGN_SENDERS = env.list(
+    "CAMPAIGN_SENDERS",
+    default=[DEFAULT_FROM_EMAIL, "Larkspur & Lune Private Sales <private@larkspur-lune.example>"],
+)
 
 # runserver serves static files itself; WhiteNoise is for production.
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]  # noqa: F405

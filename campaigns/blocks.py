@@ -1,0 +1,92 @@
+"""The StreamField blocks a jeweller's campaign is made of. Each renders with a template under
+``templates/emails/blocks/``: table-based, inline-styled HTML that survives real mail clients."""
+
+from wagtail import blocks
+from wagtail.images.blocks import ImageChooserBlock
+
+
+class HeadingBlock(blocks.StructBlock):
+    text = blocks.CharBlock(max_length=150)
+    level = blocks.ChoiceBlock(choices=[("h1", "Large"), ("h2", "Medium"), ("h3", "Small")], default="h2")
+
+    class Meta:
+        icon = "title"
+        template = "emails/blocks/heading.html"
+
+
+class ImageBlock(blocks.StructBlock):
+    image = ImageChooserBlock()
+    alt = blocks.CharBlock(max_length=200, help_text="Describes the image for people who cannot see it.")
+    link = blocks.URLBlock(required=False)
+
+    class Meta:
+        icon = "image"
+        template = "emails/blocks/image.html"
+
+
+class ProductCardBlock(blocks.StructBlock):
+    image = ImageChooserBlock()
+    alt = blocks.CharBlock(max_length=200)
+    name = blocks.CharBlock(max_length=100)
+    price = blocks.CharBlock(max_length=30, help_text="As it should read, for example £1,250.")
+    link = blocks.URLBlock()
+
+    class Meta:
+        icon = "pick"
+        template = "emails/blocks/product_card.html"
+
+
+class CallToActionBlock(blocks.StructBlock):
+    text = blocks.CharBlock(max_length=60)
+    link = blocks.URLBlock()
+
+    class Meta:
+        icon = "link"
+        template = "emails/blocks/button.html"
+
+
+class DividerBlock(blocks.StaticBlock):
+    class Meta:
+        icon = "horizontalrule"
+        admin_text = "A thin line between sections."
+        template = "emails/blocks/divider.html"
+
+
+class SpacerBlock(blocks.StructBlock):
+    height = blocks.IntegerBlock(min_value=8, max_value=96, default=24, help_text="Pixels of empty space.")
+
+    class Meta:
+        icon = "arrows-up-down"
+        template = "emails/blocks/spacer.html"
+
+
+RICH_TEXT_FEATURES = ["bold", "italic", "link", "ol", "ul"]
+
+
+class ColumnBlock(blocks.StreamBlock):
+    heading = HeadingBlock()
+    text = blocks.RichTextBlock(features=RICH_TEXT_FEATURES, template="emails/blocks/rich_text.html")
+    image = ImageBlock()
+    product = ProductCardBlock()
+    button = CallToActionBlock()
+
+
+class TwoColumnsBlock(blocks.StructBlock):
+    left = ColumnBlock()
+    right = ColumnBlock()
+
+    class Meta:
+        icon = "table"
+        template = "emails/blocks/two_columns.html"
+        help_text = "Side by side on wide screens; stacked on phones."
+
+
+class CampaignBodyBlock(blocks.StreamBlock):
+    heading = HeadingBlock()
+    text = blocks.RichTextBlock(features=RICH_TEXT_FEATURES, template="emails/blocks/rich_text.html")
+    image = ImageBlock()
+    product = ProductCardBlock()
+    button = CallToActionBlock()
+    two_columns = TwoColumnsBlock()
+    divider = DividerBlock()
+    spacer = SpacerBlock()

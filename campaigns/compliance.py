@@ -1,0 +1,85 @@
+"""The checks a campaign must pass before it may be sent, shown to its author as a checklist."""
+
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+from .merge import MERGE_TAG
+from .models import SUBJECT_MAX, BrandSettings
+from .rendering import RenderedCampaign
+
+HTML_SIZE_LIMIT = 100 * 1024  # Gmail clips messages whose HTML is larger (about 102 KB).
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+class _LinksAndImages(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+        self.images_without_alt = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href"):
+            self.hrefs.append(attrs["href"].strip())
+        if tag == "img" and not (attrs.get("alt") or "").strip():
+            self.images_without_alt += 1
+
+
+def _merge_fields_used(text: str) -> set[str]:
+    return {m.group(1) for m in MERGE_TAG.finditer(text)}
+
+
+def campaign_checks(*, rendered: RenderedCampaign, subject: str) -> list[Check]:
+    """Every check, passed or not, in the order the author should read them."""
+    html = rendered.html_source
+    parsed = _LinksAndImages()
+    parsed.feed(html)
+    brand = BrandSettings.load()
+    bad_links = [h for h in parsed.hrefs if not MERGE_TAG.fullmatch(h) and not h.startswith(("https://", "mailto:"))]
+    return [
+        Check(
+            "Unsubscribe link",
+            "unsubscribe_url" in _merge_fields_used(html),
+            "Every email carries a one-click unsubscribe link and header.",
+        ),
+        Check(
+            "Postal address",
+            bool(brand.postal_address.strip()) and brand.postal_address in html,
+            f"Footer shows: {brand.postal_address or 'nothing — set it in Settings > Email brand'}.",
+        ),
+        Check("Plain-text part", bool(rendered.text_body.strip()), "The text part has content beyond the footer."),
+        Check(
+            "Subject",
+            0 < len(subject.strip()) <= SUBJECT_MAX,
+            f"{len(subject.strip())} of at most {SUBJECT_MAX} characters.",
+        ),
+        Check(
+            "Image descriptions",
+            parsed.images_without_alt == 0,
+            "Every image has alt text."
+            if parsed.images_without_alt == 0
+            else f"{parsed.images_without_alt} image(s) have no alt text.",
+        ),
+        Check(
+            "Size",
+            rendered.html_bytes < HTML_SIZE_LIMIT,
+            f"{rendered.html_bytes / 1024:.1f} KB of HTML after inlining (Gmail clips above 100 KB).",
+        ),
+        Check(
+            "Secure links",
+            not bad_links,
+            "Every link is absolute https."
+            if not bad_links
+            else "Not absolute https: " + ", ".join(sorted(set(bad_links))[:5]),
+        ),
+    ]
+
+
+def campaign_checks_pass(checks: list[Check]) -> bool:
+    return all(c.passed for c in checks)
