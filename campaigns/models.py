@@ -140,7 +140,7 @@ class CampaignPage(Page):
 
     def body_source_text(self) -> str:
         """Every text value in the body, for merge-field validation."""
-        return "\n".join(_texts(self.body.raw_data))
+        return "\n".join(_texts(list(self.body.raw_data)))
 
     def serve(self, request, *args, **kwargs):
         # Campaigns are read in inboxes (and at /email/<token>/), never as public pages.
