@@ -8,11 +8,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
+from campaigns import services
 from campaigns.compliance import campaign_checks
 from campaigns.merge import MergeTemplate, merge_fields_validate
 from campaigns.personalise import campaign_message_build, merge_values
 from campaigns.rendering import campaign_render
-from campaigns import services
 from tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +93,7 @@ def test_line_breaks_can_never_reach_the_subject_header(campaign):
     raw = campaign_message_build(rendered=rendered, to="x@mail.example", subscription=subscription)
 
     message = parse(raw)
-    assert "Bcc" not in message.keys()
+    assert "Bcc" not in message
     assert "\r\nBcc:" not in raw.decode("ascii").split("\r\n\r\n")[0]
 
 
