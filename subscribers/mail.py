@@ -4,23 +4,13 @@ Marketing campaigns have their own pipeline in ``campaigns``; this is for one me
 who asked for it.
 """
 
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
-
 from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 
-from .addresses import address_for_transport
+from .mime import HeaderInjectionError, mime_build
 
-
-class HeaderInjectionError(ValueError):
-    """A header value contained a line break."""
-
-
-def _sender_domain(sender: str) -> str:
-    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+__all__ = ["HeaderInjectionError", "message_build", "transactional_email_send"]
 
 
 def message_build(
@@ -33,28 +23,17 @@ def message_build(
     sender: str | None = None,
     reply_to: str | None = None,
 ) -> bytes:
-    """One multipart/alternative UTF-8 message, headers encoded as RFC 2047 requires.
-
-    The sender defaults to DEFAULT_FROM_EMAIL; the Message-ID is on the sending domain.
-    """
-    if any(ch in subject for ch in "\r\n"):
-        raise HeaderInjectionError("The subject contains a line break.")
-    sender = sender or settings.DEFAULT_FROM_EMAIL
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = Address(addr_spec=address_for_transport(to))
-    message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=_sender_domain(sender))
-    if reply_to:
-        message["Reply-To"] = reply_to
-    for name, value in (headers or {}).items():
-        if any(ch in value for ch in "\r\n"):
-            raise HeaderInjectionError(f"The {name} header contains a line break.")
-        message[name] = value
-    message.set_content(text, charset="utf-8", cte="quoted-printable")
-    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return message.as_bytes()
+    """One multipart/alternative UTF-8 message from ``sender`` (default DEFAULT_FROM_EMAIL) to ``to``,
+    with a Message-ID on the sender's domain. See ``mime.mime_build``."""
+    return mime_build(
+        sender=sender or settings.DEFAULT_FROM_EMAIL,
+        to=to,
+        subject=subject,
+        text=text,
+        html=html,
+        headers=headers,
+        reply_to=reply_to,
+    )
 
 
 def transactional_email_send(*, to: str, template: str, context: dict, kind: str) -> None:

@@ -91,3 +91,23 @@ def test_an_internationalised_domain_is_sent_in_its_ascii_form(outbox):
     assert parse(raw)["To"] == "anna@xn--bcher-kva.example"
     ses_send_raw(raw_message=raw, to="anna@bücher.example")
     assert outbox.to("anna@xn--bcher-kva.example")
+
+
+def test_display_names_and_long_subjects_are_encoded_and_parse_back(settings):
+    raw = message_build(
+        to="a@mail.example",
+        subject="Ünïcode " * 30,
+        text="line one\nline two " + "x" * 200,
+        html="<p>" + "é" * 300 + "</p>",
+        sender="Zoë Ørsted Jewellery <news@larkspur-lune.example>",
+        reply_to="Care Team <care@larkspur-lune.example>",
+    )
+
+    message = parse(raw)
+    assert message["From"].addresses[0].display_name == "Zoë Ørsted Jewellery"
+    assert message["Reply-To"].addresses[0].addr_spec == "care@larkspur-lune.example"
+    assert message["Subject"] == "Ünïcode " * 30
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert raw.isascii(), "7-bit safe on the wire"
+    assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == "line one\nline two " + "x" * 200
+    assert not message.defects and not any(part.defects for part in message.iter_parts())
