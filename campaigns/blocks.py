@@ -1,8 +1,34 @@
 """The StreamField blocks a jeweller's campaign is made of. Each renders with a template under
 ``templates/emails/blocks/``: table-based, inline-styled HTML that survives real mail clients."""
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from wagtail import blocks
 from wagtail.images.blocks import ImageChooserBlock
+
+from .merge import MERGE_TAG
+
+LINK_MERGE_FIELDS = {"preferences_url", "unsubscribe_url", "view_in_browser_url"}
+
+
+class LinkOrMergeFieldBlock(blocks.CharBlock):
+    """A web address, or one of the personal links: {{ preferences_url }}, {{ unsubscribe_url }},
+    {{ view_in_browser_url }}."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 500)
+        kwargs.setdefault("help_text", "A web address, or {{ preferences_url }} / {{ view_in_browser_url }}.")
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value).strip()
+        tag = MERGE_TAG.fullmatch(value)
+        if tag:
+            if tag.group(1) not in LINK_MERGE_FIELDS:
+                raise ValidationError(f"{{{{ {tag.group(1)} }}}} is not a link; use one of the personal links.")
+            return value
+        URLValidator(schemes=["https", "http", "mailto"])(value)
+        return value
 
 
 class HeadingBlock(blocks.StructBlock):
@@ -38,7 +64,7 @@ class ProductCardBlock(blocks.StructBlock):
 
 class CallToActionBlock(blocks.StructBlock):
     text = blocks.CharBlock(max_length=60)
-    link = blocks.URLBlock()
+    link = LinkOrMergeFieldBlock()
 
     class Meta:
         icon = "link"

@@ -236,3 +236,36 @@ def test_test_addresses_are_normalised_and_deduplicated():
         "a@mail.example",
         "b@mail.example",
     ]
+
+
+@pytest.mark.parametrize(
+    ("link", "error"),
+    [
+        ("{{ preferences_url }}", None),
+        ("https://shop.larkspur-lune.example/sale", None),
+        ("{{ first_name }}", "is not a link"),
+        ("not a link", "Enter a valid URL"),
+    ],
+)
+def test_a_button_links_to_a_web_address_or_a_personal_link(link, error):
+    from campaigns.blocks import CallToActionBlock
+
+    block = CallToActionBlock()
+    if error is None:
+        assert block.clean(block.to_python({"text": "Go", "link": link}))["link"] == link
+    else:
+        with pytest.raises(ValidationError) as err:
+            block.clean(block.to_python({"text": "Go", "link": link}))
+        assert error in str(err.value.block_errors if hasattr(err.value, "block_errors") else err.value)
+
+
+def test_a_button_to_the_preference_centre_is_personalised(campaign):
+    campaign.body.append(("button", {"text": "Your preferences", "link": "{{ preferences_url }}"}))
+    subscription = SubscriptionFactory()
+    rendered = campaign_render(page=campaign)
+
+    html = rendered.html.render(merge_values(rendered=rendered, subscription=subscription))
+
+    from subscribers.links import preferences_url
+
+    assert f'href="{preferences_url(subscriber=subscription.subscriber)}"' in html
