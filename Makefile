@@ -19,13 +19,14 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 
 bench: install
-	@echo "No benchmarks yet: they arrive with campaign rendering and sending."
+	$(BIN)/python bench/bench_campaign.py
 
 clean:
 	-$(BIN)/python -c "import redis; redis.Redis(unix_socket_path='var/redis.sock').shutdown(nosave=True)" 2>/dev/null
