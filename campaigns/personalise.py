@@ -18,22 +18,22 @@ VIEW_IN_BROWSER_SALT = "campaigns.view-in-browser"
 TEST_PREFIX = "[TEST] "
 
 
-def view_in_browser_token(*, page_id: int, subscription: Subscription | None) -> str:
-    """Signed and opaque: the campaign and the recipient's random public id (no address)."""
+def view_in_browser_token(*, page_id: int, revision_id: int | None, subscription: Subscription | None) -> str:
+    """Signed and opaque: the campaign, the revision that was sent, and the recipient's random public id."""
     recipient = subscription.public_id.hex if subscription else "sample"
-    return signing.Signer(salt=VIEW_IN_BROWSER_SALT, sep=".").sign(f"{page_id}-{recipient}")
+    return signing.Signer(salt=VIEW_IN_BROWSER_SALT, sep=".").sign(f"{page_id}-{revision_id or 0}-{recipient}")
 
 
-def view_in_browser_read(token: str) -> tuple[int, str]:
-    """(page id, subscription public id or "sample"); raises signing.BadSignature."""
+def view_in_browser_read(token: str) -> tuple[int, int, str]:
+    """(page id, revision id, subscription public id or "sample"); raises signing.BadSignature, ValueError."""
     value = signing.Signer(salt=VIEW_IN_BROWSER_SALT, sep=".").unsign(token)
-    page_id, _, recipient = value.partition("-")
-    return int(page_id), recipient
+    page_id, revision_id, recipient = value.split("-", 2)
+    return int(page_id), int(revision_id), recipient
 
 
 def merge_values(*, rendered: RenderedCampaign, subscription: Subscription | None) -> dict[str, str]:
     """The merge values for one recipient, or for a sample reader (previews and test sends)."""
-    token = view_in_browser_token(page_id=rendered.page_id, subscription=subscription)
+    token = view_in_browser_token(page_id=rendered.page_id, revision_id=rendered.revision_id, subscription=subscription)
     values = {"view_in_browser_url": absolute(reverse("campaigns:view_in_browser", args=[token]))}
     if subscription is None:
         sample = absolute(reverse("newsletter:subscribe"))
@@ -47,7 +47,7 @@ def campaign_message_build(
     """One complete message: personalised subject, HTML and text, and per-recipient unsubscribe headers."""
     values = merge_values(rendered=rendered, subscription=subscription)
     subject = header_safe(rendered.subject.render(values))
-    headers = list_unsubscribe_headers(subscription=subscription) if subscription else {}
+    headers = list_unsubscribe_headers(url=values["unsubscribe_url"]) if subscription else {}
     return message_build(
         to=to,
         subject=(TEST_PREFIX + subject) if test else subject,

@@ -28,6 +28,7 @@ class RenderedCampaign:
     """A campaign ready to personalise: what is the same for every recipient, computed once."""
 
     page_id: int
+    revision_id: int | None  # the revision rendered: "view in browser" shows exactly this one
     subject: MergeTemplate
     html: MergeTemplate
     text: MergeTemplate
@@ -52,6 +53,7 @@ def campaign_render(*, page: CampaignPage) -> RenderedCampaign:
     text = text_body + TEXT_FOOTER.format(topics=topic_names, brand=brand.brand_name, address=brand.postal_address)
     return RenderedCampaign(
         page_id=page.pk,
+        revision_id=page.latest_revision_id,
         subject=MergeTemplate.compile(" ".join(page.subject.split()), is_html=False),
         html=MergeTemplate.compile(html, is_html=True),
         text=MergeTemplate.compile(text, is_html=False),

@@ -5,6 +5,7 @@ import uuid
 from django.core import signing
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
+from wagtail.models import Revision
 
 from subscribers.models import Subscription
 
@@ -17,14 +18,25 @@ from .rendering import campaign_render
 def view_in_browser(request, token: str):
     """The campaign as its recipient received it. The token is signed; it names no address."""
     try:
-        page_id, recipient = view_in_browser_read(token)
-        page = CampaignPage.objects.get(pk=page_id).get_latest_revision_as_object()
+        page_id, revision_id, recipient = view_in_browser_read(token)
+        page = CampaignPage.objects.get(pk=page_id)
+        # The revision that was sent, never a later draft; without one, the published page.
+        if revision_id:
+            page = page.revisions.get(pk=revision_id).as_object()
+        elif not page.live:
+            raise CampaignPage.DoesNotExist
         subscription = (
             None
             if recipient == "sample"
             else Subscription.objects.select_related("subscriber").get(public_id=uuid.UUID(hex=recipient))
         )
-    except (signing.BadSignature, ValueError, CampaignPage.DoesNotExist, Subscription.DoesNotExist) as err:
+    except (
+        signing.BadSignature,
+        ValueError,
+        CampaignPage.DoesNotExist,
+        Revision.DoesNotExist,
+        Subscription.DoesNotExist,
+    ) as err:
         raise Http404("This email is no longer available.") from err
     rendered = campaign_render(page=page)
     response = HttpResponse(rendered.html.render(merge_values(rendered=rendered, subscription=subscription)))

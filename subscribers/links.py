@@ -33,9 +33,9 @@ def subscriber_links(*, subscription: Subscription) -> dict[str, str]:
     }
 
 
-def list_unsubscribe_headers(*, subscription: Subscription) -> dict[str, str]:
-    """RFC 2369 + RFC 8058 headers for one recipient of one topic."""
+def list_unsubscribe_headers(*, subscription: Subscription | None = None, url: str | None = None) -> dict[str, str]:
+    """RFC 2369 + RFC 8058 headers for one recipient of one topic (pass ``url`` when it is already built)."""
     return {
-        "List-Unsubscribe": f"<{unsubscribe_url(subscription=subscription)}>",
+        "List-Unsubscribe": f"<{url or unsubscribe_url(subscription=subscription)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

@@ -269,3 +269,19 @@ def test_a_button_to_the_preference_centre_is_personalised(campaign):
     from subscribers.links import preferences_url
 
     assert f'href="{preferences_url(subscriber=subscription.subscriber)}"' in html
+
+
+def test_view_in_browser_shows_the_revision_that_was_sent_not_a_later_draft(campaign):
+    subscription = SubscriptionFactory()
+    rendered = campaign_render(page=campaign)
+    path = re.sub(
+        r"^https?://[^/]+", "", merge_values(rendered=rendered, subscription=subscription)["view_in_browser_url"]
+    )
+    draft = campaign.get_latest_revision_as_object()
+    draft.body[1].value["text"] = "A secret sale nobody should see yet"
+    draft.save_revision()  # a draft: not published, not sent
+
+    html = Client().get(path).content.decode()
+
+    assert "Made for the long evenings" in html
+    assert "A secret sale" not in html
