@@ -73,7 +73,7 @@ class CallToActionBlock(blocks.StructBlock):
 
 class DividerBlock(blocks.StaticBlock):
     class Meta:
-        icon = "horizontalrule"
+        icon = "minus"
         admin_text = "A thin line between sections."
         template = "emails/blocks/divider.html"
 
@@ -82,7 +82,7 @@ class SpacerBlock(blocks.StructBlock):
     height = blocks.IntegerBlock(min_value=8, max_value=96, default=24, help_text="Pixels of empty space.")
 
     class Meta:
-        icon = "arrows-up-down"
+        icon = "grip"
         template = "emails/blocks/spacer.html"
 
 

@@ -13,6 +13,8 @@ from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 from wagtail.fields import StreamField
 from wagtail.models import Page
 
+from subscribers.models import Topic
+
 from .blocks import CampaignBodyBlock
 from .merge import merge_fields_validate
 
@@ -75,6 +77,8 @@ class CampaignPageForm(WagtailAdminPageForm):
             if not self.instance.pk and not self.initial.get("sender"):
                 brand = BrandSettings.load()
                 self.initial["sender"] = brand.default_sender or settings.DEFAULT_FROM_EMAIL
+        if "topics" in self.fields and not self.instance.pk and not self.initial.get("topics"):
+            self.initial["topics"] = list(Topic.objects.filter(is_default=True).values_list("pk", flat=True))
 
 
 class CampaignPage(Page):
