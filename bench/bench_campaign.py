@@ -157,14 +157,15 @@ def run(*, render_runs: int, recipients: int) -> None:
     substitute_samples = timed(
         lambda v: (rendered.subject.render(v), rendered.html.render(v), rendered.text.render(v)), values
     )
-    headers_samples = timed(lambda s: list_unsubscribe_headers(subscription=s), subscriptions)
+    # As in campaign_message_build: the header reuses the unsubscribe URL already in the merge values.
+    headers_samples = timed(lambda v: list_unsubscribe_headers(url=v["unsubscribe_url"]), values)
     parts = [
         {
             "to": s.subscriber.email,
             "subject": header_safe(rendered.subject.render(v)),
             "text": rendered.text.render(v),
             "html": rendered.html.render(v),
-            "headers": list_unsubscribe_headers(subscription=s),
+            "headers": list_unsubscribe_headers(url=v["unsubscribe_url"]),
             "sender": rendered.sender,
             "reply_to": rendered.reply_to or None,
         }
