@@ -5,10 +5,12 @@ then checks the user's permission on the page itself.
 """
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import FormView
+from django_ratelimit.core import is_ratelimited
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.pages.utils import get_breadcrumbs_items_for_page
@@ -82,6 +84,11 @@ class CampaignTestSendView(WagtailAdminTemplateMixin, FormView):
 
     def form_valid(self, form):
         addresses = form.cleaned_data["addresses"]
+        if is_ratelimited(
+            self.request, group="campaign-test-send", key="user", rate=settings.CAMPAIGN_TEST_RATE, increment=True
+        ):
+            form.add_error(None, "You have sent many tests in the last hour. Wait a while before sending more.")
+            return self.form_invalid(form)
         try:
             services.campaign_test_send(page=self.page, addresses=addresses)
         except services.CampaignError as err:

@@ -6,9 +6,8 @@ from django.core.validators import URLValidator
 from wagtail import blocks
 from wagtail.images.blocks import ImageChooserBlock
 
+from .merge import LINK_FIELDS as LINK_MERGE_FIELDS
 from .merge import MERGE_TAG
-
-LINK_MERGE_FIELDS = {"preferences_url", "unsubscribe_url", "view_in_browser_url"}
 
 
 class LinkOrMergeFieldBlock(blocks.CharBlock):

@@ -1,9 +1,10 @@
 """The checks a campaign must pass before it may be sent, shown to its author as a checklist."""
 
 from dataclasses import dataclass
+from html import escape
 from html.parser import HTMLParser
 
-from .merge import MERGE_TAG
+from .merge import LINK_FIELDS, MERGE_TAG, MergeTemplate
 from .models import SUBJECT_MAX, BrandSettings
 from .rendering import RenderedCampaign
 
@@ -31,6 +32,11 @@ class _LinksAndImages(HTMLParser):
             self.images_without_alt += 1
 
 
+def _is_personal_link(href: str) -> bool:
+    tag = MERGE_TAG.fullmatch(href)
+    return bool(tag) and tag.group(1) in LINK_FIELDS
+
+
 def _merge_fields_used(text: str) -> set[str]:
     return {m.group(1) for m in MERGE_TAG.finditer(text)}
 
@@ -41,7 +47,10 @@ def campaign_checks(*, rendered: RenderedCampaign, subject: str) -> list[Check]:
     parsed = _LinksAndImages()
     parsed.feed(html)
     brand = BrandSettings.load()
-    bad_links = [h for h in parsed.hrefs if not MERGE_TAG.fullmatch(h) and not h.startswith(("https://", "mailto:"))]
+    bad_links = [h for h in parsed.hrefs if not _is_personal_link(h) and not h.startswith(("https://", "mailto:"))]
+    # What a reader without a first name sees: every merge field at its fallback, or empty.
+    subject_seen = MergeTemplate.compile(subject, is_html=False).render({}).strip()
+    text_seen = MergeTemplate.compile(rendered.text_body, is_html=False).render({}).strip()
     return [
         Check(
             "Unsubscribe link",
@@ -50,14 +59,15 @@ def campaign_checks(*, rendered: RenderedCampaign, subject: str) -> list[Check]:
         ),
         Check(
             "Postal address",
-            bool(brand.postal_address.strip()) and brand.postal_address in html,
+            bool(brand.postal_address.strip()) and escape(brand.postal_address) in html,
             f"Footer shows: {brand.postal_address or 'nothing — set it in Settings > Email brand'}.",
         ),
-        Check("Plain-text part", bool(rendered.text_body.strip()), "The text part has content beyond the footer."),
+        Check("Plain-text part", bool(text_seen), "The text part has content beyond the footer."),
         Check(
             "Subject",
-            0 < len(subject.strip()) <= SUBJECT_MAX,
-            f"{len(subject.strip())} of at most {SUBJECT_MAX} characters.",
+            bool(subject_seen) and len(subject.strip()) <= SUBJECT_MAX,
+            f"{len(subject.strip())} of at most {SUBJECT_MAX} characters"
+            + ("." if subject_seen else "; empty for a reader without a first name: give the merge field a fallback."),
         ),
         Check(
             "Image descriptions",

@@ -7,6 +7,7 @@ engine or CSS inliner runs per recipient.
 
 import html
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -23,18 +24,52 @@ _SPACE = r"(?:\s|%20)*"
 MERGE_TAG = re.compile(r"\{\{" + _SPACE + r"([A-Za-z_][A-Za-z0-9_]*)" + _SPACE + r"(?:\|([^{}]*?))?" + _SPACE + r"\}\}")
 
 
+LINK_FIELDS = {"preferences_url", "unsubscribe_url", "view_in_browser_url"}
+# Anything that opens with {{ and closes with }}, even with markup inside (a rich-text editor can put a <b>
+# in the middle of a tag): each must be exactly one valid merge tag, or it would be sent as it stands.
+_BRACES = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_MARKUP = re.compile(r"<[^>]*>")
+_HREF = re.compile(r"""href\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+
+
 def merge_fields_unknown(text: str) -> list[str]:
-    """The merge tag names in ``text`` that are not merge fields, in order of appearance."""
-    return [m.group(1) for m in MERGE_TAG.finditer(text or "") if m.group(1) not in MERGE_FIELDS]
+    """The merge tags in ``text`` that are not valid merge fields, as written (markup removed)."""
+    problems = []
+    for braces in _BRACES.findall(text or ""):
+        tag = MERGE_TAG.fullmatch(braces)
+        if tag is None or tag.group(1) not in MERGE_FIELDS:
+            problems.append(" ".join(_MARKUP.sub("", braces).split()))
+    return problems
+
+
+def merge_fields_in_links(text: str) -> list[str]:
+    """Merge fields other than the personal links used inside a link's address (href)."""
+    return [
+        tag.group(1)
+        for href in _HREF.findall(text or "")
+        for tag in MERGE_TAG.finditer(href)
+        if tag.group(1) not in LINK_FIELDS
+    ]
 
 
 def merge_fields_validate(text: str, *, field: str) -> None:
-    """Raise a ValidationError naming the unknown merge field(s) and the form field they are in."""
+    """Raise a ValidationError naming each invalid merge tag and the form field it is in."""
     unknown = merge_fields_unknown(text)
     if unknown:
-        names = ", ".join(f"{{{{ {name} }}}}" for name in dict.fromkeys(unknown))
+        names = ", ".join(dict.fromkeys(unknown))
         known = ", ".join(MERGE_FIELDS)
-        raise ValidationError(f"Unknown merge field {names} in {field}. Known fields: {known}.", code="merge_field")
+        raise ValidationError(
+            f"Unknown or mistyped merge field {names} in {field}. Known fields: {known}.", code="merge_field"
+        )
+    misplaced = merge_fields_in_links(text)
+    if misplaced:
+        names = ", ".join(f"{{{{ {name} }}}}" for name in dict.fromkeys(misplaced))
+        raise ValidationError(
+            f"{names} cannot be part of a link address in {field}: links may use only "
+            + ", ".join(sorted(LINK_FIELDS))
+            + ".",
+            code="merge_field_in_link",
+        )
 
 
 @dataclass(frozen=True)
@@ -68,5 +103,6 @@ class MergeTemplate:
 
 
 def header_safe(value: str) -> str:
-    """A value for an email header: line breaks (header injection) become spaces."""
-    return " ".join((value or "").splitlines())
+    """A value for an email header: line breaks (header injection) and other control characters become
+    spaces."""
+    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value or "").split())

@@ -31,7 +31,8 @@ class _RichTextToText(HTMLParser):
         self.list_stack: list[list] = []
 
     def _flush(self, prefix: str = ""):
-        text = " ".join("".join(self.current).split())
+        # Collapse spaces within each line; keep the line breaks a <br> asked for.
+        text = "\n".join(" ".join(line.split()) for line in "".join(self.current).split("\n")).strip()
         if text:
             self.blocks.append(prefix + text)
         self.current = []

@@ -29,7 +29,9 @@ def _checked(name: str, value: str) -> str:
 
 def _encoded(value: str) -> str:
     """Plain ASCII stays as it is; anything else becomes RFC 2047 encoded-words."""
-    if value.isascii() and len(value) < MAX_ASCII_HEADER:
+    # Text that merely looks like an encoded-word ("=?utf-8?b?...?=") is encoded too, so that a name merged
+    # into a subject cannot make mail clients display words it does not contain.
+    if value.isascii() and "=?" not in value and len(value) < MAX_ASCII_HEADER:
         return value
     return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
 
@@ -42,6 +44,7 @@ def mailbox_header(mailbox: str) -> str:
 
 
 def _qp(text: str) -> bytes:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # a bare CR is not allowed on the wire
     body = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
     return body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 

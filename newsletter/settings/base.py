@@ -196,6 +196,8 @@ SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="") or None
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="")
 # Sender identities verified in SES that campaign authors may choose from ("Name <address>", comma-separated).
 CAMPAIGN_SENDERS = env.list("CAMPAIGN_SENDERS", default=[])
+# Test sends one editor may make (each to at most ten addresses).
+CAMPAIGN_TEST_RATE = env.str("CAMPAIGN_TEST_RATE", default="30/h")
 SES_CONNECT_TIMEOUT = env.float("SES_CONNECT_TIMEOUT", default=5.0)
 SES_READ_TIMEOUT = env.float("SES_READ_TIMEOUT", default=15.0)
 # Shows the staff-only page listing every email the local SES endpoint received (demo only).

@@ -173,3 +173,18 @@ def test_send_test_of_a_page_that_is_not_a_campaign_is_not_found(winter_campaign
     index = winter_campaign.get_parent()
 
     assert editor_client.get(reverse("campaigns_admin:test_send", args=[index.pk])).status_code == 404
+
+
+def test_test_sends_are_rate_limited_per_editor(
+    winter_campaign, editor_client, outbox, settings, django_capture_on_commit_callbacks
+):
+    settings.CAMPAIGN_TEST_RATE = "2/h"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        responses = [
+            editor_client.post(send_test_url(winter_campaign), {"addresses": f"t{i}@mail.example"}) for i in range(3)
+        ]
+
+    assert [r.status_code for r in responses] == [302, 302, 200]
+    assert "sent many tests in the last hour" in responses[2].content.decode()
+    assert len(outbox.all()) == 2

@@ -285,3 +285,77 @@ def test_view_in_browser_shows_the_revision_that_was_sent_not_a_later_draft(camp
 
     assert "Made for the long evenings" in html
     assert "A secret sale" not in html
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("<p>Dear {{ <b>first_name</b> }}</p>", "{{ first_name }}"),  # a tag split by markup is refused
+        ("<p>Dear {{ first name }}</p>", "{{ first name }}"),
+        ("<p>Dear {{ frist_name|friend }}</p>", "frist_name"),
+        ('<p><a href="{{ first_name }}">me</a></p>', "cannot be part of a link address"),
+        ('<p><a href="https://shop.example/?n={{ first_name }}">me</a></p>', "cannot be part of a link address"),
+    ],
+)
+def test_mistyped_or_misplaced_merge_fields_in_rich_text_are_refused(campaign, text, message):
+    from wagtail.rich_text import RichText
+
+    campaign.body.append(("text", RichText(text)))
+
+    with pytest.raises(ValidationError) as err:
+        campaign.full_clean()
+
+    assert message in " ".join(err.value.message_dict["body"])
+
+
+def test_a_name_that_looks_like_an_encoded_word_cannot_spoof_the_subject(campaign):
+    spoof = "=?utf-8?b?WW91IHdvbiAkMTAwMA==?="  # "You won $1000"
+    subscription = SubscriptionFactory(subscriber__first_name=spoof)
+
+    raw = campaign_message_build(
+        rendered=campaign_render(page=campaign), to="x@mail.example", subscription=subscription
+    )
+
+    assert parse(raw)["Subject"] == f"{spoof}, the winter collection is here"
+
+
+def test_bare_carriage_returns_never_reach_the_wire(campaign):
+    campaign.plain_text_override = "Line one\rLine two\r\nLine three"
+
+    raw = campaign_message_build(rendered=campaign_render(page=campaign), to="x@mail.example", subscription=None)
+
+    assert b"\r" not in raw.replace(b"\r\n", b"")
+    text = parse(raw).get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Line one\nLine two\nLine three")
+
+
+def test_a_subject_that_is_empty_without_a_first_name_fails_its_check(campaign):
+    rendered = campaign_render(page=campaign)
+
+    bare = {c.name: c for c in campaign_checks(rendered=rendered, subject="{{ first_name }}")}
+    with_fallback = {c.name: c for c in campaign_checks(rendered=rendered, subject="{{ first_name|Hello }}")}
+
+    assert not bare["Subject"].passed and "fallback" in bare["Subject"].detail
+    assert with_fallback["Subject"].passed
+
+
+def test_a_postal_address_with_an_ampersand_passes_its_check(campaign):
+    from campaigns.models import BrandSettings
+
+    brand = BrandSettings.load()
+    brand.postal_address = "Smith & Daughters, 1 Vyse Street, Birmingham"
+    brand.save()
+
+    checks = {c.name: c for c in campaign_checks(rendered=campaign_render(page=campaign), subject="Hi")}
+
+    assert checks["Postal address"].passed
+
+
+def test_line_breaks_in_rich_text_survive_in_the_plain_text(campaign):
+    from wagtail.rich_text import RichText
+
+    campaign.body.append(("text", RichText("<p>12 Assay Lane<br/>Birmingham</p>")))
+
+    text = campaign_render(page=campaign).text_body
+
+    assert "12 Assay Lane\nBirmingham" in text
