@@ -106,12 +106,9 @@ class TwoColumnsBlock(blocks.StructBlock):
         help_text = "Side by side on wide screens; stacked on phones."
 
 
-class CampaignBodyBlock(blocks.StreamBlock):
-    heading = HeadingBlock()
-    text = blocks.RichTextBlock(features=RICH_TEXT_FEATURES, template="emails/blocks/rich_text.html")
-    image = ImageBlock()
-    product = ProductCardBlock()
-    button = CallToActionBlock()
+class CampaignBodyBlock(ColumnBlock):
+    """Everything a column holds, plus the blocks that span the whole width."""
+
     two_columns = TwoColumnsBlock()
     divider = DividerBlock()
     spacer = SpacerBlock()

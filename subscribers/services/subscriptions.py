@@ -128,7 +128,10 @@ def _confirmation_email_send(*, subscriber: Subscriber, subscriptions: list[Subs
 def confirmation_pending_for_token(*, token: str) -> list[Subscription]:
     """The pending subscriptions a confirmation link would confirm. Raises TokenExpired / TokenInvalid,
     or ConfirmationLinkUsed when nothing is left to confirm. Changes nothing (for the GET page)."""
-    nonce = expiring_token_read(token=token, salt=CONFIRM_SALT, max_age=confirm_token_max_age())
+    return _pending_for_nonce(expiring_token_read(token=token, salt=CONFIRM_SALT, max_age=confirm_token_max_age()))
+
+
+def _pending_for_nonce(nonce: str) -> list[Subscription]:
     subscriptions = list(
         Subscription.objects.filter(
             confirm_nonce_hash=nonce_hash(nonce), status=SubscriptionStatus.PENDING
@@ -145,14 +148,7 @@ def confirmation_resend(*, token: str, ip: str | None = None) -> list[Subscripti
     The signature must be valid (the link was ours); only its age is ignored. Nothing is confirmed here:
     a fresh link goes to the same address, and the old one dies.
     """
-    nonce = expiring_token_read(token=token, salt=CONFIRM_SALT, max_age=None)
-    pending = list(
-        Subscription.objects.filter(
-            confirm_nonce_hash=nonce_hash(nonce), status=SubscriptionStatus.PENDING
-        ).select_related("subscriber", "topic")
-    )
-    if not pending:
-        raise ConfirmationLinkUsed("This confirmation link has already been used.")
+    pending = _pending_for_nonce(expiring_token_read(token=token, salt=CONFIRM_SALT, max_age=None))
     return subscription_request(
         subscriber=pending[0].subscriber,
         topics=[s.topic for s in pending],
