@@ -12,7 +12,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; ne
 if not env.str("REDIS_URL", default=""):  # noqa: F405
     # On the embedded Redis the tests use database 1, so a running demo's queue (database 0) survives
     # the flush that starts each test.
-    CELERY_BROKER_URL, CACHES = redis_settings(f"{REDIS_URL}?db=1")  # noqa: F405
+    REDIS_URL = f"{REDIS_URL}?db=1"  # noqa: F405
+    CELERY_BROKER_URL, CACHES = redis_settings(REDIS_URL)  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = "nl-test"
 # Service tests run tasks inline; end-to-end tests start a real worker and turn this off.
 CELERY_TASK_ALWAYS_EAGER = True

@@ -1,0 +1,88 @@
+"""The shared SES rate limiter: several processes, one schedule, within the rate and close to it."""
+
+import multiprocessing
+import time
+import uuid
+
+import pytest
+import redis
+from django.conf import settings
+
+from campaigns.throttle import SendRateLimiter
+
+
+def _worker(url: str, account: str, rate: float, seconds: float, queue) -> None:
+    limiter = SendRateLimiter(account=account, rate_per_second=rate, client=redis.Redis.from_url(url))
+    stamps, end = [], time.time() + seconds
+    while time.time() < end:
+        limiter.acquire(timeout=5)
+        stamps.append(time.time())  # the moment this process would call SES
+    queue.put(stamps)
+
+
+def _run_fleet(*, processes: int, rate: float, seconds: float) -> list[float]:
+    account = f"test-{uuid.uuid4().hex}"
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    workers = [
+        context.Process(target=_worker, args=(settings.REDIS_URL, account, rate, seconds, queue))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    stamps = sorted(s for _ in workers for s in queue.get(timeout=seconds + 30))
+    for worker in workers:
+        worker.join(timeout=10)
+    return stamps
+
+
+def _busiest_second(stamps: list[float]) -> int:
+    """The most sends in any one-second window (sliding, starting at each send)."""
+    busiest, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamp - stamps[start] >= 1.0:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return busiest
+
+
+def test_four_processes_share_one_rate_within_one_send_per_second_and_use_at_least_95_percent_of_it():
+    rate, seconds = 50, 3.0
+
+    stamps = _run_fleet(processes=4, rate=rate, seconds=seconds)
+
+    # Judge the steady state: ignore the first and last half second, when processes start and stop.
+    steady = [s for s in stamps if stamps[0] + 0.5 <= s <= stamps[-1] - 0.5]
+    span = steady[-1] - steady[0]
+    assert _busiest_second(stamps) <= rate + 1
+    assert len(steady) / span >= 0.95 * rate, f"{len(steady) / span:.1f} sends/s of {rate}"
+
+
+def test_a_limiter_reserves_slots_one_interval_apart_and_refuses_far_ahead():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    limiter = SendRateLimiter(
+        account=f"test-{uuid.uuid4().hex}", rate_per_second=10, client=client, max_wait_seconds=0.25
+    )
+
+    waits = [limiter.reserve() for _ in range(5)]
+
+    assert [w.granted for w in waits] == [True, True, True, False, False]
+    assert waits[0].wait_seconds < 0.01
+    assert waits[1].wait_seconds == pytest.approx(0.1, abs=0.02)
+    assert waits[2].wait_seconds == pytest.approx(0.2, abs=0.02)
+
+
+def test_losing_the_schedule_in_redis_restarts_it_without_a_stall():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    limiter = SendRateLimiter(account=f"test-{uuid.uuid4().hex}", rate_per_second=10, client=client)
+    for _ in range(8):
+        limiter.reserve()  # the schedule is now 0.8 s ahead
+
+    client.delete(limiter.key)  # as after a Redis restart or flush
+
+    assert limiter.reserve().wait_seconds < 0.01
+
+
+def test_a_rate_of_zero_is_refused():
+    with pytest.raises(ValueError, match="above zero"):
+        SendRateLimiter(account="x", rate_per_second=0, client=redis.Redis.from_url(settings.REDIS_URL))
