@@ -74,6 +74,9 @@ class Subscriber(models.Model):
     """A person who can receive marketing email. May exist without an account (public signup form)."""
 
     email = models.EmailField(unique=True, max_length=254)
+    # Keyed HMAC of the address (addresses.address_hmac), so that audiences can leave out suppressed
+    # addresses in SQL. Set by every service that sets ``email``.
+    address_hmac = models.CharField(max_length=64, db_index=True, editable=False, default="")
     user = models.OneToOneField(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="subscriber")
     first_name = models.CharField(max_length=150, blank=True)
     # Random, never shown to anyone: the preference-centre token signs this, not the address.

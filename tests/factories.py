@@ -3,6 +3,7 @@
 import factory
 from django.utils import timezone
 
+from subscribers.addresses import address_hmac
 from subscribers.models import CustomerProfile, Subscriber, Subscription, SubscriptionStatus, Topic, User
 
 
@@ -34,6 +35,7 @@ class SubscriberFactory(factory.django.DjangoModelFactory):
         model = Subscriber
 
     email = factory.Sequence(lambda n: f"reader{n}@mail.example")
+    address_hmac = factory.LazyAttribute(lambda o: address_hmac(o.email))
     first_name = "Grace"
 
 

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from ..addresses import email_normalise
+from ..addresses import address_hmac, email_normalise
 from ..links import absolute
 from ..mail import transactional_email_send
 from ..models import ConsentSource, CustomerProfile, DetailsChange, EmailChangeRequest, Subscriber, User
@@ -176,13 +176,16 @@ def email_change_confirm(*, token: str) -> User:
         existing = Subscriber.objects.filter(email=change.new_email).first()
         if existing is None and current is not None:
             current.email = change.new_email
+            current.address_hmac = address_hmac(change.new_email)
             current.email_confirmed_at = now
-            current.save(update_fields=["email", "email_confirmed_at"])
+            current.save(update_fields=["email", "address_hmac", "email_confirmed_at"])
         else:
             if current is not None and current != existing:
                 current.user = None
                 current.save(update_fields=["user"])
-            adopted = existing or Subscriber(email=change.new_email, first_name=user.first_name)
+            adopted = existing or Subscriber(
+                email=change.new_email, address_hmac=address_hmac(change.new_email), first_name=user.first_name
+            )
             adopted.user = user
             adopted.email_confirmed_at = now
             adopted.save()

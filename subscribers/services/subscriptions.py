@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .. import events
-from ..addresses import email_normalise
+from ..addresses import address_hmac, email_normalise
 from ..links import absolute, preferences_url
 from ..mail import transactional_email_send
 from ..models import (
@@ -54,8 +54,9 @@ def subscriber_get_or_create(*, email: str, first_name: str = "", user: User | N
     An existing subscriber is never linked here: an account takes over a record only after proving the
     address (``email_change_confirm``).
     """
+    email = email_normalise(email)
     subscriber, _ = Subscriber.objects.get_or_create(
-        email=email_normalise(email), defaults={"first_name": first_name, "user": user}
+        email=email, defaults={"first_name": first_name, "user": user, "address_hmac": address_hmac(email)}
     )
     return subscriber
 

@@ -295,6 +295,9 @@ def test_change_of_email_is_used_only_after_the_new_address_confirms_it(client, 
     subscription.refresh_from_db()
     assert user.email == "new@mail.example"
     assert subscription.subscriber.email == "new@mail.example"
+    from subscribers.addresses import address_hmac
+
+    assert subscription.subscriber.address_hmac == address_hmac("new@mail.example")
     assert client.post(link).status_code == 400, "the link dies once used"
 
 

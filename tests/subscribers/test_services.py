@@ -499,3 +499,12 @@ def test_list_unsubscribe_headers_follow_rfc_8058_and_their_url_unsubscribes(cli
     assert Client(enforce_csrf_checks=True).post(path, {"List-Unsubscribe": "One-Click"}).status_code == 200
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
+
+
+def test_every_way_of_creating_a_subscriber_records_the_address_hmac(client, run_on_commit, outbox):
+    from subscribers.models import Subscriber
+
+    made = subscriber_get_or_create(email="Made@Mail.Example")
+
+    assert made.address_hmac == address_hmac("made@mail.example")
+    assert not Subscriber.objects.filter(address_hmac="").exists()
