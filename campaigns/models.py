@@ -165,3 +165,84 @@ def _texts(value):
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _texts(item)
+
+
+class SendState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    SENDING = "sending", "Sending"
+    PAUSED = "paused", "Paused"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Send(models.Model):
+    """One send of a campaign: the render that goes out, frozen, and the state of the whole send."""
+
+    page = models.ForeignKey(CampaignPage, on_delete=models.PROTECT, related_name="sends")
+    revision = models.ForeignKey("wagtailcore.Revision", on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=16, choices=SendState.choices, default=SendState.DRAFT)
+    pause_reason = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0, help_text="Rows in the delivery ledger (the audience snapshot).")
+    # The render, stored once at the start so every recipient gets the same email (and "view in browser"
+    # can show it later), whatever happens to the page afterwards.
+    subject_source = models.TextField(blank=True)
+    html_source = models.TextField(blank=True)
+    text_source = models.TextField(blank=True)
+    sender = models.CharField(max_length=254, blank=True)
+    reply_to = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.page.title}: {self.get_state_display()}"
+
+
+class DeliveryState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    CLAIMED = "claimed", "Claimed by a worker"
+    SENT = "sent", "Accepted by SES"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    UNKNOWN = "unknown", "Unknown (worker lost mid-send)"
+
+
+class Delivery(models.Model):
+    """The ledger: one row per recipient of a send. It, not Celery, is the truth about what was sent."""
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(
+        "subscribers.Subscriber", null=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    subscription = models.ForeignKey(
+        "subscribers.Subscription", null=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    # Database defaults, because the audience snapshot inserts rows with INSERT ... SELECT.
+    state = models.CharField(
+        max_length=16, choices=DeliveryState.choices, default=DeliveryState.QUEUED, db_default=DeliveryState.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Backoff: not claimed before this time.")
+    claimed_by = models.CharField(max_length=64, blank=True, default="", db_default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set just before the SES call: a lost worker's row is then in doubt."
+    )
+    ses_message_id = models.CharField(max_length=100, blank=True, default="", db_default="")
+    reason = models.CharField(max_length=255, blank=True, default="", db_default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["send", "subscriber"], name="one_delivery_per_recipient")]
+        indexes = [models.Index(fields=["send", "state", "id"])]
+
+    def __str__(self):
+        return f"Delivery {self.pk} ({self.get_state_display()})"

@@ -35,6 +35,8 @@ class RenderedCampaign:
     sender: str
     reply_to: str
     html_source: str  # the inlined HTML with its merge tags, as stored and checked
+    subject_source: str
+    text_source: str
     text_body: str  # the plain-text content before the footer (checked: never empty)
 
     @property
@@ -51,14 +53,36 @@ def campaign_render(*, page: CampaignPage) -> RenderedCampaign:
     )
     text_body = page.plain_text_override.strip() or campaign_text_body(page)
     text = text_body + TEXT_FOOTER.format(topics=topic_names, brand=brand.brand_name, address=brand.postal_address)
+    subject = " ".join(page.subject.split())
     return RenderedCampaign(
         page_id=page.pk,
+        subject_source=subject,
+        text_source=text,
         revision_id=page.latest_revision_id,
-        subject=MergeTemplate.compile(" ".join(page.subject.split()), is_html=False),
+        subject=MergeTemplate.compile(subject, is_html=False),
         html=MergeTemplate.compile(html, is_html=True),
         text=MergeTemplate.compile(text, is_html=False),
         sender=page.sender,
         reply_to=page.reply_to,
         html_source=html,
         text_body=text_body,
+    )
+
+
+def rendered_from_sources(
+    *, page_id: int, revision_id: int | None, subject: str, html: str, text: str, sender: str, reply_to: str
+) -> RenderedCampaign:
+    """A rendered campaign rebuilt from what a send stored: compiling is cheap, rendering is not repeated."""
+    return RenderedCampaign(
+        page_id=page_id,
+        revision_id=revision_id,
+        subject=MergeTemplate.compile(subject, is_html=False),
+        html=MergeTemplate.compile(html, is_html=True),
+        text=MergeTemplate.compile(text, is_html=False),
+        sender=sender,
+        reply_to=reply_to,
+        html_source=html,
+        subject_source=subject,
+        text_source=text,
+        text_body="",
     )

@@ -30,3 +30,19 @@ def campaign_test_send_task(self, *, page_id: int, addresses: list[str]) -> int:
         except SesPermanentError as err:
             logger.error("Test of campaign %s to one address rejected by SES: %s", page_id, err)
     return sent
+
+
+@shared_task(acks_late=True)
+def send_work_task(*, send_id: int) -> int:
+    """A wake-up for one worker on one send. Duplicated or lost messages are harmless: the ledger decides."""
+    from .worker import send_work
+
+    return send_work(send_id=send_id)
+
+
+@shared_task
+def sends_sweep_task() -> dict:
+    """Every minute: expired leases, due schedules, sends with work left that no worker holds."""
+    from .sending import sends_sweep
+
+    return sends_sweep()

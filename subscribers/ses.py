@@ -9,7 +9,7 @@ import logging
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 from django.conf import settings
 
 from .addresses import address_for_transport
@@ -43,6 +43,10 @@ class SesTransientError(SesError):
 
 class SesPermanentError(SesError):
     """Trying again will not help: rejected message, unverified sender, bad address."""
+
+
+class SesOutcomeUnknown(SesTransientError):
+    """The request reached SES but no answer came back: SES may or may not have accepted the message."""
 
 
 def _client_kwargs() -> dict:
@@ -95,6 +99,9 @@ def ses_send_raw(*, raw_message: bytes, to: str, tags: dict[str, str] | None = N
         if code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500:
             raise SesTransientError(f"SES is busy or unavailable ({code or status}): {text}", code=code) from err
         raise SesPermanentError(f"SES rejected the message ({code}): {text}", code=code) from err
+    except (ReadTimeoutError, ConnectionClosedError) as err:
+        # Sent, then no answer: retrying could deliver twice (SES has no idempotency key).
+        raise SesOutcomeUnknown(f"No answer from SES after sending: {err}", code=type(err).__name__) from err
     except BotoCoreError as err:
         raise SesTransientError(f"Could not reach SES: {err}", code=type(err).__name__) from err
     return response["MessageId"]

@@ -130,7 +130,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Celery messages only wake workers: this finds work no worker holds, and starts scheduled sends.
+    "sends-sweep": {"task": "campaigns.tasks.sends_sweep_task", "schedule": 60.0},
+}
 
 # --- Auth ------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "subscribers.User"
@@ -196,6 +199,11 @@ SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="") or None
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="")
 # Sender identities verified in SES that campaign authors may choose from ("Name <address>", comma-separated).
 CAMPAIGN_SENDERS = env.list("CAMPAIGN_SENDERS", default=[])
+# Sending pipeline. SES_MAX_SEND_RATE caps the whole fleet's messages per second (SES's MaxSendRate).
+SES_MAX_SEND_RATE = env.float("SES_MAX_SEND_RATE", default=14.0)
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
+SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=120)
+SEND_WORKERS_PER_SEND = env.int("SEND_WORKERS_PER_SEND", default=2)
 # Test sends one editor may make (each to at most ten addresses).
 CAMPAIGN_TEST_RATE = env.str("CAMPAIGN_TEST_RATE", default="30/h")
 SES_CONNECT_TIMEOUT = env.float("SES_CONNECT_TIMEOUT", default=5.0)

@@ -1,0 +1,213 @@
+"""The sending pipeline's services and worker loop, against moto's SES server over HTTP."""
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns.audience import audience_summary
+from campaigns.models import Delivery, DeliveryState, Send, SendState
+from campaigns.sending import (
+    SendStateError,
+    deliveries_sweep,
+    delivery_claim_batch,
+    send_cancel,
+    send_create,
+    send_pause,
+    send_resume,
+    send_start,
+)
+from campaigns.worker import send_work
+from subscribers import ses
+from subscribers.models import ConsentSource, SubscriptionStatus, SuppressionReason, SuppressionScope, Topic
+from subscribers.services import subscription_withdraw, suppression_add
+from tests.factories import SubscriptionFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_rate(settings):
+    settings.SES_MAX_SEND_RATE = 1000
+
+
+@pytest.fixture
+def audience(campaign):
+    """Five who may be mailed, and one of each kind who may not."""
+    general = Topic.objects.get(is_default=True)
+    eligible = [SubscriptionFactory(topic=general) for _ in range(5)]
+    SubscriptionFactory(topic=TopicFactory(), subscriber=eligible[0].subscriber)  # a second topic: still one email
+    excluded = {
+        "pending": SubscriptionFactory(topic=general, status=SubscriptionStatus.PENDING),
+        "unsubscribed": SubscriptionFactory(topic=general, status=SubscriptionStatus.UNSUBSCRIBED),
+        "bounced": SubscriptionFactory(topic=general),
+        "complained": SubscriptionFactory(topic=general),
+    }
+    suppression_add(
+        email=excluded["bounced"].subscriber.email, scope=SuppressionScope.ALL, reason=SuppressionReason.BOUNCE
+    )
+    suppression_add(
+        email=excluded["complained"].subscriber.email,
+        scope=SuppressionScope.MARKETING,
+        reason=SuppressionReason.COMPLAINT,
+    )
+    return eligible, excluded
+
+
+def started(campaign) -> Send:
+    return send_start(send=send_create(page=campaign))
+
+
+def test_the_confirmation_counts_who_is_left_out_and_why(campaign, audience):
+    summary = audience_summary(topic_ids=[t.pk for t in campaign.topics.all()])
+
+    assert summary["eligible"] == 5
+    assert summary["excluded"]["pending confirmation"] == 1
+    assert summary["excluded"]["unsubscribed"] == 1
+    assert summary["excluded"]["bounced"] == 1
+    assert summary["excluded"]["complained"] == 1
+
+
+def test_starting_snapshots_exactly_the_eligible_audience_once(campaign, audience):
+    eligible, _ = audience
+
+    send = started(campaign)
+
+    assert send.state == SendState.SENDING and send.total == 5
+    assert set(send.deliveries.values_list("subscriber_id", flat=True)) == {s.subscriber_id for s in eligible}
+    assert send.html_source and "{{unsubscribe_url}}" in send.html_source.replace("%20", "").replace(" ", "")
+
+
+def test_starting_twice_creates_nothing_more_and_a_second_send_of_the_same_campaign_is_refused(campaign, audience):
+    send = started(campaign)
+
+    again = send_start(send=send)
+
+    assert again.state == SendState.SENDING and Delivery.objects.count() == 5
+    with pytest.raises(SendStateError, match="already being sent"):
+        send_start(send=send_create(page=campaign))
+    assert Send.objects.filter(state=SendState.SENDING).count() == 1
+
+
+def test_a_campaign_failing_its_checks_cannot_start(campaign, audience):
+    campaign.subject = "{{ first_name }}"  # empty for readers without a name
+    campaign.save_revision().publish()
+
+    with pytest.raises(SendStateError, match="Subject"):
+        send_start(send=send_create(page=campaign))
+    assert not Delivery.objects.exists()
+
+
+def test_the_worker_sends_each_eligible_recipient_exactly_one_message(campaign, audience, outbox):
+    eligible, _ = audience
+    send = started(campaign)
+
+    accepted = send_work(send_id=send.pk)
+
+    assert accepted == 5
+    per_recipient = Counter(address for m in outbox.all() for address in m.to)
+    assert per_recipient == Counter({s.subscriber.email: 1 for s in eligible})
+    send.refresh_from_db()
+    assert send.state == SendState.SENT and send.finished_at
+    assert set(send.deliveries.values_list("state", flat=True)) == {DeliveryState.SENT}
+    assert all(send.deliveries.values_list("ses_message_id", flat=True))
+    message = outbox.last_to(eligible[0].subscriber.email)
+    assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_someone_who_unsubscribes_during_the_send_is_skipped(campaign, audience, outbox):
+    eligible, _ = audience
+    send = started(campaign)
+    subscription_withdraw(subscription=eligible[2], source=ConsentSource.ONE_CLICK)
+
+    send_work(send_id=send.pk)
+
+    row = send.deliveries.get(subscriber=eligible[2].subscriber)
+    assert (row.state, row.reason) == (DeliveryState.SKIPPED, "unsubscribed before sending")
+    assert outbox.to(eligible[2].subscriber.email) == []
+    assert len(outbox.all()) == 4
+
+
+def test_pause_stops_the_workers_and_resume_finishes_the_send(campaign, audience, outbox):
+    send = started(campaign)
+
+    send_pause(send=send)
+    assert send_work(send_id=send.pk) == 0
+    assert send.deliveries.filter(state=DeliveryState.QUEUED).count() == 5
+
+    send_resume(send=send)
+    assert send_work(send_id=send.pk) == 5
+    send.refresh_from_db()
+    assert send.state == SendState.SENT
+
+
+def test_cancel_skips_every_row_not_yet_sent(campaign, audience, outbox):
+    send = started(campaign)
+
+    send_cancel(send=send)
+
+    assert send_work(send_id=send.pk) == 0
+    assert set(send.deliveries.values_list("state", flat=True)) == {DeliveryState.SKIPPED}
+    assert outbox.all() == []
+
+
+def test_a_rejected_message_fails_with_the_reason_and_is_not_retried(campaign, audience, outbox, settings):
+    campaign.sender = "Someone <someone@unverified.example>"
+    settings.CAMPAIGN_SENDERS = [*settings.CAMPAIGN_SENDERS, campaign.sender]
+    campaign.save_revision().publish()
+    send = started(campaign)
+
+    send_work(send_id=send.pk)
+
+    assert set(send.deliveries.values_list("state", flat=True)) == {DeliveryState.FAILED}
+    assert "MessageRejected" in send.deliveries.first().reason
+    send.refresh_from_db()
+    assert send.state == SendState.SENT, "every row is final"
+
+
+def test_an_unreachable_ses_puts_rows_back_with_backoff_and_nothing_is_lost(campaign, audience, outbox, settings):
+    send = started(campaign)
+    settings.SES_ENDPOINT_URL = "http://127.0.0.1:9"
+    ses._cached_client.cache_clear()
+
+    send_work(send_id=send.pk)
+
+    rows = list(send.deliveries.all())
+    assert {r.state for r in rows} == {DeliveryState.QUEUED}
+    assert all(r.attempts == 1 and r.not_before > timezone.now() and r.attempted_at is None for r in rows)
+    send.refresh_from_db()
+    assert send.state == SendState.SENDING
+
+
+def test_rows_held_by_a_lost_worker_are_requeued_unless_attempted_which_become_unknown(campaign, audience):
+    send = started(campaign)
+    ids = delivery_claim_batch(send_id=send.pk, worker_id="lost-worker", size=3)
+    Delivery.objects.filter(pk=ids[0]).update(attempted_at=timezone.now())  # it died during this SES call
+    Delivery.objects.filter(pk__in=ids).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    result = deliveries_sweep()
+
+    assert result == {"requeued": 2, "unknown": 1}
+    assert Delivery.objects.get(pk=ids[0]).state == DeliveryState.UNKNOWN
+    assert Delivery.objects.filter(state=DeliveryState.QUEUED).count() == 4
+
+
+def test_claims_never_overlap(campaign, audience):
+    send = started(campaign)
+
+    first = delivery_claim_batch(send_id=send.pk, worker_id="a", size=3)
+    second = delivery_claim_batch(send_id=send.pk, worker_id="b", size=3)
+
+    assert len(first) == 3 and len(second) == 2 and not set(first) & set(second)
+    assert first == sorted(first) and max(first) < min(second), "keyset order"
+
+
+def test_an_erased_subscriber_is_skipped(campaign, audience):
+    eligible, _ = audience
+    send = started(campaign)
+    eligible[1].subscriber.delete()
+
+    send_work(send_id=send.pk)
+
+    assert send.deliveries.filter(state=DeliveryState.SKIPPED, reason="recipient erased").count() == 1
