@@ -1,11 +1,16 @@
 """Fixtures shared by the whole suite: the local SES endpoint, a clean Redis, factories' data."""
 
+from collections.abc import Iterator
+
 import pytest
 import redis
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
 from django.conf import settings as settings_module
 from django.test import override_settings
 from moto.server import ThreadedMotoServer
 
+from newsletter import celery_app
 from newsletter.local_ses import local_outbox, local_ses_prepare
 from subscribers import ses
 
@@ -72,3 +77,27 @@ class Outbox:
 @pytest.fixture
 def outbox(ses_endpoint) -> Outbox:
     return Outbox(ses_endpoint)
+
+
+@pytest.fixture
+def celery_worker(transactional_db) -> Iterator[object]:
+    """A real Celery worker in a thread, consuming from the configured broker (Redis).
+
+    Tasks are sent to the broker instead of running inline while it runs, so an email travels
+    web request -> Redis -> worker -> boto3 -> the local SES endpoint, as in production.
+    """
+    ran: list[tuple[str, bool]] = []
+
+    def record(sender=None, task=None, **kwargs):
+        ran.append((task.name, bool(getattr(task.request, "is_eager", False))))
+
+    was_eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    task_postrun.connect(record, weak=False)
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+            worker.tasks_run = ran  # (task name, ran inline?) for each task the worker finished
+            yield worker
+    finally:
+        task_postrun.disconnect(record)
+        celery_app.conf.task_always_eager = was_eager

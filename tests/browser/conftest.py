@@ -7,15 +7,11 @@ Playwright's own browser download is not used: the tests launch the Chromium alr
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
 from django.db import connections
-
-from newsletter import celery_app
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -125,30 +121,6 @@ def screenshot() -> Callable[..., list[Path]]:
         return saved
 
     return take
-
-
-@pytest.fixture
-def celery_worker(transactional_db) -> Iterator[object]:
-    """A real Celery worker in a thread, consuming from the configured broker (Redis).
-
-    Tasks are sent to the broker instead of running inline while it runs, so an email travels
-    web request -> Redis -> worker -> boto3 -> the local SES endpoint, as in production.
-    """
-    ran: list[tuple[str, bool]] = []
-
-    def record(sender=None, task=None, **kwargs):
-        ran.append((task.name, bool(getattr(task.request, "is_eager", False))))
-
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    task_postrun.connect(record, weak=False)
-    try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
-            worker.tasks_run = ran  # (task name, ran inline?) for each task the worker finished
-            yield worker
-    finally:
-        task_postrun.disconnect(record)
-        celery_app.conf.task_always_eager = was_eager
 
 
 @pytest.fixture
