@@ -56,7 +56,9 @@ def _client_kwargs() -> dict:
         "config": Config(
             connect_timeout=settings.SES_CONNECT_TIMEOUT,
             read_timeout=settings.SES_READ_TIMEOUT,
-            retries={"max_attempts": 1, "mode": "standard"},
+            # One attempt in all. (botocore's "max_attempts" counts retries after the first, so 1 would still
+            # resend once: after a lost answer that is a duplicate email. "total_max_attempts" is the total.)
+            retries={"total_max_attempts": 1, "mode": "standard"},
         ),
     }
     if settings.SES_ENDPOINT_URL:

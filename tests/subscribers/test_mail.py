@@ -111,3 +111,21 @@ def test_display_names_and_long_subjects_are_encoded_and_parse_back(settings):
     assert raw.isascii(), "7-bit safe on the wire"
     assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == "line one\nline two " + "x" * 200
     assert not message.defects and not any(part.defects for part in message.iter_parts())
+
+
+def test_a_lost_answer_is_reported_as_unknown_after_exactly_one_request(ses_endpoint, settings, outbox):
+    from subscribers.ses import SesOutcomeUnknown
+    from tests.faulty_ses import FaultPlan, FaultySes
+
+    plan = FaultPlan(drop_calls={1})
+    with FaultySes(ses_endpoint, plan) as faulty:
+        settings.SES_ENDPOINT_URL = faulty
+        ses._cached_client.cache_clear()
+        raw = message_build(to="a@mail.example", subject="Hello", text="t", html="h")
+        with pytest.raises(SesOutcomeUnknown):
+            ses_send_raw(raw_message=raw, to="a@mail.example")
+    settings.SES_ENDPOINT_URL = ses_endpoint
+    ses._cached_client.cache_clear()
+
+    assert plan.counts["calls"] == 1, "boto3 must not resend on its own: SES has no idempotency key"
+    assert len(outbox.to("a@mail.example")) == 1
