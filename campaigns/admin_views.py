@@ -1,4 +1,6 @@
-"""Admin views for campaigns (HTTP only): "Send test", with the compliance checklist, and the Campaigns menu target.
+"""Admin views for campaigns (HTTP only): "Send test" with the compliance checklist, the Campaigns menu target,
+and sending: the "Send" confirmation (send now or schedule), a send's live progress with pause, resume and cancel,
+and the list of recent sends.
 
 Registered under /admin/ by ``wagtail_hooks.py``, so Wagtail's ``require_admin_access`` guards them; each view
 then checks the user's permission on the page itself.
@@ -7,19 +9,27 @@ then checks the user's permission on the page itself.
 from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.views.generic import FormView
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django.views.generic import FormView, TemplateView
 from django_ratelimit.core import is_ratelimited
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.pages.utils import get_breadcrumbs_items_for_page
+from wagtail.admin.widgets import AdminDateTimeInput
 from wagtail.admin.widgets.button import HeaderButton
 
-from . import services
+from . import selectors, services
+from .audience import audience_summary
 from .compliance import campaign_checks, campaign_checks_pass
-from .models import CampaignIndexPage, CampaignPage
+from .models import CampaignIndexPage, CampaignPage, Send, SendState
 from .rendering import campaign_render
+from .sending import SendStateError, send_cancel, send_create, send_now, send_pause, send_resume, send_schedule
 
 
 class CampaignTestSendForm(forms.Form):
@@ -108,3 +118,282 @@ def campaigns_explore(request):
     if index is None:
         return redirect("wagtailadmin_explore_root")
     return redirect("wagtailadmin_explore", index.pk)
+
+
+# Sending -------------------------------------------------------------------------------------------------------------
+
+
+def _may_send(page: CampaignPage, user) -> bool:
+    # Sending mails the published version to the whole audience: the same right as publishing it, so an editor
+    # whose changes go through moderation cannot bypass it by sending.
+    return page.permissions_for_user(user).can_publish()
+
+
+def _may_watch(page: CampaignPage, user) -> bool:
+    return page.permissions_for_user(user).can_edit()
+
+
+class CampaignSendScheduleForm(forms.Form):
+    """When a scheduled send starts; a time in the future, in the admin's time zone."""
+
+    scheduled_for = forms.DateTimeField(
+        label="Send at",
+        widget=AdminDateTimeInput,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.fields["scheduled_for"].help_text = f"Time zone {zone}. The send starts within a minute of this time."
+
+    def clean_scheduled_for(self):
+        when = self.cleaned_data["scheduled_for"]
+        if when <= timezone.now():
+            raise forms.ValidationError("Choose a time in the future.", code="past")
+        return when
+
+
+class _CampaignAdminMixin(WagtailAdminTemplateMixin):
+    """Breadcrumbs through the campaign's place in the page tree, and a link back to editing it."""
+
+    header_icon = "mail"
+
+    def get_page_subtitle(self):
+        return self.page.get_admin_display_title()
+
+    def get_breadcrumbs_items(self):
+        return [
+            *get_breadcrumbs_items_for_page(self.page, self.request.user),
+            {"url": "", "label": self.page_title},
+        ]
+
+    def get_header_buttons(self):
+        return [
+            HeaderButton("Edit campaign", url=reverse("wagtailadmin_pages:edit", args=[self.page.pk]), icon_name="edit")
+        ]
+
+
+class CampaignSendView(_CampaignAdminMixin, TemplateView):
+    """The confirmation step: who receives the published campaign and who is left out, the checklist, then
+    "Send now" or "Schedule". Every POST carries the id of the newest send the page showed, so a double click
+    or a resubmitted form starts one send only (``send_now`` refuses the second)."""
+
+    template_name = "campaigns/admin/send_confirm.html"
+    page_title = "Send"
+    http_method_names = ["get", "post"]
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.page = get_object_or_404(CampaignPage, pk=kwargs["page_id"])
+
+    def dispatch(self, request, *args, **kwargs):
+        if not _may_send(self.page, request.user):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, schedule_form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        published = self.page.live_revision.as_object() if self.page.live and self.page.live_revision else None
+        context.update(
+            {
+                "campaign": self.page,
+                "published": published,
+                "open_send": selectors.send_open_for_campaign(page_id=self.page.pk),
+                "last_sent": selectors.send_last_finished(page_id=self.page.pk),
+                "seen_send_id": selectors.send_newest_id(page_id=self.page.pk),
+                "schedule_form": schedule_form or CampaignSendScheduleForm(),
+                "edit_url": reverse("wagtailadmin_pages:edit", args=[self.page.pk]),
+                "sends_url": reverse("campaigns_admin:sends") + f"?campaign={self.page.pk}",
+            }
+        )
+        if published is not None:
+            topics = list(published.topics.all())
+            checks = campaign_checks(rendered=campaign_render(page=published), subject=published.subject)
+            summary = audience_summary(topic_ids=[t.pk for t in topics])
+            context.update(
+                {
+                    "topics": topics,
+                    "summary": summary,
+                    "excluded_total": sum(summary["excluded"].values()),
+                    "checks": checks,
+                    "checks_pass": campaign_checks_pass(checks),
+                }
+            )
+            context["can_send"] = bool(context["checks_pass"] and summary["eligible"] and context["open_send"] is None)
+        return context
+
+    def post(self, request, *args, **kwargs):
+        try:
+            seen_send_id = int(request.POST.get("seen_send_id", ""))
+        except ValueError:
+            seen_send_id = None
+        action = request.POST.get("action")
+        if seen_send_id is None or action not in ("send_now", "schedule"):
+            messages.error(request, "That form was incomplete; nothing was sent. Check the details and try again.")
+            return redirect("campaigns_admin:send", page_id=self.page.pk)
+        if action == "send_now":
+            return self._send_now(seen_send_id)
+        return self._schedule(seen_send_id)
+
+    def _refused(self, err: SendStateError):
+        """A refused send: to the campaign's running send when there is one (the usual double click), else back."""
+        open_send = selectors.send_open_for_campaign(page_id=self.page.pk)
+        if open_send is not None:
+            messages.warning(self.request, f"Nothing new was sent. {err}")
+            return redirect("campaigns_admin:send_progress", send_id=open_send.pk)
+        messages.error(self.request, f"The campaign was not sent. {err}")
+        return redirect("campaigns_admin:send", page_id=self.page.pk)
+
+    def _send_now(self, seen_send_id: int):
+        try:
+            send = send_now(page=self.page, user=self.request.user, seen_send_id=seen_send_id)
+        except SendStateError as err:
+            return self._refused(err)
+        messages.success(self.request, f"Sending to {send.total:,} subscribers.")
+        return redirect("campaigns_admin:send_progress", send_id=send.pk)
+
+    def _schedule(self, seen_send_id: int):
+        form = CampaignSendScheduleForm(self.request.POST)
+        if not form.is_valid():
+            messages.validation_error(self.request, "The campaign was not scheduled. Correct the time below.", form)
+            return self.render_to_response(self.get_context_data(schedule_form=form))
+        if selectors.send_newest_id(page_id=self.page.pk) != seen_send_id:
+            return self._refused(SendStateError("This campaign was sent or scheduled after this page was shown."))
+        when = form.cleaned_data["scheduled_for"]
+        try:
+            with transaction.atomic():  # a refused schedule leaves no draft send behind
+                send = send_schedule(send=send_create(page=self.page, user=self.request.user), when=when)
+        except SendStateError as err:
+            return self._refused(err)
+        when_text = timezone.localtime(send.scheduled_for).strftime("%d %b %Y at %H:%M")
+        messages.success(self.request, f"Scheduled for {when_text}.")
+        return redirect("campaigns_admin:send_progress", send_id=send.pk)
+
+
+def _send_for(request, send_id: int, *, manage: bool = False) -> Send:
+    send = get_object_or_404(Send.objects.select_related("page"), pk=send_id)
+    allowed = _may_send if manage else _may_watch
+    if not allowed(send.page, request.user):
+        raise PermissionDenied
+    return send
+
+
+def eta_text(seconds: int | None) -> str:
+    """The time left, roughly, as send_progress.js also writes it."""
+    if seconds is None:
+        return "\u2013"  # an en dash: no estimate yet
+    if seconds < 60:
+        return "under a minute"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60} min"
+
+
+def duration_text(start, end) -> str:
+    """How long a finished send took, to the second under a minute."""
+    if not (start and end):
+        return ""
+    seconds = round((end - start).total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+class SendProgressView(_CampaignAdminMixin, TemplateView):
+    """One send: state, counts and a progress bar the page's script refreshes from ``send_progress_json``."""
+
+    template_name = "campaigns/admin/send_progress.html"
+    page_title = "Progress"
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.send = None
+
+    def dispatch(self, request, *args, **kwargs):
+        self.send = _send_for(request, kwargs["send_id"])
+        self.page = self.send.page
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        progress = selectors.send_progress(send=self.send)
+        state = self.send.state
+        context.update(
+            {
+                "campaign": self.page,
+                "send": self.send,
+                "progress": progress,
+                "eta_text": eta_text(progress["eta_seconds"]),
+                "took_text": duration_text(self.send.started_at, self.send.finished_at),
+                "subject": self.send.subject_source or self.send.revision.as_object().subject,
+                "unknown_rows": selectors.send_unknown_deliveries(send=self.send),
+                "can_manage": _may_send(self.page, self.request.user),
+                "can_pause": state == SendState.SENDING,
+                "can_resume": state == SendState.PAUSED,
+                "can_cancel": state in (SendState.DRAFT, SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED),
+                "is_final": state in (SendState.SENT, SendState.CANCELLED),
+                "progress_url": reverse("campaigns_admin:send_progress_json", args=[self.send.pk]),
+                "sends_url": reverse("campaigns_admin:sends") + f"?campaign={self.page.pk}",
+            }
+        )
+        return context
+
+
+@never_cache
+@require_GET
+def send_progress_json(request, send_id: int):
+    """The counts behind the progress page, polled every two seconds: aggregates only, no addresses."""
+    send = _send_for(request, send_id)
+    return JsonResponse(selectors.send_progress(send=send))
+
+
+SEND_ACTIONS = {
+    "pause": (send_pause, "Paused. Workers stop before their next message."),
+    "resume": (send_resume, "Resumed."),
+    "cancel": (send_cancel, "Cancelled. Messages not yet sent will not be sent."),
+}
+
+
+@require_POST
+def send_action(request, send_id: int, action: str):
+    """Pause, resume or cancel, through the services; a button for a state the send has left changes nothing."""
+    send = _send_for(request, send_id, manage=True)
+    service, done = SEND_ACTIONS[action]
+    before = send.state
+    send = service(send=send)
+    if send.state == before:
+        messages.warning(request, f"Nothing changed: the send is {send.get_state_display().lower()}.")
+    else:
+        messages.success(request, done)
+    return redirect("campaigns_admin:send_progress", send_id=send.pk)
+
+
+class SendsIndexView(WagtailAdminTemplateMixin, TemplateView):
+    """Recent sends of every campaign (or of one, with ``?campaign=<page id>``), newest first, with progress."""
+
+    template_name = "campaigns/admin/sends_index.html"
+    page_title = "Sends"
+    header_icon = "history"
+
+    def get_breadcrumbs_items(self):
+        return [{"url": reverse("wagtailadmin_home"), "label": "Home"}, {"url": "", "label": self.page_title}]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        campaign = None
+        if self.request.GET.get("campaign", "").isdigit():
+            campaign = get_object_or_404(CampaignPage, pk=int(self.request.GET["campaign"]))
+        rows = selectors.sends_recent(page_id=campaign.pk if campaign else None)
+        user = self.request.user
+        context.update(
+            {
+                "campaign": campaign,
+                "rows": [(send, progress) for send, progress in rows if _may_watch(send.page, user)],
+                "page_subtitle": campaign.get_admin_display_title() if campaign else "",
+            }
+        )
+        return context

@@ -7,7 +7,7 @@ never re-sent automatically (SES has no idempotency key), so nobody receives a c
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -30,10 +30,12 @@ class SendStateError(Exception):
 
 def send_create(*, page: CampaignPage, user=None) -> Send:
     """A draft send of the campaign's published revision."""
-    revision = page.live_revision or page.latest_revision
-    if revision is None:
+    # What is sent is what is published, never an unpublished draft (read from the database: the object
+    # in hand may predate the last publish).
+    revision_id = CampaignPage.objects.filter(pk=page.pk).values_list("live_revision_id", flat=True).first()
+    if revision_id is None:
         raise SendStateError("Publish the campaign before sending it.")
-    return Send.objects.create(page=page, revision=revision, created_by=user)
+    return Send.objects.create(page=page, revision_id=revision_id, created_by=user)
 
 
 def send_start(*, send: Send) -> Send:
@@ -43,6 +45,9 @@ def send_start(*, send: Send) -> Send:
     that fires twice) changes nothing and creates no second send.
     """
     with transaction.atomic():
+        # Lock the campaign's row first: two starts of sends of one campaign (a person and the scheduler,
+        # say) then queue here, and the second sees the first and refuses.
+        CampaignPage.objects.select_for_update().filter(pk=send.page_id).first()
         send = Send.objects.select_for_update().get(pk=send.pk)
         if send.state not in (SendState.DRAFT, SendState.SCHEDULED):
             return send
@@ -63,6 +68,64 @@ def send_start(*, send: Send) -> Send:
         send.state, send.started_at = SendState.SENDING, timezone.now()
         send.save()
         transaction.on_commit(lambda: _wake_workers(send.pk))
+    return send
+
+
+OPEN_SEND_STATES = (SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)
+
+
+def _open_send_refuse(*, page_id: int, exclude_id: int | None = None) -> None:
+    """Refuse when another send of the campaign is scheduled, sending or paused: one campaign, one send at a time."""
+    other = Send.objects.filter(page_id=page_id, state__in=OPEN_SEND_STATES).exclude(pk=exclude_id).first()
+    if other is None:
+        return
+    if other.state == SendState.SCHEDULED:
+        when = timezone.localtime(other.scheduled_for).strftime("%d %b %Y %H:%M")
+        raise SendStateError(f"This campaign is already scheduled for {when}. Cancel that schedule first.")
+    raise SendStateError("This campaign is already being sent.")
+
+
+def send_now(*, page: CampaignPage, user=None, seen_send_id: int | None = None) -> Send:
+    """Create and start a send of the published campaign: the confirmation step's "Send now".
+
+    The campaign's row is locked for the transaction, so two requests for the same campaign run one after the
+    other; a send of this campaign newer than ``seen_send_id`` (the newest the confirmation step showed) means
+    the confirmation was already used, by a double click or a resubmitted form, and is refused. Either way one
+    send starts, not two. Raises SendStateError, and leaves no draft behind, when it cannot start.
+    """
+    with transaction.atomic():
+        CampaignPage.objects.select_for_update().filter(pk=page.pk).first()
+        if seen_send_id is not None and Send.objects.filter(page_id=page.pk, pk__gt=seen_send_id).exists():
+            raise SendStateError("This campaign was sent or scheduled after this confirmation was shown.")
+        _open_send_refuse(page_id=page.pk)
+        if page.live_revision_id is None:
+            raise SendStateError("Publish the campaign before sending it.")
+        return send_start(send=send_create(page=page, user=user))
+
+
+def send_schedule(*, send: Send, when: datetime) -> Send:
+    """Schedule a draft (or move a scheduled) send to ``when``; the beat sweeper starts it once it is due.
+
+    Refused, changing nothing, for a time not in the future, for a send past scheduling, when another send of
+    the same campaign is scheduled, sending or paused (it would otherwise mail everyone twice), and when the
+    campaign fails its checks now (it would otherwise fail silently at the scheduled time).
+    """
+    if when <= timezone.now():
+        raise SendStateError("Choose a time in the future.")
+    with transaction.atomic():
+        CampaignPage.objects.select_for_update().filter(pk=send.page_id).first()
+        locked = Send.objects.select_for_update().get(pk=send.pk)
+        if locked.state not in (SendState.DRAFT, SendState.SCHEDULED):
+            raise SendStateError(f"This send is {locked.get_state_display().lower()}; it can no longer be scheduled.")
+        _open_send_refuse(page_id=locked.page_id, exclude_id=locked.pk)
+        page = locked.revision.as_object()
+        checks = campaign_checks(rendered=campaign_render(page=page), subject=page.subject)
+        failed = [c.name for c in checks if not c.passed]
+        if failed:
+            raise SendStateError("The campaign does not pass its checks: " + ", ".join(failed) + ".")
+        locked.state, locked.scheduled_for = SendState.SCHEDULED, when
+        locked.save(update_fields=["state", "scheduled_for"])
+    send.refresh_from_db()
     return send
 
 
@@ -196,7 +259,11 @@ def sends_sweep() -> dict[str, int]:
         try:
             send_start(send=send)
         except SendStateError as err:
+            # Back to draft, with the reason on the send, so that staff see it rather than a log line.
             logger.error("Scheduled send %s did not start: %s", send.pk, err)
+            Send.objects.filter(pk=send.pk, state=SendState.SCHEDULED).update(
+                state=SendState.DRAFT, pause_reason=f"Did not start at the scheduled time: {err}"[:255]
+            )
     quota_paused = Send.objects.filter(state=SendState.PAUSED, pause_reason=QUOTA_PAUSE_REASON)
     if quota_paused.exists() and _quota_available():
         for send in quota_paused:

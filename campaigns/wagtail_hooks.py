@@ -1,4 +1,5 @@
-"""Wagtail admin registration only: the "Send test" view, its buttons on campaign pages, the Campaigns menu item."""
+"""Wagtail admin registration only: the "Send test" and "Send" views, their buttons on campaign pages, the send
+progress pages, and the Campaigns and Sends menu items."""
 
 from django.urls import include, path, reverse, reverse_lazy
 from wagtail import hooks
@@ -12,6 +13,14 @@ admin_patterns = (
     [
         path("", admin_views.campaigns_explore, name="explore"),
         path("<int:page_id>/send-test/", admin_views.CampaignTestSendView.as_view(), name="test_send"),
+        path("<int:page_id>/send/", admin_views.CampaignSendView.as_view(), name="send"),
+        path("sends/", admin_views.SendsIndexView.as_view(), name="sends"),
+        path("sends/<int:send_id>/", admin_views.SendProgressView.as_view(), name="send_progress"),
+        path("sends/<int:send_id>/progress.json", admin_views.send_progress_json, name="send_progress_json"),
+        *(
+            path(f"sends/<int:send_id>/{action}/", admin_views.send_action, {"action": action}, name=f"send_{action}")
+            for action in admin_views.SEND_ACTIONS
+        ),
     ],
     "campaigns_admin",
 )
@@ -36,22 +45,42 @@ def _test_send_button(page, user, *, priority: int) -> Button | None:
     )
 
 
+def _send_button(page, user, *, priority: int) -> Button | None:
+    if not issubclass(page.specific_class or type(page), CampaignPage):
+        return None
+    # Sending mails the published version to everyone: the same right as publishing it.
+    if not page.permissions_for_user(user).can_publish():
+        return None
+    return Button(
+        "Send",
+        reverse("campaigns_admin:send", args=[page.pk]),
+        icon_name="upload",
+        attrs={"title": "Send this campaign to its subscribers, now or at a set time"},
+        priority=priority,
+    )
+
+
 @hooks.register("register_page_header_buttons")
 def campaign_page_header_buttons(page, user, view_name, next_url=None):
     """In the "..." menu of the page editor's header."""
-    button = _test_send_button(page, user, priority=12)
-    if button:
-        yield button
+    for button in (_test_send_button(page, user, priority=12), _send_button(page, user, priority=13)):
+        if button:
+            yield button
 
 
 @hooks.register("register_page_listing_more_buttons")
 def campaign_page_listing_more_buttons(page, user, next_url=None):
     """In the "..." menu of each campaign in the explorer listing."""
-    button = _test_send_button(page, user, priority=3)
-    if button:
-        yield button
+    for button in (_test_send_button(page, user, priority=3), _send_button(page, user, priority=4)):
+        if button:
+            yield button
 
 
 @hooks.register("register_admin_menu_item")
 def register_campaigns_menu_item():
     return MenuItem("Campaigns", reverse_lazy("campaigns_admin:explore"), icon_name="mail", order=150)
+
+
+@hooks.register("register_admin_menu_item")
+def register_sends_menu_item():
+    return MenuItem("Sends", reverse_lazy("campaigns_admin:sends"), icon_name="history", order=151)

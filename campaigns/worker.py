@@ -8,8 +8,10 @@ import logging
 import os
 import socket
 import uuid
+from functools import partial
 
 from django.conf import settings
+from django.db import transaction
 
 from subscribers.models import SubscriptionStatus, Suppression, SuppressionScope
 from subscribers.ses import SesOutcomeUnknown, SesPermanentError, SesTransientError, ses_send_raw
@@ -76,11 +78,14 @@ def send_work(*, send_id: int, worker_id: str | None = None) -> int:
     )
     limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=settings.SES_MAX_SEND_RATE)
     accepted = 0
+    pending = None  # the last row's outcome, written with the next row's mark (or at the end of the batch)
     while Send.objects.filter(pk=send_id, state=SendState.SENDING).exists():
         ids = delivery_claim_batch(send_id=send_id, worker_id=worker_id, size=settings.SEND_BATCH_SIZE)
         if not ids:
             break
-        rows = list(Delivery.objects.filter(pk__in=ids).select_related("subscriber", "subscription").order_by("pk"))
+        rows = list(
+            Delivery.objects.filter(pk__in=ids).select_related("subscriber", "subscription__subscriber").order_by("pk")
+        )
         ineligible = _ineligible(rows)
         for index, row in enumerate(rows):
             if row.pk in ineligible:
@@ -90,7 +95,12 @@ def send_work(*, send_id: int, worker_id: str | None = None) -> int:
                 break  # paused or cancelled: stop within a few messages
             raw = campaign_message_build(rendered=rendered, to=row.subscriber.email, subscription=row.subscription)
             limiter.acquire()
-            delivery_attempting(delivery_id=row.pk)
+            # One commit per message: the previous row's outcome and this row's "attempting" mark together.
+            with transaction.atomic():
+                if pending:
+                    pending()
+                delivery_attempting(delivery_id=row.pk)
+            pending = None
             try:
                 message_id = ses_send_raw(
                     raw_message=raw,
@@ -99,17 +109,24 @@ def send_work(*, send_id: int, worker_id: str | None = None) -> int:
                     tags={"send": str(send_id), "delivery": str(row.pk)},
                 )
             except SesOutcomeUnknown as err:
-                delivery_finish(delivery_id=row.pk, state=DeliveryState.UNKNOWN, reason=str(err))
+                pending = partial(delivery_finish, delivery_id=row.pk, state=DeliveryState.UNKNOWN, reason=str(err))
             except SesTransientError as err:
-                delivery_retry_later(delivery_id=row.pk, attempts=row.attempts, reason=str(err))
+                pending = partial(delivery_retry_later, delivery_id=row.pk, attempts=row.attempts, reason=str(err))
                 if _is_daily_quota(err):
+                    pending()
+                    pending = None
                     send_pause(send=send, reason=QUOTA_PAUSE_REASON)
                     break
             except SesPermanentError as err:
-                delivery_finish(delivery_id=row.pk, state=DeliveryState.FAILED, reason=str(err))
+                pending = partial(delivery_finish, delivery_id=row.pk, state=DeliveryState.FAILED, reason=str(err))
             else:
-                delivery_finish(delivery_id=row.pk, state=DeliveryState.SENT, ses_message_id=message_id)
+                pending = partial(
+                    delivery_finish, delivery_id=row.pk, state=DeliveryState.SENT, ses_message_id=message_id
+                )
                 accepted += 1
+        if pending:
+            pending()
+            pending = None
         delivery_release(ids=ids, worker_id=worker_id)
     send_finish_if_done(send_id=send_id)
     return accepted

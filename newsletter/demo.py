@@ -93,6 +93,7 @@ def main() -> None:
     _prepare_local_ses(env)
     subprocess.run([*manage, "seed_demo"], env=env, check=True)  # noqa: S603
     subprocess.run([*manage, "seed_campaigns"], env=env, check=True)  # noqa: S603
+    subprocess.run([*manage, "seed_audience"], env=env, check=True)  # noqa: S603 - 3,000 to watch a send progress
     start("worker", [str(BIN / "celery"), "-A", "newsletter", "worker", "--loglevel", "INFO", "--concurrency", "2"])
     start(
         "beat",

@@ -211,3 +211,36 @@ def test_an_erased_subscriber_is_skipped(campaign, audience):
     send_work(send_id=send.pk)
 
     assert send.deliveries.filter(state=DeliveryState.SKIPPED, reason="recipient erased").count() == 1
+
+
+def test_a_campaign_never_published_cannot_be_sent(campaign):
+    from campaigns.demo_content import campaign_index
+    from campaigns.models import CampaignPage
+
+    draft = CampaignPage(
+        title="Draft only", slug="draft-only", subject="Hi", sender=campaign.sender, body=campaign.body.raw_data
+    )
+    campaign_index().add_child(instance=draft)
+    draft.save_revision()  # saved, never published
+
+    with pytest.raises(SendStateError, match="Publish"):
+        send_create(page=draft)
+
+
+def test_a_scheduled_send_that_cannot_start_goes_back_to_draft_with_the_reason(campaign, audience):
+    from campaigns.sending import sends_sweep
+
+    scheduled = send_create(page=campaign)
+    Send.objects.filter(pk=scheduled.pk).update(
+        state=SendState.SCHEDULED, scheduled_for=timezone.now() - timedelta(minutes=1)
+    )
+    campaign.subject = "{{ first_name }}"  # now fails its checks
+    campaign.save_revision().publish()
+    Send.objects.filter(pk=scheduled.pk).update(revision=campaign.get_latest_revision())
+
+    sends_sweep()
+
+    scheduled.refresh_from_db()
+    assert scheduled.state == SendState.DRAFT
+    assert scheduled.pause_reason.startswith("Did not start at the scheduled time")
+    assert not Delivery.objects.exists()

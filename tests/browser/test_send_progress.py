@@ -1,0 +1,108 @@
+"""Sending a campaign in Chromium: open "Send" from the editor, confirm, and watch the progress bar reach 100%.
+
+The send goes admin request -> Redis -> a real Celery worker -> boto3 -> the local SES endpoint; the progress page
+polls its JSON view and moves without a reload.
+"""
+
+import re
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from campaigns.demo_content import campaign_index, demo_campaign
+from campaigns.models import DeliveryState, Send, SendState
+from subscribers.models import User
+
+pytestmark = [
+    pytest.mark.browser,
+    # The live server and the worker see only committed rows; serialized_rollback brings back the rows that
+    # migrations create (the default site, General Subscription) after the previous test's flush.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+EDITOR_EMAIL = "editor@larkspur-lune.example"
+PASSWORD = "hallmark-assay-office-1773"
+AUDIENCE = 400
+RATE = 40  # messages per second: about ten seconds in all, long enough to watch the bar move and to pause
+
+
+@pytest.fixture
+def admin_page(page, site_url):
+    """A superuser logged in through the Wagtail login form (the email address is the username)."""
+    User.objects.create_superuser(email=EDITOR_EMAIL, password=PASSWORD, first_name="Edith")
+    page.goto("/admin/")
+    page.locator("input[name=username]").fill(EDITOR_EMAIL)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{site_url}/admin/")
+    return page
+
+
+def test_editor_confirms_a_send_and_watches_it_reach_every_subscriber(
+    admin_page, site_url, settings, tmp_path, celery_worker, outbox, screenshot
+):
+    # Given a published campaign and a demo audience of a few hundred active subscribers
+    settings.MEDIA_ROOT = tmp_path
+    settings.SES_MAX_SEND_RATE = RATE
+    settings.SEND_BATCH_SIZE = 25
+    campaign_index()
+    campaign = demo_campaign()
+    call_command("seed_audience", count=AUDIENCE)
+    page = admin_page
+
+    # When the editor opens Send from the editor's actions menu
+    page.goto(f"/admin/pages/{campaign.pk}/edit/")
+    page.get_by_role("navigation", name="Actions", exact=True).get_by_role("button", name="Actions").click()
+    page.get_by_role("link", name="Send", exact=True).click()
+    expect(page).to_have_url(f"{site_url}/admin/campaigns/{campaign.pk}/send/")
+
+    # Then the confirmation shows who receives it, who is left out, and the checklist
+    expect(page.locator("[data-audience-eligible]")).to_contain_text(f"{AUDIENCE:,}")
+    expect(page.locator("[data-excluded]")).to_contain_text("Pending confirmation")
+    expect(page.locator("[data-checklist] [data-check=failed]")).to_have_count(0)
+    screenshot(page, "40-campaign-send-confirm", reload=True)
+
+    # When they send now
+    page.get_by_role("button", name=f"Send to {AUDIENCE:,} now").click()
+    expect(page).to_have_url(re.compile(rf"{re.escape(site_url)}/admin/campaigns/sends/\d+/$"))
+    expect(page.get_by_text(f"Sending to {AUDIENCE:,} subscribers.")).to_be_visible()
+    send = Send.objects.get()
+
+    # Then the bar moves without a reload and reaches 100%; the page then shows the results
+    page.evaluate("window.__notReloaded = true")
+    expect(page.locator("[data-progress-field=percent]")).not_to_have_text("0.0", timeout=20_000)
+    assert page.evaluate("window.__notReloaded === true"), "the numbers moved without reloading the page"
+    page.screenshot(path=str(screenshot_dir() / "41-campaign-send-progress-moving.png"))
+
+    # When they pause it, then it stops and says so; when they resume it, it carries on
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_text("Paused by staff")).to_be_visible()
+    send.refresh_from_db()
+    assert send.state == SendState.PAUSED
+    screenshot(page, "41-campaign-send-paused", reload=True)
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_text("Resumed.")).to_be_visible()
+    expect(page.locator("[data-progress-fill]")).to_have_attribute(
+        "style", re.compile(r"width: 100(\.0)?%"), timeout=60_000
+    )
+    expect(page.get_by_role("heading", name="Results")).to_be_visible(timeout=15_000)
+    expect(page.locator("[data-progress-field=sent]")).to_have_text(f"{AUDIENCE:,}")
+    expect(page.locator("[data-progress-field=percent]")).to_have_text("100.0")
+    screenshot(page, "41-campaign-send-progress", reload=True)
+
+    send.refresh_from_db()
+    assert send.state == SendState.SENT
+    assert set(send.deliveries.values_list("state", flat=True)) == {DeliveryState.SENT}
+    assert len(outbox.all()) == AUDIENCE
+
+    # And the Sends listing shows it
+    page.goto("/admin/campaigns/sends/")
+    expect(page.locator(f"[data-send='{send.pk}']")).to_contain_text(f"{AUDIENCE:,} sent of {AUDIENCE:,}")
+    screenshot(page, "42-campaign-sends", reload=True)
+
+
+def screenshot_dir():
+    from tests.browser.conftest import SCREENSHOTS
+
+    return SCREENSHOTS
