@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
-# KEYS[1]: the account's key. ARGV: interval and max wait, in microseconds. Returns [granted, wait_us].
+# KEYS[1]: the account's key. ARGV: interval and max wait, in microseconds.
+# Returns [granted, wait_us, slot_us]: the slot is the reserved moment on Redis's clock.
 _RESERVE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
@@ -29,10 +30,10 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local wait = tat - now
 if wait > max_wait then
-  return {0, wait}
+  return {0, wait, 0}
 end
 redis.call('SET', KEYS[1], tat + interval, 'PX', math.floor(interval / 1000) + 60000)
-return {1, wait}
+return {1, wait, tat}
 """
 
 
@@ -40,6 +41,7 @@ return {1, wait}
 class Reservation:
     granted: bool
     wait_seconds: float
+    slot: float = 0.0  # the reserved moment, in seconds on Redis's clock
 
 
 class SendRateLimiter:
@@ -57,18 +59,18 @@ class SendRateLimiter:
         self._script = self.client.register_script(_RESERVE)
 
     def reserve(self) -> Reservation:
-        granted, wait_us = self._script(keys=[self.key], args=[self.interval_us, self.max_wait_us])
-        return Reservation(granted=bool(granted), wait_seconds=int(wait_us) / 1_000_000)
+        granted, wait_us, slot_us = self._script(keys=[self.key], args=[self.interval_us, self.max_wait_us])
+        return Reservation(granted=bool(granted), wait_seconds=int(wait_us) / 1_000_000, slot=int(slot_us) / 1e6)
 
-    def acquire(self, *, timeout: float = 30.0) -> None:
-        """Block until this process may send one message. Raises TimeoutError after ``timeout`` seconds."""
+    def acquire(self, *, timeout: float = 30.0) -> Reservation:
+        """Block until this process may send one message; return its reservation. Raises TimeoutError."""
         deadline = time.monotonic() + timeout
         while True:
             reservation = self.reserve()
             if reservation.granted:
                 if reservation.wait_seconds:
                     time.sleep(reservation.wait_seconds)
-                return
+                return reservation
             if time.monotonic() + reservation.wait_seconds > deadline:
                 raise TimeoutError("No sending slot within the time allowed.")
             # Refused because the schedule is full that far ahead: wait until it is not.
