@@ -27,6 +27,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/bench_campaign.py
+	$(BIN)/python bench/bench_send.py
 
 clean:
 	-$(BIN)/python -c "import redis; redis.Redis(unix_socket_path='var/redis.sock').shutdown(nosave=True)" 2>/dev/null

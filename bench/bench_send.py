@@ -118,6 +118,7 @@ def run(args, env, endpoint) -> None:
     )
     print(f"  raw boto3, one process:          {raw_rate:8.0f} calls/s  (x{args.workers} = {raw_fleet_rate:.0f})")
     print(f"  pipeline, end to end:            {rate:8.0f} messages/s  ({delivered} in {elapsed:.1f} s)")
+    print(f"  pipeline / raw boto3, one proc:  {rate / raw_rate:8.0%}")
     print(f"  pipeline / raw boto3 x workers:  {rate / raw_fleet_rate:8.0%}")
     print(f"  audience snapshot + render:      {snapshot_seconds:8.2f} s")
     print(f"  time to first message:           {first_message or float('nan'):8.2f} s")
