@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from subscribers.models import SubscriptionStatus, Suppression, SuppressionScope
-from subscribers.ses import SesOutcomeUnknown, SesPermanentError, SesTransientError, ses_send_raw
+from subscribers.ses import SesOutcomeUnknown, SesPermanentError, SesTransientError, ses_max_send_rate, ses_send_raw
 
 from .models import Delivery, DeliveryState, Send, SendState
 from .personalise import campaign_message_build
@@ -76,7 +76,7 @@ def send_work(*, send_id: int, worker_id: str | None = None) -> int:
         sender=send.sender,
         reply_to=send.reply_to,
     )
-    limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=settings.SES_MAX_SEND_RATE)
+    limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
     accepted = 0
     pending = None  # the last row's outcome, written with the next row's mark (or at the end of the batch)
     while Send.objects.filter(pk=send_id, state=SendState.SENDING).exists():

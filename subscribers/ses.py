@@ -121,6 +121,23 @@ def ses_configuration_problems() -> list[str]:
     return problems
 
 
+def ses_max_send_rate() -> float:
+    """Messages per second the account may send: SES_MAX_SEND_RATE when set, else the account's MaxSendRate
+    from SES v2 GetAccount (or v1 GetSendQuota where GetAccount is not answered), cached for five minutes."""
+    if settings.SES_MAX_SEND_RATE:
+        return float(settings.SES_MAX_SEND_RATE)
+    from django.core.cache import cache
+
+    rate = cache.get("ses:max-send-rate")
+    if rate is None:
+        try:
+            rate = float(ses_client().get_account()["SendQuota"]["MaxSendRate"])
+        except (ClientError, BotoCoreError, KeyError):
+            rate = float(ses_send_quota()["MaxSendRate"])
+        cache.set("ses:max-send-rate", rate, 300)
+    return rate
+
+
 def ses_send_quota() -> dict:
     """The account's sending quota (SES v1 GetSendQuota, answered by SES and by the local endpoint)."""
     try:

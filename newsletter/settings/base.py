@@ -199,8 +199,9 @@ SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="") or None
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="")
 # Sender identities verified in SES that campaign authors may choose from ("Name <address>", comma-separated).
 CAMPAIGN_SENDERS = env.list("CAMPAIGN_SENDERS", default=[])
-# Sending pipeline. SES_MAX_SEND_RATE caps the whole fleet's messages per second (SES's MaxSendRate).
-SES_MAX_SEND_RATE = env.float("SES_MAX_SEND_RATE", default=14.0)
+# Sending pipeline. The whole fleet's messages per second: SES's MaxSendRate, read from the account
+# (GetAccount) unless SES_MAX_SEND_RATE overrides it.
+SES_MAX_SEND_RATE = env.float("SES_MAX_SEND_RATE", default=None)
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=120)
 SEND_WORKERS_PER_SEND = env.int("SEND_WORKERS_PER_SEND", default=2)

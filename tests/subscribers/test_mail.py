@@ -129,3 +129,16 @@ def test_a_lost_answer_is_reported_as_unknown_after_exactly_one_request(ses_endp
 
     assert plan.counts["calls"] == 1, "boto3 must not resend on its own: SES has no idempotency key"
     assert len(outbox.to("a@mail.example")) == 1
+
+
+def test_the_sending_rate_comes_from_the_ses_account_unless_overridden(settings):
+    from django.core.cache import cache
+
+    from subscribers.ses import ses_max_send_rate
+
+    settings.SES_MAX_SEND_RATE = None
+    cache.delete("ses:max-send-rate")
+    assert ses_max_send_rate() == 1.0  # what the local SES endpoint reports for its account
+
+    settings.SES_MAX_SEND_RATE = 250
+    assert ses_max_send_rate() == 250.0
