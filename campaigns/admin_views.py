@@ -45,23 +45,10 @@ class CampaignTestSendForm(forms.Form):
         return services.test_addresses_parse(self.cleaned_data["addresses"])
 
 
-class CampaignTestSendView(WagtailAdminTemplateMixin, FormView):
-    """Shows the checklist for the campaign's latest revision and sends that revision, marked [TEST]."""
+class _CampaignAdminMixin(WagtailAdminTemplateMixin):
+    """Breadcrumbs through the campaign's place in the page tree, and a link back to editing it."""
 
-    template_name = "campaigns/admin/test_send.html"
-    form_class = CampaignTestSendForm
-    page_title = "Send test"
     header_icon = "mail"
-
-    def setup(self, request, *args, **kwargs):
-        super().setup(request, *args, **kwargs)
-        self.page = get_object_or_404(CampaignPage, pk=kwargs["page_id"])
-
-    def dispatch(self, request, *args, **kwargs):
-        # Testing a campaign shows and mails its unpublished draft: the same right as editing it.
-        if not self.page.permissions_for_user(request.user).can_edit():
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
 
     def get_page_subtitle(self):
         return self.page.get_admin_display_title()
@@ -76,6 +63,24 @@ class CampaignTestSendView(WagtailAdminTemplateMixin, FormView):
         return [
             HeaderButton("Edit campaign", url=reverse("wagtailadmin_pages:edit", args=[self.page.pk]), icon_name="edit")
         ]
+
+
+class CampaignTestSendView(_CampaignAdminMixin, FormView):
+    """Shows the checklist for the campaign's latest revision and sends that revision, marked [TEST]."""
+
+    template_name = "campaigns/admin/test_send.html"
+    form_class = CampaignTestSendForm
+    page_title = "Send test"
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.page = get_object_or_404(CampaignPage, pk=kwargs["page_id"])
+
+    def dispatch(self, request, *args, **kwargs):
+        # Testing a campaign shows and mails its unpublished draft: the same right as editing it.
+        if not self.page.permissions_for_user(request.user).can_edit():
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -151,26 +156,6 @@ class CampaignSendScheduleForm(forms.Form):
         if when <= timezone.now():
             raise forms.ValidationError("Choose a time in the future.", code="past")
         return when
-
-
-class _CampaignAdminMixin(WagtailAdminTemplateMixin):
-    """Breadcrumbs through the campaign's place in the page tree, and a link back to editing it."""
-
-    header_icon = "mail"
-
-    def get_page_subtitle(self):
-        return self.page.get_admin_display_title()
-
-    def get_breadcrumbs_items(self):
-        return [
-            *get_breadcrumbs_items_for_page(self.page, self.request.user),
-            {"url": "", "label": self.page_title},
-        ]
-
-    def get_header_buttons(self):
-        return [
-            HeaderButton("Edit campaign", url=reverse("wagtailadmin_pages:edit", args=[self.page.pk]), icon_name="edit")
-        ]
 
 
 class CampaignSendView(_CampaignAdminMixin, TemplateView):
