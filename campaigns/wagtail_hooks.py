@@ -31,31 +31,37 @@ def register_campaign_admin_urls():
     return [path("campaigns/", include(admin_patterns))]
 
 
-def _test_send_button(page, user, *, priority: int) -> Button | None:
+def _campaign_button(page, user, *, permission: str, label: str, url_name: str, icon: str, title: str, priority: int):
+    """A button in a campaign's "..." menus for users with ``permission`` (can_edit, can_publish); None for other
+    pages, which are checked first so that listings of other pages cost no permission lookups."""
     if not issubclass(page.specific_class or type(page), CampaignPage):
         return None
-    if not page.permissions_for_user(user).can_edit():
+    if not getattr(page.permissions_for_user(user), permission)():
         return None
-    return Button(
-        "Send test",
-        reverse("campaigns_admin:test_send", args=[page.pk]),
-        icon_name="mail",
-        attrs={"title": "Check this campaign and email a test of it"},
+    return Button(label, reverse(url_name, args=[page.pk]), icon_name=icon, attrs={"title": title}, priority=priority)
+
+
+def _test_send_button(page, user, *, priority: int) -> Button | None:
+    return _campaign_button(
+        page,
+        allowed=page.permissions_for_user(user).can_edit(),
+        label="Send test",
+        url_name="campaigns_admin:test_send",
+        icon="mail",
+        title="Check this campaign and email a test of it",
         priority=priority,
     )
 
 
 def _send_button(page, user, *, priority: int) -> Button | None:
-    if not issubclass(page.specific_class or type(page), CampaignPage):
-        return None
     # Sending mails the published version to everyone: the same right as publishing it.
-    if not page.permissions_for_user(user).can_publish():
-        return None
-    return Button(
-        "Send",
-        reverse("campaigns_admin:send", args=[page.pk]),
-        icon_name="upload",
-        attrs={"title": "Send this campaign to its subscribers, now or at a set time"},
+    return _campaign_button(
+        page,
+        allowed=page.permissions_for_user(user).can_publish(),
+        label="Send",
+        url_name="campaigns_admin:send",
+        icon="upload",
+        title="Send this campaign to its subscribers, now or at a set time",
         priority=priority,
     )
 

@@ -32,6 +32,19 @@ pytestmark = [
 CONFIRM_LINK = re.compile(r"https?://\S+/newsletter/confirm/[^/\s]+/")
 
 
+def fill_registration(page, *, first, last, email, telephone, line1, postcode, password) -> None:
+    """Fill every required field of the registration form, as a customer types it."""
+    page.get_by_label("First name").fill(first)
+    page.get_by_label("Last name").fill(last)
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Telephone").fill(telephone)
+    page.get_by_label("Address line 1").fill(line1)
+    page.get_by_label("Town or city").fill("Birmingham")
+    page.get_by_label("Postcode").fill(postcode)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Confirm password").fill(password)
+
+
 def test_register_opt_in_confirm_from_the_email_then_untick_general_subscription(
     page, site_url, celery_worker, email_wait, outbox, screenshot
 ):
@@ -45,15 +58,16 @@ def test_register_opt_in_confirm_from_the_email_then_untick_general_subscription
     screenshot(page, "01-register")
 
     # When the customer registers and ticks the box
-    page.get_by_label("First name").fill("Ivy")
-    page.get_by_label("Last name").fill("Hartley")
-    page.get_by_label("Email address").fill("Ivy.Hartley@Mail.example")
-    page.get_by_label("Telephone").fill("0121 496 0123")
-    page.get_by_label("Address line 1").fill("4 Vyse Street")
-    page.get_by_label("Town or city").fill("Birmingham")
-    page.get_by_label("Postcode").fill("b186ls")
-    page.get_by_label("Password", exact=True).fill("silver-locket-1907")
-    page.get_by_label("Confirm password").fill("silver-locket-1907")
+    fill_registration(
+        page,
+        first="Ivy",
+        last="Hartley",
+        email="Ivy.Hartley@Mail.example",
+        telephone="0121 496 0123",
+        line1="4 Vyse Street",
+        postcode="b186ls",
+        password="silver-locket-1907",
+    )
     opt_in.check()
     page.get_by_role("button", name="Create account").click()
 
@@ -145,15 +159,16 @@ def test_registering_without_ticking_the_box_only_asks_to_confirm_the_address_an
     page, site_url, outbox, screenshot
 ):
     page.goto("/accounts/register/")
-    page.get_by_label("First name").fill("Noor")
-    page.get_by_label("Last name").fill("Aziz")
-    page.get_by_label("Email address").fill("noor@mail.example")
-    page.get_by_label("Telephone").fill("07911 123456")
-    page.get_by_label("Address line 1").fill("9 Warstone Lane")
-    page.get_by_label("Town or city").fill("Birmingham")
-    page.get_by_label("Postcode").fill("B18 6NE")
-    page.get_by_label("Password", exact=True).fill("rose-gold-band-44")
-    page.get_by_label("Confirm password").fill("rose-gold-band-44")
+    fill_registration(
+        page,
+        first="Noor",
+        last="Aziz",
+        email="noor@mail.example",
+        telephone="07911 123456",
+        line1="9 Warstone Lane",
+        postcode="B18 6NE",
+        password="rose-gold-band-44",
+    )
     page.get_by_role("button", name="Create account").click()
 
     expect(page.get_by_role("status")).to_have_text(
