@@ -44,7 +44,8 @@ def _campaign_button(page, user, *, permission: str, label: str, url_name: str, 
 def _test_send_button(page, user, *, priority: int) -> Button | None:
     return _campaign_button(
         page,
-        allowed=page.permissions_for_user(user).can_edit(),
+        user,
+        permission="can_edit",
         label="Send test",
         url_name="campaigns_admin:test_send",
         icon="mail",
@@ -57,7 +58,8 @@ def _send_button(page, user, *, priority: int) -> Button | None:
     # Sending mails the published version to everyone: the same right as publishing it.
     return _campaign_button(
         page,
-        allowed=page.permissions_for_user(user).can_publish(),
+        user,
+        permission="can_publish",
         label="Send",
         url_name="campaigns_admin:send",
         icon="upload",
