@@ -1,14 +1,19 @@
 """The worker loop of a send: claim a batch, re-check each recipient, send within the shared rate, record.
 
-No database transaction is open during an SES call: claiming, the "attempting" mark and each outcome are
-separate short writes.
+A claimed batch is sent in small windows. For each window the worker reserves that many slots of the shared
+rate in one Redis call, then in one commit writes the previous window's outcomes and marks this window's rows
+as attempting, then makes the SES calls (each at its own slot, up to ``SEND_CONCURRENCY`` at a time). No
+database transaction is open during an SES call, and a worker that dies leaves at most one window of rows in
+doubt (``unknown``), never a row sent twice.
 """
 
 import logging
 import os
 import socket
+import time
 import uuid
-from functools import partial
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -18,13 +23,13 @@ from subscribers.ses import SesOutcomeUnknown, SesPermanentError, SesTransientEr
 
 from .models import Delivery, DeliveryState, Send, SendState
 from .personalise import campaign_message_build
-from .rendering import rendered_from_sources
+from .rendering import RenderedCampaign, rendered_from_sources
 from .sending import (
-    delivery_attempting,
+    Outcome,
+    deliveries_attempting,
+    deliveries_record,
     delivery_claim_batch,
-    delivery_finish,
     delivery_release,
-    delivery_retry_later,
     send_finish_if_done,
     send_pause,
 )
@@ -32,14 +37,17 @@ from .throttle import SendRateLimiter
 
 logger = logging.getLogger(__name__)
 QUOTA_PAUSE_REASON = "The SES daily sending quota is used up; the send resumes when quota is available again."
+# A window's slots cover at most this much of the shared schedule, so that at low rates one worker does
+# not hold the whole fleet's next second.
+WINDOW_SECONDS = 0.1
 
 
 def worker_id_new() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _is_daily_quota(err: SesTransientError) -> bool:
-    return "daily message quota" in str(err).lower()
+def _is_daily_quota(outcome: Outcome) -> bool:
+    return outcome.state == DeliveryState.QUEUED and "daily message quota" in outcome.reason.lower()
 
 
 def _ineligible(rows: list[Delivery]) -> dict[int, str]:
@@ -61,6 +69,64 @@ def _ineligible(rows: list[Delivery]) -> dict[int, str]:
     return reasons
 
 
+@dataclass(frozen=True)
+class _Message:
+    row: Delivery
+    raw: bytes
+
+
+def _build(rendered: RenderedCampaign, row: Delivery) -> bytes:
+    return campaign_message_build(rendered=rendered, to=row.subscriber.email, subscription=row.subscription)
+
+
+def _send_one(*, send_id: int, sender: str, message: _Message) -> Outcome:
+    row = message.row
+    try:
+        message_id = ses_send_raw(
+            raw_message=message.raw,
+            to=row.subscriber.email,
+            sender=sender,
+            tags={"send": str(send_id), "delivery": str(row.pk)},
+        )
+    except SesOutcomeUnknown as err:
+        return Outcome(row.pk, DeliveryState.UNKNOWN, reason=str(err))
+    except SesTransientError as err:
+        return Outcome(row.pk, DeliveryState.QUEUED, reason=str(err), attempts=row.attempts)
+    except SesPermanentError as err:
+        return Outcome(row.pk, DeliveryState.FAILED, reason=str(err))
+    return Outcome(row.pk, DeliveryState.SENT, ses_message_id=message_id)
+
+
+class _Window:
+    """Sends one window's messages, each at its reserved slot, ``concurrency`` calls at a time."""
+
+    def __init__(self, *, send_id: int, rendered: RenderedCampaign, concurrency: int):
+        self.send_id, self.sender = send_id, rendered.sender
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ses") if concurrency > 1 else None
+
+    def send(self, messages: list[_Message], *, interval: float) -> list[Outcome]:
+        start = time.monotonic()  # the first slot: the reservation has been waited for
+
+        def at_slot(numbered: tuple[int, _Message]) -> Outcome:
+            number, message = numbered
+            delay = start + number * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            return _send_one(send_id=self.send_id, sender=self.sender, message=message)
+
+        if self.pool is None:
+            return [at_slot(numbered) for numbered in enumerate(messages)]
+        return list(self.pool.map(at_slot, enumerate(messages)))
+
+    def close(self) -> None:
+        if self.pool:
+            self.pool.shutdown()
+
+
+def _is_sending(send_id: int) -> bool:
+    return Send.objects.filter(pk=send_id, state=SendState.SENDING).exists()
+
+
 def send_work(*, send_id: int, worker_id: str | None = None) -> int:
     """Work on one send until nothing is left to claim or the send stops. Returns messages SES accepted."""
     worker_id = worker_id or worker_id_new()
@@ -77,56 +143,48 @@ def send_work(*, send_id: int, worker_id: str | None = None) -> int:
         reply_to=send.reply_to,
     )
     limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
+    window_size = max(1, min(settings.SEND_IN_FLIGHT, int(limiter.rate_per_second * WINDOW_SECONDS)))
+    window = _Window(send_id=send_id, rendered=rendered, concurrency=min(settings.SEND_CONCURRENCY, window_size))
     accepted = 0
-    pending = None  # the last row's outcome, written with the next row's mark (or at the end of the batch)
-    while Send.objects.filter(pk=send_id, state=SendState.SENDING).exists():
-        ids = delivery_claim_batch(send_id=send_id, worker_id=worker_id, size=settings.SEND_BATCH_SIZE)
-        if not ids:
-            break
-        rows = list(
-            Delivery.objects.filter(pk__in=ids).select_related("subscriber", "subscription__subscriber").order_by("pk")
-        )
-        ineligible = _ineligible(rows)
-        for index, row in enumerate(rows):
-            if row.pk in ineligible:
-                delivery_finish(delivery_id=row.pk, state=DeliveryState.SKIPPED, reason=ineligible[row.pk])
-                continue
-            if index and index % 10 == 0 and not Send.objects.filter(pk=send_id, state=SendState.SENDING).exists():
-                break  # paused or cancelled: stop within a few messages
-            raw = campaign_message_build(rendered=rendered, to=row.subscriber.email, subscription=row.subscription)
-            limiter.acquire()
-            # One commit per message: the previous row's outcome and this row's "attempting" mark together.
-            with transaction.atomic():
-                if pending:
-                    pending()
-                delivery_attempting(delivery_id=row.pk)
-            pending = None
-            try:
-                message_id = ses_send_raw(
-                    raw_message=raw,
-                    to=row.subscriber.email,
-                    sender=rendered.sender,
-                    tags={"send": str(send_id), "delivery": str(row.pk)},
-                )
-            except SesOutcomeUnknown as err:
-                pending = partial(delivery_finish, delivery_id=row.pk, state=DeliveryState.UNKNOWN, reason=str(err))
-            except SesTransientError as err:
-                pending = partial(delivery_retry_later, delivery_id=row.pk, attempts=row.attempts, reason=str(err))
-                if _is_daily_quota(err):
-                    pending()
-                    pending = None
-                    send_pause(send=send, reason=QUOTA_PAUSE_REASON)
+    try:
+        while _is_sending(send_id):
+            ids = delivery_claim_batch(send_id=send_id, worker_id=worker_id, size=settings.SEND_BATCH_SIZE)
+            if not ids:
+                break
+            rows = list(
+                Delivery.objects.filter(pk__in=ids)
+                .select_related("subscriber", "subscription__subscriber")
+                .order_by("pk")
+            )
+            ineligible = _ineligible(rows)
+            # Outcomes not yet written: they go to the database with the next window's "attempting" mark.
+            unwritten = [Outcome(pk, DeliveryState.SKIPPED, reason=reason) for pk, reason in ineligible.items()]
+            eligible = [row for row in rows if row.pk not in ineligible]
+            stopped = False
+            for first in range(0, len(eligible), window_size):
+                part = eligible[first : first + window_size]
+                messages = [_Message(row, _build(rendered, row)) for row in part]
+                reservation = limiter.acquire(count=len(messages))
+                with transaction.atomic():
+                    deliveries_record(outcomes=unwritten)
+                    unwritten = []
+                    marked = deliveries_attempting(send_id=send_id, ids=[row.pk for row in part])
+                if not marked:
+                    stopped = True  # paused or cancelled: stop within one window
                     break
-            except SesPermanentError as err:
-                pending = partial(delivery_finish, delivery_id=row.pk, state=DeliveryState.FAILED, reason=str(err))
-            else:
-                pending = partial(
-                    delivery_finish, delivery_id=row.pk, state=DeliveryState.SENT, ses_message_id=message_id
-                )
-                accepted += 1
-        if pending:
-            pending()
-            pending = None
-        delivery_release(ids=ids, worker_id=worker_id)
+                unwritten = window.send(messages, interval=reservation.interval)
+                accepted += sum(o.state == DeliveryState.SENT for o in unwritten)
+                if any(_is_daily_quota(o) for o in unwritten):
+                    deliveries_record(outcomes=unwritten)
+                    unwritten = []
+                    send_pause(send=send, reason=QUOTA_PAUSE_REASON)
+                    stopped = True
+                    break
+            deliveries_record(outcomes=unwritten)
+            delivery_release(ids=ids, worker_id=worker_id)
+            if stopped:
+                break
+    finally:
+        window.close()
     send_finish_if_done(send_id=send_id)
     return accepted

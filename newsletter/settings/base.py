@@ -205,6 +205,10 @@ SES_MAX_SEND_RATE = env.float("SES_MAX_SEND_RATE", default=None)
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=120)
 SEND_WORKERS_PER_SEND = env.int("SEND_WORKERS_PER_SEND", default=2)
+# Rows a worker marks as attempting at once (one commit per window); a worker that dies leaves at most
+# this many rows in doubt. And how many SES calls one worker process has open at once.
+SEND_IN_FLIGHT = env.int("SEND_IN_FLIGHT", default=16)
+SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=4)
 # Test sends one editor may make (each to at most ten addresses).
 CAMPAIGN_TEST_RATE = env.str("CAMPAIGN_TEST_RATE", default="30/h")
 SES_CONNECT_TIMEOUT = env.float("SES_CONNECT_TIMEOUT", default=5.0)

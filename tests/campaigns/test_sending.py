@@ -9,7 +9,10 @@ from django.utils import timezone
 from campaigns.audience import audience_summary
 from campaigns.models import Delivery, DeliveryState, Send, SendState
 from campaigns.sending import (
+    Outcome,
     SendStateError,
+    deliveries_attempting,
+    deliveries_record,
     deliveries_sweep,
     delivery_claim_batch,
     send_cancel,
@@ -191,6 +194,43 @@ def test_rows_held_by_a_lost_worker_are_requeued_unless_attempted_which_become_u
     assert result == {"requeued": 2, "unknown": 1}
     assert Delivery.objects.get(pk=ids[0]).state == DeliveryState.UNKNOWN
     assert Delivery.objects.filter(state=DeliveryState.QUEUED).count() == 4
+
+
+def test_a_window_is_marked_attempting_only_while_the_send_is_sending(campaign, audience):
+    send = started(campaign)
+    ids = delivery_claim_batch(send_id=send.pk, worker_id="w", size=5)
+
+    assert deliveries_attempting(send_id=send.pk, ids=ids[:2]) is True
+    send_pause(send=send)
+    assert deliveries_attempting(send_id=send.pk, ids=ids[2:]) is False
+
+    marked = set(Delivery.objects.filter(attempted_at__isnull=False).values_list("pk", flat=True))
+    assert marked == set(ids[:2])
+
+
+def test_a_window_of_outcomes_is_written_in_one_go_each_row_with_its_own(campaign, audience):
+    send = started(campaign)
+    ids = delivery_claim_batch(send_id=send.pk, worker_id="w", size=5)
+    deliveries_attempting(send_id=send.pk, ids=ids)
+
+    deliveries_record(
+        outcomes=[
+            Outcome(ids[0], DeliveryState.SENT, ses_message_id="m-0"),
+            Outcome(ids[1], DeliveryState.SENT, ses_message_id="m-1"),
+            Outcome(ids[2], DeliveryState.FAILED, reason="SES rejected the message (BadRequestException): no"),
+            Outcome(ids[3], DeliveryState.UNKNOWN, reason="No answer from SES after sending"),
+            Outcome(ids[4], DeliveryState.QUEUED, reason="SES is busy", attempts=2),
+        ]
+    )
+
+    rows = {d.pk: d for d in Delivery.objects.filter(pk__in=ids)}
+    assert [(rows[i].state, rows[i].ses_message_id) for i in ids[:2]] == [("sent", "m-0"), ("sent", "m-1")]
+    assert rows[ids[2]].state == DeliveryState.FAILED and "BadRequestException" in rows[ids[2]].reason
+    assert rows[ids[3]].state == DeliveryState.UNKNOWN and rows[ids[3]].ses_message_id == ""
+    assert all(rows[i].finished_at and rows[i].lease_expires_at is None for i in ids[:4])
+    retried = rows[ids[4]]
+    assert (retried.state, retried.attempts, retried.attempted_at) == (DeliveryState.QUEUED, 3, None)
+    assert retried.not_before > timezone.now() + timedelta(seconds=3), "backoff: 2**2 s after a second attempt"
 
 
 def test_claims_never_overlap(campaign, audience):

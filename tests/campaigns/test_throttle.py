@@ -11,21 +11,29 @@ from django.conf import settings
 from campaigns.throttle import SendRateLimiter
 
 
-def _worker(url: str, account: str, rate: float, seconds: float, queue) -> None:
+def _worker(url: str, account: str, rate: float, seconds: float, group: int, queue) -> None:
     limiter = SendRateLimiter(account=account, rate_per_second=rate, client=redis.Redis.from_url(url))
     slots, stamps, end = [], [], time.time() + seconds
     while time.time() < end:
-        slots.append(limiter.acquire(timeout=5).slot)  # the slot granted, on Redis's clock
-        stamps.append(time.time())  # the moment this process would call SES
+        reservation = limiter.acquire(timeout=5, count=group)
+        start = time.monotonic()
+        for number in range(reservation.count):
+            # Each reserved slot, on Redis's clock; and the moment this process would call SES (as the worker
+            # does: the first at once, each later one a whole interval after the one before).
+            slots.append(reservation.slot + number * reservation.interval)
+            delay = start + number * reservation.interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            stamps.append(time.time())
     queue.put((slots, stamps))
 
 
-def _run_fleet(*, processes: int, rate: float, seconds: float) -> tuple[list[float], list[float]]:
+def _run_fleet(*, processes: int, rate: float, seconds: float, group: int = 1) -> tuple[list[float], list[float]]:
     account = f"test-{uuid.uuid4().hex}"
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     workers = [
-        context.Process(target=_worker, args=(settings.REDIS_URL, account, rate, seconds, queue))
+        context.Process(target=_worker, args=(settings.REDIS_URL, account, rate, seconds, group, queue))
         for _ in range(processes)
     ]
     for worker in workers:
@@ -46,10 +54,11 @@ def _busiest_second(stamps: list[float]) -> int:
     return busiest
 
 
-def test_four_processes_share_one_rate_within_one_send_per_second_and_use_at_least_95_percent_of_it():
+@pytest.mark.parametrize("group", [1, 5], ids=["one slot per call", "five slots per call"])
+def test_four_processes_share_one_rate_within_one_send_per_second_and_use_at_least_95_percent_of_it(group):
     rate, seconds = 50, 3.0
 
-    slots, stamps = _run_fleet(processes=4, rate=rate, seconds=seconds)
+    slots, stamps = _run_fleet(processes=4, rate=rate, seconds=seconds, group=group)
 
     # The schedule the fleet shares (Redis's clock): never more than rate + 1 in any second.
     assert _busiest_second(slots) <= rate + 1
@@ -74,6 +83,21 @@ def test_a_limiter_reserves_slots_one_interval_apart_and_refuses_far_ahead():
     assert waits[0].wait_seconds < 0.01
     assert waits[1].wait_seconds == pytest.approx(0.1, abs=0.02)
     assert waits[2].wait_seconds == pytest.approx(0.2, abs=0.02)
+
+
+def test_a_group_reservation_takes_consecutive_slots_all_or_none():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    limiter = SendRateLimiter(
+        account=f"test-{uuid.uuid4().hex}", rate_per_second=10, client=client, max_wait_seconds=0.25
+    )
+
+    group = limiter.reserve(count=3)
+    after = limiter.reserve()
+
+    assert (group.granted, group.count, group.interval) == (True, 3, 0.1)
+    assert group.offsets() == pytest.approx([0.0, 0.1, 0.2], abs=0.01)
+    assert after.wait_seconds == pytest.approx(0.3, abs=0.02) and not after.granted, "0.3 s is past max_wait"
+    assert limiter.reserve(count=2).count == 0
 
 
 def test_losing_the_schedule_in_redis_restarts_it_without_a_stall():
