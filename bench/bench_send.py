@@ -1,16 +1,24 @@
-"""Benchmark: a whole send, end to end, against a fast local SES endpoint, beside raw boto3 calls.
+"""Benchmark: whole sends, end to end, against a fast local SES endpoint, beside raw boto3 calls.
 
-Run with ``.venv/bin/python bench/bench_send.py [--recipients N] [--workers W]`` (``make bench`` runs it with
-the defaults). It uses DATABASE_URL and REDIS_URL when set (PostgreSQL and Redis, as in production) and
-otherwise a throwaway SQLite file and the embedded Redis. It prints:
+Run with ``.venv/bin/python bench/bench_send.py [--recipients N[,N...]] [--workers W]`` (``make bench`` runs it
+with the defaults). It uses DATABASE_URL and REDIS_URL when set (PostgreSQL and Redis, as in production) and
+otherwise a throwaway SQLite file and the embedded Redis. For each audience size it prints:
 
-- raw boto3: SendEmail calls per second from one process to the same endpoint, with a prebuilt message;
-- the pipeline: messages per second from snapshot to the last row final, with W worker processes, each
-  claiming, re-checking, personalising, building, rate-limiting, calling SES and recording every row;
-- the ratio of the two, the time to the first message and the time the audience snapshot took.
+- raw boto3: SendEmail calls per second against the same endpoint with a prebuilt message, from one process
+  and from W processes at once (the ceiling this machine allows boto3 alone);
+- the pipeline: W worker processes, started and warm before the send (as Celery workers are), each claiming,
+  re-checking, personalising, building, rate-limiting, calling SES and recording every row. Sustained rate
+  (from 10% to 90% of the messages), end-to-end rate (from starting the send until every row is final), and
+  its ratio to raw boto3;
+- time to the first message, the time ``send_start`` took (audience snapshot with INSERT ... SELECT, render,
+  checks), the peak resident memory of each worker, and CPU milliseconds per message of workers and endpoint.
+
+The audience is seeded once and reused on later runs (a topic per size; subscribers ``bench<n>@mail.example``),
+so sizes up to a million can be measured repeatedly. ``--json`` adds one JSON line per size at the end.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -21,15 +29,52 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-WORKER = "import django; django.setup(); from campaigns.worker import send_work; send_work(send_id={send_id})"
+
+# A worker process: set up, open its connections, then wait for a send id on stdin (as a Celery worker waits
+# for a task), work on the send, and report what it used.
+WORKER = """
+import json, resource, sys, time, django
+django.setup()
+from django.db import connection
+from campaigns.worker import send_work
+from subscribers.ses import ses_client
+connection.ensure_connection(); ses_client()
+print("ready", flush=True)
+send_id = int(sys.stdin.readline())
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+accepted = send_work(send_id=send_id)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"accepted": accepted, "rss_before_kb": rss_before, "rss_peak_kb": usage.ru_maxrss,
+                  "cpu_s": usage.ru_utime + usage.ru_stime}), flush=True)
+"""
+
+# Raw boto3: the same call the pipeline makes, with a prebuilt message, as fast as one process can.
+RAW = """
+import json, sys, time, django
+django.setup()
+from subscribers.mail import message_build
+from subscribers.ses import ses_send_raw
+raw = message_build(to="bench0@mail.example", subject="Hello", text="t" * 2000, html="<p>h</p>" * 500)
+tags = {"send": "1", "delivery": "1"}
+for _ in range(100):
+    ses_send_raw(raw_message=raw, to="bench0@mail.example", tags=tags)
+print("ready", flush=True); sys.stdin.readline()
+started = time.time()
+for _ in range(int(sys.argv[1])):
+    ses_send_raw(raw_message=raw, to="bench0@mail.example", tags=tags)
+print(json.dumps({"started": started, "ended": time.time()}), flush=True)
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--recipients", type=int, default=20_000)
+    parser.add_argument("--recipients", default="20000", help="audience size, or several separated by commas")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--raw-calls", type=int, default=3000, help="SendEmail calls per raw boto3 process")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line per audience size")
     args = parser.parse_args()
+    sizes = [int(n) for n in args.recipients.split(",")]
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-send-", dir=ROOT / "var"))
     endpoint = f"http://127.0.0.1:{args.port}"
@@ -37,21 +82,23 @@ def main() -> None:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "newsletter.settings.local",
         "SES_ENDPOINT_URL": endpoint,
-        "SES_MAX_SEND_RATE": "1000000",
-        "SEND_BATCH_SIZE": "200",
+        "SES_MAX_SEND_RATE": "1000000",  # the rate limiter still runs, with slots too close to hold anyone back
         "MEDIA_ROOT": str(workdir / "media"),
         "SITE_URL": "https://news.larkspur-lune.example",
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
     }
-    env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    env.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-send.sqlite3'}")
     os.environ.update(env)
     server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "fast_ses.py"), str(args.port)])  # noqa: S603
     try:
         time.sleep(0.5)
-        run(args, env, endpoint)
+        results = [run(size, args, env, endpoint, server.pid) for size in sizes]
     finally:
         server.terminate()
+    if args.json:
+        for result in results:
+            print(json.dumps(result))
 
 
 def sent_count(endpoint: str) -> int:
@@ -59,72 +106,147 @@ def sent_count(endpoint: str) -> int:
         return int(response.read())
 
 
-def run(args, env, endpoint) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spawn(code: str, env: dict, *args: str) -> subprocess.Popen:
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline().strip() == "ready", "a benchmark process failed to start"
+    return process
+
+
+def _go(processes: list[subprocess.Popen], line: str) -> None:
+    for process in processes:
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+
+
+def raw_boto3_rate(env: dict, processes: int, calls: int) -> float:
+    """SendEmail calls per second from ``processes`` processes at once."""
+    fleet = [_spawn(RAW, env, str(calls)) for _ in range(processes)]
+    _go(fleet, "go")
+    spans = [json.loads(p.stdout.readline()) for p in fleet]
+    for process in fleet:
+        process.wait()
+    return calls * processes / (max(s["ended"] for s in spans) - min(s["started"] for s in spans))
+
+
+def audience(size: int):
+    """The campaign page and a topic of ``size`` active subscribers, created once and reused."""
+    from campaigns.demo_content import demo_campaign
+    from subscribers.addresses import address_hmac
+    from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Topic
+
+    topic, _ = Topic.objects.get_or_create(slug=f"bench-{size}", defaults={"name": f"Benchmark {size}"})
+    have = Subscription.objects.filter(topic=topic).count()
+    if have != size:
+        Subscription.objects.filter(topic=topic).delete()
+        existing = Subscriber.objects.filter(email__startswith="bench").count()
+        for start in range(existing, size, 10_000):
+            emails = [f"bench{n}@mail.example" for n in range(start, min(start + 10_000, size))]
+            Subscriber.objects.bulk_create(
+                Subscriber(email=e, address_hmac=address_hmac(e), first_name="Reader") for e in emails
+            )
+        people = Subscriber.objects.filter(email__startswith="bench").order_by("pk").values_list("pk", flat=True)
+        batch = []
+        for person in people[:size].iterator(chunk_size=10_000):
+            batch.append(Subscription(subscriber_id=person, topic=topic, status=SubscriptionStatus.ACTIVE))
+            if len(batch) == 10_000:
+                Subscription.objects.bulk_create(batch)
+                batch = []
+        Subscription.objects.bulk_create(batch)
+    page = demo_campaign()
+    page.topics.set([topic])
+    page.save_revision().publish()
+    return page
+
+
+def run(size: int, args, env: dict, endpoint: str, server_pid: int) -> dict:
     import django
 
     django.setup()
     from django.core.management import call_command
 
-    from campaigns.demo_content import demo_campaign
     from campaigns.models import Send, SendState
     from campaigns.sending import send_create, send_start
-    from subscribers.addresses import address_hmac
-    from subscribers.mail import message_build
-    from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Topic
-    from subscribers.ses import ses_send_raw
 
     call_command("migrate", verbosity=0)
-    page = demo_campaign()
-    general = Topic.objects.get(is_default=True)
-    Subscriber.objects.filter(email__startswith="bench").delete()
-    for start in range(0, args.recipients, 5000):
-        emails = [f"bench{n}@mail.example" for n in range(start, min(start + 5000, args.recipients))]
-        people = Subscriber.objects.bulk_create(
-            Subscriber(email=e, address_hmac=address_hmac(e), first_name="Reader") for e in emails
-        )
-        Subscription.objects.bulk_create(
-            Subscription(subscriber=p, topic=general, status=SubscriptionStatus.ACTIVE) for p in people
-        )
+    seeding = time.perf_counter()
+    page = audience(size)
+    seeding = time.perf_counter() - seeding
+    Send.objects.filter(page=page).delete()
 
-    # Raw boto3: the ceiling this endpoint and this machine allow one process.
-    raw = message_build(to="bench0@mail.example", subject="Hello", text="t" * 2000, html="<p>h</p>" * 500)
-    calls = min(3000, args.recipients)
-    started = time.perf_counter()
-    for _ in range(calls):
-        ses_send_raw(raw_message=raw, to="bench0@mail.example")
-    raw_rate = calls / (time.perf_counter() - started)
-    raw_fleet_rate = raw_rate * args.workers
+    raw_one = raw_boto3_rate(env, 1, args.raw_calls)
+    raw_fleet = raw_boto3_rate(env, args.workers, args.raw_calls)
 
-    before = sent_count(endpoint)
+    workers = [_spawn(WORKER, env) for _ in range(args.workers)]
+    before, server_cpu = sent_count(endpoint), cpu_seconds(server_pid)
     started = time.perf_counter()
     send = send_start(send=send_create(page=page))
-    snapshot_seconds = time.perf_counter() - started
-    workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER.format(send_id=send.pk)], cwd=ROOT, env=env)  # noqa: S603
-        for _ in range(args.workers)
-    ]
-    first_message = None
-    while any(w.poll() is None for w in workers):
-        if first_message is None and sent_count(endpoint) > before:
-            first_message = time.perf_counter() - started
-        time.sleep(0.05)
+    start_seconds = time.perf_counter() - started
+    _go(workers, str(send.pk))
+    samples, first_message = [], None
+    while any(w.poll() is None for w in workers) or not samples:
+        count = sent_count(endpoint) - before
+        now = time.perf_counter() - started
+        if count and first_message is None:
+            first_message = now
+        samples.append((now, count))
+        time.sleep(0.002 if first_message is None else 0.1)
     elapsed = time.perf_counter() - started
-    send.refresh_from_db()
+    reports = [json.loads(w.stdout.readline()) for w in workers]
     delivered = sent_count(endpoint) - before
-    rate = delivered / elapsed
+    samples.append((elapsed, delivered))
+    send.refresh_from_db()
+
+    def at(fraction: float) -> tuple[float, int]:
+        return next((t, c) for t, c in samples if c >= fraction * delivered)
+
+    (t10, c10), (t90, c90) = at(0.1), at(0.9)
+    sustained = (c90 - c10) / (t90 - t10) if t90 > t10 else float("nan")
+    end_to_end = delivered / elapsed
+    result = {
+        "recipients": size,
+        "workers": args.workers,
+        "database": env["DATABASE_URL"].split(":")[0],
+        "raw_boto3_one_process": round(raw_one),
+        "raw_boto3_fleet": round(raw_fleet),
+        "pipeline_rate": round(sustained),
+        "pipeline_end_to_end_rate": round(end_to_end),
+        "send_start_seconds": round(start_seconds, 2),
+        "first_message_seconds": round(first_message or float("nan"), 2),
+        "worker_rss_before_mb": [round(r["rss_before_kb"] / 1024) for r in reports],
+        "worker_rss_peak_mb": [round(r["rss_peak_kb"] / 1024) for r in reports],
+        "worker_cpu_ms_per_message": round(1000 * sum(r["cpu_s"] for r in reports) / delivered, 3),
+        "endpoint_cpu_ms_per_message": round(1000 * (cpu_seconds(server_pid) - server_cpu) / delivered, 3),
+        "seeding_seconds": round(seeding, 1),
+    }
+    print(f"\nSend benchmark: {size:,} recipients, {args.workers} worker processes, database {result['database']}")
+    print(f"  raw boto3, one process:         {raw_one:8.0f} calls/s")
+    print(f"  raw boto3, {args.workers} processes at once:  {raw_fleet:8.0f} calls/s")
+    print(f"  pipeline, sustained (10%-90%):  {sustained:8.0f} messages/s")
+    print(f"  pipeline, end to end:           {end_to_end:8.0f} messages/s  ({delivered:,} in {elapsed:.1f} s)")
+    print(f"  pipeline / raw boto3, one proc: {sustained / raw_one:8.0%}")
+    print(f"  pipeline / raw boto3, {args.workers} procs:  {sustained / raw_fleet:8.0%}")
+    print(f"  send_start (snapshot, render):  {start_seconds:8.2f} s")
+    print(f"  time to first message:         {first_message or float('nan'):8.2f} s")
     print(
-        f"\nSend benchmark: {args.recipients} recipients, {args.workers} worker processes, "
-        f"database {env['DATABASE_URL'].split(':')[0]}"
+        f"  worker peak RSS:                {', '.join(f'{m} MB' for m in result['worker_rss_peak_mb'])}"
+        f"  (before the send: {', '.join(f'{m} MB' for m in result['worker_rss_before_mb'])})"
     )
-    print(f"  raw boto3, one process:          {raw_rate:8.0f} calls/s  (x{args.workers} = {raw_fleet_rate:.0f})")
-    print(f"  pipeline, end to end:            {rate:8.0f} messages/s  ({delivered} in {elapsed:.1f} s)")
-    print(f"  pipeline / raw boto3, one proc:  {rate / raw_rate:8.0%}")
-    print(f"  pipeline / raw boto3 x workers:  {rate / raw_fleet_rate:8.0%}")
-    print(f"  audience snapshot + render:      {snapshot_seconds:8.2f} s")
-    print(f"  time to first message:           {first_message or float('nan'):8.2f} s")
-    print(f"  final state: {send.state}; rows: {send.total}")
-    assert send.state == SendState.SENT and delivered == send.total, "the benchmark send did not complete"
+    print(
+        f"  CPU per message:                workers {result['worker_cpu_ms_per_message']:.3f} ms, "
+        f"endpoint {result['endpoint_cpu_ms_per_message']:.3f} ms"
+    )
+    print(f"  final state: {send.state}; rows: {send.total:,}; accepted: {sum(r['accepted'] for r in reports):,}")
+    assert send.state == SendState.SENT and delivered == send.total == size, "the benchmark send did not complete"
     Send.objects.filter(pk=send.pk).delete()
+    return result
 
 
 if __name__ == "__main__":
