@@ -218,12 +218,20 @@ class DeliveryState(models.TextChoices):
 class Delivery(models.Model):
     """The ledger: one row per recipient of a send. It, not Celery, is the truth about what was sent."""
 
-    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: the unique constraint and the claim index both start with the send.
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    # No foreign-key constraints in the database for the recipient: the snapshot takes both ids from the rows
+    # it joins, and PostgreSQL's per-row constraint checks (each locking the subscriber and subscription rows)
+    # took longer than the snapshot itself. Django still applies SET_NULL when a subscriber is deleted.
     subscriber = models.ForeignKey(
-        "subscribers.Subscriber", null=True, on_delete=models.SET_NULL, related_name="deliveries"
+        "subscribers.Subscriber", null=True, on_delete=models.SET_NULL, related_name="deliveries", db_constraint=False
     )
     subscription = models.ForeignKey(
-        "subscribers.Subscription", null=True, on_delete=models.SET_NULL, related_name="deliveries"
+        "subscribers.Subscription",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+        db_constraint=False,
     )
     # Database defaults, because the audience snapshot inserts rows with INSERT ... SELECT.
     state = models.CharField(
