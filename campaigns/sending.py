@@ -205,15 +205,26 @@ def delivery_release(*, ids: list[int], worker_id: str) -> int:
     ).update(state=DeliveryState.QUEUED, claimed_by="", lease_expires_at=None)
 
 
-def deliveries_attempting(*, send_id: int, ids: list[int]) -> bool:
-    """Mark rows as about to be sent (before their SES calls), only while the send is still sending.
+def deliveries_attempting(*, send_id: int, worker_id: str, ids: list[int]) -> list[int]:
+    """Mark this worker's rows as about to be sent (before their SES calls); return the ids marked.
 
-    Returns False, marking nothing, once the send is paused or cancelled: the check and the mark are one
-    statement, so no row is marked after a pause. After a crash the marked rows become ``unknown``.
+    Only rows the worker still holds are marked (a row whose lease the sweeper took back is not), and none
+    once the send is paused or cancelled: the check and the mark are one statement. After a crash the marked
+    rows become ``unknown``.
     """
-    sending = Send.objects.filter(pk=send_id, state=SendState.SENDING)
-    return bool(
-        Delivery.objects.filter(pk__in=ids, send_id=send_id).filter(Exists(sending)).update(attempted_at=timezone.now())
+    now = timezone.now()
+    sending = Exists(Send.objects.filter(pk=send_id, state=SendState.SENDING))
+    held = Delivery.objects.filter(pk__in=ids, send_id=send_id, claimed_by=worker_id, state=DeliveryState.CLAIMED)
+    marked = held.filter(sending).update(attempted_at=now)
+    if marked == len(ids) or not marked:
+        return ids if marked else []
+    return list(held.filter(attempted_at=now).order_by("pk").values_list("pk", flat=True))
+
+
+def deliveries_lease_renew(*, send_id: int, worker_id: str) -> int:
+    """Extend the lease on every row this worker holds: a long batch at a low rate keeps its rows."""
+    return Delivery.objects.filter(send_id=send_id, claimed_by=worker_id, state=DeliveryState.CLAIMED).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=settings.SEND_LEASE_SECONDS)
     )
 
 

@@ -27,6 +27,7 @@ from .rendering import RenderedCampaign, rendered_from_sources
 from .sending import (
     Outcome,
     deliveries_attempting,
+    deliveries_lease_renew,
     deliveries_record,
     delivery_claim_batch,
     delivery_release,
@@ -151,6 +152,7 @@ def send_work(*, send_id: int, worker_id: str | None = None) -> int:
             ids = delivery_claim_batch(send_id=send_id, worker_id=worker_id, size=settings.SEND_BATCH_SIZE)
             if not ids:
                 break
+            renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
             rows = list(
                 Delivery.objects.filter(pk__in=ids)
                 .select_related("subscriber", "subscription__subscriber")
@@ -165,13 +167,19 @@ def send_work(*, send_id: int, worker_id: str | None = None) -> int:
                 part = eligible[first : first + window_size]
                 messages = [_Message(row, _build(rendered, row)) for row in part]
                 reservation = limiter.acquire(count=len(messages))
+                if time.monotonic() > renew_at:
+                    deliveries_lease_renew(send_id=send_id, worker_id=worker_id)
+                    renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
                 with transaction.atomic():
                     deliveries_record(outcomes=unwritten)
                     unwritten = []
-                    marked = deliveries_attempting(send_id=send_id, ids=[row.pk for row in part])
-                if not marked:
+                    marked = deliveries_attempting(send_id=send_id, worker_id=worker_id, ids=[row.pk for row in part])
+                if not marked and not _is_sending(send_id):
                     stopped = True  # paused or cancelled: stop within one window
                     break
+                if len(marked) < len(part):  # rows taken back by the sweeper: another worker may send them
+                    kept = set(marked)
+                    messages = [m for m in messages if m.row.pk in kept]
                 unwritten = window.send(messages, interval=reservation.interval)
                 accepted += sum(o.state == DeliveryState.SENT for o in unwritten)
                 if any(_is_daily_quota(o) for o in unwritten):

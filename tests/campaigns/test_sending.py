@@ -12,6 +12,7 @@ from campaigns.sending import (
     Outcome,
     SendStateError,
     deliveries_attempting,
+    deliveries_lease_renew,
     deliveries_record,
     deliveries_sweep,
     delivery_claim_batch,
@@ -200,18 +201,36 @@ def test_a_window_is_marked_attempting_only_while_the_send_is_sending(campaign, 
     send = started(campaign)
     ids = delivery_claim_batch(send_id=send.pk, worker_id="w", size=5)
 
-    assert deliveries_attempting(send_id=send.pk, ids=ids[:2]) is True
+    assert deliveries_attempting(send_id=send.pk, worker_id="w", ids=ids[:2]) == ids[:2]
     send_pause(send=send)
-    assert deliveries_attempting(send_id=send.pk, ids=ids[2:]) is False
+    assert deliveries_attempting(send_id=send.pk, worker_id="w", ids=ids[2:]) == []
 
     marked = set(Delivery.objects.filter(attempted_at__isnull=False).values_list("pk", flat=True))
     assert marked == set(ids[:2])
 
 
+def test_rows_whose_lease_was_taken_back_are_not_marked_and_a_renewed_lease_is_kept(campaign, audience):
+    send = started(campaign)
+    slow = delivery_claim_batch(send_id=send.pk, worker_id="slow", size=5)
+    expire = Delivery.objects.filter(pk__in=slow[:2])
+    expire.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert deliveries_lease_renew(send_id=send.pk, worker_id="slow") == 5
+    assert deliveries_sweep() == {"requeued": 0, "unknown": 0}, "a renewed lease is kept"
+    expire.update(lease_expires_at=timezone.now() - timedelta(seconds=1))  # the worker stalled past its lease
+    assert deliveries_sweep() == {"requeued": 2, "unknown": 0}
+    taken = delivery_claim_batch(send_id=send.pk, worker_id="other", size=2)
+
+    marked = deliveries_attempting(send_id=send.pk, worker_id="slow", ids=slow)
+
+    assert taken == slow[:2]
+    assert marked == slow[2:], "the slow worker must not send rows another worker now holds"
+    assert not Delivery.objects.filter(pk__in=taken, attempted_at__isnull=False).exists()
+
+
 def test_a_window_of_outcomes_is_written_in_one_go_each_row_with_its_own(campaign, audience):
     send = started(campaign)
     ids = delivery_claim_batch(send_id=send.pk, worker_id="w", size=5)
-    deliveries_attempting(send_id=send.pk, ids=ids)
+    deliveries_attempting(send_id=send.pk, worker_id="w", ids=ids)
 
     deliveries_record(
         outcomes=[
