@@ -202,7 +202,7 @@ CAMPAIGN_SENDERS = env.list("CAMPAIGN_SENDERS", default=[])
 # Sending pipeline. The whole fleet's messages per second: SES's MaxSendRate, read from the account
 # (GetAccount) unless SES_MAX_SEND_RATE overrides it.
 SES_MAX_SEND_RATE = env.float("SES_MAX_SEND_RATE", default=None)
-SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
 SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=120)
 SEND_WORKERS_PER_SEND = env.int("SEND_WORKERS_PER_SEND", default=2)
 # Rows a worker marks as attempting at once (one commit per window); a worker that dies leaves at most
