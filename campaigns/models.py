@@ -5,7 +5,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 from modelcluster.fields import ParentalManyToManyField
 from wagtail.admin.forms import WagtailAdminPageForm
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel
@@ -96,6 +98,10 @@ class CampaignPage(Page):
         blank=True,
         help_text="Leave empty to generate the plain-text part from the content. The footer is always added.",
     )
+    track_clicks = models.BooleanField(
+        default=True,
+        help_text="Count clicks per link (never per person): links go through this site, which redirects them.",
+    )
 
     base_form_class = CampaignPageForm
     parent_page_types = ["campaigns.CampaignIndexPage"]
@@ -115,6 +121,7 @@ class CampaignPage(Page):
         ),
         FieldPanel("body"),
         FieldPanel("plain_text_override"),
+        FieldPanel("track_clicks"),
     ]
 
     preview_modes = [("desktop", "Desktop"), ("phone", "Phone"), ("text", "Plain text"), ("checks", "Checklist")]
@@ -215,6 +222,12 @@ class DeliveryState(models.TextChoices):
     UNKNOWN = "unknown", "Unknown (worker lost mid-send)"
 
 
+class BounceType(models.TextChoices):
+    PERMANENT = "permanent", "Hard bounce"
+    TRANSIENT = "transient", "Soft bounce"
+    UNDETERMINED = "undetermined", "Bounce of undetermined type"
+
+
 class Delivery(models.Model):
     """The ledger: one row per recipient of a send. It, not Celery, is the truth about what was sent."""
 
@@ -247,10 +260,74 @@ class Delivery(models.Model):
     ses_message_id = models.CharField(max_length=100, blank=True, default="", db_default="")
     reason = models.CharField(max_length=255, blank=True, default="", db_default="")
     finished_at = models.DateTimeField(null=True, blank=True)
+    # What SES told us afterwards (its events, through SNS).
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    bounce_type = models.CharField(max_length=16, blank=True, default="", db_default="", choices=BounceType.choices)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["send", "subscriber"], name="one_delivery_per_recipient")]
-        indexes = [models.Index(fields=["send", "state", "id"])]
+        indexes = [
+            models.Index(fields=["send", "state", "id"]),
+            # SES events name the message; most carry our delivery tag, the rest are found by SES's id.
+            models.Index(fields=["ses_message_id"], name="delivery_ses_message_id", condition=~Q(ses_message_id="")),
+        ]
 
     def __str__(self):
         return f"Delivery {self.pk} ({self.get_state_display()})"
+
+
+class TrackedLink(models.Model):
+    """A link of one send, rewritten to go through ``/c/<token>/``: the only place that redirect may go.
+
+    Counts clicks on the link, never who clicked.
+    """
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="links")
+    position = models.PositiveSmallIntegerField(help_text="Order of first appearance in the email, from 1.")
+    url = models.URLField(max_length=2000)
+    clicks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["send", "position"], name="one_link_per_position")]
+        ordering = ["send", "position"]
+
+    def __str__(self):
+        return f"Link {self.position} of send {self.send_id}"
+
+
+class FeedbackEvent(models.Model):
+    """One verified SES event received through SNS, stored as received and processed once.
+
+    ``event_key`` identifies the SES event itself, so the same event arriving through two SNS subscriptions
+    (identity notifications and a configuration set's event publishing) is one row.
+    """
+
+    sns_message_id = models.CharField(max_length=100, unique=True)
+    event_key = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=32)
+    ses_message_id = models.CharField(max_length=100, blank=True, db_index=True)
+    topic_arn = models.CharField(max_length=256)
+    payload = models.JSONField(help_text="The SES event as received; it names recipients, so it is purged in time.")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.event_type} {self.ses_message_id}"
+
+
+class SoftBounce(models.Model):
+    """A transient bounce of an address (by its HMAC): enough of them within a window suppress it."""
+
+    address_hmac = models.CharField(max_length=64)
+    bounced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["address_hmac", "bounced_at"])]
+
+    def __str__(self):
+        return f"Soft bounce at {self.bounced_at:%Y-%m-%d %H:%M}"

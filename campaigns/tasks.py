@@ -46,3 +46,11 @@ def sends_sweep_task() -> dict:
     from .sending import sends_sweep
 
     return sends_sweep()
+
+
+@shared_task(acks_late=True)
+def feedback_process_task(*, event_id: int) -> bool:
+    """Apply one stored SES event. Run twice, it changes things once."""
+    from .feedback import feedback_process
+
+    return feedback_process(event_id=event_id)

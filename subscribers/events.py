@@ -114,3 +114,14 @@ def third_party_objection_withdrawn_event(*, subscriber: Subscriber, source, wor
     return _third_party_event(
         ConsentAction.OBJECTION_WITHDRAWN, subscriber=subscriber, source=source, wording=wording, ip=ip
     )
+
+
+def suppressed_by_feedback_event(*, subscriber: Subscriber, detail: str) -> ConsentEvent:
+    """SES reported a hard bounce or a complaint, and the address was suppressed for it."""
+    return _record(
+        subscriber=subscriber,
+        action=ConsentAction.SUPPRESSED,
+        purpose=ConsentPurpose.MARKETING,
+        source=ConsentSource.SES_FEEDBACK,
+        detail=detail,
+    )

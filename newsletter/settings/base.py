@@ -211,6 +211,20 @@ SEND_IN_FLIGHT = env.int("SEND_IN_FLIGHT", default=16)
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=4)
 # Test sends one editor may make (each to at most ten addresses).
 CAMPAIGN_TEST_RATE = env.str("CAMPAIGN_TEST_RATE", default="30/h")
+# SES feedback through SNS (docs/feedback.md). Only notifications from these topics are accepted.
+SES_SNS_TOPIC_ARNS = env.list("SES_SNS_TOPIC_ARNS", default=[])
+SNS_MAX_BODY_BYTES = env.int("SNS_MAX_BODY_BYTES", default=256 * 1024)
+SNS_MAX_AGE_SECONDS = env.int("SNS_MAX_AGE_SECONDS", default=3600)
+SNS_CERT_TIMEOUT_SECONDS = env.float("SNS_CERT_TIMEOUT_SECONDS", default=5.0)
+# Soft bounces of one address within the window that suppress it like a hard bounce.
+SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
+SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
+# The reputation guard pauses running sends above these rates (SES reviews accounts at 5% and 0.1%).
+REPUTATION_BOUNCE_LIMIT = env.float("REPUTATION_BOUNCE_LIMIT", default=0.04)
+REPUTATION_COMPLAINT_LIMIT = env.float("REPUTATION_COMPLAINT_LIMIT", default=0.0008)
+REPUTATION_WINDOW_HOURS = env.int("REPUTATION_WINDOW_HOURS", default=24)
+REPUTATION_MIN_SENT = env.int("REPUTATION_MIN_SENT", default=500)
+REPUTATION_CHECK_SECONDS = env.int("REPUTATION_CHECK_SECONDS", default=10)
 SES_CONNECT_TIMEOUT = env.float("SES_CONNECT_TIMEOUT", default=5.0)
 SES_READ_TIMEOUT = env.float("SES_READ_TIMEOUT", default=15.0)
 # Shows the staff-only page listing every email the local SES endpoint received (demo only).

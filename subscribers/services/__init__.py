@@ -18,6 +18,7 @@ from .errors import (
     SubscriptionError,
     SuppressedAddressError,
 )
+from .feedback import address_bounced, address_complained
 from .subscriptions import (
     PreferencesOutcome,
     confirmation_pending_for_token,
@@ -46,6 +47,8 @@ __all__ = [
     "SuppressedAddressError",
     "account_email_verify_request",
     "account_register",
+    "address_bounced",
+    "address_complained",
     "confirmation_pending_for_token",
     "confirmation_resend",
     "email_change_confirm",

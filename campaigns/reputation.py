@@ -1,0 +1,83 @@
+"""The reputation guard: pause every running send before SES would put the account under review.
+
+SES reviews an account whose bounce rate reaches 5% or whose complaint rate reaches 0.1%. The guard keeps a
+margin: over ``REPUTATION_BOUNCE_LIMIT`` (default 4%) or ``REPUTATION_COMPLAINT_LIMIT`` (default 0.08%) of the
+messages accepted in the last ``REPUTATION_WINDOW_HOURS`` (default 24), it pauses every send that is
+sending and says why on each. A person resumes; the guard pauses again if a later bounce or complaint finds
+the rates still over the limits. Rates are not judged below ``REPUTATION_MIN_SENT`` messages, where one
+bounce would be a large fraction. This platform sends from one SES account (region), so the rates are the
+account's as far as our mail is concerned.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from .models import BounceType, Delivery, DeliveryState, Send, SendState
+from .sending import send_pause
+
+REASON_PREFIX = "Paused by the reputation guard"
+
+
+@dataclass(frozen=True)
+class ReputationRates:
+    sent: int
+    bounced: int
+    complained: int
+
+    @property
+    def bounce_rate(self) -> float:
+        return self.bounced / self.sent if self.sent else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complained / self.sent if self.sent else 0.0
+
+
+def reputation_rates() -> ReputationRates:
+    """Hard bounces and complaints against messages SES accepted, over the rolling window."""
+    since = timezone.now() - timedelta(hours=settings.REPUTATION_WINDOW_HOURS)
+    recent = Send.objects.filter(Q(finished_at__isnull=True) | Q(finished_at__gte=since), started_at__isnull=False)
+    counts = Delivery.objects.filter(send__in=recent).aggregate(
+        sent=Count("pk", filter=Q(state=DeliveryState.SENT, finished_at__gte=since)),
+        bounced=Count("pk", filter=Q(bounce_type=BounceType.PERMANENT, bounced_at__gte=since)),
+        complained=Count("pk", filter=Q(complained_at__gte=since)),
+    )
+    return ReputationRates(**counts)
+
+
+def reputation_problem(rates: ReputationRates) -> str:
+    """Why sending must stop, in words; empty when the rates are within the limits."""
+    if rates.sent < settings.REPUTATION_MIN_SENT:
+        return ""
+    hours = settings.REPUTATION_WINDOW_HOURS
+    if rates.complaint_rate > settings.REPUTATION_COMPLAINT_LIMIT:
+        return (
+            f"{REASON_PREFIX}: complaint rate {rates.complaint_rate:.2%} in the last {hours} hours is over the "
+            f"{settings.REPUTATION_COMPLAINT_LIMIT:.2%} limit (SES reviews accounts at 0.1%)."
+        )
+    if rates.bounce_rate > settings.REPUTATION_BOUNCE_LIMIT:
+        return (
+            f"{REASON_PREFIX}: hard-bounce rate {rates.bounce_rate:.1%} in the last {hours} hours is over the "
+            f"{settings.REPUTATION_BOUNCE_LIMIT:.1%} limit (SES reviews accounts at 5%)."
+        )
+    return ""
+
+
+def reputation_guard(*, force: bool = False) -> str:
+    """Pause running sends when the rates are over a limit; return the reason (empty when all is well).
+
+    Checked after bounces and complaints, at most every ``REPUTATION_CHECK_SECONDS`` unless forced, and by the
+    minute sweeper.
+    """
+    if not force and not cache.add("campaigns:reputation-checked", 1, settings.REPUTATION_CHECK_SECONDS):
+        return ""
+    problem = reputation_problem(reputation_rates())
+    if problem:
+        for send in Send.objects.filter(state=SendState.SENDING):
+            send_pause(send=send, reason=problem)
+    return problem

@@ -1,0 +1,113 @@
+"""SES event payloads as SES publishes them to SNS, for tests.
+
+The shapes follow the examples in the SES developer guide, "Examples of event data that Amazon SES publishes
+to Amazon SNS": https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-examples.html
+(event publishing, ``eventType``), and "Amazon SNS notification examples for Amazon SES":
+https://docs.aws.amazon.com/ses/latest/dg/notification-examples.html (identity notifications,
+``notificationType``). Values are ours; field names and nesting are SES's.
+"""
+
+import json
+import uuid
+
+TOPIC_ARN = "arn:aws:sns:eu-west-2:123456789012:ses-feedback"
+
+
+def mail(*, message_id: str, to: list[str], delivery_id: int | None = None, send_id: int | None = None) -> dict:
+    tags = {
+        "ses:configuration-set": ["newsletter"],
+        "ses:source-ip": ["192.0.2.10"],
+        "ses:from-domain": ["larkspur-lune.example"],
+        "ses:caller-identity": ["newsletter-sender"],
+    }
+    if delivery_id is not None:
+        tags["delivery"] = [str(delivery_id)]
+    if send_id is not None:
+        tags["send"] = [str(send_id)]
+    return {
+        "timestamp": "2026-11-25T10:00:00.000Z",
+        "source": "Larkspur & Lune <hello@larkspur-lune.example>",
+        "sourceArn": "arn:aws:ses:eu-west-2:123456789012:identity/larkspur-lune.example",
+        "sendingAccountId": "123456789012",
+        "messageId": message_id,
+        "destination": to,
+        "headersTruncated": False,
+        "tags": tags,
+    }
+
+
+def bounce(*, mail: dict, bounce_type: str, sub_type: str, recipients: list[dict]) -> dict:
+    return {
+        "eventType": "Bounce",
+        "bounce": {
+            "bounceType": bounce_type,
+            "bounceSubType": sub_type,
+            "bouncedRecipients": recipients,
+            "timestamp": "2026-11-25T10:00:02.000Z",
+            "feedbackId": f"0102017{uuid.uuid4().hex}-000000",
+            "reportingMTA": "dsn; mta.mail.example",
+        },
+        "mail": mail,
+    }
+
+
+def bounced_recipient(email: str, *, status: str = "5.1.1", action: str = "failed") -> dict:
+    return {
+        "emailAddress": email,
+        "action": action,
+        "status": status,
+        "diagnosticCode": f"smtp; {status.replace('.', '')[:3]} {status} mailbox problem",
+    }
+
+
+def complaint(*, mail: dict, recipients: list[str], feedback_type: str | None = None) -> dict:
+    body = {
+        "complainedRecipients": [{"emailAddress": e} for e in recipients],
+        "timestamp": "2026-11-25T10:05:00.000Z",
+        "feedbackId": f"0102017{uuid.uuid4().hex}-000000",
+        "userAgent": "Mail provider feedback loop",
+        "arrivalDate": "2026-11-25T10:04:58.000Z",
+    }
+    if feedback_type:
+        body["complaintFeedbackType"] = feedback_type
+    return {"eventType": "Complaint", "complaint": body, "mail": mail}
+
+
+def delivery(*, mail: dict) -> dict:
+    return {
+        "eventType": "Delivery",
+        "delivery": {
+            "timestamp": "2026-11-25T10:00:03.000Z",
+            "processingTimeMillis": 1200,
+            "recipients": mail["destination"],
+            "smtpResponse": "250 2.6.0 Message received",
+            "reportingMTA": "a8-70.smtp-out.amazonses.com",
+        },
+        "mail": mail,
+    }
+
+
+def send_event(*, mail: dict) -> dict:
+    return {"eventType": "Send", "send": {}, "mail": mail}
+
+
+def reject(*, mail: dict) -> dict:
+    return {"eventType": "Reject", "reject": {"reason": "Bad content"}, "mail": mail}
+
+
+def as_identity_notification(event: dict) -> dict:
+    """The same SES event as an identity notification carries it (``notificationType``)."""
+    event = dict(event)
+    event["notificationType"] = event.pop("eventType")
+    return event
+
+
+def sns_notification(event: dict, *, message_id: str | None = None) -> dict:
+    """The SNS envelope of a Notification, as the hook's verifier returns it (signature fields omitted)."""
+    return {
+        "Type": "Notification",
+        "MessageId": message_id or str(uuid.uuid4()),
+        "TopicArn": TOPIC_ARN,
+        "Message": json.dumps(event),
+        "Timestamp": "2026-11-25T10:00:04.000Z",
+    }
