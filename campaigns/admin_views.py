@@ -1,6 +1,6 @@
 """Admin views for campaigns (HTTP only): "Send test" with the compliance checklist, the Campaigns menu target,
 and sending: the "Send" confirmation (send now or schedule), a send's live progress with pause, resume and cancel,
-and the list of recent sends.
+the list of recent sends, and a send's report (aggregates only).
 
 Registered under /admin/ by ``wagtail_hooks.py``, so Wagtail's ``require_admin_access`` guards them; each view
 then checks the user's permission on the page itself.
@@ -26,6 +26,7 @@ from wagtail.admin.widgets.button import HeaderButton
 
 from . import selectors, services
 from .audience import audience_summary
+from .charts import timeline_chart
 from .compliance import campaign_checks, campaign_checks_pass
 from .models import CampaignIndexPage, CampaignPage, Send, SendState
 from .rendering import campaign_render
@@ -323,6 +324,39 @@ class SendProgressView(_CampaignAdminMixin, TemplateView):
                 "is_final": state in (SendState.SENT, SendState.CANCELLED),
                 "progress_url": reverse("campaigns_admin:send_progress_json", args=[self.send.pk]),
                 "sends_url": reverse("campaigns_admin:sends") + f"?campaign={self.page.pk}",
+            }
+        )
+        return context
+
+
+class SendReportView(_CampaignAdminMixin, TemplateView):
+    """A send's results for the marketing team: totals, a chart over time and clicks per link. Aggregates only:
+    counts below the minimum group size show as "<5", and no person is named or listed."""
+
+    template_name = "campaigns/admin/send_report.html"
+    page_title = "Report"
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.send = None
+
+    def dispatch(self, request, *args, **kwargs):
+        self.send = _send_for(request, kwargs["send_id"])
+        self.page = self.send.page
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            {
+                "campaign": self.page,
+                "send": self.send,
+                "report": selectors.send_report(send=self.send),
+                "chart": timeline_chart(selectors.send_timeline(send=self.send)),
+                "subject": self.send.subject_source or self.send.revision.as_object().subject,
+                "track_clicks": bool(self.send.revision.as_object().track_clicks),
+                "progress_url": reverse("campaigns_admin:send_progress", args=[self.send.pk]),
+                "min_group": settings.REPORT_MIN_GROUP_SIZE,
             }
         )
         return context

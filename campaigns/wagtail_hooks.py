@@ -17,6 +17,7 @@ admin_patterns = (
         path("sends/", admin_views.SendsIndexView.as_view(), name="sends"),
         path("sends/<int:send_id>/", admin_views.SendProgressView.as_view(), name="send_progress"),
         path("sends/<int:send_id>/progress.json", admin_views.send_progress_json, name="send_progress_json"),
+        path("sends/<int:send_id>/report/", admin_views.SendReportView.as_view(), name="send_report"),
         *(
             path(f"sends/<int:send_id>/{action}/", admin_views.send_action, {"action": action}, name=f"send_{action}")
             for action in admin_views.SEND_ACTIONS

@@ -217,6 +217,8 @@ SNS_MAX_BODY_BYTES = env.int("SNS_MAX_BODY_BYTES", default=256 * 1024)
 SNS_MAX_AGE_SECONDS = env.int("SNS_MAX_AGE_SECONDS", default=3600)
 SNS_CERT_TIMEOUT_SECONDS = env.float("SNS_CERT_TIMEOUT_SECONDS", default=5.0)
 # Soft bounces of one address within the window that suppress it like a hard bounce.
+# Reports show any count below this as "<N", so that no small group can be singled out.
+REPORT_MIN_GROUP_SIZE = env.int("REPORT_MIN_GROUP_SIZE", default=5)
 SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
 SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
 # The reputation guard pauses running sends above these rates (SES reviews accounts at 5% and 0.1%).
