@@ -1,12 +1,13 @@
 """Wagtail admin registration only: the "Send test" and "Send" views, their buttons on campaign pages, the send
-progress pages, and the Campaigns and Sends menu items."""
+progress and report pages, the Campaigns and Sends menu items, and the dashboard's recent sends."""
 
 from django.urls import include, path, reverse, reverse_lazy
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
+from wagtail.admin.ui.components import Component
 from wagtail.admin.widgets.button import Button
 
-from . import admin_views
+from . import admin_views, selectors
 from .models import CampaignPage
 
 admin_patterns = (
@@ -93,3 +94,20 @@ def register_campaigns_menu_item():
 @hooks.register("register_admin_menu_item")
 def register_sends_menu_item():
     return MenuItem("Sends", reverse_lazy("campaigns_admin:sends"), icon_name="history", order=151)
+
+
+class RecentSendsPanel(Component):
+    """Dashboard panel: the last sends, their state and how far they got, with links to progress and report."""
+
+    name = "recent_sends"
+    order = 60
+    template_name = "admin_panels/recent_sends.html"
+
+    def get_context_data(self, parent_context=None):
+        return {"rows": selectors.sends_recent(limit=5)}
+
+
+@hooks.register("construct_homepage_panels")
+def add_recent_sends_panel(request, panels):
+    if request.user.has_perm("wagtailadmin.access_admin"):
+        panels.append(RecentSendsPanel())
