@@ -216,6 +216,8 @@ SES_SNS_TOPIC_ARNS = env.list("SES_SNS_TOPIC_ARNS", default=[])
 SNS_MAX_BODY_BYTES = env.int("SNS_MAX_BODY_BYTES", default=256 * 1024)
 SNS_MAX_AGE_SECONDS = env.int("SNS_MAX_AGE_SECONDS", default=3600)
 SNS_CERT_TIMEOUT_SECONDS = env.float("SNS_CERT_TIMEOUT_SECONDS", default=5.0)
+# Dotted path of the function that fetches SNS certificates and subscribe URLs; empty: direct HTTPS.
+SNS_HTTP_FETCH = env.str("SNS_HTTP_FETCH", default="")
 # Soft bounces of one address within the window that suppress it like a hard bounce.
 # Reports show any count below this as "<N", so that no small group can be singled out.
 REPORT_MIN_GROUP_SIZE = env.int("REPORT_MIN_GROUP_SIZE", default=5)
