@@ -11,6 +11,7 @@ from django.utils import timezone
 
 WIDTH, HEIGHT = 760, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 16, 40  # room for the axes' labels
+STEP_NAMES = {timedelta(seconds=1): "second", timedelta(minutes=1): "minute", timedelta(hours=1): "hour"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ def _nice_ceiling(value: int) -> int:
 
 def _label(moment, step: timedelta) -> str:
     local = timezone.localtime(moment)
+    if step < timedelta(minutes=1):
+        return local.strftime("%H:%M:%S")
     return local.strftime("%d %b" if step >= timedelta(days=1) else "%d %b %H:%M")
 
 
@@ -46,7 +49,7 @@ def timeline_chart(timeline: dict) -> dict | None:
     top = _nice_ceiling(max(max(timeline["accepted"]), max(timeline["delivered"]), 1))
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_width / len(starts)
-    bar_width = max(slot / 2 - 1, 0.5)
+    bar_width = min(max(slot / 2 - 1, 0.5), 28)  # a few wide buckets stay bars, not blocks
     series = {}
     for offset, name in enumerate(("accepted", "delivered")):
         bars = []
@@ -54,7 +57,7 @@ def timeline_chart(timeline: dict) -> dict | None:
             height = plot_height * value / top
             bars.append(
                 Bar(
-                    x=round(LEFT + index * slot + offset * (bar_width + 1), 2),
+                    x=round(LEFT + index * slot + slot / 2 - bar_width - 0.5 + offset * (bar_width + 1), 2),
                     y=round(TOP + plot_height - height, 2),
                     width=round(bar_width, 2),
                     height=round(height, 2),
@@ -76,5 +79,5 @@ def timeline_chart(timeline: dict) -> dict | None:
         "series": series,
         "ticks": ticks,
         "x_labels": x_labels,
-        "step_text": {timedelta(minutes=1): "minute", timedelta(hours=1): "hour"}.get(timeline["step"], "day"),
+        "step_text": STEP_NAMES.get(timeline["step"], "day"),
     }

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Q
-from django.db.models.functions import TruncDay, TruncHour, TruncMinute
+from django.db.models.functions import TruncDay, TruncHour, TruncMinute, TruncSecond
 from django.utils import timezone
 
 from subscribers.models import ConsentAction, ConsentEvent, ConsentSource
@@ -173,6 +173,8 @@ def send_report(*, send: Send) -> dict:
 
 
 def _bucket(span: timedelta) -> tuple[type, timedelta]:
+    if span <= timedelta(minutes=2):
+        return TruncSecond, timedelta(seconds=1)
     if span <= timedelta(hours=3):
         return TruncMinute, timedelta(minutes=1)
     if span <= timedelta(days=4):
@@ -181,7 +183,7 @@ def _bucket(span: timedelta) -> tuple[type, timedelta]:
 
 
 def send_timeline(*, send: Send, now=None) -> dict:
-    """Messages accepted by SES and messages delivered, per minute (hour, or day for long spans), from the
+    """Messages accepted by SES and messages delivered, per second, minute, hour or day by the span, from the
     send's start: two series of equal length, for the report's chart."""
     now = now or timezone.now()
     if not send.started_at:

@@ -5,13 +5,14 @@ polls its JSON view and moves without a reload.
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
 from campaigns.demo_content import campaign_index, demo_campaign
-from campaigns.models import DeliveryState, Send, SendState
+from campaigns.models import Delivery, DeliveryState, Send, SendState
 from subscribers.models import User
 
 pytestmark = [
@@ -100,6 +101,25 @@ def test_editor_confirms_a_send_and_watches_it_reach_every_subscriber(
     page.goto("/admin/campaigns/sends/")
     expect(page.locator(f"[data-send='{send.pk}']")).to_contain_text(f"{AUDIENCE:,} sent of {AUDIENCE:,}")
     screenshot(page, "42-campaign-sends", reload=True)
+
+    # When SES reports deliveries and a few bounces, and the editor opens the send's report
+    rows = send.deliveries.order_by("pk")
+    for row in rows[:390]:
+        Delivery.objects.filter(pk=row.pk).update(delivered_at=row.finished_at + timedelta(seconds=3))
+    for row in rows[390:393]:
+        Delivery.objects.filter(pk=row.pk).update(bounce_type="permanent", bounced_at=row.finished_at)
+    page.locator(f"[data-send='{send.pk}']").get_by_role("link", name="Report").click()
+
+    # Then it shows the totals, small counts as "<5", and a chart with bars for both series
+    expect(page.locator("[data-report=recipients]")).to_have_text(f"{AUDIENCE:,}")
+    expect(page.locator("[data-report=delivered]")).to_have_text("390")
+    expect(page.locator("[data-report=hard_bounced]")).to_have_text("<5")
+    chart = page.locator("[data-report-chart]")
+    expect(chart).to_be_visible()
+    assert chart.locator(".send-chart__bar--delivered[height]").count() > 0
+    assert chart.bounding_box()["height"] > 150, "the chart is drawn at a readable size"
+    expect(page.locator("[data-report-links] tbody tr")).to_have_count(3)
+    screenshot(page, "43-campaign-send-report", reload=True)
 
 
 def screenshot_dir():

@@ -75,14 +75,15 @@ def test_an_unsubscribe_after_a_later_email_is_not_counted_for_the_earlier_one(f
 
 def test_the_timeline_buckets_accepted_and_delivered_messages_and_the_chart_draws_them(finished):
     send, _ = finished
-    Delivery.objects.filter(send=send).update(delivered_at=send.started_at + timedelta(minutes=2))
+    Delivery.objects.filter(send=send).update(delivered_at=send.started_at + timedelta(minutes=3))
 
     timeline = send_timeline(send=send)
     chart = timeline_chart(timeline)
 
     assert sum(timeline["accepted"]) == 8 and sum(timeline["delivered"]) == 8
-    assert timeline["delivered"][2] == 8, "delivered two minutes after the start"
-    assert len(timeline["starts"]) == len(timeline["accepted"]) == len(timeline["delivered"]) == 3
+    assert timeline["step"] == timedelta(minutes=1), "a span of three minutes is drawn per minute"
+    assert timeline["delivered"][3] == 8, "delivered three minutes after the start"
+    assert len(timeline["starts"]) == len(timeline["accepted"]) == len(timeline["delivered"]) == 4
     tallest = max(chart["series"]["delivered"], key=lambda bar: bar.height)
     assert tallest.value == 8 and tallest.height > 0
     assert chart["ticks"][-1]["value"] == 10, "a round top for the y axis"
