@@ -65,6 +65,10 @@ def send_start(*, send: Send) -> Send:
             rendered.html_source,
             rendered.text_source,
         )
+        if page.track_clicks:  # links in the HTML go through /c/<token>/; the text part stays as it is
+            from .clicks import links_track
+
+            send.html_source = links_track(send=send, html=send.html_source)
         send.sender, send.reply_to = rendered.sender, rendered.reply_to
         send.total = audience_snapshot(send_id=send.pk, topic_ids=[t.pk for t in page.topics.all()])
         send.state, send.started_at = SendState.SENDING, timezone.now()
@@ -317,6 +321,10 @@ def sends_sweep() -> dict[str, int]:
     if quota_paused.exists() and _quota_available():
         for send in quota_paused:
             send_resume(send=send)
+    if Send.objects.filter(state=SendState.SENDING).exists():
+        from .reputation import reputation_guard
+
+        reputation_guard(force=True)
     woken = 0
     for send_id in Send.objects.filter(state=SendState.SENDING).values_list("pk", flat=True):
         if Delivery.objects.filter(send_id=send_id, state=DeliveryState.QUEUED).exists():

@@ -5,4 +5,6 @@ from . import views
 app_name = "campaigns"
 urlpatterns = [
     path("email/<str:token>/", views.view_in_browser, name="view_in_browser"),
+    path("c/<str:token>/", views.click, name="click"),
+    path("hooks/ses/", views.ses_hook, name="ses_hook"),
 ]

@@ -1,17 +1,27 @@
-"""Public campaign pages: the email as a web page (/email/<token>/)."""
+"""Public campaign pages: the email as a web page (/email/<token>/), tracked links (/c/<token>/), and the hook
+SES events arrive at through SNS (/hooks/ses/)."""
 
+import logging
 import uuid
 
+from django.conf import settings
 from django.core import signing
-from django.http import Http404, HttpResponse
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotFound, HttpResponseRedirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST, require_safe
 from wagtail.models import Revision
 
 from subscribers.models import Subscription
 
+from .clicks import ClickError, click_follow
+from .feedback import FeedbackError, feedback_receive
 from .models import CampaignPage
 from .personalise import merge_values, view_in_browser_read
 from .rendering import campaign_render
+from .sns import SnsFetchFailed, SnsVerificationError, sns_message_verify, sns_subscription_confirm
+
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -43,3 +53,60 @@ def view_in_browser(request, token: str):
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"  # the URL is personal: do not pass it to linked sites
     return response
+
+
+@require_safe
+@never_cache
+def click(request, token: str):
+    """A tracked link: count the click and redirect to the address stored for that link of that send.
+
+    The destination comes only from the database, never from the request (its query string, path or Referer
+    are ignored), so this is no open redirect. A bad token or an unknown link is a plain 404, never a redirect.
+    HEAD is answered like GET, and counted: link scanners use both (docs/campaigns.md).
+    """
+    try:
+        response = HttpResponseRedirect(click_follow(token=token))
+    except ClickError as err:
+        response = HttpResponseNotFound(f"{err}\n", content_type="text/plain; charset=utf-8")
+    # never_cache marks both answers no-store and private, so no proxy replays a redirect without counting it.
+    response["Referrer-Policy"] = "no-referrer"  # the destination need not learn the tracked address
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@csrf_exempt
+@require_POST
+def ses_hook(request):
+    """SES events through SNS (docs/feedback.md). Nothing is believed or written until the message is verified.
+
+    200: stored (or a duplicate, or a subscription confirmed). 400: refused, with nothing written and a warning
+    logged. 503: a certificate or confirmation fetch failed on our side; SNS delivers again later.
+    """
+    limit = settings.SNS_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return _hook_refused(f"Body of {declared} bytes is larger than the {limit} allowed")
+    body = request.read(limit + 1)  # never more than the limit, whatever the headers said
+    try:
+        message = sns_message_verify(body=body, message_type_header=request.headers.get("x-amz-sns-message-type"))
+        if message["Type"] == "SubscriptionConfirmation":
+            sns_subscription_confirm(message=message)
+            logger.info("Confirmed the SNS subscription to %s.", message["TopicArn"])
+        elif message["Type"] == "UnsubscribeConfirmation":
+            logger.warning("SNS says the subscription to %s was removed; feedback stops.", message["TopicArn"])
+        elif feedback_receive(sns_message=message) is None:
+            logger.info("SNS message %s is a duplicate; processed once already.", message["MessageId"])
+    except SnsFetchFailed as err:
+        logger.warning("SES hook: %s", err.reason)
+        return HttpResponse("Try again later.\n", status=503, content_type="text/plain")
+    except (SnsVerificationError, FeedbackError) as err:
+        return _hook_refused(getattr(err, "reason", str(err)))
+    return HttpResponse("OK\n", content_type="text/plain")
+
+
+def _hook_refused(reason: str) -> HttpResponse:
+    logger.warning("SES hook refused a request: %s", reason)
+    return HttpResponseBadRequest("Refused.\n", content_type="text/plain")

@@ -85,11 +85,12 @@ def signed_envelope(
     cert_url: str = CERT_URL,
     subject: str | None = None,
     subscribe_url: str = SUBSCRIBE_URL,
+    message_id: str = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
 ) -> dict:
     """An SNS HTTP message signed with ``key`` as SNS signs it: SHA1 for version 1, SHA256 for version 2."""
     envelope = {
         "Type": message_type,
-        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "MessageId": message_id,
         "TopicArn": topic_arn,
         "Message": message,
         "Timestamp": sns_time(timestamp),
