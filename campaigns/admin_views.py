@@ -355,6 +355,8 @@ class SendReportView(_CampaignAdminMixin, TemplateView):
                 "chart": timeline_chart(selectors.send_timeline(send=self.send)),
                 "subject": self.send.subject_source or self.send.revision.as_object().subject,
                 "track_clicks": bool(self.send.revision.as_object().track_clicks),
+                "track_opens": bool(self.send.revision.as_object().track_opens),
+                "opens_shown": selectors.count_shown(self.send.opens),
                 "progress_url": reverse("campaigns_admin:send_progress", args=[self.send.pk]),
                 "min_group": settings.REPORT_MIN_GROUP_SIZE,
             }

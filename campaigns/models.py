@@ -102,6 +102,14 @@ class CampaignPage(Page):
         default=True,
         help_text="Count clicks per link (never per person): links go through this site, which redirects them.",
     )
+    track_opens = models.BooleanField(
+        default=False,
+        help_text=(
+            "Count opens with an invisible image (a total for the send, never per person). Off by default: Apple "
+            "Mail Privacy Protection loads every image of every message, and mail scanners load them too, so the "
+            "count runs high and says how often the image was fetched, not how many people read the email."
+        ),
+    )
 
     base_form_class = CampaignPageForm
     parent_page_types = ["campaigns.CampaignIndexPage"]
@@ -121,7 +129,7 @@ class CampaignPage(Page):
         ),
         FieldPanel("body"),
         FieldPanel("plain_text_override"),
-        FieldPanel("track_clicks"),
+        MultiFieldPanel([FieldPanel("track_clicks"), FieldPanel("track_opens")], heading="Tracking"),
     ]
 
     preview_modes = [("desktop", "Desktop"), ("phone", "Phone"), ("text", "Plain text"), ("checks", "Checklist")]
@@ -198,6 +206,7 @@ class Send(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     total = models.PositiveIntegerField(default=0, help_text="Rows in the delivery ledger (the audience snapshot).")
+    opens = models.PositiveIntegerField(default=0, help_text="Loads of the open-tracking image, when it was on.")
     # The render, stored once at the start so every recipient gets the same email (and "view in browser"
     # can show it later), whatever happens to the page afterwards.
     subject_source = models.TextField(blank=True)

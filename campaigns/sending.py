@@ -69,6 +69,10 @@ def send_start(*, send: Send) -> Send:
             from .clicks import links_track
 
             send.html_source = links_track(send=send, html=send.html_source)
+        if page.track_opens:  # off by default: the count runs high (docs/feedback.md)
+            from .opens import open_pixel_add
+
+            send.html_source = open_pixel_add(send=send, html=send.html_source)
         send.sender, send.reply_to = rendered.sender, rendered.reply_to
         send.total = audience_snapshot(send_id=send.pk, topic_ids=[t.pk for t in page.topics.all()])
         send.state, send.started_at = SendState.SENDING, timezone.now()

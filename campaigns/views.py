@@ -1,5 +1,5 @@
-"""Public campaign pages: the email as a web page (/email/<token>/), tracked links (/c/<token>/), and the hook
-SES events arrive at through SNS (/hooks/ses/)."""
+"""Public campaign pages: the email as a web page (/email/<token>/), tracked links (/c/<token>/), the
+open-tracking image (/o/<token>.gif), and the hook SES events arrive at through SNS (/hooks/ses/)."""
 
 import logging
 import uuid
@@ -17,6 +17,7 @@ from subscribers.models import Subscription
 from .clicks import ClickError, click_follow
 from .feedback import FeedbackError, feedback_receive
 from .models import CampaignPage
+from .opens import PIXEL, OpenTokenInvalid, open_count
 from .personalise import merge_values, view_in_browser_read
 from .rendering import campaign_render
 from .sns import SnsFetchFailed, SnsVerificationError, sns_message_verify, sns_subscription_confirm
@@ -71,6 +72,19 @@ def click(request, token: str):
     # never_cache marks both answers no-store and private, so no proxy replays a redirect without counting it.
     response["Referrer-Policy"] = "no-referrer"  # the destination need not learn the tracked address
     response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@require_safe
+@never_cache
+def open_image(request, token: str):
+    """The open-tracking image: a transparent pixel, counted for its send (never for a person)."""
+    try:
+        open_count(token=token)
+    except OpenTokenInvalid:
+        return HttpResponseNotFound("Not found.\n", content_type="text/plain")
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Referrer-Policy"] = "no-referrer"
     return response
 
 
