@@ -19,7 +19,14 @@ from django.conf import settings
 from django.db import transaction
 
 from subscribers.models import SubscriptionStatus, Suppression, SuppressionScope
-from subscribers.ses import SesOutcomeUnknown, SesPermanentError, SesTransientError, ses_max_send_rate, ses_send_raw
+from subscribers.ses import (
+    SesOutcomeUnknown,
+    SesPermanentError,
+    SesTransientError,
+    ses_client,
+    ses_max_send_rate,
+    ses_send_raw,
+)
 
 from .models import Delivery, DeliveryState, Send, SendState
 from .personalise import campaign_message_build
@@ -143,6 +150,7 @@ def send_work(*, send_id: int, worker_id: str | None = None) -> int:
         sender=send.sender,
         reply_to=send.reply_to,
     )
+    ses_client()  # made here, once: creating boto3 clients from several threads at once is not safe
     limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
     window_size = max(1, min(settings.SEND_IN_FLIGHT, int(limiter.rate_per_second * WINDOW_SECONDS)))
     window = _Window(send_id=send_id, rendered=rendered, concurrency=min(settings.SEND_CONCURRENCY, window_size))
