@@ -208,8 +208,9 @@ def run(size: int, args, env: dict, endpoint: str, server_pid: int) -> dict:
         return next((t, c) for t, c in samples if c >= fraction * delivered)
 
     (t10, c10), (t90, c90) = at(0.1), at(0.9)
-    sustained = (c90 - c10) / (t90 - t10) if t90 > t10 else float("nan")
     end_to_end = delivered / elapsed
+    # Too small an audience finishes between two samples: its sustained rate is its end-to-end rate.
+    sustained = (c90 - c10) / (t90 - t10) if t90 > t10 and c90 > c10 else end_to_end
     result = {
         "recipients": size,
         "workers": args.workers,
