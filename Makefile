@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-million clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,15 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
+# bench: rendering, a 20,000-recipient send beside raw boto3, and django-newsletter side by side on 10,000
+# (about half an hour, nearly all of it django-newsletter). bench-million: sends to 10k, 100k and 1M recipients.
 bench: install
 	$(BIN)/python bench/bench_campaign.py
 	$(BIN)/python bench/bench_send.py
+	$(BIN)/python bench/bench_django_newsletter.py
+
+bench-million: install
+	$(BIN)/python bench/bench_send.py --recipients 10000,100000,1000000
 
 clean:
 	-$(BIN)/python -c "import redis; redis.Redis(unix_socket_path='var/redis.sock').shutdown(nosave=True)" 2>/dev/null

@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--raw-calls", type=int, default=3000, help="SendEmail calls per raw boto3 process")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--json", action="store_true", help="end with one JSON line per audience size")
+    parser.add_argument("--ses-latency-ms", type=float, default=0, help="the endpoint answers each send this late")
     args = parser.parse_args()
     sizes = [int(n) for n in args.recipients.split(",")]
 
@@ -90,7 +91,8 @@ def main() -> None:
     }
     env.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-send.sqlite3'}")
     os.environ.update(env)
-    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "fast_ses.py"), str(args.port)])  # noqa: S603
+    endpoint_command = [sys.executable, str(ROOT / "bench" / "fast_ses.py"), str(args.port), str(args.ses_latency_ms)]
+    server = subprocess.Popen(endpoint_command)  # noqa: S603
     try:
         time.sleep(0.5)
         results = [run(size, args, env, endpoint, server.pid) for size in sizes]
@@ -170,6 +172,7 @@ def run(size: int, args, env: dict, endpoint: str, server_pid: int) -> dict:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
 
     from campaigns.models import Send, SendState
@@ -214,6 +217,8 @@ def run(size: int, args, env: dict, endpoint: str, server_pid: int) -> dict:
     result = {
         "recipients": size,
         "workers": args.workers,
+        "ses_latency_ms": args.ses_latency_ms,
+        "concurrency": int(os.environ.get("SEND_CONCURRENCY") or settings.SEND_CONCURRENCY),
         "database": env["DATABASE_URL"].split(":")[0],
         "raw_boto3_one_process": round(raw_one),
         "raw_boto3_fleet": round(raw_fleet),
@@ -227,7 +232,10 @@ def run(size: int, args, env: dict, endpoint: str, server_pid: int) -> dict:
         "endpoint_cpu_ms_per_message": round(1000 * (cpu_seconds(server_pid) - server_cpu) / delivered, 3),
         "seeding_seconds": round(seeding, 1),
     }
-    print(f"\nSend benchmark: {size:,} recipients, {args.workers} worker processes, database {result['database']}")
+    print(
+        f"\nSend benchmark: {size:,} recipients, {args.workers} worker processes of {result['concurrency']} SES calls "
+        f"each, database {result['database']}, endpoint latency {args.ses_latency_ms:g} ms"
+    )
     print(f"  raw boto3, one process:         {raw_one:8.0f} calls/s")
     print(f"  raw boto3, {args.workers} processes at once:  {raw_fleet:8.0f} calls/s")
     print(f"  pipeline, sustained (10%-90%):  {sustained:8.0f} messages/s")
