@@ -148,3 +148,29 @@ def ses_send_quota() -> dict:
     except (ClientError, BotoCoreError) as err:
         raise SesTransientError(f"Could not read the SES sending quota: {err}") from err
     return {k: quota[k] for k in ("Max24HourSend", "MaxSendRate", "SentLast24Hours")}
+
+
+def ses_suppressed_destinations() -> list[dict]:
+    """Every address on the SES account-level suppression list: [{"email", "reason"}] with reason BOUNCE or
+    COMPLAINT, read page by page (SES v2 ListSuppressedDestinations)."""
+    found, token = [], None
+    try:
+        while True:
+            page = ses_client().list_suppressed_destinations(**({"NextToken": token} if token else {}))
+            found += [
+                {"email": item["EmailAddress"], "reason": item["Reason"]}
+                for item in page.get("SuppressedDestinationSummaries", [])
+            ]
+            token = page.get("NextToken")
+            if not token:
+                return found
+    except (ClientError, BotoCoreError) as err:
+        raise SesTransientError(f"Could not read the SES suppression list: {err}") from err
+
+
+def ses_suppressed_destination_put(*, email: str, reason: str) -> None:
+    """Add an address to the SES account-level suppression list (reason BOUNCE or COMPLAINT)."""
+    try:
+        ses_client().put_suppressed_destination(EmailAddress=address_for_transport(email), Reason=reason)
+    except (ClientError, BotoCoreError) as err:
+        raise SesTransientError(f"Could not add an address to the SES suppression list: {err}") from err
