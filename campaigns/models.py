@@ -207,6 +207,9 @@ class Send(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     total = models.PositiveIntegerField(default=0, help_text="Rows in the delivery ledger (the audience snapshot).")
     opens = models.PositiveIntegerField(default=0, help_text="Loads of the open-tracking image, when it was on.")
+    # A large audience is written in chunks after the send starts: until the last one, the send cannot finish.
+    audience_complete = models.BooleanField(default=True)
+    audience_cursor = models.BigIntegerField(default=0, help_text="The last subscriber id the snapshot has covered.")
     # The render, stored once at the start so every recipient gets the same email (and "view in browser"
     # can show it later), whatever happens to the page afterwards.
     subject_source = models.TextField(blank=True)

@@ -74,10 +74,16 @@ def send_start(*, send: Send) -> Send:
 
             send.html_source = open_pixel_add(send=send, html=send.html_source)
         send.sender, send.reply_to = rendered.sender, rendered.reply_to
-        send.total = audience_snapshot(send_id=send.pk, topic_ids=[t.pk for t in page.topics.all()])
+        # The first chunk of the audience now; the rest, if any, after commit, chunk by chunk, while sending.
+        send.total, end = audience_snapshot(
+            send_id=send.pk, topic_ids=[t.pk for t in page.topics.all()], size=settings.SEND_SNAPSHOT_CHUNK
+        )
+        send.audience_complete, send.audience_cursor = end is None, end or 0
         send.state, send.started_at = SendState.SENDING, timezone.now()
         send.save()
         transaction.on_commit(lambda: _wake_workers(send.pk))
+        if end is not None:
+            transaction.on_commit(lambda: _audience_continue_later(send.pk))
     return send
 
 
@@ -139,6 +145,42 @@ def send_schedule(*, send: Send, when: datetime) -> Send:
     return send
 
 
+def _audience_continue_later(send_id: int) -> None:
+    from .tasks import send_audience_task
+
+    send_audience_task.delay(send_id=send_id)
+
+
+def send_audience_continue(*, send_id: int) -> int:
+    """Write the rest of a send's audience, one chunk per transaction; return the rows written.
+
+    Each chunk locks the send, continues from its cursor and wakes workers after it commits, so sending goes
+    on meanwhile. Safe to run twice at once or after a crash: the lock serialises runs, the cursor says where
+    to go on, and rows already written are not written again. A cancelled send's audience stops here.
+    """
+    send = Send.objects.select_related("revision").get(pk=send_id)
+    topic_ids = [t.pk for t in send.revision.as_object().topics.all()]
+    written = 0
+    while True:
+        with transaction.atomic():
+            send = Send.objects.select_for_update().get(pk=send_id)
+            if send.audience_complete:
+                return written
+            if send.state not in (SendState.SENDING, SendState.PAUSED):
+                send.audience_complete = True
+                send.save(update_fields=["audience_complete"])
+                return written
+            rows, end = audience_snapshot(
+                send_id=send_id, topic_ids=topic_ids, after=send.audience_cursor, size=settings.SEND_SNAPSHOT_CHUNK
+            )
+            written += rows
+            send.total += rows
+            send.audience_complete, send.audience_cursor = end is None, end or send.audience_cursor
+            send.save(update_fields=["total", "audience_complete", "audience_cursor"])
+            if send.state == SendState.SENDING:
+                transaction.on_commit(lambda: _wake_workers(send_id, count=1))
+
+
 def _wake_workers(send_id: int, count: int | None = None) -> None:
     from .tasks import send_work_task
 
@@ -176,11 +218,11 @@ def send_cancel(*, send: Send) -> Send:
 
 
 def send_finish_if_done(*, send_id: int) -> bool:
-    """A send is ``sent`` only when no row is queued or claimed any more."""
+    """A send is ``sent`` only when its whole audience is written and no row is queued or claimed any more."""
     if Delivery.objects.filter(send_id=send_id, state__in=OPEN_STATES).exists():
         return False
     return bool(
-        Send.objects.filter(pk=send_id, state=SendState.SENDING).update(
+        Send.objects.filter(pk=send_id, state=SendState.SENDING, audience_complete=True).update(
             state=SendState.SENT, finished_at=timezone.now()
         )
     )
@@ -329,6 +371,11 @@ def sends_sweep() -> dict[str, int]:
         from .reputation import reputation_guard
 
         reputation_guard(force=True)
+    # An audience left half written (a lost task, a crash) is taken up again; running twice is harmless.
+    for send_id in Send.objects.filter(
+        state__in=(SendState.SENDING, SendState.PAUSED), audience_complete=False
+    ).values_list("pk", flat=True):
+        _audience_continue_later(send_id)
     woken = 0
     for send_id in Send.objects.filter(state=SendState.SENDING).values_list("pk", flat=True):
         if Delivery.objects.filter(send_id=send_id, state=DeliveryState.QUEUED).exists():

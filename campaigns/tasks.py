@@ -54,3 +54,11 @@ def feedback_process_task(*, event_id: int) -> bool:
     from .feedback import feedback_process
 
     return feedback_process(event_id=event_id)
+
+
+@shared_task(acks_late=True)
+def send_audience_task(*, send_id: int) -> int:
+    """Write the rest of a large send's audience, chunk by chunk, while workers send what is written."""
+    from .sending import send_audience_continue
+
+    return send_audience_continue(send_id=send_id)

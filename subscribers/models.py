@@ -146,7 +146,8 @@ class Subscription(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["subscriber", "topic"], name="one_subscription_per_topic"),
         ]
-        indexes = [models.Index(fields=["topic", "status"])]
+        # Also serves a send's audience snapshot, which walks a topic's active subscribers in subscriber order.
+        indexes = [models.Index(fields=["topic", "status", "subscriber"])]
 
     def __str__(self):
         return f"{self.subscriber} on {self.topic} ({self.get_status_display()})"

@@ -209,6 +209,9 @@ SEND_WORKERS_PER_SEND = env.int("SEND_WORKERS_PER_SEND", default=2)
 # this many rows in doubt. And how many SES calls one worker process has open at once.
 SEND_IN_FLIGHT = env.int("SEND_IN_FLIGHT", default=16)
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=4)
+# Subscribers per chunk of a send's audience snapshot: the first chunk is written when the send starts, the
+# rest while it sends, so the first message goes out within a second or two of "Send" whatever the audience.
+SEND_SNAPSHOT_CHUNK = env.int("SEND_SNAPSHOT_CHUNK", default=50_000)
 # Test sends one editor may make (each to at most ten addresses).
 CAMPAIGN_TEST_RATE = env.str("CAMPAIGN_TEST_RATE", default="30/h")
 # SES feedback through SNS (docs/feedback.md). Only notifications from these topics are accepted.

@@ -16,6 +16,7 @@ from campaigns.sending import (
     deliveries_record,
     deliveries_sweep,
     delivery_claim_batch,
+    send_audience_continue,
     send_cancel,
     send_create,
     send_pause,
@@ -303,3 +304,51 @@ def test_a_scheduled_send_that_cannot_start_goes_back_to_draft_with_the_reason(c
     assert scheduled.state == SendState.DRAFT
     assert scheduled.pause_reason.startswith("Did not start at the scheduled time")
     assert not Delivery.objects.exists()
+
+
+def test_a_large_audience_is_written_in_chunks_and_the_send_finishes_only_after_the_last(
+    campaign, audience, outbox, settings
+):
+    settings.SEND_SNAPSHOT_CHUNK = 2
+    eligible, _ = audience
+
+    send = started(campaign)
+    assert (send.total, send.audience_complete) == (2, False), "the first chunk only: sending can start"
+    send_work(send_id=send.pk)
+    send.refresh_from_db()
+    assert send.state == SendState.SENDING, "not sent while the audience is still being written"
+
+    assert send_audience_continue(send_id=send.pk) == 3
+    assert send_audience_continue(send_id=send.pk) == 0, "a second run writes nothing twice"
+    send_work(send_id=send.pk)
+
+    send.refresh_from_db()
+    assert (send.total, send.audience_complete, send.state) == (5, True, SendState.SENT)
+    received = Counter(a for m in outbox.all() for a in m.to)
+    assert received == Counter(s.subscriber.email for s in eligible)
+
+
+def test_a_chunked_snapshot_writes_exactly_what_one_statement_writes(campaign, audience, settings):
+    settings.SEND_SNAPSHOT_CHUNK = 2
+    chunked = started(campaign)
+    send_audience_continue(send_id=chunked.pk)
+    Send.objects.filter(pk=chunked.pk).update(state=SendState.SENT)
+    settings.SEND_SNAPSHOT_CHUNK = 1000
+    whole = started(campaign)
+
+    def recipients(send):
+        return sorted(Delivery.objects.filter(send=send).values_list("subscriber_id", "subscription_id"))
+
+    assert recipients(chunked) == recipients(whole) and len(recipients(whole)) == 5
+
+
+def test_cancelling_stops_the_rest_of_the_audience_being_written(campaign, audience, settings):
+    settings.SEND_SNAPSHOT_CHUNK = 2
+    send = started(campaign)
+
+    send_cancel(send=send)
+    assert send_audience_continue(send_id=send.pk) == 0
+
+    send.refresh_from_db()
+    assert (send.total, send.audience_complete) == (2, True)
+    assert Delivery.objects.filter(send=send).count() == 2
