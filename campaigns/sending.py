@@ -204,17 +204,24 @@ def send_resume(*, send: Send) -> Send:
 
 
 def send_cancel(*, send: Send) -> Send:
-    """Stop for good: every row not yet attempted is skipped."""
-    with transaction.atomic():
-        updated = Send.objects.filter(
-            pk=send.pk, state__in=(SendState.DRAFT, SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)
-        ).update(state=SendState.CANCELLED, finished_at=timezone.now())
-        if updated:
-            send.deliveries.filter(state=DeliveryState.QUEUED).update(
-                state=DeliveryState.SKIPPED, reason="send cancelled", finished_at=timezone.now()
-            )
+    """Stop for good: every row not yet attempted is skipped.
+
+    The state changes first, in its own short commit, so workers stop at their next window at once; skipping a
+    large audience's queued rows then takes as long as it takes (the sweeper finishes it after a crash).
+    """
+    updated = Send.objects.filter(
+        pk=send.pk, state__in=(SendState.DRAFT, SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)
+    ).update(state=SendState.CANCELLED, finished_at=timezone.now())
+    if updated:
+        _cancelled_rows_skip(send_id=send.pk)
     send.refresh_from_db()
     return send
+
+
+def _cancelled_rows_skip(*, send_id: int) -> int:
+    return Delivery.objects.filter(send_id=send_id, state=DeliveryState.QUEUED).update(
+        state=DeliveryState.SKIPPED, reason="send cancelled", finished_at=timezone.now()
+    )
 
 
 def send_finish_if_done(*, send_id: int) -> bool:
@@ -371,6 +378,12 @@ def sends_sweep() -> dict[str, int]:
         from .reputation import reputation_guard
 
         reputation_guard(force=True)
+    for send_id in (
+        Send.objects.filter(state=SendState.CANCELLED, deliveries__state=DeliveryState.QUEUED)
+        .values_list("pk", flat=True)
+        .distinct()
+    ):
+        _cancelled_rows_skip(send_id=send_id)  # a cancel interrupted between its two steps
     # An audience left half written (a lost task, a crash) is taken up again; running twice is harmless.
     for send_id in Send.objects.filter(
         state__in=(SendState.SENDING, SendState.PAUSED), audience_complete=False
