@@ -68,10 +68,12 @@ def timeline_chart(timeline: dict) -> dict | None:
         series[name] = bars
     ticks = [{"y": round(TOP + plot_height * (1 - f), 2), "value": round(top * f)} for f in (0, 0.5, 1)]
     every = max(len(starts) // 5, 1)
-    x_labels = [
-        {"x": round(LEFT + i * slot + slot / 2, 2), "text": _label(starts[i], timeline["step"])}
-        for i in range(0, len(starts), every)
-    ]
+    x_labels = []
+    for i in range(0, len(starts), every):
+        x = LEFT + i * slot + slot / 2
+        # A label near either edge is anchored inwards, so that its text stays inside the drawing.
+        anchor = "start" if x - LEFT < 40 else "end" if WIDTH - RIGHT - x < 40 else "middle"
+        x_labels.append({"x": round(x, 2), "text": _label(starts[i], timeline["step"]), "anchor": anchor})
     return {
         "width": WIDTH,
         "height": HEIGHT,
