@@ -289,11 +289,8 @@ def duration_text(start, end) -> str:
     return f"{minutes // 60} h {minutes % 60} min"
 
 
-class SendProgressView(_CampaignAdminMixin, TemplateView):
-    """One send: state, counts and a progress bar the page's script refreshes from ``send_progress_json``."""
-
-    template_name = "campaigns/admin/send_progress.html"
-    page_title = "Progress"
+class _SendPageMixin(_CampaignAdminMixin):
+    """A page about one send (``send_id`` in the URL), for someone who may watch its campaign."""
 
     def setup(self, request, *args, **kwargs):
         super().setup(request, *args, **kwargs)
@@ -306,16 +303,32 @@ class SendProgressView(_CampaignAdminMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        progress = selectors.send_progress(send=self.send)
-        state = self.send.state
+        self.sent_page = self.send.revision.as_object()  # the campaign as it was sent
         context.update(
             {
                 "campaign": self.page,
                 "send": self.send,
+                "subject": self.send.subject_source or self.sent_page.subject,
+            }
+        )
+        return context
+
+
+class SendProgressView(_SendPageMixin, TemplateView):
+    """One send: state, counts and a progress bar the page's script refreshes from ``send_progress_json``."""
+
+    template_name = "campaigns/admin/send_progress.html"
+    page_title = "Progress"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        progress = selectors.send_progress(send=self.send)
+        state = self.send.state
+        context.update(
+            {
                 "progress": progress,
                 "eta_text": eta_text(progress["eta_seconds"]),
                 "took_text": duration_text(self.send.started_at, self.send.finished_at),
-                "subject": self.send.subject_source or self.send.revision.as_object().subject,
                 "unknown_rows": selectors.send_unknown_deliveries(send=self.send),
                 "can_manage": _may_send(self.page, self.request.user),
                 "can_pause": state == SendState.SENDING,
@@ -329,33 +342,21 @@ class SendProgressView(_CampaignAdminMixin, TemplateView):
         return context
 
 
-class SendReportView(_CampaignAdminMixin, TemplateView):
+class SendReportView(_SendPageMixin, TemplateView):
     """A send's results for the marketing team: totals, a chart over time and clicks per link. Aggregates only:
     counts below the minimum group size show as "<5", and no person is named or listed."""
 
     template_name = "campaigns/admin/send_report.html"
     page_title = "Report"
 
-    def setup(self, request, *args, **kwargs):
-        super().setup(request, *args, **kwargs)
-        self.send = None
-
-    def dispatch(self, request, *args, **kwargs):
-        self.send = _send_for(request, kwargs["send_id"])
-        self.page = self.send.page
-        return super().dispatch(request, *args, **kwargs)
-
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(
             {
-                "campaign": self.page,
-                "send": self.send,
                 "report": selectors.send_report(send=self.send),
                 "chart": timeline_chart(selectors.send_timeline(send=self.send)),
-                "subject": self.send.subject_source or self.send.revision.as_object().subject,
-                "track_clicks": bool(self.send.revision.as_object().track_clicks),
-                "track_opens": bool(self.send.revision.as_object().track_opens),
+                "track_clicks": bool(self.sent_page.track_clicks),
+                "track_opens": bool(self.sent_page.track_opens),
                 "opens_shown": selectors.count_shown(self.send.opens),
                 "progress_url": reverse("campaigns_admin:send_progress", args=[self.send.pk]),
                 "min_group": settings.REPORT_MIN_GROUP_SIZE,
