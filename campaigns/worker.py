@@ -2,9 +2,9 @@
 
 A claimed batch is sent in small windows. For each window the worker reserves that many slots of the shared
 rate in one Redis call, then in one commit writes the previous window's outcomes and marks this window's rows
-as attempting, then makes the SES calls (each at its own slot, up to ``SEND_CONCURRENCY`` at a time). No
-database transaction is open during an SES call, and a worker that dies leaves at most one window of rows in
-doubt (``unknown``), never a row sent twice.
+as attempting, then makes the SES calls: each at its own slot, up to ``SEND_CONCURRENCY`` at a time while the
+process waits for SES rather than working. No database transaction is open during an SES call, and a worker
+that dies leaves at most one window of rows in doubt (``unknown``), never a row sent twice.
 """
 
 import logging
@@ -105,15 +105,28 @@ def _send_one(*, send_id: int, sender: str, message: _Message) -> Outcome:
     return Outcome(row.pk, DeliveryState.SENT, ses_message_id=message_id)
 
 
+# Calls open at once help only while the process waits for SES. When it is busy most of a window (a nearby
+# endpoint, a loaded machine), threads would only contend for the interpreter: calls go one after another.
+SEQUENTIAL_WHEN_BUSY = 0.75
+
+
 class _Window:
-    """Sends one window's messages, each at its reserved slot, ``concurrency`` calls at a time."""
+    """Sends one window's messages, each at its reserved slot, up to ``concurrency`` calls at a time.
+
+    It keeps a running average of how busy the process was (CPU time over wall time) during its windows and
+    makes calls one after another while that is above ``SEQUENTIAL_WHEN_BUSY``.
+    """
 
     def __init__(self, *, send_id: int, rendered: RenderedCampaign, concurrency: int):
         self.send_id, self.sender = send_id, rendered.sender
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ses") if concurrency > 1 else None
+        self.busy: float | None = None
+
+    def concurrent(self) -> bool:
+        return self.pool is not None and (self.busy is None or self.busy < SEQUENTIAL_WHEN_BUSY)
 
     def send(self, messages: list[_Message], *, interval: float) -> list[Outcome]:
-        start = time.monotonic()  # the first slot: the reservation has been waited for
+        start, cpu = time.monotonic(), time.process_time()  # the first slot: the reservation was waited for
 
         def at_slot(numbered: tuple[int, _Message]) -> Outcome:
             number, message = numbered
@@ -122,9 +135,15 @@ class _Window:
                 time.sleep(delay)
             return _send_one(send_id=self.send_id, sender=self.sender, message=message)
 
-        if self.pool is None:
-            return [at_slot(numbered) for numbered in enumerate(messages)]
-        return list(self.pool.map(at_slot, enumerate(messages)))
+        if self.concurrent():
+            outcomes = list(self.pool.map(at_slot, enumerate(messages)))
+        else:
+            outcomes = [at_slot(numbered) for numbered in enumerate(messages)]
+        wall = time.monotonic() - start
+        if wall > 0:
+            busy = (time.process_time() - cpu) / wall
+            self.busy = busy if self.busy is None else 0.7 * self.busy + 0.3 * busy
+        return outcomes
 
     def close(self) -> None:
         if self.pool:

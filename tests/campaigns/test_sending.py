@@ -352,3 +352,29 @@ def test_cancelling_stops_the_rest_of_the_audience_being_written(campaign, audie
     send.refresh_from_db()
     assert (send.total, send.audience_complete) == (2, True)
     assert Delivery.objects.filter(send=send).count() == 2
+
+
+def test_a_worker_makes_calls_at_once_while_it_waits_for_ses_and_one_by_one_while_it_is_busy(campaign):
+    from campaigns.rendering import rendered_from_sources
+    from campaigns.worker import SEQUENTIAL_WHEN_BUSY, _Window
+
+    rendered = rendered_from_sources(
+        page_id=campaign.pk,
+        revision_id=None,
+        subject="s",
+        html="<p>h</p>",
+        text="t",
+        sender=campaign.sender,
+        reply_to="",
+    )
+    window = _Window(send_id=1, rendered=rendered, concurrency=4)
+    try:
+        assert window.concurrent(), "until it knows better"
+        window.busy = SEQUENTIAL_WHEN_BUSY + 0.1  # the process worked through the last windows
+        assert not window.concurrent()
+        window.busy = 0.1  # it mostly waited for answers
+        assert window.concurrent()
+        window.send([], interval=0)
+    finally:
+        window.close()
+    assert not _Window(send_id=1, rendered=rendered, concurrency=1).concurrent(), "one call at a time by setting"
