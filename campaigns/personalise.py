@@ -7,7 +7,7 @@ what the caller already loaded.
 from django.core import signing
 from django.urls import reverse
 
-from subscribers.links import absolute, list_unsubscribe_headers, subscriber_links
+from subscribers.links import absolute, list_unsubscribe_headers, subscriber_links, token_path
 from subscribers.mail import message_build
 from subscribers.models import Subscription
 
@@ -34,7 +34,7 @@ def view_in_browser_read(token: str) -> tuple[int, int, str]:
 def merge_values(*, rendered: RenderedCampaign, subscription: Subscription | None) -> dict[str, str]:
     """The merge values for one recipient, or for a sample reader (previews and test sends)."""
     token = view_in_browser_token(page_id=rendered.page_id, revision_id=rendered.revision_id, subscription=subscription)
-    values = {"view_in_browser_url": absolute(reverse("campaigns:view_in_browser", args=[token]))}
+    values = {"view_in_browser_url": absolute(token_path("campaigns:view_in_browser", token))}
     if subscription is None:
         sample = absolute(reverse("newsletter:subscribe"))
         return {**values, "first_name": "", "preferences_url": sample, "unsubscribe_url": sample}
