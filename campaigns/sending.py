@@ -17,8 +17,10 @@ from django.db.models import Exists, Q
 from django.utils import timezone
 
 from .audience import audience_snapshot
+from .clicks import links_track
 from .compliance import campaign_checks
 from .models import CampaignPage, Delivery, DeliveryState, Send, SendState
+from .opens import open_pixel_add
 from .rendering import campaign_render
 
 logger = logging.getLogger(__name__)
@@ -66,12 +68,8 @@ def send_start(*, send: Send) -> Send:
             rendered.text_source,
         )
         if page.track_clicks:  # links in the HTML go through /c/<token>/; the text part stays as it is
-            from .clicks import links_track
-
             send.html_source = links_track(send=send, html=send.html_source)
         if page.track_opens:  # off by default: the count runs high (docs/feedback.md)
-            from .opens import open_pixel_add
-
             send.html_source = open_pixel_add(send=send, html=send.html_source)
         send.sender, send.reply_to = rendered.sender, rendered.reply_to
         # The first chunk of the audience now; the rest, if any, after commit, chunk by chunk, while sending.
