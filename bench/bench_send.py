@@ -37,8 +37,8 @@ import json, resource, sys, time, django
 django.setup()
 from django.db import connection
 from campaigns.worker import send_work
-from subscribers.ses import ses_client
-connection.ensure_connection(); ses_client()
+from subscribers.ses import ses_send_email_client
+connection.ensure_connection(); ses_send_email_client()
 print("ready", flush=True)
 send_id = int(sys.stdin.readline())
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -60,20 +60,26 @@ rows = send_audience_continue(send_id=send_id)
 print(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}), flush=True)
 """
 
-# Raw boto3: the same call the pipeline makes, with a prebuilt message, as fast as one process can.
+# Raw boto3: SendEmail through the boto3 client alone, with a prebuilt message, as fast as one process can.
 RAW = """
 import json, sys, time, django
 django.setup()
+from django.conf import settings
 from subscribers.mail import message_build
-from subscribers.ses import ses_send_raw
+from subscribers.ses import ses_client
 raw = message_build(to="bench0@mail.example", subject="Hello", text="t" * 2000, html="<p>h</p>" * 500)
-tags = {"send": "1", "delivery": "1"}
+params = {"FromEmailAddress": settings.DEFAULT_FROM_EMAIL, "Destination": {"ToAddresses": ["bench0@mail.example"]},
+          "Content": {"Raw": {"Data": raw}},
+          "EmailTags": [{"Name": "send", "Value": "1"}, {"Name": "delivery", "Value": "1"}]}
+if settings.SES_CONFIGURATION_SET:
+    params["ConfigurationSetName"] = settings.SES_CONFIGURATION_SET
+client = ses_client()
 for _ in range(100):
-    ses_send_raw(raw_message=raw, to="bench0@mail.example", tags=tags)
+    client.send_email(**params)
 print("ready", flush=True); sys.stdin.readline()
 started = time.time()
 for _ in range(int(sys.argv[1])):
-    ses_send_raw(raw_message=raw, to="bench0@mail.example", tags=tags)
+    client.send_email(**params)
 print(json.dumps({"started": started, "ended": time.time()}), flush=True)
 """
 

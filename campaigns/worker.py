@@ -23,8 +23,8 @@ from subscribers.ses import (
     SesOutcomeUnknown,
     SesPermanentError,
     SesTransientError,
-    ses_client,
     ses_max_send_rate,
+    ses_send_email_client,
     ses_send_raw,
 )
 
@@ -169,7 +169,7 @@ def send_work(*, send_id: int, worker_id: str | None = None) -> int:
         sender=send.sender,
         reply_to=send.reply_to,
     )
-    ses_client()  # made here, once: creating boto3 clients from several threads at once is not safe
+    ses_send_email_client()  # made here, once: creating boto3 clients from several threads at once is not safe
     limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
     window_size = max(1, min(settings.SEND_IN_FLIGHT, int(limiter.rate_per_second * WINDOW_SECONDS)))
     window = _Window(send_id=send_id, rendered=rendered, concurrency=min(settings.SEND_CONCURRENCY, window_size))

@@ -1,7 +1,9 @@
-"""The one place that talks to Amazon SES (API v2) through boto3.
+"""The one place that talks to Amazon SES (API v2).
 
 Endpoint, region and configuration set come from settings. In the demo and the tests the endpoint is a
-local SES-compatible server, so this exact code path is exercised everywhere.
+local SES-compatible server, so this exact code path is exercised everywhere. SendEmail, made once per message,
+goes through ``ses_http`` (the same request, signed and sent without boto3's per-call overhead); every other
+call goes through boto3.
 """
 
 import functools
@@ -9,10 +11,12 @@ import logging
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.credentials import Credentials
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from .addresses import address_for_transport
+from .ses_http import ErrorAnswer, NoAnswer, NotSent, SendEmailClient
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +86,27 @@ def ses_client(service: str = "sesv2"):
     return _cached_client(service, settings.SES_ENDPOINT_URL, settings.SES_REGION)
 
 
+@functools.cache
+def _send_email_client_for(client) -> SendEmailClient:
+    kwargs = _client_kwargs()
+    if "aws_access_key_id" in kwargs:
+        credentials = Credentials(kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"])
+    else:
+        credentials = boto3.session.Session().get_credentials()
+    return SendEmailClient(
+        client,
+        credentials=credentials,
+        connect_timeout=settings.SES_CONNECT_TIMEOUT,
+        read_timeout=settings.SES_READ_TIMEOUT,
+    )
+
+
+def ses_send_email_client() -> SendEmailClient:
+    """The SendEmail sender for the current boto3 client (a new client, as after a settings change, gets a new
+    one)."""
+    return _send_email_client_for(ses_client())
+
+
 def ses_send_raw(*, raw_message: bytes, to: str, tags: dict[str, str] | None = None, sender: str | None = None) -> str:
     """Send one complete MIME message to one recipient. Returns the SES message id.
 
@@ -96,20 +121,17 @@ def ses_send_raw(*, raw_message: bytes, to: str, tags: dict[str, str] | None = N
     if settings.SES_CONFIGURATION_SET:
         params["ConfigurationSetName"] = settings.SES_CONFIGURATION_SET
     try:
-        response = ses_client().send_email(**params)
-    except ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "")
-        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        text = err.response.get("Error", {}).get("Message", str(err))
+        return ses_send_email_client().send_email(params)
+    except ErrorAnswer as err:
+        code, status = err.code, err.status
         if code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500:
-            raise SesTransientError(f"SES is busy or unavailable ({code or status}): {text}", code=code) from err
-        raise SesPermanentError(f"SES rejected the message ({code}): {text}", code=code) from err
-    except (ReadTimeoutError, ConnectionClosedError) as err:
+            raise SesTransientError(f"SES is busy or unavailable ({code or status}): {err.message}", code=code) from err
+        raise SesPermanentError(f"SES rejected the message ({code}): {err.message}", code=code) from err
+    except NoAnswer as err:
         # Sent, then no answer: retrying could deliver twice (SES has no idempotency key).
-        raise SesOutcomeUnknown(f"No answer from SES after sending: {err}", code=type(err).__name__) from err
-    except BotoCoreError as err:
-        raise SesTransientError(f"Could not reach SES: {err}", code=type(err).__name__) from err
-    return response["MessageId"]
+        raise SesOutcomeUnknown(f"No answer from SES after sending: {err}", code="NoAnswer") from err
+    except NotSent as err:
+        raise SesTransientError(f"Could not reach SES: {err}", code="NotSent") from err
 
 
 def ses_configuration_problems() -> list[str]:

@@ -1,0 +1,237 @@
+"""SES v2 ``SendEmail``, the call every message makes, as one signed request on a kept-alive connection.
+
+A boto3 call costs about a millisecond of CPU (event hooks, endpoint rules, serialising, signing, urllib3):
+more than building the message, and on a busy worker the largest part of a send. This module makes exactly
+the request boto3 would make, with what the boto3 client already knows: its endpoint, region, signing name,
+credentials and timeouts. It writes the JSON body itself, signs it with Signature Version 4 (the signing key is
+derived once a day, not on every call) and sends it over one persistent connection per thread. Error answers
+are parsed by botocore's own parser, so codes and messages read exactly as they do through boto3.
+
+What happens to a request decides what a failure means:
+
+- it could not be written (no connection, refused, reset while writing): SES cannot have it: ``NotSent``;
+- it was written and no complete answer came (timeout, connection lost): SES may have it: ``NoAnswer``;
+- SES answered with an error: ``ErrorAnswer`` with the HTTP status, SES's error code and message.
+
+Every other call (account, quota, suppression list) goes through boto3 as before.
+"""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import select
+import ssl
+import threading
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from botocore.parsers import create_parser
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+CONTENT_TYPE = "application/json"
+USER_AGENT = "newsletter-platform (SES v2 SendEmail)"
+
+
+class NotSent(Exception):
+    """The request never reached SES whole: sending it again cannot deliver twice."""
+
+
+class NoAnswer(Exception):
+    """The request reached SES and no answer came back: SES may or may not have accepted it."""
+
+
+class ErrorAnswer(Exception):
+    """SES answered with an error."""
+
+    def __init__(self, *, status: int, code: str, message: str):
+        super().__init__(f"{code or status}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+    token: str | None = None
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+class SigV4Signer:
+    """AWS Signature Version 4 for one region and service, with the day's signing key kept per secret key."""
+
+    def __init__(self, *, region: str, service: str):
+        self.region, self.service = region, service
+        self._keys: dict[tuple[str, str], bytes] = {}
+
+    def _signing_key(self, secret_key: str, day: str) -> bytes:
+        key = self._keys.get((secret_key, day))
+        if key is None:
+            key = _hmac(f"AWS4{secret_key}".encode(), day)
+            for part in (self.region, self.service, "aws4_request"):
+                key = _hmac(key, part)
+            self._keys = {(secret_key, day): key}  # yesterday's key is never needed again
+        return key
+
+    def headers(
+        self, *, method: str, host: str, path: str, body: bytes, credentials: Credentials, now: datetime.datetime
+    ) -> dict[str, str]:
+        """The headers of a signed request: Content-Type, X-Amz-Date, the session token if any, Authorization.
+        ``host`` is the Host header as sent (with the port only when it is not the scheme's default)."""
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        day = stamp[:8]
+        signed = {"content-type": CONTENT_TYPE, "host": host, "x-amz-date": stamp}
+        if credentials.token:
+            signed["x-amz-security-token"] = credentials.token
+        names = ";".join(sorted(signed))
+        canonical = "\n".join(
+            (
+                method,
+                path,
+                "",  # no query string
+                "".join(f"{name}:{signed[name]}\n" for name in sorted(signed)),
+                names,
+                hashlib.sha256(body).hexdigest(),
+            )
+        )
+        scope = f"{day}/{self.region}/{self.service}/aws4_request"
+        to_sign = "\n".join((ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()))
+        signature = hmac.new(self._signing_key(credentials.secret_key, day), to_sign.encode(), hashlib.sha256)
+        headers = {"Content-Type": CONTENT_TYPE, "X-Amz-Date": stamp}
+        if credentials.token:
+            headers["X-Amz-Security-Token"] = credentials.token
+        headers["Authorization"] = (
+            f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
+            f"SignedHeaders={names}, Signature={signature.hexdigest()}"
+        )
+        return headers
+
+
+def send_email_body(params: dict) -> bytes:
+    """The JSON body of SendEmail for ``params`` as boto3 takes them (``Content.Raw.Data`` as bytes)."""
+    content = params["Content"]
+    if "Raw" in content:
+        content = {"Raw": {"Data": base64.b64encode(content["Raw"]["Data"]).decode("ascii")}}
+    return json.dumps({**params, "Content": content}, separators=(",", ":")).encode()
+
+
+def _is_dropped(connection: http.client.HTTPConnection) -> bool:
+    """Whether the far end closed a kept-alive connection while it sat idle (it is readable: EOF or junk)."""
+    if connection.sock is None:
+        return True
+    readable, _, _ = select.select([connection.sock], [], [], 0)
+    return bool(readable)
+
+
+class SendEmailClient:
+    """Sends SES v2 SendEmail requests for the boto3 ``client`` it is made from. Thread-safe: one connection
+    per thread."""
+
+    def __init__(self, client, *, credentials, connect_timeout: float, read_timeout: float):
+        """``credentials``: botocore credentials (refreshable ones are refreshed by botocore as they expire)."""
+        meta = client.meta
+        url = urlsplit(meta.endpoint_url)
+        self.secure = url.scheme == "https"
+        self.hostname = url.hostname
+        self.port = url.port or (443 if self.secure else 80)
+        default_port = url.port is None or url.port == (443 if self.secure else 80)
+        self.host = self.hostname if default_port else f"{self.hostname}:{self.port}"
+        self.operation = meta.service_model.operation_model("SendEmail")
+        self.path = url.path.rstrip("/") + self.operation.http["requestUri"]
+        self.signer = SigV4Signer(region=meta.region_name, service=meta.service_model.signing_name)
+        self._credentials = credentials
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self._local = threading.local()
+        self._parser = create_parser(meta.service_model.protocol)
+        self._tls = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None) if self.secure else None
+
+    def credentials(self) -> Credentials:
+        if self._credentials is None:
+            raise NotSent("no AWS credentials were found (environment, configuration files or instance role)")
+        frozen = self._credentials.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def _proxy(self) -> tuple[str, int] | None:
+        scheme = "https" if self.secure else "http"
+        proxy = urllib.request.getproxies().get(scheme)
+        if not proxy or urllib.request.proxy_bypass(self.hostname):
+            return None
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        return parts.hostname, parts.port or 80
+
+    def _connect(self) -> http.client.HTTPConnection:
+        proxy = self._proxy()
+        host, port = proxy or (self.hostname, self.port)
+        if self.secure:
+            connection = http.client.HTTPSConnection(host, port, timeout=self.connect_timeout, context=self._tls)
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=self.connect_timeout)
+        if proxy:
+            connection.set_tunnel(self.hostname, self.port)
+        connection.connect()
+        connection.sock.settimeout(self.read_timeout)
+        return connection
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and _is_dropped(connection):
+            connection.close()
+            connection = None
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    def _forget_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def send_email(self, params: dict) -> str:
+        """Send one SendEmail request; returns SES's MessageId. Raises NotSent, NoAnswer or ErrorAnswer."""
+        body = send_email_body(params)
+        credentials = self.credentials()
+        headers = self.signer.headers(
+            method="POST",
+            host=self.host,
+            path=self.path,
+            body=body,
+            credentials=credentials,
+            now=datetime.datetime.now(datetime.UTC),
+        )
+        headers["User-Agent"] = USER_AGENT
+        try:
+            connection = self._connection()
+            connection.request("POST", self.path, body=body, headers=headers)
+        except (OSError, http.client.HTTPException) as err:
+            self._forget_connection()
+            raise NotSent(f"{type(err).__name__}: {err}") from err
+        try:
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as err:
+            self._forget_connection()
+            raise NoAnswer(f"{type(err).__name__}: {err}") from err
+        if response.will_close:
+            self._forget_connection()
+        if 200 <= response.status < 300:
+            try:
+                return json.loads(data)["MessageId"]
+            except (ValueError, KeyError, TypeError) as err:
+                raise NoAnswer(f"SES answered {response.status} without a message id") from err
+        raise self._error(response.status, response.msg, data)
+
+    def _error(self, status: int, headers, data: bytes) -> ErrorAnswer:
+        parsed = self._parser.parse(
+            {"status_code": status, "headers": headers, "body": data}, self.operation.output_shape
+        )
+        error = parsed.get("Error", {})
+        return ErrorAnswer(status=status, code=error.get("Code", ""), message=error.get("Message", "") or str(status))
