@@ -10,6 +10,7 @@ from django.urls import reverse
 from subscribers.links import absolute, list_unsubscribe_headers, subscriber_links, token_path
 from subscribers.mail import message_build
 from subscribers.models import Subscription
+from subscribers.tokens import sign
 
 from .merge import header_safe
 from .rendering import RenderedCampaign
@@ -21,7 +22,7 @@ TEST_PREFIX = "[TEST] "
 def view_in_browser_token(*, page_id: int, revision_id: int | None, subscription: Subscription | None) -> str:
     """Signed and opaque: the campaign, the revision that was sent, and the recipient's random public id."""
     recipient = subscription.public_id.hex if subscription else "sample"
-    return signing.Signer(salt=VIEW_IN_BROWSER_SALT, sep=".").sign(f"{page_id}-{revision_id or 0}-{recipient}")
+    return sign(f"{page_id}-{revision_id or 0}-{recipient}", salt=VIEW_IN_BROWSER_SALT)
 
 
 def view_in_browser_read(token: str) -> tuple[int, int, str]:

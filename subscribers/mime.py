@@ -43,6 +43,11 @@ def mailbox_header(mailbox: str) -> str:
     return formataddr((name, address_for_transport(address)), charset="utf-8")
 
 
+@functools.lru_cache(maxsize=64)
+def _domain_of(mailbox: str) -> str:
+    return parseaddr(mailbox)[1].rpartition("@")[2] or "localhost"
+
+
 def _qp(text: str) -> bytes:
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # a bare CR is not allowed on the wire
     body = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
@@ -60,7 +65,7 @@ def mime_build(
     reply_to: str | None = None,
 ) -> bytes:
     """The whole message as bytes. Raises HeaderInjectionError for a line break in any header value."""
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    domain = _domain_of(sender)
     lines = [
         f"From: {mailbox_header(_checked('From', sender))}",
         f"To: {address_for_transport(_checked('To', to))}",

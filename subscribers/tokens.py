@@ -6,7 +6,10 @@ stored (so a used token dies when the hash is cleared), unsubscribe and preferen
 public id. Signature checks are constant-time (django.core.signing).
 """
 
+import base64
+import functools
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -67,9 +70,26 @@ def confirm_token_max_age() -> timedelta:
     return timedelta(days=settings.CONFIRM_TOKEN_MAX_AGE_DAYS)
 
 
+@functools.lru_cache(maxsize=16)
+def _signature_mac(salt: str, secret: str) -> hmac.HMAC:
+    # django.core.signing.Signer(salt=salt).signature(value) is HMAC-SHA256 of the value under the key
+    # SHA-256(salt + "signer" + SECRET_KEY). Deriving that key once per salt, rather than per token, halves
+    # the cost of the links every message carries.
+    key = hashlib.sha256(f"{salt}signer{secret}".encode()).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def sign(value: str, *, salt: str) -> str:
+    """Exactly ``signing.Signer(salt=salt, sep=".").sign(value)`` (and read by its ``unsign``), made faster
+    for the links built per recipient of a send."""
+    mac = _signature_mac(salt, settings.SECRET_KEY).copy()
+    mac.update(value.encode())
+    return f"{value}{SEPARATOR}{base64.urlsafe_b64encode(mac.digest()).rstrip(b'=').decode()}"
+
+
 def public_token_make(*, public_id, salt: str) -> str:
     """A token that never expires, naming a row by its random public id."""
-    return _signer(salt).sign(public_id.hex)
+    return sign(public_id.hex, salt=salt)
 
 
 def public_token_read(*, token: str, salt: str) -> str:
