@@ -5,12 +5,15 @@ for one recipient is then a join of precomputed pieces with that recipient's esc
 engine or CSS inliner runs per recipient.
 """
 
+import functools
 import html
 import re
 import unicodedata
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+
+from subscribers.mime import qp_encode, qp_soft_end
 
 # Names an author may use, and what each means.
 MERGE_FIELDS = {
@@ -100,6 +103,22 @@ class MergeTemplate:
             out.append(escape(values.get(name) or fallback))
             out.append(piece)
         return "".join(out)
+
+    @functools.cached_property
+    def _qp_pieces(self) -> tuple[bytes, ...]:
+        *inner, last = self.pieces
+        return (*(qp_soft_end(qp_encode(piece)) for piece in inner), qp_encode(last))
+
+    def render_qp(self, values: dict[str, str]) -> bytes:
+        """``render(values)`` as quoted-printable: the literal pieces were encoded once, only the values are
+        encoded here (a message's HTML took 150 µs to encode whole, per recipient)."""
+        escape = html.escape if self.is_html else str
+        pieces = self._qp_pieces
+        out = [pieces[0]]
+        for (name, fallback), piece in zip(self.fields, pieces[1:], strict=True):
+            out.append(qp_soft_end(qp_encode(escape(values.get(name) or fallback))))
+            out.append(piece)
+        return b"".join(out)
 
 
 def header_safe(value: str) -> str:

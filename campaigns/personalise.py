@@ -52,8 +52,8 @@ def campaign_message_build(
     return message_build(
         to=to,
         subject=(TEST_PREFIX + subject) if test else subject,
-        text=rendered.text.render(values),
-        html=rendered.html.render(values),
+        text=rendered.text.render_qp(values),
+        html=rendered.html.render_qp(values),
         headers=headers,
         sender=rendered.sender,
         reply_to=rendered.reply_to or None,

@@ -4,12 +4,17 @@ Python's ``email`` package takes over a millisecond per message; a send builds o
 recipient, so this writes the same MIME structure directly: UTF-8 parts in quoted-printable (7-bit safe
 on the wire), RFC 2047 encoded headers where needed, CRLF line endings. Tests parse its output back with
 the ``email`` package.
+
+A part may also be given already encoded (bytes): a campaign encodes the parts of its text that are the
+same for everyone once, and per recipient only the values merged between them, joined by soft line breaks
+(``qp_soft_end``).
 """
 
+import base64
 import binascii
 import functools
+import re
 import secrets
-from email.header import Header
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 from .addresses import address_for_transport
@@ -27,13 +32,30 @@ def _checked(name: str, value: str) -> str:
     return value
 
 
+# UTF-8 bytes per encoded-word: 45 bytes are 60 base64 characters, 72 with "=?utf-8?b?" and "?=" (RFC 2047
+# allows 75), so a folded line stays under 78 characters.
+WORD_BYTES = 45
+
+
+def _encoded_words(value: str) -> str:
+    """RFC 2047 "B" encoded-words, one per 45 bytes of UTF-8 (never splitting a character), folded."""
+    data, words, start = value.encode("utf-8"), [], 0
+    while start < len(data):
+        end = min(start + WORD_BYTES, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # a continuation byte: back to the character start
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start = end
+    return "\r\n ".join(words)
+
+
 def _encoded(value: str) -> str:
     """Plain ASCII stays as it is; anything else becomes RFC 2047 encoded-words."""
     # Text that merely looks like an encoded-word ("=?utf-8?b?...?=") is encoded too, so that a name merged
     # into a subject cannot make mail clients display words it does not contain.
     if value.isascii() and "=?" not in value and len(value) < MAX_ASCII_HEADER:
         return value
-    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+    return _encoded_words(value)
 
 
 @functools.lru_cache(maxsize=64)
@@ -48,10 +70,31 @@ def _domain_of(mailbox: str) -> str:
     return parseaddr(mailbox)[1].rpartition("@")[2] or "localhost"
 
 
-def _qp(text: str) -> bytes:
+def qp_encode(text: str) -> bytes:
+    """UTF-8 text as quoted-printable with CRLF line breaks, no line longer than 76 characters."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # a bare CR is not allowed on the wire
     body = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
     return body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+QP_LINE = 76
+_ESCAPE_TAIL = re.compile(rb"=[0-9A-F]?$")
+
+
+def qp_soft_end(encoded: bytes) -> bytes:
+    """``encoded`` (from ``qp_encode``) ending in a soft line break, so that whatever follows continues its last
+    line when decoded; a last line too long for the "=" is broken first, never inside an "=XX" escape."""
+    if not encoded or encoded.endswith(b"\r\n"):
+        return encoded
+    last_break = encoded.rfind(b"\r\n")
+    line_start = 0 if last_break < 0 else last_break + 2
+    if len(encoded) - line_start < QP_LINE:
+        return encoded + b"=\r\n"
+    cut = line_start + QP_LINE - 1
+    escape = _ESCAPE_TAIL.search(encoded, line_start, cut)
+    if escape:
+        cut = escape.start()
+    return encoded[:cut] + b"=\r\n" + encoded[cut:] + b"=\r\n"
 
 
 def mime_build(
@@ -59,12 +102,13 @@ def mime_build(
     sender: str,
     to: str,
     subject: str,
-    text: str,
-    html: str,
+    text: str | bytes,
+    html: str | bytes,
     headers: dict[str, str] | None = None,
     reply_to: str | None = None,
 ) -> bytes:
-    """The whole message as bytes. Raises HeaderInjectionError for a line break in any header value."""
+    """The whole message as bytes. ``text`` and ``html`` are text, or bytes already quoted-printable.
+    Raises HeaderInjectionError for a line break in any header value."""
     domain = _domain_of(sender)
     lines = [
         f"From: {mailbox_header(_checked('From', sender))}",
@@ -84,9 +128,9 @@ def mime_build(
         [
             "\r\n".join(lines).encode("ascii"),
             f"--{boundary}\r\n{part_head.format('plain')}".encode("ascii"),
-            _qp(text),
+            text if isinstance(text, bytes) else qp_encode(text),
             f"\r\n--{boundary}\r\n{part_head.format('html')}".encode("ascii"),
-            _qp(html),
+            html if isinstance(html, bytes) else qp_encode(html),
             f"\r\n--{boundary}--\r\n".encode("ascii"),
         ]
     )
