@@ -36,9 +36,8 @@ WORKER = """
 import json, resource, sys, time, django
 django.setup()
 from django.db import connection
-from campaigns.worker import send_work
-from subscribers.ses import ses_send_email_client
-connection.ensure_connection(); ses_send_email_client()
+from campaigns.worker import send_work, worker_warm
+connection.ensure_connection(); worker_warm()  # as each Celery worker process does when it starts
 print("ready", flush=True)
 send_id = int(sys.stdin.readline())
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -2,11 +2,19 @@
 
 import logging
 
-from celery import shared_task
+from celery import shared_task, signals
 
 from subscribers.ses import SesPermanentError, SesTransientError, ses_send_raw
 
 logger = logging.getLogger(__name__)
+
+
+@signals.worker_process_init.connect
+def worker_process_warm(**kwargs) -> None:
+    """Each worker process, once forked, prepares what a send needs before the first send arrives."""
+    from .worker import worker_warm
+
+    worker_warm()
 
 
 @shared_task(bind=True, max_retries=5, acks_late=True)

@@ -150,6 +150,17 @@ class _Window:
             self.pool.shutdown()
 
 
+def worker_warm() -> None:
+    """What the first send in a process would otherwise pay for (a few hundred milliseconds before its first
+    message): Django's URL resolver, built on the first link, and the SES client. Called when a worker process
+    starts."""
+    from subscribers.links import token_path
+
+    for name in ("newsletter:unsubscribe", "newsletter:preferences", "campaigns:view_in_browser"):
+        token_path(name, "warm")
+    ses_send_email_client()
+
+
 def _is_sending(send_id: int) -> bool:
     return Send.objects.filter(pk=send_id, state=SendState.SENDING).exists()
 

@@ -378,3 +378,18 @@ def test_a_worker_makes_calls_at_once_while_it_waits_for_ses_and_one_by_one_whil
     finally:
         window.close()
     assert not _Window(send_id=1, rendered=rendered, concurrency=1).concurrent(), "one call at a time by setting"
+
+
+def test_a_worker_process_prepares_links_and_the_ses_client_when_it_starts(settings):
+    from celery import signals
+
+    import campaigns.tasks  # noqa: F401 - a worker imports its tasks, which connect the handler
+    from subscribers import links, ses
+
+    links._around_token.cache_clear()
+    ses._send_email_client_for.cache_clear()
+
+    signals.worker_process_init.send(sender=None)
+
+    assert links._around_token.cache_info().currsize == 3
+    assert ses._send_email_client_for.cache_info().currsize == 1
