@@ -124,4 +124,7 @@ class MergeTemplate:
 def header_safe(value: str) -> str:
     """A value for an email header: line breaks (header injection) and other control characters become
     spaces."""
-    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value or "").split())
+    value = value or ""
+    if value.isprintable():  # no control character: only runs of spaces to collapse
+        return " ".join(value.split())
+    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value).split())

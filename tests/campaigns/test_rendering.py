@@ -359,3 +359,20 @@ def test_line_breaks_in_rich_text_survive_in_the_plain_text(campaign):
     text = campaign_render(page=campaign).text_body
 
     assert "12 Assay Lane\nBirmingham" in text
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("Winter   for  Zoë", "Winter for Zoë"),
+        ("Hi\r\nBcc: x@mail.example", "Hi Bcc: x@mail.example"),
+        ("tab\there\x00nul\x1besc\x7fdel", "tab here nul esc del"),
+        ("line\u2028separator\xa0nbsp", "line separator nbsp"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_header_values_lose_control_characters_and_extra_spaces(value, expected):
+    from campaigns.merge import header_safe
+
+    assert header_safe(value) == expected
