@@ -1,7 +1,4 @@
-"""Customers, subscriptions, the consent ledger and the suppression list: data and invariants only.
-
-State changes live in ``services.py``; reads in ``selectors.py``.
-"""
+"""Customers, subscriptions, the consent ledger and the suppression list."""
 
 import uuid
 

@@ -1,0 +1,63 @@
+"""Data and invariants only: state changes live in ``services``, reads in ``selectors``.
+
+``core``: customers, subscribers, topics, subscriptions, the consent ledger, suppression.
+``rights``: requests to exercise a data-protection right, and the log of erasures.
+"""
+
+from .core import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentEventQuerySet,
+    ConsentPurpose,
+    ConsentSource,
+    CustomerProfile,
+    DetailsChange,
+    EmailChangeRequest,
+    LawfulBasis,
+    PrivacyPolicyVersion,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+    SuppressionScope,
+    Topic,
+    User,
+    UserManager,
+)
+from .rights import (
+    ErasureRecord,
+    ErasureSource,
+    RightsRequest,
+    RightsRequestChannel,
+    RightsRequestKind,
+    RightsRequestStatus,
+)
+
+__all__ = [
+    "ConsentAction",
+    "ConsentEvent",
+    "ConsentEventQuerySet",
+    "ConsentPurpose",
+    "ConsentSource",
+    "CustomerProfile",
+    "DetailsChange",
+    "EmailChangeRequest",
+    "ErasureRecord",
+    "ErasureSource",
+    "LawfulBasis",
+    "PrivacyPolicyVersion",
+    "RightsRequest",
+    "RightsRequestChannel",
+    "RightsRequestKind",
+    "RightsRequestStatus",
+    "Subscriber",
+    "Subscription",
+    "SubscriptionStatus",
+    "Suppression",
+    "SuppressionReason",
+    "SuppressionScope",
+    "Topic",
+    "User",
+    "UserManager",
+]
