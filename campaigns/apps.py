@@ -2,8 +2,15 @@ from django.apps import AppConfig
 
 
 class CampaignsConfig(AppConfig):
-    """Campaign pages, rendering, audiences, the sending pipeline and SES feedback (built in later issues)."""
+    """Campaign pages, rendering, audiences, the sending pipeline and SES feedback."""
 
     name = "campaigns"
     verbose_name = "Campaigns"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from subscribers.personal_data import eraser_register
+
+        from .personal_data import campaigns_erase
+
+        eraser_register("campaigns", campaigns_erase)

@@ -203,6 +203,10 @@ class ConsentEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise TypeError("The consent ledger is append-only: events are never updated.")
 
+    def anonymise(self) -> int:
+        """Erasure only: the events stay, for the totals, with nothing that could name the person."""
+        return super().update(subscriber=None, ip_truncated=None, detail="")
+
     def delete(self):
         raise TypeError("The consent ledger is append-only: erasure anonymises events instead.")
 

@@ -1,0 +1,45 @@
+"""What campaigns hold about a person, for an erasure: their rows in the delivery ledger and stored SES events.
+
+Registered with ``subscribers.personal_data`` when the app starts. Rows stay (a send's totals must not change),
+without the person: no subscriber or subscription, no reason text that names an address; rows not yet sent are
+skipped, so a send in progress never mails them. SES events that name one of the addresses keep their shape,
+with the address replaced.
+"""
+
+from functools import reduce
+from operator import or_
+
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from subscribers.personal_data import ErasureTarget, text_scrub
+
+from .models import Delivery, DeliveryState, FeedbackEvent
+
+ERASED_REASON = "recipient erased"
+
+
+def campaigns_erase(target: ErasureTarget) -> dict[str, int]:
+    counts = {"deliveries": 0, "deliveries_skipped": 0, "ses_events_scrubbed": 0}
+    if target.subscriber_id is not None:
+        rows = Delivery.objects.filter(subscriber_id=target.subscriber_id)
+        counts["deliveries_skipped"] = rows.filter(
+            Q(state=DeliveryState.QUEUED) | Q(state=DeliveryState.CLAIMED, attempted_at__isnull=True)
+        ).update(
+            state=DeliveryState.SKIPPED,
+            reason=ERASED_REASON,
+            claimed_by="",
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+        )
+        rows.filter(reason__contains="@").update(reason=ERASED_REASON)
+        counts["deliveries"] = rows.update(subscriber=None, subscription=None)
+    if target.emails:
+        naming = reduce(or_, (Q(text__icontains=email) for email in target.emails))
+        events = FeedbackEvent.objects.annotate(text=Cast("payload", TextField())).filter(naming)
+        for event in events.only("pk", "payload"):
+            event.payload = text_scrub(event.payload, target.emails)
+            event.save(update_fields=["payload"])
+            counts["ses_events_scrubbed"] += 1
+    return counts
