@@ -33,6 +33,7 @@ from subscribers.addresses import address_hmac
 from subscribers.services import address_bounced, address_complained
 
 from .models import BounceType, Delivery, DeliveryState, FeedbackEvent, SoftBounce
+from .personal_data import event_payload_without_erased
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +203,8 @@ HANDLERS = {
 
 
 def feedback_process(*, event_id: int) -> bool:
-    """Apply one stored event, once. Returns False when it was already processed."""
+    """Apply one stored event, once, then drop the address of any erased recipient from what is kept.
+    Returns False when it was already processed."""
     from .reputation import reputation_guard
 
     with transaction.atomic():
@@ -212,8 +214,9 @@ def feedback_process(*, event_id: int) -> bool:
         handler = HANDLERS.get(stored.event_type)
         if handler:
             handler(stored.payload)
+        stored.payload = event_payload_without_erased(stored.payload)
         stored.processed_at = timezone.now()
-        stored.save(update_fields=["processed_at"])
+        stored.save(update_fields=["processed_at", "payload"])
     if stored.event_type in ("Bounce", "Complaint"):
         reputation_guard()
     return True

@@ -13,6 +13,8 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from subscribers.addresses import address_hmac, email_normalise
+from subscribers.models import Suppression, SuppressionReason, SuppressionScope
 from subscribers.personal_data import ErasureTarget, text_scrub
 
 from .models import Delivery, DeliveryState, FeedbackEvent
@@ -43,3 +45,15 @@ def campaigns_erase(target: ErasureTarget) -> dict[str, int]:
             event.save(update_fields=["payload"])
             counts["ses_events_scrubbed"] += 1
     return counts
+
+
+def event_payload_without_erased(payload: dict) -> dict:
+    """An SES event's payload with the address of every recipient who has been erased replaced: an event
+    can arrive days after the erasure (a late bounce) and must not bring the address back."""
+    destinations = payload.get("mail", {}).get("destination") or []
+    by_hmac = {address_hmac(email): email_normalise(email) for email in destinations if isinstance(email, str)}
+    erased = Suppression.objects.filter(
+        address_hmac__in=by_hmac, scope=SuppressionScope.ALL, reason=SuppressionReason.ERASED
+    ).values_list("address_hmac", flat=True)
+    emails = tuple(by_hmac[h] for h in erased)
+    return text_scrub(payload, emails) if emails else payload

@@ -191,3 +191,25 @@ def test_from_an_account_only_a_proven_address_is_tombstoned(campaign):
     assert not Suppression.objects.exists()
     assert not User.objects.filter(pk=squatter.pk).exists()
     assert ErasureRecord.objects.get().performed_by is None
+
+
+def test_an_ses_event_arriving_after_the_erasure_does_not_bring_the_address_back(person):
+    from campaigns.feedback import feedback_process, feedback_receive
+    from tests.campaigns import ses_events
+
+    subscriber_erase(subscriber=person["subscriber"], source=ErasureSource.STAFF)
+    other = person["others"][0].subscriber.email
+    mail = ses_events.mail(message_id="late-1", to=["zoe.erase@xn--bcher-kva.example", other])
+    event = ses_events.bounce(
+        mail=mail,
+        bounce_type="Transient",
+        sub_type="General",
+        recipients=[ses_events.bounced_recipient("zoe.erase@xn--bcher-kva.example", status="4.2.2")],
+    )
+
+    stored = feedback_receive(sns_message=ses_events.sns_notification(event))
+    feedback_process(event_id=stored.pk)
+
+    stored.refresh_from_db()
+    assert stored.payload["mail"]["destination"] == ["[erased]", other], "only the erased recipient is removed"
+    assert every_text_cell_containing(FORMS) == []
