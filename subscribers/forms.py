@@ -251,3 +251,22 @@ class UnsubscribeForm(forms.Form):
 
     def reason_summary(self) -> str:
         return " ".join(filter(None, [self.cleaned_data.get("reason"), self.cleaned_data.get("reason_text")]))
+
+
+class AccountEraseForm(forms.Form):
+    """Erasing an account: the current password, and a tick that the consequences were read."""
+
+    password = forms.CharField(label="Current password", strip=False, widget=forms.PasswordInput)
+    understood = forms.BooleanField(
+        label="I understand that this removes my account and cannot be undone.",
+        error_messages={"required": "Tick the box to confirm you have read what erasing your account means."},
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self):
+        if not self.user.check_password(self.cleaned_data["password"]):
+            raise forms.ValidationError("That is not your current password.", code="password")
+        return self.cleaned_data["password"]

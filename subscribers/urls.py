@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from .views import accounts, public
+from .views import accounts, privacy, public
 
 accounts_patterns = (
     [
@@ -19,7 +19,9 @@ account_patterns = (
         path("", accounts.account_home, name="home"),
         path("details/", accounts.account_details, name="details"),
         path("newsletter/", accounts.account_newsletter, name="newsletter"),
-        path("privacy/", accounts.account_privacy, name="privacy"),
+        path("privacy/", privacy.account_privacy, name="privacy"),
+        path("privacy/erase/", privacy.account_erase_view, name="erase"),
+        path("privacy/erased/", privacy.account_erased, name="erased"),
         path("email/confirm/<str:token>/", accounts.email_change_confirm_view, name="email_confirm"),
     ],
     "account",

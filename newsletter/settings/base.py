@@ -184,6 +184,11 @@ SUBSCRIBE_RATE_PER_IP = env.str("SUBSCRIBE_RATE_PER_IP", default="20/h")
 SUBSCRIBE_RATE_PER_ADDRESS = env.str("SUBSCRIBE_RATE_PER_ADDRESS", default="3/h")
 # Verification and change-of-email links an account may ask for.
 ACCOUNT_EMAIL_RATE = env.str("ACCOUNT_EMAIL_RATE", default="5/h")
+# Password attempts on the "erase my account" form, per account.
+ACCOUNT_ERASE_RATE = env.str("ACCOUNT_ERASE_RATE", default="5/h")
+# Bank holidays (ISO dates, comma-separated) on which a data-protection request's deadline cannot fall: it moves
+# to the next working day, as it does from a weekend (docs/privacy.md).
+RIGHTS_REQUEST_HOLIDAYS = env.list("RIGHTS_REQUEST_HOLIDAYS", default=[])
 # Number of leading bits of an IP address kept in the consent ledger (the rest is zeroed).
 CONSENT_IPV4_PREFIX = 24
 CONSENT_IPV6_PREFIX = 48

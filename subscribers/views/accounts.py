@@ -176,8 +176,3 @@ def account_newsletter(request):
     else:
         form = PreferencesForm(initial=preferences_initial(subscriber, topics), topics=topics)
     return render(request, "account/newsletter.html", {"form": form, "subscriber": subscriber})
-
-
-@login_required
-def account_privacy(request):
-    return render(request, "account/privacy.html", {"policy": policy_version_current()})
