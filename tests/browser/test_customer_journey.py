@@ -360,3 +360,37 @@ def test_public_signup_form_sends_a_confirmation_email(page, outbox, screenshot)
     assert Subscription.objects.get(subscriber__email="rhea@mail.example").status == SubscriptionStatus.PENDING
     assert CONFIRM_LINK.search(outbox.last_to("rhea@mail.example").text)
     screenshot(page, "16-newsletter-signup-thanks")
+
+
+def test_erase_my_account_after_reading_what_it_means(page, site_url, screenshot):
+    # Given a customer who has proven their address and is subscribed
+    user = UserFactory(email="nell@mail.example", first_name="Nell")
+    subscriber = ConfirmedSubscriberFactory(email=user.email, user=user)
+    SubscriptionFactory(subscriber=subscriber, topic=Topic.objects.get(is_default=True))
+    page.goto("/account/privacy/")
+    page.get_by_label("Email address").fill("nell@mail.example")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Log in").click()
+
+    # When they choose to erase their account, the consequences come first
+    page.get_by_role("link", name="Erase my account").click()
+    expect(page).to_have_url(f"{site_url}/account/privacy/erase/")
+    expect(page.get_by_text("This cannot be undone, and you will be signed out.")).to_be_visible()
+
+    # A wrong password erases nothing
+    page.get_by_label("Current password").fill("not it")
+    page.get_by_label("I understand").check()
+    page.get_by_role("button", name="Erase my account").click()
+    expect(page.get_by_text("That is not your current password.")).to_be_visible()
+    screenshot(page, "15-erase-wrong-password")
+    assert Subscriber.objects.filter(pk=subscriber.pk).exists()
+
+    # With their password and the box ticked, the account is gone and they are signed out
+    page.get_by_label("Current password").fill("correct horse battery")
+    page.get_by_label("I understand").check()
+    page.get_by_role("button", name="Erase my account").click()
+    expect(page.get_by_role("heading", name="Your account has been erased")).to_be_visible()
+    screenshot(page, "16-erased")
+    assert not Subscriber.objects.filter(pk=subscriber.pk).exists()
+    page.goto("/account/")
+    expect(page).to_have_url(f"{site_url}/accounts/login/?next=/account/")
