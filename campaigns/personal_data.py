@@ -1,6 +1,7 @@
-"""What campaigns hold about a person, for an erasure: their rows in the delivery ledger and stored SES events.
+"""What campaigns hold about a person: their rows in the delivery ledger and stored SES events.
 
-Registered with ``subscribers.personal_data`` when the app starts. Rows stay (a send's totals must not change),
+Registered with ``subscribers.personal_data`` when the app starts: an exporter (the emails sent to them, for
+their copy of their data) and an eraser. Rows stay (a send's totals must not change),
 without the person: no subscriber or subscription, no reason text that names an address; rows not yet sent are
 skipped, so a send in progress never mails them. SES events that name one of the addresses keep their shape,
 with the address replaced.
@@ -20,6 +21,29 @@ from subscribers.personal_data import ErasureTarget, text_scrub
 from .models import Delivery, DeliveryState, FeedbackEvent
 
 ERASED_REASON = "recipient erased"
+
+
+def _when(value) -> str:
+    return value.isoformat() if value else ""
+
+
+def campaigns_export(subscriber_id: int) -> dict[str, list[dict]]:
+    rows = Delivery.objects.filter(subscriber_id=subscriber_id).select_related("send__page").order_by("send_id")
+    return {
+        "emails_sent": [
+            {
+                "campaign": row.send.page.title,
+                "subject": row.send.subject_source,
+                "state": row.get_state_display(),
+                "sent_at": _when(row.finished_at) if row.state == DeliveryState.SENT else "",
+                "delivered_at": _when(row.delivered_at),
+                "bounce": row.get_bounce_type_display(),
+                "bounced_at": _when(row.bounced_at),
+                "complained_at": _when(row.complained_at),
+            }
+            for row in rows
+        ]
+    }
 
 
 def campaigns_erase(target: ErasureTarget) -> dict[str, int]:

@@ -8,6 +8,8 @@ class SubscribersConfig(AppConfig):
 
     def ready(self):
         from .erasers import admin_log_erase
-        from .personal_data import eraser_register
+        from .export_data import subscriber_tables
+        from .personal_data import eraser_register, exporter_register
 
         eraser_register("admin-log", admin_log_erase)
+        exporter_register("subscribers", subscriber_tables)

@@ -1,8 +1,10 @@
-"""Where personal data outside this app is found: other apps register an eraser here when they start.
+"""Where personal data is found: apps register an eraser and an exporter here when they start.
 
 ``subscribers`` never imports ``campaigns``, yet an erasure must reach the delivery ledger and stored SES
-events. So each app that holds personal data registers a function in its ``AppConfig.ready()``; the erasure
-service calls every one of them, inside its transaction, with an ``ErasureTarget``.
+events, and a copy of someone's data must include what was sent to them. So each app that holds personal data
+registers functions in its ``AppConfig.ready()``: the erasure service calls every eraser, inside its
+transaction, with an ``ErasureTarget``; the access export calls every exporter with the subscriber's id and
+puts the tables they return in the copy.
 """
 
 from collections.abc import Callable
@@ -30,6 +32,20 @@ def eraser_register(name: str, eraser: Eraser) -> None:
 
 def erasers() -> dict[str, Eraser]:
     return dict(_erasers)
+
+
+# An exporter returns tables about one subscriber: {"deliveries": [{"sent_at": ..., ...}, ...]}.
+Exporter = Callable[[int], dict[str, list[dict]]]
+_exporters: dict[str, Exporter] = {}
+
+
+def exporter_register(name: str, exporter: Exporter) -> None:
+    """Register (or replace) the exporter called ``name``."""
+    _exporters[name] = exporter
+
+
+def exporters() -> dict[str, Exporter]:
+    return dict(_exporters)
 
 
 def text_scrub(value, emails: tuple[str, ...], replacement: str = "[erased]"):

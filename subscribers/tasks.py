@@ -34,3 +34,19 @@ def transactional_email_send_task(self, *, to: str, subject: str, text: str, htm
     except SesPermanentError as err:
         logger.error("Transactional %s email rejected by SES: %s", kind, err)
         return None
+
+
+@shared_task(acks_late=True)
+def access_export_task(*, export_id: int, nonce: str) -> None:
+    """Prepare one copy of a person's data and email them its link (the link's secret travels only here)."""
+    from .services.access_export import access_export_build
+
+    access_export_build(export_id=export_id, nonce=nonce)
+
+
+@shared_task
+def access_exports_purge_task() -> int:
+    """Delete copies of people's data whose links have expired."""
+    from .services.access_export import access_exports_purge
+
+    return access_exports_purge()

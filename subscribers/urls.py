@@ -22,6 +22,8 @@ account_patterns = (
         path("privacy/", privacy.account_privacy, name="privacy"),
         path("privacy/erase/", privacy.account_erase_view, name="erase"),
         path("privacy/erased/", privacy.account_erased, name="erased"),
+        path("privacy/export/", privacy.account_export_request, name="export"),
+        path("privacy/export/<str:token>/", privacy.account_export_download, name="export_download"),
         path("email/confirm/<str:token>/", accounts.email_change_confirm_view, name="email_confirm"),
     ],
     "account",

@@ -133,6 +133,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # Celery messages only wake workers: this finds work no worker holds, and starts scheduled sends.
     "sends-sweep": {"task": "campaigns.tasks.sends_sweep_task", "schedule": 60.0},
+    # Copies of people's data are deleted when their links expire.
+    "access-exports-purge": {"task": "subscribers.tasks.access_exports_purge_task", "schedule": 3600.0},
 }
 
 # --- Auth ------------------------------------------------------------------------------------------
@@ -157,6 +159,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+# Copies of people's data (zips): private, never served as media; each is deleted after ACCESS_EXPORT_DAYS.
+ACCESS_EXPORT_ROOT = env.path("ACCESS_EXPORT_ROOT", default=BASE_DIR / "var" / "exports")
+ACCESS_EXPORT_DAYS = env.int("ACCESS_EXPORT_DAYS", default=7)
+# Copies of their data a customer may ask for from their account.
+ACCESS_EXPORT_RATE = env.str("ACCESS_EXPORT_RATE", default="3/d")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,7 +1,7 @@
 """Data and invariants only: state changes live in ``services``, reads in ``selectors``.
 
 ``core``: customers, subscribers, topics, subscriptions, the consent ledger, suppression.
-``rights``: requests to exercise a data-protection right, and the log of erasures.
+``rights``: requests to exercise a data-protection right, copies of data prepared, and the log of erasures.
 """
 
 from .core import (
@@ -26,6 +26,7 @@ from .core import (
     UserManager,
 )
 from .rights import (
+    AccessExport,
     ErasureRecord,
     ErasureSource,
     RightsRequest,
@@ -35,6 +36,7 @@ from .rights import (
 )
 
 __all__ = [
+    "AccessExport",
     "ConsentAction",
     "ConsentEvent",
     "ConsentEventQuerySet",

@@ -77,3 +77,30 @@ class ErasureRecord(models.Model):
 
     def __str__(self):
         return f"Erasure at {self.erased_at:%Y-%m-%d %H:%M} ({self.get_source_display()})"
+
+
+class AccessExport(models.Model):
+    """A copy of everything held about one person: a zip prepared in the background, then reachable through a
+    link sent to their confirmed address, until it expires (7 days) and the file is deleted."""
+
+    subscriber = models.ForeignKey(
+        Subscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="access_exports"
+    )
+    request = models.ForeignKey(RightsRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="exports")
+    requested_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # SHA-256 of the random secret in the download link (the link itself is never stored).
+    nonce_hash = models.CharField(max_length=64, unique=True)
+    file_name = models.CharField(max_length=100, blank=True, help_text="Under ACCESS_EXPORT_ROOT.")
+    checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the zip.")
+    created_at = models.DateTimeField(default=timezone.now)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        state = "purged" if self.purged_at else "ready" if self.ready_at else "being prepared"
+        return f"Access export of {self.created_at:%Y-%m-%d %H:%M} ({state})"

@@ -24,6 +24,7 @@ from ..models import (
     SuppressionScope,
 )
 from ..personal_data import ErasureTarget, erasers
+from .access_export import access_export_files_delete
 from .suppression import suppression_add
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def _erase(*, user, subscriber, source, performed_by, rights_request) -> Erasure
             counts["consent_events"] = ConsentEvent.objects.filter(subscriber=subscriber).anonymise()
             counts["subscriptions"] = len(target.subscription_ids)
             RightsRequest.objects.filter(subscriber=subscriber).update(note="")
+            counts["access_export_files"] = access_export_files_delete(exports=subscriber.access_exports.all())
             subscriber.delete()
         if user is not None:
             counts["accounts"] = 1

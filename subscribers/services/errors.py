@@ -27,3 +27,18 @@ class EmailInUseError(AccountError):
 
 class EmailChangeLinkUsed(AccountError):
     """The email-change link was already used."""
+
+
+class RightsRequestError(ValueError):
+    """A request to exercise a data-protection right cannot be recorded or closed as asked.
+
+    ``field`` names the form field the problem belongs to, when there is one, so a form can show it there.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class AccessExportError(Exception):
+    """A copy of someone's data cannot be prepared or downloaded; the message says why."""

@@ -1,22 +1,67 @@
-"""The customer's privacy page: what is held, and erasing their account."""
+"""The customer's privacy page: what is held, a copy of it, and erasing their account."""
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.http import FileResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from ..forms import AccountEraseForm
 from ..models import ErasureSource
-from ..selectors import policy_version_current
+from ..selectors import account_subscriber, policy_version_current
+from ..services.access_export import access_export_downloaded, access_export_for_token, access_export_request
 from ..services.erasure import account_erase
+from ..services.errors import AccessExportError
 from .helpers import posted
 
 
 @login_required
 def account_privacy(request):
-    return render(request, "account/privacy.html", {"policy": policy_version_current()})
+    subscriber = account_subscriber(user=request.user)
+    return render(
+        request,
+        "account/privacy.html",
+        {"policy": policy_version_current(), "can_export": bool(subscriber), "subscriber": subscriber},
+    )
+
+
+@login_required
+@require_POST
+def account_export_request(request):
+    """Ask for a copy: prepared in the background, the link sent to the account's confirmed address."""
+    subscriber = account_subscriber(user=request.user)
+    if subscriber is None:
+        messages.error(request, "Confirm your email address first (see Account Home): the copy is sent to it.")
+    elif is_ratelimited(
+        request, group="account-export", key="user", rate=settings.ACCESS_EXPORT_RATE, method="POST", increment=True
+    ):
+        messages.error(request, "You have asked for several copies today. Please try again tomorrow.")
+    else:
+        try:
+            access_export_request(subscriber=subscriber, requested_by=request.user)
+        except AccessExportError as err:
+            messages.error(request, str(err))
+        else:
+            messages.success(
+                request, f"We are preparing your copy. A download link will arrive at {subscriber.email} shortly."
+            )
+    return redirect("account:privacy")
+
+
+@never_cache
+@require_GET
+def account_export_download(request, token: str):
+    """The zip behind a link from the email: no login needed (a copy may be for someone without an account)."""
+    try:
+        export, path = access_export_for_token(token=token)
+    except AccessExportError as err:
+        return render(request, "account/export_gone.html", {"reason": str(err)}, status=410)
+    access_export_downloaded(export=export)
+    return FileResponse(path.open("rb"), as_attachment=True, filename="my-data.zip", content_type="application/zip")
 
 
 @login_required

@@ -1,0 +1,190 @@
+"""A person's copy of their data: everything about them, nothing about anyone else, sent only to their confirmed
+address, gone after its expiry. In campaigns' tests because the copy includes the emails sent to them."""
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from campaigns.sending import send_create, send_start
+from campaigns.worker import send_work
+from subscribers.models import (
+    AccessExport,
+    ConsentAction,
+    ConsentEvent,
+    ConsentPurpose,
+    ConsentSource,
+    DetailsChange,
+    ErasureSource,
+    PrivacyPolicyVersion,
+    SuppressionReason,
+    SuppressionScope,
+    Topic,
+)
+from subscribers.services import subscriber_get_or_create, suppression_add
+from subscribers.services.access_export import access_export_request, access_exports_purge
+from subscribers.services.erasure import subscriber_erase
+from subscribers.services.errors import AccessExportError
+from tests.factories import SubscriberFactory, SubscriptionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+LINK = re.compile(r"https?://\S+(/account/privacy/export/[^/\s]+/)")
+TABLES = {
+    "account",
+    "consent_history",
+    "corrections",
+    "email_processing",
+    "emails_sent",
+    "profile",
+    "requests",
+    "subscriber",
+    "subscriptions",
+    "suppressions",
+}
+
+
+def make_person(email: str, *, phone: str, first_name: str):
+    user = UserFactory(email=email, first_name=first_name)
+    user.profile.telephone = phone
+    user.profile.save()
+    DetailsChange.objects.create(user=user, fields=["telephone"])
+    subscriber = subscriber_get_or_create(email=email, first_name=first_name, user=user)
+    subscriber.email_confirmed_at = timezone.now()
+    subscriber.save()
+    general = Topic.objects.get(is_default=True)
+    SubscriptionFactory(subscriber=subscriber, topic=general)
+    ConsentEvent.objects.create(
+        subscriber=subscriber,
+        topic=general,
+        purpose=ConsentPurpose.MARKETING,
+        action=ConsentAction.CONFIRMED,
+        source=ConsentSource.EMAIL_LINK,
+        policy_version=PrivacyPolicyVersion.objects.latest(),
+        ip_truncated="198.51.100.0",
+    )
+    return subscriber
+
+
+@pytest.fixture
+def people(campaign, settings, tmp_path):
+    settings.SES_MAX_SEND_RATE = 1000
+    settings.ACCESS_EXPORT_ROOT = tmp_path / "exports"
+    mine = make_person("maya@mail.example", phone="+447700900111", first_name='=HYPERLINK("http://x")')
+    other = make_person("otto@mail.example", phone="+447700900999", first_name="Otto")
+    suppression_add(email=mine.email, scope=SuppressionScope.THIRD_PARTY, reason=SuppressionReason.OBJECTED)
+    send_work(send_id=send_start(send=send_create(page=campaign)).pk)
+    return mine, other
+
+
+def request_and_download(subscriber, outbox, capture) -> tuple[bytes, AccessExport]:
+    with capture(execute=True):
+        export = access_export_request(subscriber=subscriber)
+    path = LINK.search(outbox.last_to(subscriber.email).text)[1]
+    response = Client().get(path)
+    assert response.status_code == 200, response.content
+    assert response["Content-Disposition"] == 'attachment; filename="my-data.zip"'
+    assert "no-store" in response["Cache-Control"] or "no-cache" in response["Cache-Control"]
+    export.refresh_from_db()
+    return b"".join(response.streaming_content), export
+
+
+def test_the_copy_holds_every_table_about_the_person_and_nothing_of_anyone_else(
+    people, outbox, django_capture_on_commit_callbacks, settings
+):
+    mine, _other = people
+
+    data, export = request_and_download(mine, outbox, django_capture_on_commit_callbacks)
+
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    tables = json.loads(archive.read("data.json"))
+    assert set(tables) == TABLES
+    assert {f"{name}.csv" for name in TABLES} | {"README.txt", "data.json"} == set(archive.namelist())
+    assert tables["subscriber"][0]["email"] == "maya@mail.example"
+    assert tables["profile"][0]["telephone"] == "+447700900111"
+    assert tables["subscriptions"][0]["status"] == "Active"
+    assert tables["consent_history"][0]["privacy_policy_version"] == PrivacyPolicyVersion.objects.latest().version
+    assert tables["consent_history"][0]["ip_address_truncated"] == "198.51.100.0"
+    assert tables["suppressions"] == [
+        {"scope": "Sharing with third parties", "reason": "Objected", "since": tables["suppressions"][0]["since"]}
+    ]
+    assert tables["emails_sent"][0]["campaign"] == "Winter collection"
+    assert tables["emails_sent"][0]["state"] == "Accepted by SES"
+    assert tables["corrections"][0]["fields_changed"] == "telephone"
+    assert tables["email_processing"][0]["region"] == settings.SES_REGION
+    everything = b"".join(archive.read(name) for name in archive.namelist()).decode()
+    for trace in ("otto@mail.example", "+447700900999", "Otto"):
+        assert trace not in everything
+    assert export.downloaded_at is not None
+    assert export.checksum == hashlib.sha256(data).hexdigest()
+
+
+def test_csv_cells_cannot_run_as_formulas(people, outbox, django_capture_on_commit_callbacks):
+    mine, _ = people
+
+    data, _ = request_and_download(mine, outbox, django_capture_on_commit_callbacks)
+
+    subscriber_csv = zipfile.ZipFile(io.BytesIO(data)).read("subscriber.csv").decode()
+    assert "'=HYPERLINK" in subscriber_csv
+    assert ",=HYPERLINK" not in subscriber_csv and not subscriber_csv.startswith("=")
+
+
+def test_an_unconfirmed_address_gets_no_copy(db):
+    with pytest.raises(AccessExportError, match="never confirmed"):
+        access_export_request(subscriber=SubscriberFactory(email_confirmed_at=None))
+    assert not AccessExport.objects.exists()
+
+
+def test_links_stop_working_when_they_expire_and_the_file_is_deleted(
+    people, outbox, django_capture_on_commit_callbacks, settings
+):
+    mine, _ = people
+    with django_capture_on_commit_callbacks(execute=True):
+        export = access_export_request(subscriber=mine)
+    path = LINK.search(outbox.last_to(mine.email).text)[1]
+    export.refresh_from_db()
+    file = Path(settings.ACCESS_EXPORT_ROOT) / export.file_name
+    assert file.exists()
+
+    AccessExport.objects.filter(pk=export.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert access_exports_purge() == 1
+
+    assert not file.exists()
+    response = Client().get(path)
+    assert response.status_code == 410
+    assert "This copy has been deleted" in response.content.decode()
+    assert Client().get("/account/privacy/export/forged.token/").status_code == 410
+
+
+def test_erasure_deletes_the_persons_copies(people, outbox, django_capture_on_commit_callbacks, settings):
+    mine, _ = people
+    with django_capture_on_commit_callbacks(execute=True):
+        export = access_export_request(subscriber=mine)
+    export.refresh_from_db()
+    file = Path(settings.ACCESS_EXPORT_ROOT) / export.file_name
+
+    record = subscriber_erase(subscriber=mine, source=ErasureSource.STAFF)
+
+    assert not file.exists() and record.counts["access_export_files"] == 1
+
+
+def test_a_customer_asks_from_the_privacy_page(people, outbox, django_capture_on_commit_callbacks):
+    mine, _ = people
+    client = Client()
+    client.force_login(mine.user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/account/privacy/export/", follow=True)
+
+    assert "A download link will arrive at maya@mail.example" in response.content.decode()
+    assert LINK.search(outbox.last_to("maya@mail.example").text)
+    unproven = UserFactory(email="new@mail.example")
+    client.force_login(unproven)
+    page = client.post("/account/privacy/export/", follow=True).content.decode()
+    assert "Confirm your email address first" in page
