@@ -70,3 +70,11 @@ def send_audience_task(*, send_id: int) -> int:
     from .sending import send_audience_continue
 
     return send_audience_continue(send_id=send_id)
+
+
+@shared_task
+def feedback_payloads_purge_task() -> int:
+    """Empty stored SES events older than RETENTION_SES_EVENT_DAYS."""
+    from .retention import feedback_payloads_purge
+
+    return feedback_payloads_purge()

@@ -50,3 +50,11 @@ def access_exports_purge_task() -> int:
     from .services.access_export import access_exports_purge
 
     return access_exports_purge()
+
+
+@shared_task
+def pending_opt_ins_purge_task() -> dict:
+    """Remove opt-ins never confirmed within RETENTION_PENDING_OPT_IN_DAYS."""
+    from .services.retention import pending_opt_ins_purge
+
+    return pending_opt_ins_purge()

@@ -135,7 +135,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sends-sweep": {"task": "campaigns.tasks.sends_sweep_task", "schedule": 60.0},
     # Copies of people's data are deleted when their links expire.
     "access-exports-purge": {"task": "subscribers.tasks.access_exports_purge_task", "schedule": 3600.0},
+    # Retention (docs/privacy.md): opt-ins never confirmed, and raw SES events, once their time is up.
+    "pending-opt-ins-purge": {"task": "subscribers.tasks.pending_opt_ins_purge_task", "schedule": 86400.0},
+    "feedback-payloads-purge": {"task": "campaigns.tasks.feedback_payloads_purge_task", "schedule": 86400.0},
 }
+RETENTION_PENDING_OPT_IN_DAYS = env.int("RETENTION_PENDING_OPT_IN_DAYS", default=30)
+RETENTION_SES_EVENT_DAYS = env.int("RETENTION_SES_EVENT_DAYS", default=90)
 
 # --- Auth ------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "subscribers.User"
