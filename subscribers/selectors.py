@@ -1,11 +1,16 @@
 """Reads. Views and services ask these; nothing here changes state."""
 
+from datetime import date, timedelta
+
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from .addresses import address_hmac, email_normalise
 from .models import (
     PrivacyPolicyVersion,
+    RightsRequest,
+    RightsRequestKind,
+    RightsRequestStatus,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -77,3 +82,63 @@ def topic_subscription_counts() -> QuerySet[Topic]:
         active_count=Count("subscriptions", filter=Q(subscriptions__status=SubscriptionStatus.ACTIVE)),
         pending_count=Count("subscriptions", filter=Q(subscriptions__status=SubscriptionStatus.PENDING)),
     ).order_by(*Topic._meta.ordering)
+
+
+# Requests to exercise a data-protection right ------------------------------------------------------------------------
+
+# An open request whose deadline is at most this many days away is "due soon" on the list and the dashboard.
+RIGHTS_REQUEST_DUE_SOON_DAYS = 7
+
+
+def rights_requests_open(*, today: date | None = None) -> list[RightsRequest]:
+    """Open requests, the nearest deadline first, each with its days left and urgency (see
+    ``rights_request_with_days_left``)."""
+    today = today or timezone.localdate()
+    requests = (
+        RightsRequest.objects.filter(status=RightsRequestStatus.OPEN)
+        .select_related("subscriber")
+        .order_by("deadline", "received_on", "pk")
+    )
+    return [rights_request_with_days_left(rights_request=request, today=today) for request in requests]
+
+
+def rights_request_with_days_left(*, rights_request: RightsRequest, today: date | None = None) -> RightsRequest:
+    """The request with ``days_left`` until its deadline (negative once overdue), ``days_overdue``, and ``urgency``:
+    "overdue", "due_soon" (within ``RIGHTS_REQUEST_DUE_SOON_DAYS``) or "" (also for a closed request)."""
+    today = today or timezone.localdate()
+    rights_request.days_left = (rights_request.deadline - today).days
+    rights_request.days_overdue = max(0, -rights_request.days_left)
+    if rights_request.status != RightsRequestStatus.OPEN:
+        rights_request.urgency = ""
+    elif rights_request.days_left < 0:
+        rights_request.urgency = "overdue"
+    elif rights_request.days_left <= RIGHTS_REQUEST_DUE_SOON_DAYS:
+        rights_request.urgency = "due_soon"
+    else:
+        rights_request.urgency = ""
+    return rights_request
+
+
+def rights_request_erasable(*, rights_request: RightsRequest) -> bool:
+    """Whether "Erase this person now" applies: an open erasure request about a subscriber we still hold."""
+    return (
+        rights_request.status == RightsRequestStatus.OPEN
+        and rights_request.kind == RightsRequestKind.ERASURE
+        and rights_request.subscriber_id is not None
+    )
+
+
+def rights_requests_closed() -> QuerySet[RightsRequest]:
+    """Closed requests (done or refused), the most recently closed first."""
+    return RightsRequest.objects.exclude(status=RightsRequestStatus.OPEN).order_by("-closed_at", "-pk")
+
+
+def rights_request_counts(*, today: date | None = None) -> dict[str, int]:
+    """For the dashboard: open requests, those due within ``RIGHTS_REQUEST_DUE_SOON_DAYS`` and those overdue."""
+    today = today or timezone.localdate()
+    soon = today + timedelta(days=RIGHTS_REQUEST_DUE_SOON_DAYS)
+    return RightsRequest.objects.filter(status=RightsRequestStatus.OPEN).aggregate(
+        open=Count("pk"),
+        due_soon=Count("pk", filter=Q(deadline__gte=today, deadline__lte=soon)),
+        overdue=Count("pk", filter=Q(deadline__lt=today)),
+    )

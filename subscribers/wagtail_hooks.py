@@ -120,3 +120,60 @@ class TopicCountsPanel(Component):
 def add_topic_counts_panel(request, panels):
     if request.user.has_perm("subscribers.view_subscription"):
         panels.append(TopicCountsPanel())
+
+
+# Privacy requests: requests from people to exercise their data-protection rights, with their deadlines -------------
+
+from django.urls import include, path, reverse_lazy  # noqa: E402  (appended section; the code above is unchanged)
+from wagtail.admin.menu import MenuItem  # noqa: E402
+
+from . import admin_rights, selectors  # noqa: E402
+
+rights_admin_patterns = (
+    [
+        path("", admin_rights.RightsRequestIndexView.as_view(), name="index"),
+        path("closed/", admin_rights.RightsRequestClosedView.as_view(), name="closed"),
+        path("record/", admin_rights.RightsRequestRecordView.as_view(), name="record"),
+        path("<int:request_id>/", admin_rights.RightsRequestDetailView.as_view(), name="detail"),
+        path("<int:request_id>/close/", admin_rights.rights_request_close_view, name="close"),
+        path("<int:request_id>/erase/", admin_rights.RightsRequestEraseConfirmView.as_view(), name="erase_confirm"),
+        path("<int:request_id>/erase/confirmed/", admin_rights.rights_request_erase_view, name="erase"),
+    ],
+    "rights_admin",
+)
+
+
+@hooks.register("register_admin_urls")
+def register_rights_admin_urls():
+    return [path("privacy-requests/", include(rights_admin_patterns))]
+
+
+class RightsRequestsMenuItem(MenuItem):
+    """Shown only to those who may see the requests."""
+
+    def is_shown(self, request):
+        return admin_rights.user_may(request.user, "view")
+
+
+@hooks.register("register_admin_menu_item")
+def register_rights_requests_menu_item():
+    return RightsRequestsMenuItem(
+        "Privacy requests", reverse_lazy("rights_admin:index"), name="privacy-requests", icon_name="lock", order=210
+    )
+
+
+class RightsRequestsPanel(Component):
+    """Dashboard panel: open privacy requests, those due soon and those overdue, linking to the list."""
+
+    name = "rights_requests"
+    order = 40
+    template_name = "subscribers/admin/rights/panel.html"
+
+    def get_context_data(self, parent_context=None):
+        return {"counts": selectors.rights_request_counts(), "due_soon_days": selectors.RIGHTS_REQUEST_DUE_SOON_DAYS}
+
+
+@hooks.register("construct_homepage_panels")
+def add_rights_requests_panel(request, panels):
+    if admin_rights.user_may(request.user, "view"):
+        panels.append(RightsRequestsPanel())

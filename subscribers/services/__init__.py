@@ -15,10 +15,17 @@ from .errors import (
     EmailChangeLinkUsed,
     EmailInUseError,
     ExplicitRequestRequired,
+    RightsRequestError,
     SubscriptionError,
     SuppressedAddressError,
 )
 from .feedback import address_bounced, address_complained
+from .rights import (
+    rights_request_close,
+    rights_request_deadline,
+    rights_request_holidays,
+    rights_request_open,
+)
 from .subscriptions import (
     PreferencesOutcome,
     confirmation_pending_for_token,
@@ -43,6 +50,7 @@ __all__ = [
     "ExplicitRequestRequired",
     "PreferencesOutcome",
     "RegistrationDetails",
+    "RightsRequestError",
     "SubscriptionError",
     "SuppressedAddressError",
     "account_email_verify_request",
@@ -57,6 +65,10 @@ __all__ = [
     "preferences_save",
     "profile_update",
     "public_signup",
+    "rights_request_close",
+    "rights_request_deadline",
+    "rights_request_holidays",
+    "rights_request_open",
     "subscriber_get_or_create",
     "subscriber_withdraw_all",
     "subscription_confirm",
