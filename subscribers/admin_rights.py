@@ -20,6 +20,7 @@ from wagtail.admin.widgets import AdminDateInput
 
 from . import selectors
 from .models import (
+    ConsentSource,
     ErasureSource,
     RightsRequest,
     RightsRequestChannel,
@@ -27,7 +28,9 @@ from .models import (
     RightsRequestStatus,
     Subscriber,
 )
-from .services import RightsRequestError, rights_request_close, rights_request_open
+from .services import RightsRequestError, rights_request_close, rights_request_open, third_party_objection_set
+from .services.access_export import access_export_request
+from .services.errors import AccessExportError
 
 
 def user_may(user, action: str) -> bool:
@@ -183,6 +186,8 @@ class _OneRequestMixin(_RightsAdminMixin):
                 "due_soon_days": selectors.RIGHTS_REQUEST_DUE_SOON_DAYS,
                 "can_close": may_change and rights_request.status == RightsRequestStatus.OPEN,
                 "can_erase": may_change and selectors.rights_request_erasable(rights_request=rights_request),
+                "can_export": may_change and _open_about(rights_request, RightsRequestKind.ACCESS),
+                "can_object": may_change and _open_about(rights_request, RightsRequestKind.OBJECTION),
             }
         )
         return context
@@ -202,6 +207,15 @@ class RightsRequestEraseConfirmView(_OneRequestMixin, TemplateView):
 
     def get_page_title(self):
         return "Erase this person"
+
+
+def _open_about(rights_request: RightsRequest, kind: str) -> bool:
+    """An open request of this kind about a subscriber we still hold."""
+    return (
+        rights_request.status == RightsRequestStatus.OPEN
+        and rights_request.kind == kind
+        and rights_request.subscriber_id is not None
+    )
 
 
 def _request_for_change(request, request_id: int) -> RightsRequest:
@@ -249,4 +263,43 @@ def rights_request_erase_view(request, request_id: int):
         rights_request=rights_request,
     )
     messages.success(request, "Erased. Their data is gone and the request is closed as done.")
+    return redirect("rights_admin:detail", request_id=rights_request.pk)
+
+
+@require_POST
+def rights_request_export_view(request, request_id: int):
+    """Prepare a copy of the person's data and email its link to their confirmed address; the request closes as
+    done when the email goes."""
+    rights_request = _request_for_change(request, request_id)
+    if not _open_about(rights_request, RightsRequestKind.ACCESS):
+        messages.error(request, "Nothing was prepared: this is not an open request for a copy about someone we hold.")
+        return redirect("rights_admin:detail", request_id=rights_request.pk)
+    try:
+        access_export_request(
+            subscriber=rights_request.subscriber, requested_by=request.user, rights_request=rights_request
+        )
+    except AccessExportError as err:
+        messages.error(request, f"Nothing was prepared. {err}")
+    else:
+        messages.success(
+            request, "The copy is being prepared; its link goes to their confirmed address, then this request closes."
+        )
+    return redirect("rights_admin:detail", request_id=rights_request.pk)
+
+
+@require_POST
+def rights_request_objection_view(request, request_id: int):
+    """Record the person's objection to sharing with third parties (the third-party suppression scope) and close."""
+    rights_request = _request_for_change(request, request_id)
+    if not _open_about(rights_request, RightsRequestKind.OBJECTION):
+        messages.error(request, "Nothing was recorded: this is not an open objection about someone we hold.")
+        return redirect("rights_admin:detail", request_id=rights_request.pk)
+    third_party_objection_set(subscriber=rights_request.subscriber, objects=True, source=ConsentSource.ADMIN)
+    rights_request_close(
+        request=rights_request,
+        status=RightsRequestStatus.DONE,
+        outcome="Objection recorded: left out of every partner export.",
+        closed_by=request.user,
+    )
+    messages.success(request, "Objection recorded; they are left out of every partner export. The request is done.")
     return redirect("rights_admin:detail", request_id=rights_request.pk)

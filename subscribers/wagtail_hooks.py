@@ -138,6 +138,8 @@ rights_admin_patterns = (
         path("<int:request_id>/close/", admin_rights.rights_request_close_view, name="close"),
         path("<int:request_id>/erase/", admin_rights.RightsRequestEraseConfirmView.as_view(), name="erase_confirm"),
         path("<int:request_id>/erase/confirmed/", admin_rights.rights_request_erase_view, name="erase"),
+        path("<int:request_id>/export/", admin_rights.rights_request_export_view, name="export"),
+        path("<int:request_id>/objection/", admin_rights.rights_request_objection_view, name="objection"),
     ],
     "rights_admin",
 )
@@ -177,3 +179,19 @@ class RightsRequestsPanel(Component):
 def add_rights_requests_panel(request, panels):
     if admin_rights.user_may(request.user, "view"):
         panels.append(RightsRequestsPanel())
+
+
+# The marketing team's CSV of a topic's subscribers ---------------------------------------------------------------
+
+from . import admin_exports  # noqa: E402
+
+
+@hooks.register("register_admin_urls")
+def register_topic_export_urls():
+    return [
+        path(
+            "topic-exports/<int:topic_id>/subscribers.csv",
+            admin_exports.topic_subscribers_csv,
+            name="topic_subscribers_csv",
+        )
+    ]

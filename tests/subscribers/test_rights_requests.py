@@ -515,3 +515,48 @@ def test_erase_is_post_only_and_only_for_an_open_erasure_request(officer_client,
 
     assert Subscriber.objects.filter(pk=subscriber.pk).exists()
     assert not ErasureRecord.objects.exists()
+
+
+def test_staff_send_a_copy_for_an_access_request_and_it_closes_when_the_email_goes(
+    officer_client, subscriber, outbox, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.ACCESS_EXPORT_ROOT = tmp_path
+    rights_request = open_request(subscriber, kind=RightsRequestKind.ACCESS)
+    assert "Email them a copy of their data" in officer_client.get(url("detail", rights_request.pk)).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = officer_client.post(url("export", rights_request.pk), follow=True)
+
+    assert "The copy is being prepared" in response.content.decode()
+    assert "/account/privacy/export/" in outbox.last_to("person@mail.example").text
+    rights_request.refresh_from_db()
+    assert rights_request.status == RightsRequestStatus.DONE
+    assert rights_request.exports.get().requested_by.email == "officer@larkspur-lune.example"
+
+
+def test_staff_record_an_objection_to_sharing(officer_client, subscriber):
+    from subscribers.selectors import third_party_objection_exists
+
+    rights_request = open_request(subscriber, kind=RightsRequestKind.OBJECTION)
+
+    officer_client.post(url("objection", rights_request.pk))
+
+    assert third_party_objection_exists(email="person@mail.example")
+    rights_request.refresh_from_db()
+    assert rights_request.status == RightsRequestStatus.DONE
+    assert officer_client.post(url("objection", rights_request.pk)).status_code == 302, "a second post changes nothing"
+
+
+def test_copy_and_objection_actions_need_the_change_permission(subscriber):
+    from subscribers.selectors import third_party_objection_exists
+
+    client = Client()
+    client.force_login(user_with_permissions("auditor2@larkspur-lune.example", "view"))
+    access = open_request(subscriber, kind=RightsRequestKind.ACCESS)
+    objection = open_request(subscriber, kind=RightsRequestKind.OBJECTION)
+
+    for action, rights_request in (("export", access), ("objection", objection)):
+        response = client.post(url(action, rights_request.pk))
+        assert (response.status_code, response["Location"]) == (302, "/admin/"), "Wagtail's refusal"
+    assert not access.exports.exists()
+    assert not third_party_objection_exists(email="person@mail.example")
