@@ -1,5 +1,7 @@
 """Staff in the Wagtail admin: the dashboard's per-topic counts and the read-only consent history."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -42,11 +44,17 @@ def subscriptions():
 def test_dashboard_shows_subscribers_per_topic(subscriptions, admin_page, screenshot):
     panel = admin_page.locator("section").filter(has=admin_page.get_by_role("heading", name="Subscribers per topic"))
     expect(panel).to_be_visible()
-    expect(panel.get_by_role("columnheader")).to_have_text(["Topic", "Active", "Awaiting confirmation"])
+    expect(panel.get_by_role("columnheader")).to_have_text(["Topic", "Active", "Awaiting confirmation", "Download"])
     expect(panel.get_by_role("row").filter(has_text="General Subscription").get_by_role("cell")).to_have_text(
-        ["General Subscription", "3", "2"]
+        ["General Subscription", "3", "2", "CSV"]
     )
-    expect(panel.get_by_role("row").filter(has_text="Bridal").get_by_role("cell")).to_have_text(["Bridal", "1", "0"])
+    expect(panel.get_by_role("row").filter(has_text="Bridal").get_by_role("cell")).to_have_text(
+        ["Bridal", "1", "0", "CSV"]
+    )
+    # Each topic's CSV downloads from the panel
+    with admin_page.expect_download() as download:
+        panel.get_by_role("row").filter(has_text="Bridal").get_by_role("link", name="CSV").click()
+    assert re.fullmatch(r"[\w-]+-subscribers-\d{4}-\d{2}-\d{2}\.csv", download.value.suggested_filename)
     screenshot(admin_page, "20-admin-dashboard", reload=True)
 
 
