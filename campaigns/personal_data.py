@@ -17,14 +17,11 @@ from django.utils import timezone
 from subscribers.addresses import address_hmac, email_normalise
 from subscribers.models import Suppression, SuppressionReason, SuppressionScope
 from subscribers.personal_data import ErasureTarget, text_scrub
+from subscribers.personal_data import export_time as _when
 
 from .models import Delivery, DeliveryState, FeedbackEvent
 
 ERASED_REASON = "recipient erased"
-
-
-def _when(value) -> str:
-    return value.isoformat() if value else ""
 
 
 def campaigns_export(subscriber_id: int) -> dict[str, list[dict]]:

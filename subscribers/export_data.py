@@ -4,10 +4,7 @@ from django.conf import settings
 
 from .addresses import address_hmac
 from .models import ConsentEvent, DetailsChange, RightsRequest, Subscriber, Suppression
-
-
-def _when(value) -> str:
-    return value.isoformat() if value else ""
+from .personal_data import export_time as _when
 
 
 def subscriber_tables(subscriber_id: int) -> dict[str, list[dict]]:

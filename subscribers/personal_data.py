@@ -48,6 +48,11 @@ def exporters() -> dict[str, Exporter]:
     return dict(_exporters)
 
 
+def export_time(value) -> str:
+    """A date or time as exporters write it: ISO 8601, or empty when there is none."""
+    return value.isoformat() if value else ""
+
+
 def text_scrub(value, emails: tuple[str, ...], replacement: str = "[erased]"):
     """``value`` (a string, or lists and dicts of them, as in a JSON payload) with every occurrence of the
     addresses replaced, whatever its case."""
