@@ -9,8 +9,17 @@ https://docs.aws.amazon.com/ses/latest/dg/notification-examples.html (identity n
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 TOPIC_ARN = "arn:aws:sns:eu-west-2:123456789012:ses-feedback"
+# Events happen a few minutes before the tests run, never on a fixed date: the reputation guard counts only
+# complaints and bounces inside its rolling window, so a fixed date would fall out of it as the calendar moves.
+SENT_AT = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+
+def at(seconds: int) -> str:
+    """The time ``seconds`` after the sample message was sent, as SES writes it."""
+    return (SENT_AT + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def mail(*, message_id: str, to: list[str], delivery_id: int | None = None, send_id: int | None = None) -> dict:
@@ -25,7 +34,7 @@ def mail(*, message_id: str, to: list[str], delivery_id: int | None = None, send
     if send_id is not None:
         tags["send"] = [str(send_id)]
     return {
-        "timestamp": "2026-11-25T10:00:00.000Z",
+        "timestamp": at(0),
         "source": "Larkspur & Lune <hello@larkspur-lune.example>",
         "sourceArn": "arn:aws:ses:eu-west-2:123456789012:identity/larkspur-lune.example",
         "sendingAccountId": "123456789012",
@@ -43,7 +52,7 @@ def bounce(*, mail: dict, bounce_type: str, sub_type: str, recipients: list[dict
             "bounceType": bounce_type,
             "bounceSubType": sub_type,
             "bouncedRecipients": recipients,
-            "timestamp": "2026-11-25T10:00:02.000Z",
+            "timestamp": at(2),
             "feedbackId": f"0102017{uuid.uuid4().hex}-000000",
             "reportingMTA": "dsn; mta.mail.example",
         },
@@ -63,10 +72,10 @@ def bounced_recipient(email: str, *, status: str = "5.1.1", action: str = "faile
 def complaint(*, mail: dict, recipients: list[str], feedback_type: str | None = None) -> dict:
     body = {
         "complainedRecipients": [{"emailAddress": e} for e in recipients],
-        "timestamp": "2026-11-25T10:05:00.000Z",
+        "timestamp": at(300),
         "feedbackId": f"0102017{uuid.uuid4().hex}-000000",
         "userAgent": "Mail provider feedback loop",
-        "arrivalDate": "2026-11-25T10:04:58.000Z",
+        "arrivalDate": at(298),
     }
     if feedback_type:
         body["complaintFeedbackType"] = feedback_type
@@ -77,7 +86,7 @@ def delivery(*, mail: dict) -> dict:
     return {
         "eventType": "Delivery",
         "delivery": {
-            "timestamp": "2026-11-25T10:00:03.000Z",
+            "timestamp": at(3),
             "processingTimeMillis": 1200,
             "recipients": mail["destination"],
             "smtpResponse": "250 2.6.0 Message received",
@@ -109,5 +118,5 @@ def sns_notification(event: dict, *, message_id: str | None = None) -> dict:
         "MessageId": message_id or str(uuid.uuid4()),
         "TopicArn": TOPIC_ARN,
         "Message": json.dumps(event),
-        "Timestamp": "2026-11-25T10:00:04.000Z",
+        "Timestamp": at(4),
     }
