@@ -149,53 +149,47 @@ def rights_request_counts(*, today: date | None = None) -> dict[str, int]:
 
 # Partner exports: who may be shared with a partner, and who is left out and why -------------------------------------
 
-# A partner export leaves out an address suppressed on any of these scopes: an objection to sharing (third_party),
-# an erasure, hard bounce or anything else for everything (all), and marketing (an unsubscribe from everything or
-# a complaint), since details shared with a partner are used to market to the person.
-PARTNER_EXPORT_BLOCKING_SCOPES = (SuppressionScope.THIRD_PARTY, SuppressionScope.ALL, SuppressionScope.MARKETING)
+# A partner export leaves out an address suppressed on any scope: an objection to sharing (third_party), an erasure,
+# hard bounce or anything else for everything (all), and marketing (an unsubscribe from everything or a complaint),
+# since details shared with a partner are used to market to the person.
 
 
-def _partner_export_candidates(*, topic: Topic) -> QuerySet[Subscription]:
-    """Every subscription on the topic, annotated with what would leave its subscriber out of a partner export."""
+def _partner_export_reasons() -> dict[str, Q]:
+    """Which subscriptions of a topic would be in a partner export, and why each other one is left out. The reasons
+    are checked in this order, so a person who both objected and unsubscribed is counted once, as an objector."""
     suppressions = Suppression.objects.filter(address_hmac=OuterRef("subscriber__address_hmac"))
-    return Subscription.objects.filter(topic=topic).order_by().annotate(
-        objected=Exists(suppressions.filter(scope=SuppressionScope.THIRD_PARTY)),
-        suppressed=Exists(suppressions.filter(scope__in=(SuppressionScope.ALL, SuppressionScope.MARKETING))),
+    objected = Q(Exists(suppressions.filter(scope=SuppressionScope.THIRD_PARTY)))
+    # An address whose HMAC is missing cannot be checked against the list, so it counts as suppressed.
+    suppressed = Q(Exists(suppressions.filter(scope__in=(SuppressionScope.ALL, SuppressionScope.MARKETING)))) | Q(
+        subscriber__address_hmac=""
     )
-
-
-# Each reason a person is left out, in the order they are checked: a person who both objected and unsubscribed is
-# counted once, as an objector.
-_OBJECTED = Q(objected=True)
-_SUPPRESSED = Q(objected=False, suppressed=True) | Q(objected=False, subscriber__address_hmac="")
-_CLEAR = Q(objected=False, suppressed=False) & ~Q(subscriber__address_hmac="")
-_CONFIRMED = Q(status=SubscriptionStatus.ACTIVE, confirmed_at__isnull=False)
-_NOT_ACTIVE = _CLEAR & ~_CONFIRMED
-_SOFT_OPT_IN = _CLEAR & _CONFIRMED & Q(lawful_basis=LawfulBasis.SOFT_OPT_IN)
-_ELIGIBLE = _CLEAR & _CONFIRMED & Q(lawful_basis=LawfulBasis.CONSENT)
+    confirmed = Q(status=SubscriptionStatus.ACTIVE, confirmed_at__isnull=False)
+    clear = ~objected & ~suppressed
+    return {
+        "included": clear & confirmed & Q(lawful_basis=LawfulBasis.CONSENT),
+        "objected": objected,
+        "suppressed": ~objected & suppressed,
+        "not_active": clear & ~confirmed,
+        "soft_opt_in": clear & confirmed & Q(lawful_basis=LawfulBasis.SOFT_OPT_IN),
+    }
 
 
 def partner_export_eligible(*, topic: Topic) -> QuerySet[Subscription]:
     """The subscriptions whose subscribers may be in a partner export for this topic, as one SQL query.
 
     Only an active subscription whose consent was confirmed, on the lawful basis of consent (a soft opt-in covers
-    the shop's own similar products, never sharing), for an address not suppressed on any of
-    ``PARTNER_EXPORT_BLOCKING_SCOPES``. An address whose HMAC is missing cannot be checked, so it is left out.
-    One subscription per subscriber and topic, so one row per person.
+    the shop's own similar products, never sharing), for an address not suppressed on any scope. One subscription
+    per subscriber and topic, so one row per person.
     """
-    return _partner_export_candidates(topic=topic).filter(_ELIGIBLE).order_by("subscriber_id")
+    included = _partner_export_reasons()["included"]
+    return Subscription.objects.filter(included, topic=topic).order_by("subscriber_id")
 
 
 def partner_export_summary(*, topic: Topic) -> dict[str, int]:
     """For the confirmation step, in one query: how many people a partner export of this topic would include, and
-    how many on the topic are left out, by reason."""
-    return _partner_export_candidates(topic=topic).aggregate(
-        included=Count("pk", filter=_ELIGIBLE),
-        objected=Count("pk", filter=_OBJECTED),
-        suppressed=Count("pk", filter=_SUPPRESSED),
-        not_active=Count("pk", filter=_NOT_ACTIVE),
-        soft_opt_in=Count("pk", filter=_SOFT_OPT_IN),
-    )
+    how many on the topic are left out, by reason (the keys of ``_partner_export_reasons``)."""
+    counts = {name: Count("pk", filter=reason) for name, reason in _partner_export_reasons().items()}
+    return Subscription.objects.filter(topic=topic).order_by().aggregate(**counts)
 
 
 def partners_active() -> QuerySet[Partner]:
