@@ -34,6 +34,10 @@ def user_may_view(user) -> bool:
     return user.has_perm("subscribers.view_disclosure") or user_may_export(user)
 
 
+def user_may_manage_partners(user) -> bool:
+    return any(user.has_perm(f"subscribers.{action}_partner") for action in ("view", "add", "change"))
+
+
 class PartnerExportForm(forms.Form):
     partner = forms.ModelChoiceField(
         label="Partner",
@@ -82,7 +86,12 @@ class DisclosureIndexView(_DisclosureAdminMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         disclosures = Disclosure.objects.select_related("topic", "partner")[:SHOWN]
         context.update(
-            {"disclosures": disclosures, "shown": SHOWN, "can_export": user_may_export(self.request.user)}
+            {
+                "disclosures": disclosures,
+                "shown": SHOWN,
+                "can_export": user_may_export(self.request.user),
+                "can_manage_partners": user_may_manage_partners(self.request.user),
+            }
         )
         return context
 
@@ -123,6 +132,7 @@ class PartnerExportChooseView(_DisclosureAdminMixin, FormView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["has_partners"] = selectors.partners_active().exists()
+        context["can_add_partner"] = self.request.user.has_perm("subscribers.add_partner")
         return context
 
 
@@ -132,6 +142,10 @@ class PartnerExportConfirmView(_DisclosureAdminMixin, TemplateView):
     template_name = "subscribers/admin/disclosures/confirm.html"
     page_title = "Confirm the partner export"
     needs_export = True
+
+    def get_breadcrumbs_items(self):
+        *items, this = super().get_breadcrumbs_items()
+        return [*items, {"url": reverse("disclosures_admin:export"), "label": PartnerExportChooseView.page_title}, this]
 
     def get(self, request, *args, **kwargs):
         form = PartnerExportForm(request.GET)
