@@ -282,3 +282,13 @@ def register_partner_export_menu_item():
         order=2,
         shown_to=admin_disclosures.user_may_export,
     )
+
+
+@hooks.register("register_permissions")
+def register_disclosure_permissions():
+    """Offer the disclosure permissions (read the log; export to a partner) in Settings > Groups."""
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(
+        content_type__app_label="subscribers", codename__in=["view_disclosure", "export_to_partner"]
+    )
