@@ -329,14 +329,20 @@ def test_an_inactive_partner_cannot_be_chosen(crowd, general, partner):
     assert not Disclosure.objects.exists()
 
 
-def test_partners_are_retired_never_deleted_and_disclosures_cannot_be_edited(partner, staff):
-    client = Client()
-    client.force_login(staff)
+def test_staff_who_manage_partners_add_one_and_retire_it_but_nobody_deletes_it(partner, staff):
+    manager = staff_client("contracts@larkspur-lune.example", "view_partner", "add_partner", "change_partner")
 
-    assert client.get(reverse("partners:index")).status_code == 200
-    client.post(reverse("partners:delete", args=[partner.pk]))
+    manager.post(
+        reverse("partners:add"),
+        {"name": "Opal Insurance", "purpose": "Insurance offers", "contract_reference": "DSA-3", "is_active": "on"},
+    )
+    added = Partner.objects.get(name="Opal Insurance")
+    assert added.is_active and added.contract_reference == "DSA-3"
+    superuser = Client()
+    superuser.force_login(staff)
+    superuser.post(reverse("partners:delete", args=[partner.pk]))
 
-    assert Partner.objects.filter(pk=partner.pk).exists()
+    assert Partner.objects.filter(pk=partner.pk).exists(), "retired by unticking active, never deleted"
 
 
 # The sale of the business -------------------------------------------------------------------------------------------
