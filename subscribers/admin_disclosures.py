@@ -167,6 +167,8 @@ class PartnerExportConfirmView(_DisclosureAdminMixin, TemplateView):
             )
         except DisclosureRepeated as err:
             messages.warning(request, str(err))
+            if err.disclosure is None:
+                return redirect("disclosures_admin:index")
             return redirect("disclosures_admin:detail", disclosure_id=err.disclosure.pk)
         except DisclosureError as err:
             messages.error(request, f"Nothing was exported. {err}")

@@ -223,6 +223,9 @@ def business_transfer_export(
     recipient = recipient.strip()
     if not recipient:
         raise DisclosureError("Name the recipient: the buyer, or their advisers.", field="recipient")
+    limit = Disclosure._meta.get_field("recipient").max_length
+    if len(recipient) > limit:
+        raise DisclosureError(f"The recipient's name is longer than {limit} characters.", field="recipient")
     output = Path(output)
     if not output.parent.is_dir():
         raise DisclosureError(f"The folder {output.parent} does not exist.", field="output")
@@ -267,7 +270,7 @@ def _export(*, handle, output: Path, recipient: str, made_by, progress) -> Busin
         checksum = _file_sha256(output)
         disclosure = Disclosure.objects.create(
             kind=DisclosureKind.BUSINESS_TRANSFER,
-            recipient=recipient[:150],
+            recipient=recipient,
             purpose=PURPOSE,
             made_by=made_by,
             made_by_email=getattr(made_by, "email", "") or "",
