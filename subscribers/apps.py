@@ -7,9 +7,12 @@ class SubscribersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from .disclosure_data import disclosure_tables, disclosures_erase
         from .erasers import admin_log_erase
         from .export_data import subscriber_tables
         from .personal_data import eraser_register, exporter_register
 
         eraser_register("admin-log", admin_log_erase)
         exporter_register("subscribers", subscriber_tables)
+        eraser_register("disclosures", disclosures_erase)
+        exporter_register("disclosures", disclosure_tables)

@@ -2,11 +2,14 @@
 
 from datetime import date, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .addresses import address_hmac, email_normalise
 from .models import (
+    Disclosure,
+    LawfulBasis,
+    Partner,
     PrivacyPolicyVersion,
     RightsRequest,
     RightsRequestKind,
@@ -142,3 +145,58 @@ def rights_request_counts(*, today: date | None = None) -> dict[str, int]:
         due_soon=Count("pk", filter=Q(deadline__gte=today, deadline__lte=soon)),
         overdue=Count("pk", filter=Q(deadline__lt=today)),
     )
+
+
+# Partner exports: who may be shared with a partner, and who is left out and why -------------------------------------
+
+# A partner export leaves out an address suppressed on any scope: an objection to sharing (third_party), an erasure,
+# hard bounce or anything else for everything (all), and marketing (an unsubscribe from everything or a complaint),
+# since details shared with a partner are used to market to the person.
+
+
+def _partner_export_reasons() -> dict[str, Q]:
+    """Which subscriptions of a topic would be in a partner export, and why each other one is left out. The reasons
+    are checked in this order, so a person who both objected and unsubscribed is counted once, as an objector."""
+    suppressions = Suppression.objects.filter(address_hmac=OuterRef("subscriber__address_hmac"))
+    objected = Q(Exists(suppressions.filter(scope=SuppressionScope.THIRD_PARTY)))
+    # An address whose HMAC is missing cannot be checked against the list, so it counts as suppressed.
+    suppressed = Q(Exists(suppressions.filter(scope__in=(SuppressionScope.ALL, SuppressionScope.MARKETING)))) | Q(
+        subscriber__address_hmac=""
+    )
+    confirmed = Q(status=SubscriptionStatus.ACTIVE, confirmed_at__isnull=False)
+    clear = ~objected & ~suppressed
+    return {
+        "included": clear & confirmed & Q(lawful_basis=LawfulBasis.CONSENT),
+        "objected": objected,
+        "suppressed": ~objected & suppressed,
+        "not_active": clear & ~confirmed,
+        "soft_opt_in": clear & confirmed & Q(lawful_basis=LawfulBasis.SOFT_OPT_IN),
+    }
+
+
+def partner_export_eligible(*, topic: Topic) -> QuerySet[Subscription]:
+    """The subscriptions whose subscribers may be in a partner export for this topic, as one SQL query.
+
+    Only an active subscription whose consent was confirmed, on the lawful basis of consent (a soft opt-in covers
+    the shop's own similar products, never sharing), for an address not suppressed on any scope. One subscription
+    per subscriber and topic, so one row per person.
+    """
+    included = _partner_export_reasons()["included"]
+    return Subscription.objects.filter(included, topic=topic).order_by("subscriber_id")
+
+
+def partner_export_summary(*, topic: Topic) -> dict[str, int]:
+    """For the confirmation step, in one query: how many people a partner export of this topic would include, and
+    how many on the topic are left out, by reason (the keys of ``_partner_export_reasons``)."""
+    counts = {name: Count("pk", filter=reason) for name, reason in _partner_export_reasons().items()}
+    return Subscription.objects.filter(topic=topic).order_by().aggregate(**counts)
+
+
+def partners_active() -> QuerySet[Partner]:
+    return Partner.objects.filter(is_active=True)
+
+
+def disclosures_for_subscriber(*, subscriber_id: int) -> QuerySet[Disclosure]:
+    """The disclosures a person's details were in, oldest first (for their copy of their data)."""
+    disclosures = Disclosure.objects.filter(recipients__subscriber_id=subscriber_id)
+    return disclosures.select_related("topic").order_by("made_at", "pk")

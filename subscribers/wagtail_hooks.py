@@ -195,3 +195,100 @@ def register_topic_export_urls():
             name="topic_subscribers_csv",
         )
     ]
+
+
+# Disclosures: partners, the partner export, and the log of every disclosure ---------------------------------------
+
+from wagtail.admin.viewsets.base import ViewSetGroup  # noqa: E402
+
+from . import admin_disclosures  # noqa: E402
+from .models import Disclosure, Partner  # noqa: E402
+
+# A partner that data was shared with stays on record: it is retired by unticking "active", never deleted.
+register_permission_policy(Partner, RestrictedPermissionPolicy(Partner, refused={"delete"}))
+# The log is evidence: nobody may change or delete an entry, superusers included.
+register_permission_policy(Disclosure, RestrictedPermissionPolicy(Disclosure))
+
+
+class PartnerViewSet(ModelViewSet):
+    model = Partner
+    name = "partners"
+    icon = "site"
+    menu_label = "Partners"
+    menu_order = 3
+    form_fields = ["name", "purpose", "contract_reference", "is_active"]
+    list_display = ["name", "purpose", "contract_reference", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    copy_view_enabled = False
+
+
+class DisclosuresGroup(ViewSetGroup):
+    menu_label = "Disclosures"
+    menu_icon = "upload"
+    menu_order = 215
+    items = (PartnerViewSet,)
+    submenu_hook = "register_disclosures_menu_item"
+
+
+@hooks.register("register_admin_viewset")
+def register_disclosures_viewsets():
+    return DisclosuresGroup()
+
+
+disclosures_admin_patterns = (
+    [
+        path("", admin_disclosures.DisclosureIndexView.as_view(), name="index"),
+        path("<int:disclosure_id>/", admin_disclosures.DisclosureDetailView.as_view(), name="detail"),
+        path("partner-export/", admin_disclosures.PartnerExportChooseView.as_view(), name="export"),
+        path("partner-export/confirm/", admin_disclosures.PartnerExportConfirmView.as_view(), name="confirm"),
+    ],
+    "disclosures_admin",
+)
+
+
+@hooks.register("register_admin_urls")
+def register_disclosures_admin_urls():
+    return [path("disclosures/", include(disclosures_admin_patterns))]
+
+
+class _DisclosureMenuItem(MenuItem):
+    def __init__(self, *args, shown_to, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shown_to = shown_to
+
+    def is_shown(self, request):
+        return self.shown_to(request.user)
+
+
+@hooks.register("register_disclosures_menu_item")
+def register_disclosure_log_menu_item():
+    return _DisclosureMenuItem(
+        "Disclosure log",
+        reverse_lazy("disclosures_admin:index"),
+        name="disclosure-log",
+        icon_name="list-ul",
+        order=1,
+        shown_to=admin_disclosures.user_may_view,
+    )
+
+
+@hooks.register("register_disclosures_menu_item")
+def register_partner_export_menu_item():
+    return _DisclosureMenuItem(
+        "New partner export",
+        reverse_lazy("disclosures_admin:export"),
+        name="partner-export",
+        icon_name="download",
+        order=2,
+        shown_to=admin_disclosures.user_may_export,
+    )
+
+
+@hooks.register("register_permissions")
+def register_disclosure_permissions():
+    """Offer the disclosure permissions (read the log; export to a partner) in Settings > Groups."""
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(
+        content_type__app_label="subscribers", codename__in=["view_disclosure", "export_to_partner"]
+    )

@@ -2,6 +2,7 @@
 
 ``core``: customers, subscribers, topics, subscriptions, the consent ledger, suppression.
 ``rights``: requests to exercise a data-protection right, copies of data prepared, and the log of erasures.
+``disclosures``: partners we may share details with, and the log of every disclosure to another organisation.
 """
 
 from .core import (
@@ -25,6 +26,7 @@ from .core import (
     User,
     UserManager,
 )
+from .disclosures import Disclosure, DisclosureKind, DisclosureRecipient, Partner
 from .rights import (
     AccessExport,
     ErasureRecord,
@@ -44,10 +46,14 @@ __all__ = [
     "ConsentSource",
     "CustomerProfile",
     "DetailsChange",
+    "Disclosure",
+    "DisclosureKind",
+    "DisclosureRecipient",
     "EmailChangeRequest",
     "ErasureRecord",
     "ErasureSource",
     "LawfulBasis",
+    "Partner",
     "PrivacyPolicyVersion",
     "RightsRequest",
     "RightsRequestChannel",

@@ -42,3 +42,22 @@ class RightsRequestError(ValueError):
 
 class AccessExportError(Exception):
     """A copy of someone's data cannot be prepared or downloaded; the message says why."""
+
+
+class DisclosureError(ValueError):
+    """Personal data cannot be handed over as asked; nothing was disclosed or logged. The message says why.
+
+    ``field`` names the form field the problem belongs to, when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class DisclosureRepeated(DisclosureError):
+    """The same confirmation form was sent twice: the first sending made ``disclosure``; nothing more was made."""
+
+    def __init__(self, message: str, *, disclosure):
+        super().__init__(message)
+        self.disclosure = disclosure

@@ -23,6 +23,7 @@ from subscribers.models import (
     ConsentSource,
     DetailsChange,
     ErasureSource,
+    Partner,
     PrivacyPolicyVersion,
     SuppressionReason,
     SuppressionScope,
@@ -30,6 +31,7 @@ from subscribers.models import (
 )
 from subscribers.services import subscriber_get_or_create, suppression_add
 from subscribers.services.access_export import access_export_request, access_exports_purge
+from subscribers.services.disclosures import partner_export_create
 from subscribers.services.erasure import subscriber_erase
 from subscribers.services.errors import AccessExportError
 from tests.factories import SubscriberFactory, SubscriptionFactory, UserFactory
@@ -40,6 +42,7 @@ TABLES = {
     "account",
     "consent_history",
     "corrections",
+    "disclosures",
     "email_processing",
     "emails_sent",
     "profile",
@@ -78,7 +81,12 @@ def people(campaign, settings, tmp_path):
     settings.ACCESS_EXPORT_ROOT = tmp_path / "exports"
     mine = make_person("maya@mail.example", phone="+447700900111", first_name='=HYPERLINK("http://x")')
     other = make_person("otto@mail.example", phone="+447700900999", first_name="Otto")
+    # Both were shared with a partner before Maya objected; Otto alone was in a second export after it.
+    partner = Partner.objects.create(name="Otter & Co", purpose="Gift offers", contract_reference="DSA-9")
+    general = Topic.objects.get(is_default=True)
+    partner_export_create(partner=partner, topic=general, made_by=None)
     suppression_add(email=mine.email, scope=SuppressionScope.THIRD_PARTY, reason=SuppressionReason.OBJECTED)
+    partner_export_create(partner=partner, topic=general, made_by=None)
     send_work(send_id=send_start(send=send_create(page=campaign)).pk)
     return mine, other
 
@@ -118,6 +126,7 @@ def test_the_copy_holds_every_table_about_the_person_and_nothing_of_anyone_else(
     assert tables["emails_sent"][0]["state"] == "Accepted by SES"
     assert tables["corrections"][0]["fields_changed"] == "telephone"
     assert tables["email_processing"][0]["region"] == settings.SES_REGION
+    assert [(d["recipient"], d["contract_reference"]) for d in tables["disclosures"]] == [("Otter & Co", "DSA-9")]
     everything = b"".join(archive.read(name) for name in archive.namelist()).decode()
     for trace in ("otto@mail.example", "+447700900999", "Otto"):
         assert trace not in everything

@@ -15,9 +15,11 @@ from subscribers.models import (
     ConsentPurpose,
     ConsentSource,
     CustomerProfile,
+    Disclosure,
     EmailChangeRequest,
     ErasureRecord,
     ErasureSource,
+    Partner,
     Subscriber,
     SubscriptionStatus,
     Suppression,
@@ -32,6 +34,7 @@ from subscribers.services import (
     subscription_confirm,
     subscription_request,
 )
+from subscribers.services.disclosures import partner_export_create
 from subscribers.services.erasure import account_erase, subscriber_erase
 from subscribers.wording import CONFIRM_BUTTON, PUBLIC_SIGNUP
 from tests.factories import SubscriptionFactory, UserFactory
@@ -63,7 +66,7 @@ def every_text_cell_containing(needles: tuple[str, ...]) -> list[tuple[str, str]
 @pytest.fixture
 def person(campaign, settings, outbox):
     """Someone with an account, a profile, two subscriptions, consent history, a pending change of address,
-    a message sent and one still queued, an SES event naming them, and an admin log entry."""
+    a message sent and one still queued, an SES event naming them, an admin log entry, and a partner export."""
     settings.SES_MAX_SEND_RATE = 1000
     user = UserFactory(email=EMAIL)
     CustomerProfile.objects.filter(user=user).update(
@@ -87,6 +90,8 @@ def person(campaign, settings, outbox):
     others = [SubscriptionFactory(topic=general) for _ in range(3)]
     staff = UserFactory(email="editor@larkspur-lune.example", is_staff=True)
     log(instance=subscriber, action="wagtail.edit", user=staff)
+    partner = Partner.objects.create(name="Otter & Co", purpose="Gift offers", contract_reference="DSA-9")
+    partner_export_create(partner=partner, topic=general, made_by=staff)
     return {"user": user, "subscriber": subscriber, "others": others, "staff": staff}
 
 
@@ -121,6 +126,9 @@ def test_after_erasure_no_text_cell_names_the_person(campaign, person):
     assert record.source == ErasureSource.STAFF and record.performed_by == person["staff"]
     assert record.counts["accounts"] == 1 and record.counts["subscriptions"] == 1
     assert record.counts["ses_events_scrubbed"] == 1 and record.counts["admin_log_entries"] == 1
+    assert record.counts["disclosure_links"] == 1
+    disclosure = Disclosure.objects.get()
+    assert (disclosure.row_count, disclosure.recipients.count()) == (4, 3), "the count stays true; the link goes"
     event = FeedbackEvent.objects.get()
     assert event.payload == {"mail": {"destination": ["[erased]"]}, "bounce": {"bounceType": "Transient"}}
 

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from subscribers.models import ConsentSource, Subscriber, Topic, User
+from subscribers.models import ConsentSource, Partner, Subscriber, Topic, User
 from subscribers.services import (
     RegistrationDetails,
     account_register,
@@ -12,6 +12,7 @@ from subscribers.services import (
     subscription_give,
     subscription_request,
     subscription_withdraw,
+    third_party_objection_set,
 )
 from subscribers.wording import MARKETING_OPT_IN, PUBLIC_SIGNUP
 
@@ -25,6 +26,14 @@ TOPICS = [
     ("private-sales", "Private Sales", "Invitations to members-only sales.", 2),
     ("feedback", "Feedback Requests", "Occasional questions about your orders and our service.", 3),
 ]
+
+# An invented partner, so that staff can try a partner export; one demo subscriber objected to sharing.
+DEMO_PARTNER = {
+    "name": "Fernhollow Engraving Co.",
+    "purpose": "Offers of engraving and gift wrapping for jewellery bought from us",
+    "contract_reference": "LL-DSA-2026-01",
+}
+DEMO_OBJECTOR = "margaret@customer.example"
 
 PUBLIC_SIGNUPS = [
     ("grace@customer.example", "Grace", "active"),
@@ -89,12 +98,20 @@ class Command(BaseCommand):
             )
             if status == "unsubscribed":
                 subscription_withdraw(subscription=subscription, source=ConsentSource.EMAIL_LINK, reason="too_many")
+        self._partner()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready. Staff: {STAFF_EMAIL} / {STAFF_PASSWORD}. "
                 f"Customer: {CUSTOMER_EMAIL} / {CUSTOMER_PASSWORD}."
             )
         )
+
+    @staticmethod
+    def _partner() -> None:
+        _, created = Partner.objects.get_or_create(name=DEMO_PARTNER["name"], defaults=DEMO_PARTNER)
+        objector = Subscriber.objects.filter(email=DEMO_OBJECTOR).first()
+        if created and objector:
+            third_party_objection_set(subscriber=objector, objects=True, source=ConsentSource.ACCOUNT_PAGE)
 
     @staticmethod
     def _confirm(subscriber: Subscriber) -> None:

@@ -1,0 +1,207 @@
+"""Admin views (HTTP only) for disclosures: the log of every handing-over of personal data to another
+organisation, a page per disclosure, and the partner export (choose a partner and a topic, see who is in it and
+who is left out and why, then download the CSV, which logs the disclosure).
+
+Registered under /admin/ by ``wagtail_hooks.py``, so Wagtail's ``require_admin_access`` guards them. Reading the
+log needs ``subscribers.view_disclosure``; exporting needs ``subscribers.export_to_partner`` (and shows the log
+too). Superusers have both. Nobody can change or delete a disclosure.
+"""
+
+import secrets
+
+from django import forms
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import FormView, TemplateView
+from wagtail.admin import messages
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+
+from . import selectors
+from .models import Disclosure, Partner, Topic
+from .services.disclosures import PARTNER_EXPORT_FIELDS, partner_export_create
+from .services.errors import DisclosureError, DisclosureRepeated
+
+SHOWN = 200  # the log shows the most recent disclosures only
+
+
+def user_may_export(user) -> bool:
+    return user.has_perm("subscribers.export_to_partner")
+
+
+def user_may_view(user) -> bool:
+    return user.has_perm("subscribers.view_disclosure") or user_may_export(user)
+
+
+def user_may_manage_partners(user) -> bool:
+    return any(user.has_perm(f"subscribers.{action}_partner") for action in ("view", "add", "change"))
+
+
+class PartnerExportForm(forms.Form):
+    partner = forms.ModelChoiceField(
+        label="Partner",
+        queryset=Partner.objects.filter(is_active=True),
+        empty_label="Choose a partner",
+        help_text="Only active partners, each under a data-sharing contract.",
+    )
+    topic = forms.ModelChoiceField(
+        label="Topic",
+        queryset=Topic.objects.filter(is_active=True),
+        empty_label="Choose a topic",
+        help_text="Its subscribers who may be shared are exported.",
+    )
+    # A random key per confirmation page: the same page sent twice exports once.
+    request_key = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
+
+
+class _DisclosureAdminMixin(WagtailAdminTemplateMixin):
+    """Breadcrumbs Home > Disclosures > this page, and the permission each view needs."""
+
+    header_icon = "upload"
+    needs_export = False
+    below_the_log = True
+
+    def dispatch(self, request, *args, **kwargs):
+        allowed = user_may_export(request.user) if self.needs_export else user_may_view(request.user)
+        if not allowed:
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_breadcrumbs_items(self):
+        items = [{"url": reverse("wagtailadmin_home"), "label": "Home"}]
+        if self.below_the_log:
+            items.append({"url": reverse("disclosures_admin:index"), "label": DisclosureIndexView.page_title})
+        return [*items, {"url": "", "label": self.get_page_title()}]
+
+
+class DisclosureIndexView(_DisclosureAdminMixin, TemplateView):
+    """Every disclosure, newest first: when, who made it, to whom, what, how many people, the checksum."""
+
+    template_name = "subscribers/admin/disclosures/index.html"
+    page_title = "Disclosures"
+    below_the_log = False
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        disclosures = Disclosure.objects.select_related("topic", "partner")[:SHOWN]
+        context.update(
+            {
+                "disclosures": disclosures,
+                "shown": SHOWN,
+                "can_export": user_may_export(self.request.user),
+                "can_manage_partners": user_may_manage_partners(self.request.user),
+            }
+        )
+        return context
+
+
+class DisclosureDetailView(_DisclosureAdminMixin, TemplateView):
+    template_name = "subscribers/admin/disclosures/detail.html"
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.disclosure = get_object_or_404(
+            Disclosure.objects.select_related("topic", "partner", "made_by"), pk=kwargs["disclosure_id"]
+        )
+
+    def get_page_title(self):
+        return f"Disclosure #{self.disclosure.pk}"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        still_held = self.disclosure.recipients.count()
+        context.update(
+            {
+                "disclosure": self.disclosure,
+                "still_held": still_held,
+                "erased_since": max(0, self.disclosure.row_count - still_held),
+            }
+        )
+        return context
+
+
+class PartnerExportChooseView(_DisclosureAdminMixin, FormView):
+    """Step 1: choose the partner and the topic (a GET form to the confirmation)."""
+
+    template_name = "subscribers/admin/disclosures/choose.html"
+    form_class = PartnerExportForm
+    page_title = "New partner export"
+    needs_export = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["has_partners"] = selectors.partners_active().exists()
+        context["can_add_partner"] = self.request.user.has_perm("subscribers.add_partner")
+        return context
+
+
+class PartnerExportConfirmView(_DisclosureAdminMixin, TemplateView):
+    """Step 2: who will be included and who is left out, by reason; "Export" downloads the CSV and logs it."""
+
+    template_name = "subscribers/admin/disclosures/confirm.html"
+    page_title = "Confirm the partner export"
+    needs_export = True
+
+    def get_breadcrumbs_items(self):
+        *items, this = super().get_breadcrumbs_items()
+        return [*items, {"url": reverse("disclosures_admin:export"), "label": PartnerExportChooseView.page_title}, this]
+
+    def get(self, request, *args, **kwargs):
+        form = PartnerExportForm(request.GET)
+        if not form.is_valid():
+            return self._back_to_choose(form)
+        return self.render_to_response(self._context(form, request_key=secrets.token_hex(16)))
+
+    def post(self, request, *args, **kwargs):
+        form = PartnerExportForm(request.POST)
+        if not form.is_valid():
+            return self._back_to_choose(form)
+        data = form.cleaned_data
+        try:
+            disclosure, file = partner_export_create(
+                partner=data["partner"],
+                topic=data["topic"],
+                made_by=request.user,
+                request_key=data["request_key"] or None,
+            )
+        except DisclosureRepeated as err:
+            messages.warning(request, str(err))
+            if err.disclosure is None:
+                return redirect("disclosures_admin:index")
+            return redirect("disclosures_admin:detail", disclosure_id=err.disclosure.pk)
+        except DisclosureError as err:
+            messages.error(request, f"Nothing was exported. {err}")
+            return self.render_to_response(self._context(form, request_key=secrets.token_hex(16)))
+        response = FileResponse(file, as_attachment=True, filename=disclosure.file_name, content_type="text/csv")
+        response["Cache-Control"] = "no-store"
+        response["X-Disclosure-Id"] = str(disclosure.pk)
+        return response
+
+    def _back_to_choose(self, form):
+        messages.validation_error(self.request, "Choose an active partner and an active topic.", form)
+        view = PartnerExportChooseView(request=self.request, args=self.args, kwargs=self.kwargs)
+        return view.render_to_response(view.get_context_data(form=form))
+
+    def _context(self, form, *, request_key: str) -> dict:
+        partner, topic = form.cleaned_data["partner"], form.cleaned_data["topic"]
+        summary = selectors.partner_export_summary(topic=topic)
+        left_out = [
+            ("objected", "Objected to their details being shared", summary["objected"]),
+            (
+                "suppressed",
+                "Erased, bounced, complained, or unsubscribed from all marketing",
+                summary["suppressed"],
+            ),
+            ("not_active", "Not subscribed now (confirmation pending, or unsubscribed)", summary["not_active"]),
+            ("soft_opt_in", "Soft opt-in: covers our own products only, never sharing", summary["soft_opt_in"]),
+        ]
+        return self.get_context_data(
+            partner=partner,
+            topic=topic,
+            included=summary["included"],
+            left_out=left_out,
+            left_out_total=sum(count for _, _, count in left_out),
+            fields=PARTNER_EXPORT_FIELDS,
+            request_key=request_key,
+        )
