@@ -2,6 +2,7 @@
 
 ``core``: customers, subscribers, topics, subscriptions, the consent ledger, suppression.
 ``rights``: requests to exercise a data-protection right, copies of data prepared, and the log of erasures.
+``policies``: who acknowledged which privacy policy version.
 """
 
 from .core import (
@@ -25,6 +26,7 @@ from .core import (
     User,
     UserManager,
 )
+from .policies import PolicyAcknowledgement
 from .rights import (
     AccessExport,
     ErasureRecord,
@@ -48,6 +50,7 @@ __all__ = [
     "ErasureRecord",
     "ErasureSource",
     "LawfulBasis",
+    "PolicyAcknowledgement",
     "PrivacyPolicyVersion",
     "RightsRequest",
     "RightsRequestChannel",

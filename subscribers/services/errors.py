@@ -42,3 +42,14 @@ class RightsRequestError(ValueError):
 
 class AccessExportError(Exception):
     """A copy of someone's data cannot be prepared or downloaded; the message says why."""
+
+
+class PolicyVersionError(ValueError):
+    """A privacy policy version cannot be published, or acknowledged, as asked; the message says why.
+
+    ``field`` names the form field the problem belongs to, when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
