@@ -117,7 +117,7 @@ class PolicyVersionCreateView(CreateView):
         return f"Privacy policy {instance.version} published and in force now."
 
     def get_success_url(self):
-        return reverse(self.inspect_url_name, args=[self.object.pk])
+        return reverse("privacy_policy_versions:inspect", args=[self.object.pk])
 
     def get_success_buttons(self):
         return []
