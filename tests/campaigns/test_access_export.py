@@ -28,7 +28,7 @@ from subscribers.models import (
     SuppressionScope,
     Topic,
 )
-from subscribers.services import subscriber_get_or_create, suppression_add
+from subscribers.services import privacy_policy_acknowledge, subscriber_get_or_create, suppression_add
 from subscribers.services.access_export import access_export_request, access_exports_purge
 from subscribers.services.erasure import subscriber_erase
 from subscribers.services.errors import AccessExportError
@@ -42,6 +42,7 @@ TABLES = {
     "corrections",
     "email_processing",
     "emails_sent",
+    "privacy_policy_acknowledgements",
     "profile",
     "requests",
     "subscriber",
@@ -69,6 +70,7 @@ def make_person(email: str, *, phone: str, first_name: str):
         policy_version=PrivacyPolicyVersion.objects.latest(),
         ip_truncated="198.51.100.0",
     )
+    privacy_policy_acknowledge(user=user, version=PrivacyPolicyVersion.objects.latest())
     return subscriber
 
 
@@ -117,6 +119,8 @@ def test_the_copy_holds_every_table_about_the_person_and_nothing_of_anyone_else(
     assert tables["emails_sent"][0]["campaign"] == "Winter collection"
     assert tables["emails_sent"][0]["state"] == "Accepted by SES"
     assert tables["corrections"][0]["fields_changed"] == "telephone"
+    assert [row["privacy_policy_version"] for row in tables["privacy_policy_acknowledgements"]] == ["1.0"]
+    assert tables["privacy_policy_acknowledgements"][0]["acknowledged_at"]
     assert tables["email_processing"][0]["region"] == settings.SES_REGION
     everything = b"".join(archive.read(name) for name in archive.namelist()).decode()
     for trace in ("otto@mail.example", "+447700900999", "Otto"):
