@@ -51,6 +51,11 @@ def _when(value) -> str:
     return date_format(timezone.localtime(value), "j F Y, H:i") if value else ""
 
 
+def _published_by(version: PrivacyPolicyVersion) -> str:
+    user = version.published_by
+    return (user.get_full_name() or user.email) if user else "—"
+
+
 class PolicyVersionForm(WagtailAdminModelForm):
     """A new version. The checks are the service's (``privacy_policy_publish_check``), shown beside each field."""
 
@@ -169,7 +174,7 @@ class PrivacyPolicyVersionViewSet(ModelViewSet):
         Column("status", label="Status", accessor=policy_version_status),
         Column("published_at", label="Takes effect", accessor=lambda v: _when(v.published_at)),
         "summary",
-        Column("published_by", label="Published by", accessor=lambda v: v.published_by or "—"),
+        Column("published_by", label="Published by", accessor=_published_by),
     ]
     ordering = ["-published_at"]
 
