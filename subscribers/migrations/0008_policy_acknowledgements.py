@@ -6,6 +6,12 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def recorded_when_published(apps, schema_editor):
+    # Versions recorded before this migration were recorded when they took effect, not when it ran.
+    PrivacyPolicyVersion = apps.get_model("subscribers", "PrivacyPolicyVersion")
+    PrivacyPolicyVersion.objects.update(recorded_at=models.F("published_at"))
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -38,6 +44,7 @@ class Migration(migrations.Migration):
             name='version',
             field=models.CharField(help_text='Numbers and dots, for example 2.1.', max_length=20, unique=True),
         ),
+        migrations.RunPython(recorded_when_published, migrations.RunPython.noop),
         migrations.CreateModel(
             name='PolicyAcknowledgement',
             fields=[

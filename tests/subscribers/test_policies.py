@@ -47,6 +47,11 @@ def customer_client(user) -> Client:
 # Publishing ---------------------------------------------------------------------------------------------------------
 
 
+def test_the_placeholder_version_was_recorded_when_it_took_effect():
+    placeholder = PrivacyPolicyVersion.objects.get(version="1.0")
+    assert placeholder.recorded_at == placeholder.published_at
+
+
 def test_publishing_now_puts_the_version_in_force_and_records_who_published_it_in_the_audit_log(staff):
     before = timezone.now()
 
@@ -162,7 +167,9 @@ def test_staff_publish_a_version_from_the_admin_and_land_on_its_page(staff_clien
     assert policy.published_by == staff and policy_version_current() == policy
     page = staff_client.get(response.url).content.decode()
     assert "In force" in page and "We added the jewellery repair service." in page
-    assert "editor@larkspur-lune.example" in page or staff.get_full_name() in page
+    assert f"by {staff.get_full_name()}" in page
+    history = staff_client.get(admin_url("history", policy.pk)).content.decode()
+    assert "Published privacy policy 2.0, in force from" in history
 
 
 def test_the_admin_form_shows_the_reason_beside_the_field_and_records_nothing(staff_client):
