@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from html import escape
 from html.parser import HTMLParser
 
+from django.conf import settings
+
 from .merge import LINK_FIELDS, MERGE_TAG, MergeTemplate
 from .models import SUBJECT_MAX, BrandSettings
 from .rendering import RenderedCampaign
@@ -37,6 +39,13 @@ def _is_personal_link(href: str) -> bool:
     return bool(tag) and tag.group(1) in LINK_FIELDS
 
 
+def _is_own_site_link(href: str) -> bool:
+    # A link to this site (the privacy policy page of an announcement) is as secure as the site: production
+    # requires an https SITE_URL, and the demo's http one must not make its own links fail the check.
+    site = settings.SITE_URL.rstrip("/") + "/"
+    return href.startswith(site)
+
+
 def _merge_fields_used(text: str) -> set[str]:
     return {m.group(1) for m in MERGE_TAG.finditer(text)}
 
@@ -47,7 +56,11 @@ def campaign_checks(*, rendered: RenderedCampaign, subject: str) -> list[Check]:
     parsed = _LinksAndImages()
     parsed.feed(html)
     brand = BrandSettings.load()
-    bad_links = [h for h in parsed.hrefs if not _is_personal_link(h) and not h.startswith(("https://", "mailto:"))]
+    bad_links = [
+        h
+        for h in parsed.hrefs
+        if not _is_personal_link(h) and not _is_own_site_link(h) and not h.startswith(("https://", "mailto:"))
+    ]
     # What a reader without a first name sees: every merge field at its fallback, or empty.
     subject_seen = MergeTemplate.compile(subject, is_html=False).render({}).strip()
     text_seen = MergeTemplate.compile(rendered.text_body, is_html=False).render({}).strip()

@@ -7,7 +7,7 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.components import Component
 from wagtail.admin.widgets.button import Button
 
-from . import admin_views, selectors
+from . import admin_policy_announcement, admin_views, selectors
 from .models import CampaignPage
 
 admin_patterns = (
@@ -15,6 +15,11 @@ admin_patterns = (
         path("", admin_views.campaigns_explore, name="explore"),
         path("<int:page_id>/send-test/", admin_views.CampaignTestSendView.as_view(), name="test_send"),
         path("<int:page_id>/send/", admin_views.CampaignSendView.as_view(), name="send"),
+        path(
+            "policy-announcement/<int:version_id>/",
+            admin_policy_announcement.policy_announcement_create_view,
+            name="policy_announcement",
+        ),
         path("sends/", admin_views.SendsIndexView.as_view(), name="sends"),
         path("sends/<int:send_id>/", admin_views.SendProgressView.as_view(), name="send_progress"),
         path("sends/<int:send_id>/progress.json", admin_views.send_progress_json, name="send_progress_json"),
@@ -111,3 +116,9 @@ class RecentSendsPanel(Component):
 def add_recent_sends_panel(request, panels):
     if request.user.has_perm("wagtailadmin.access_admin"):
         panels.append(RecentSendsPanel())
+
+
+@hooks.register("register_privacy_policy_version_actions")
+def privacy_policy_announcement_action(version, request):
+    """"Announce this change by email" on a privacy policy version's admin page."""
+    return admin_policy_announcement.policy_announcement_action(version, request)

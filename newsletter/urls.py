@@ -4,7 +4,7 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
-from subscribers.urls import account_patterns, accounts_patterns, newsletter_patterns
+from subscribers.urls import account_patterns, accounts_patterns, newsletter_patterns, privacy_policy_patterns
 
 from . import views
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include(accounts_patterns)),
     path("account/", include(account_patterns)),
     path("newsletter/", include(newsletter_patterns)),
+    path("privacy/", include(privacy_policy_patterns)),
     path("", include("campaigns.urls")),
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),

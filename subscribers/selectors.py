@@ -200,3 +200,40 @@ def disclosures_for_subscriber(*, subscriber_id: int) -> QuerySet[Disclosure]:
     """The disclosures a person's details were in, oldest first (for their copy of their data)."""
     disclosures = Disclosure.objects.filter(recipients__subscriber_id=subscriber_id)
     return disclosures.select_related("topic").order_by("made_at", "pk")
+
+
+# Privacy policy versions ---------------------------------------------------------------------------------------------
+
+
+def policy_versions_published(*, now=None) -> QuerySet[PrivacyPolicyVersion]:
+    """Versions already in force or superseded (published_at has passed), the newest first."""
+    return PrivacyPolicyVersion.objects.filter(published_at__lte=now or timezone.now()).order_by("-published_at")
+
+
+def policy_versions_upcoming(*, now=None) -> QuerySet[PrivacyPolicyVersion]:
+    """Versions recorded to take effect later, the soonest first."""
+    return PrivacyPolicyVersion.objects.filter(published_at__gt=now or timezone.now()).order_by("published_at")
+
+
+def policy_version_by_number(*, version: str) -> PrivacyPolicyVersion | None:
+    return PrivacyPolicyVersion.objects.filter(version=version).first()
+
+
+def policy_version_superseded_at(*, version: PrivacyPolicyVersion):
+    """When the next version took (or takes) effect; None while ``version`` is the latest."""
+    following = PrivacyPolicyVersion.objects.filter(published_at__gt=version.published_at).order_by("published_at")
+    return following.values_list("published_at", flat=True).first()
+
+
+def policy_notice_for(*, user) -> PrivacyPolicyVersion | None:
+    """The version in force when ``user`` should be told it changed, else None.
+
+    Told when it took effect after they registered (whoever registered under it agreed to it then) and they
+    have not acknowledged it. Acknowledging an earlier version does not count: each change is news.
+    """
+    current = policy_version_current()
+    if current is None or not user.is_authenticated or current.published_at <= user.date_joined:
+        return None
+    if current.acknowledgements.filter(user=user).exists():
+        return None
+    return current

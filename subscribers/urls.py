@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from .views import accounts, privacy, public
+from .views import accounts, policies, privacy, public
 
 accounts_patterns = (
     [
@@ -25,6 +25,7 @@ account_patterns = (
         path("privacy/export/", privacy.account_export_request, name="export"),
         path("privacy/export/<str:token>/", privacy.account_export_download, name="export_download"),
         path("email/confirm/<str:token>/", accounts.email_change_confirm_view, name="email_confirm"),
+        path("policy/acknowledge/", policies.policy_acknowledge, name="policy_acknowledge"),
     ],
     "account",
 )
@@ -38,4 +39,13 @@ newsletter_patterns = (
         path("preferences/<str:token>/", public.preferences, name="preferences"),
     ],
     "newsletter",
+)
+
+# The privacy policy, public: the version in force and every other one, each at a stable address.
+privacy_policy_patterns = (
+    [
+        path("", policies.privacy_policy, name="current"),
+        path("<str:version>/", policies.privacy_policy_version, name="version"),
+    ],
+    "privacy_policy",
 )

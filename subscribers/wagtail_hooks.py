@@ -6,6 +6,7 @@ from wagtail.admin.viewsets.model import ModelViewSet, ModelViewSetGroup
 from wagtail.permissions import register_permission_policy
 
 from .admin_policies import RestrictedPermissionPolicy
+from .admin_privacy_policy import PolicyPublishLogFormatter, PrivacyPolicyVersionViewSet
 from .models import ConsentEvent, PrivacyPolicyVersion, Subscriber, Subscription, Suppression, Topic
 from .selectors import topic_subscription_counts
 
@@ -73,16 +74,6 @@ class SuppressionViewSet(ModelViewSet):
     form_fields = ["reason"]
     list_display = ["address_hmac", "scope", "reason", "created_at"]
     list_filter = ["scope", "reason"]
-    copy_view_enabled = False
-
-
-class PrivacyPolicyVersionViewSet(ModelViewSet):
-    model = PrivacyPolicyVersion
-    icon = "doc-full"
-    menu_label = "Privacy policy versions"
-    form_fields = ["version", "published_at", "text"]
-    list_display = ["version", "published_at"]
-    inspect_view_enabled = True
     copy_view_enabled = False
 
 
@@ -292,3 +283,11 @@ def register_disclosure_permissions():
     return Permission.objects.filter(
         content_type__app_label="subscribers", codename__in=["view_disclosure", "export_to_partner"]
     )
+# Privacy policy versions: publishing is recorded in the audit log -------------------------------------------------
+
+from .services.policies import POLICY_PUBLISH_LOG_ACTION  # noqa: E402
+
+
+@hooks.register("register_log_actions")
+def register_policy_log_actions(actions):
+    actions.register_action(POLICY_PUBLISH_LOG_ACTION)(PolicyPublishLogFormatter)

@@ -3,6 +3,7 @@
 ``core``: customers, subscribers, topics, subscriptions, the consent ledger, suppression.
 ``rights``: requests to exercise a data-protection right, copies of data prepared, and the log of erasures.
 ``disclosures``: partners we may share details with, and the log of every disclosure to another organisation.
+``policies``: who acknowledged which privacy policy version.
 """
 
 from .core import (
@@ -27,6 +28,7 @@ from .core import (
     UserManager,
 )
 from .disclosures import Disclosure, DisclosureKind, DisclosureRecipient, Partner
+from .policies import PolicyAcknowledgement
 from .rights import (
     AccessExport,
     ErasureRecord,
@@ -54,6 +56,7 @@ __all__ = [
     "ErasureSource",
     "LawfulBasis",
     "Partner",
+    "PolicyAcknowledgement",
     "PrivacyPolicyVersion",
     "RightsRequest",
     "RightsRequestChannel",

@@ -155,11 +155,25 @@ class Subscription(models.Model):
 
 
 class PrivacyPolicyVersion(models.Model):
-    """A published version of the privacy policy. Every consent event names the version in force."""
+    """A published version of the privacy policy. Every consent event names the version in force.
 
-    version = models.CharField(max_length=20, unique=True)
-    published_at = models.DateTimeField(default=timezone.now)
+    Immutable once recorded (consent events point at it); the version in force is the latest whose
+    ``published_at`` has passed, so a version can be recorded ahead of the day it takes effect.
+    """
+
+    version = models.CharField(max_length=20, unique=True, help_text="Numbers and dots, for example 2.1.")
+    published_at = models.DateTimeField(default=timezone.now, help_text="When it takes effect.")
     text = models.TextField()
+    summary = models.CharField(
+        "what changed",
+        max_length=300,
+        blank=True,
+        help_text="One or two sentences, shown to customers in the notice on Account Home.",
+    )
+    published_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False, help_text="When staff published it.")
 
     class Meta:
         ordering = ["-published_at"]

@@ -15,11 +15,13 @@ from .errors import (
     EmailChangeLinkUsed,
     EmailInUseError,
     ExplicitRequestRequired,
+    PolicyVersionError,
     RightsRequestError,
     SubscriptionError,
     SuppressedAddressError,
 )
 from .feedback import address_bounced, address_complained
+from .policies import privacy_policy_acknowledge, privacy_policy_publish, privacy_policy_publish_check
 from .rights import (
     rights_request_close,
     rights_request_deadline,
@@ -48,6 +50,7 @@ __all__ = [
     "EmailChangeLinkUsed",
     "EmailInUseError",
     "ExplicitRequestRequired",
+    "PolicyVersionError",
     "PreferencesOutcome",
     "RegistrationDetails",
     "RightsRequestError",
@@ -63,6 +66,9 @@ __all__ = [
     "email_change_pending_for_token",
     "email_change_request",
     "preferences_save",
+    "privacy_policy_acknowledge",
+    "privacy_policy_publish",
+    "privacy_policy_publish_check",
     "profile_update",
     "public_signup",
     "rights_request_close",

@@ -61,3 +61,14 @@ class DisclosureRepeated(DisclosureError):
     def __init__(self, message: str, *, disclosure):
         super().__init__(message)
         self.disclosure = disclosure
+
+
+class PolicyVersionError(ValueError):
+    """A privacy policy version cannot be published, or acknowledged, as asked; the message says why.
+
+    ``field`` names the form field the problem belongs to, when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field

@@ -13,6 +13,7 @@ from ..forms import DetailsForm, EmailChangeForm, EmailLoginForm, PreferencesFor
 from ..models import ConsentSource
 from ..selectors import (
     account_subscriber,
+    policy_notice_for,
     policy_version_current,
     topics_offered,
 )
@@ -81,7 +82,8 @@ class EmailLoginView(LoginView):
 @login_required
 def account_home(request):
     policy = policy_version_current()
-    return render(request, "account/home.html", {"policy": policy})
+    notice = policy_notice_for(user=request.user)
+    return render(request, "account/home.html", {"policy": policy, "policy_notice": notice})
 
 
 @login_required

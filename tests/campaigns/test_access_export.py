@@ -29,7 +29,7 @@ from subscribers.models import (
     SuppressionScope,
     Topic,
 )
-from subscribers.services import subscriber_get_or_create, suppression_add
+from subscribers.services import privacy_policy_acknowledge, subscriber_get_or_create, suppression_add
 from subscribers.services.access_export import access_export_request, access_exports_purge
 from subscribers.services.disclosures import partner_export_create
 from subscribers.services.erasure import subscriber_erase
@@ -45,6 +45,7 @@ TABLES = {
     "disclosures",
     "email_processing",
     "emails_sent",
+    "privacy_policy_acknowledgements",
     "profile",
     "requests",
     "subscriber",
@@ -72,6 +73,7 @@ def make_person(email: str, *, phone: str, first_name: str):
         policy_version=PrivacyPolicyVersion.objects.latest(),
         ip_truncated="198.51.100.0",
     )
+    privacy_policy_acknowledge(user=user, version=PrivacyPolicyVersion.objects.latest())
     return subscriber
 
 
@@ -125,6 +127,8 @@ def test_the_copy_holds_every_table_about_the_person_and_nothing_of_anyone_else(
     assert tables["emails_sent"][0]["campaign"] == "Winter collection"
     assert tables["emails_sent"][0]["state"] == "Accepted by SES"
     assert tables["corrections"][0]["fields_changed"] == "telephone"
+    assert [row["privacy_policy_version"] for row in tables["privacy_policy_acknowledgements"]] == ["1.0"]
+    assert tables["privacy_policy_acknowledgements"][0]["acknowledged_at"]
     assert tables["email_processing"][0]["region"] == settings.SES_REGION
     assert [(d["recipient"], d["contract_reference"]) for d in tables["disclosures"]] == [("Otter & Co", "DSA-9")]
     everything = b"".join(archive.read(name) for name in archive.namelist()).decode()

@@ -20,6 +20,8 @@ from subscribers.models import (
     ErasureRecord,
     ErasureSource,
     Partner,
+    PolicyAcknowledgement,
+    PrivacyPolicyVersion,
     Subscriber,
     SubscriptionStatus,
     Suppression,
@@ -30,6 +32,7 @@ from subscribers.models import (
 from subscribers.services import (
     ExplicitRequestRequired,
     SuppressedAddressError,
+    privacy_policy_acknowledge,
     subscriber_get_or_create,
     subscription_confirm,
     subscription_request,
@@ -66,7 +69,8 @@ def every_text_cell_containing(needles: tuple[str, ...]) -> list[tuple[str, str]
 @pytest.fixture
 def person(campaign, settings, outbox):
     """Someone with an account, a profile, two subscriptions, consent history, a pending change of address,
-    a message sent and one still queued, an SES event naming them, an admin log entry, and a partner export."""
+    an acknowledged privacy policy version, a message sent and one still queued, an SES event naming them, an
+    admin log entry, and a partner export."""
     settings.SES_MAX_SEND_RATE = 1000
     user = UserFactory(email=EMAIL)
     CustomerProfile.objects.filter(user=user).update(
@@ -87,6 +91,7 @@ def person(campaign, settings, outbox):
         ip_truncated="203.0.113.0",
         detail="Asked by phone",
     )
+    privacy_policy_acknowledge(user=user, version=PrivacyPolicyVersion.objects.latest())
     others = [SubscriptionFactory(topic=general) for _ in range(3)]
     staff = UserFactory(email="editor@larkspur-lune.example", is_staff=True)
     log(instance=subscriber, action="wagtail.edit", user=staff)
@@ -129,6 +134,7 @@ def test_after_erasure_no_text_cell_names_the_person(campaign, person):
     assert record.counts["disclosure_links"] == 1
     disclosure = Disclosure.objects.get()
     assert (disclosure.row_count, disclosure.recipients.count()) == (4, 3), "the count stays true; the link goes"
+    assert record.counts["policy_acknowledgements"] == 1 and not PolicyAcknowledgement.objects.exists()
     event = FeedbackEvent.objects.get()
     assert event.payload == {"mail": {"destination": ["[erased]"]}, "bounce": {"bounceType": "Transient"}}
 

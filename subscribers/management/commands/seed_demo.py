@@ -4,10 +4,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from subscribers.models import ConsentSource, Partner, Subscriber, Topic, User
+from subscribers.models import ConsentSource, Partner, PrivacyPolicyVersion, Subscriber, Topic, User
 from subscribers.services import (
     RegistrationDetails,
     account_register,
+    privacy_policy_publish,
     subscriber_get_or_create,
     subscription_give,
     subscription_request,
@@ -42,6 +43,33 @@ PUBLIC_SIGNUPS = [
     ("barbara@customer.example", "Barbara", "active"),
     ("margaret@customer.example", "Margaret", "active"),
 ]
+
+
+# The demo's second policy version, published after the demo customer registered, so that Account Home shows them
+# the "our privacy policy changed" notice. Invented for the invented jeweller.
+DEMO_POLICY_VERSION = "2.0"
+DEMO_POLICY_SUMMARY = (
+    "We now say how long we keep your order history (six years) and newsletter records, and how to ask for a copy."
+)
+DEMO_POLICY_TEXT = """Larkspur & Lune: how we look after your details
+
+What we keep. When you open an account we keep your name, email address, telephone number and postal address,
+so that we can run your account and deliver what you order. We never keep card numbers: payments are handled
+by our payment provider.
+
+Our emails. We only send news and offers if you ask for them and confirm your address. Every email has a link
+to stop them, and you can choose topics at any time from Newsletter Subscription in your account.
+
+Sharing. We do not pass your details to other companies for their own marketing if you tell us not to; tick the
+box on Newsletter Subscription.
+
+How long. We keep order history for six years, because the law on accounts asks us to. Newsletter records are
+kept while you are subscribed, and a note that you unsubscribed is kept so that we never email you by mistake.
+
+Your rights. You can correct your details, ask for a copy of everything we hold, or ask us to erase your account,
+from Privacy and my data in your account, or by writing to our workshop.
+
+Changes. When this policy changes we show a notice in your account and keep every earlier version online."""
 
 
 class Command(BaseCommand):
@@ -81,6 +109,14 @@ class Command(BaseCommand):
                 topic=Topic.objects.get(is_default=True),
                 source=ConsentSource.REGISTRATION,
                 wording=MARKETING_OPT_IN,
+            )
+        # Only on top of the placeholder version the first migration records; never over staff's own versions.
+        if PrivacyPolicyVersion.objects.count() == 1:
+            privacy_policy_publish(
+                version=DEMO_POLICY_VERSION,
+                text=DEMO_POLICY_TEXT,
+                summary=DEMO_POLICY_SUMMARY,
+                published_by=User.objects.get(email=STAFF_EMAIL),
             )
         general = Topic.objects.get(is_default=True)
         for email, first_name, status in PUBLIC_SIGNUPS:
