@@ -2,6 +2,7 @@
 
 ``core``: customers, subscribers, topics, subscriptions, the consent ledger, suppression.
 ``rights``: requests to exercise a data-protection right, copies of data prepared, and the log of erasures.
+``imports``: CSV imports of subscribers started in the admin.
 """
 
 from .core import (
@@ -25,6 +26,7 @@ from .core import (
     User,
     UserManager,
 )
+from .imports import SubscriberImport, SubscriberImportStatus
 from .rights import (
     AccessExport,
     ErasureRecord,
@@ -54,6 +56,8 @@ __all__ = [
     "RightsRequestKind",
     "RightsRequestStatus",
     "Subscriber",
+    "SubscriberImport",
+    "SubscriberImportStatus",
     "Subscription",
     "SubscriptionStatus",
     "Suppression",
