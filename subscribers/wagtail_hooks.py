@@ -195,3 +195,43 @@ def register_topic_export_urls():
             name="topic_subscribers_csv",
         )
     ]
+
+
+# Importing subscribers from a CSV file ----------------------------------------------------------------------------
+
+from . import admin_imports  # noqa: E402
+
+imports_admin_patterns = (
+    [
+        path("", admin_imports.ImportIndexView.as_view(), name="index"),
+        path("<int:import_id>/", admin_imports.ImportDetailView.as_view(), name="detail"),
+        path("<int:import_id>/columns/", admin_imports.ImportMappingView.as_view(), name="mapping"),
+        path("<int:import_id>/import/", admin_imports.import_start_view, name="start"),
+        path("<int:import_id>/progress.json", admin_imports.import_progress_json, name="progress"),
+        path("<int:import_id>/errors.csv", admin_imports.import_errors_csv, name="errors_csv"),
+    ],
+    "imports_admin",
+)
+
+
+@hooks.register("register_admin_urls")
+def register_imports_admin_urls():
+    return [path("subscriber-imports/", include(imports_admin_patterns))]
+
+
+class ImportMenuItem(MenuItem):
+    """Shown only to those who may import (the permission ``subscribers.import_subscribers``)."""
+
+    def is_shown(self, request):
+        return admin_imports.user_may_import(request.user)
+
+
+@hooks.register("register_admin_menu_item")
+def register_import_menu_item():
+    return ImportMenuItem(
+        "Import subscribers",
+        reverse_lazy("imports_admin:index"),
+        name="import-subscribers",
+        icon_name="upload",
+        order=205,
+    )

@@ -107,7 +107,7 @@ class _LineReader:
             self.number += 1
             if len(raw) > self.limit:
                 raise ImportFileRefused(
-                    f"Line {self.number} is longer than {_size(self.limit)}; a CSV file of subscribers never has "
+                    f"Line {self.number} is longer than {size_text(self.limit)}; a CSV file of subscribers never has "
                     "lines that long. Is this the right file?",
                     line=self.number,
                 )
@@ -126,7 +126,7 @@ class _LineReader:
                 ) from err
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     return f"{n / 1024 / 1024:g} MiB" if n >= 1024 * 1024 else f"{n / 1024:g} KiB"
 
 
@@ -137,7 +137,7 @@ def csv_open(path: Path, handle) -> CsvStream:
         raise ImportFileRefused("The file is empty.")
     if size > settings.IMPORT_MAX_FILE_BYTES:
         raise ImportFileRefused(
-            f"The file is {_size(size)}, over the limit of {_size(settings.IMPORT_MAX_FILE_BYTES)}. "
+            f"The file is {size_text(size)}, over the limit of {size_text(settings.IMPORT_MAX_FILE_BYTES)}. "
             "Split it into smaller files."
         )
     counter = _LineReader(handle, settings.IMPORT_MAX_LINE_BYTES)
