@@ -19,7 +19,7 @@ from . import sql
 from .reader import csv_open, mapping_check
 from .rows import ImportOptions, RowChecker
 
-PROGRESS_EVERY_ROWS = 10_000
+PROGRESS_EVERY_ROWS = 2_000
 
 
 @dataclass

@@ -83,7 +83,7 @@ class CsvStream:
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         try:
             for cells in self._reader:
-                if not any(cell.strip() for cell in cells):
+                if not cells or not "".join(cells).strip():
                     continue  # a blank line
                 yield self._reader.line_num, cells
         except csv.Error as err:

@@ -6,14 +6,16 @@ quote the cell (it may be someone's address), except a topic or policy version n
 """
 
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
 from hashlib import sha256
+from operator import itemgetter
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator, validate_email
 from django.utils import timezone
 
 from ...csvcells import FORMULA_START
@@ -59,10 +61,6 @@ class ImportOptions:
     extra: dict = field(default_factory=dict)
 
 
-def _basis_key(value: str) -> str:
-    return "".join(ch for ch in value.lower() if ch.isalnum())
-
-
 @lru_cache(maxsize=4096)
 def _parse_date(value: str) -> datetime | None:
     """ISO 8601 (2024-05-01, 2024-05-01T09:30:00Z, 2024-05-01 09:30) or day/month/year (01/05/2024). A time without
@@ -79,9 +77,29 @@ def _parse_date(value: str) -> datetime | None:
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
 
 
+@lru_cache(maxsize=4096)
+def _day(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
 @lru_cache(maxsize=1024)
 def _wording_hash(text: str) -> str:
     return wording_hash(text)
+
+
+# Django's own address patterns, compiled once: ``validate_email`` resolves them lazily on every call, which costs
+# more than the rest of a row's checks. An address they reject still goes through ``validate_email`` itself.
+USER_RE = re.compile(EmailValidator.user_regex.pattern, EmailValidator.user_regex.flags)
+DOMAIN_RE = re.compile(EmailValidator.domain_regex.pattern, EmailValidator.domain_regex.flags)
+FORMULA_PROBLEM = (
+    "starts with =, +, -, @, a tab or a carriage return: a spreadsheet would run it as a formula (such as "
+    "=HYPERLINK(...)). Remove that character, or the cell, and try again."
+)
+
+
+@lru_cache(maxsize=64)
+def _basis(value: str) -> str | None:
+    return BASES.get("".join(ch for ch in value.lower() if ch.isalnum()) or "consent")
 
 
 class RowChecker:
@@ -91,8 +109,8 @@ class RowChecker:
         self.positions = positions
         self.columns = columns
         self.options = options
-        self.key = settings.SUPPRESSION_HMAC_KEY.encode()
         self.now = timezone.now()
+        self.hmac = hmac.new(settings.SUPPRESSION_HMAC_KEY.encode(), digestmod=sha256)
         self.topics = {}
         for topic in Topic.objects.all():
             self.topics[topic.slug.lower()] = topic
@@ -105,68 +123,61 @@ class RowChecker:
             )
         if options.topic is not None and not options.topic.is_active:
             raise ImportMappingError(f"The topic “{options.topic.name}” is inactive.")
-        self.mapped = [(f, i, columns[i]) for f, i in positions.items()]
         self.width = len(columns)
+        # The cells of every field in FIELDS order; an unmapped field reads the empty cell appended to each row.
+        self.fields = tuple(FIELDS)
+        self.getter = itemgetter(*(positions.get(name, self.width) for name in self.fields))
 
     def _hmac(self, email: str) -> str:
-        return hmac.new(self.key, email.encode(), sha256).hexdigest()
+        digest = self.hmac.copy()
+        digest.update(email.encode())
+        return digest.hexdigest()
 
     def _label(self, name: str) -> str:
         index = self.positions.get(name)
         return self.columns[index] if index is not None else FIELDS[name]
 
     def check(self, line: int, cells: list[str]) -> tuple[tuple | None, list[tuple[int, str, str]]]:
+        width = self.width
+        cells = cells[:width] if len(cells) >= width else cells + [""] * (width - len(cells))
+        cells.append("")
+        raw = self.getter(cells)
+        for value in raw:
+            if value.startswith(FORMULA_START):
+                return None, [
+                    (line, self._label(name), FORMULA_PROBLEM)
+                    for name, value in zip(self.fields, raw, strict=True)
+                    if value.startswith(FORMULA_START)
+                ]
+        email_raw, first_name, topic_raw, basis_raw, source, date_raw, wording, version_name, order = map(
+            str.strip, raw
+        )
         errors: list[tuple[int, str, str]] = []
-        if len(cells) < self.width:
-            cells = cells + [""] * (self.width - len(cells))
-        values = {}
-        for name, index, column in self.mapped:
-            raw = cells[index]
-            if raw.startswith(FORMULA_START):
-                errors.append(
-                    (
-                        line,
-                        column,
-                        "starts with =, +, -, @, a tab or a carriage return: a spreadsheet would run it "
-                        "as a formula (such as =HYPERLINK(...)). Remove that character, or the cell, and try again.",
-                    )
-                )
-                values[name] = None
-            else:
-                values[name] = raw.strip()
-        if errors:
-            return None, errors
         error = errors.append
 
-        email, email_key, email_alt = self._address(values["email"])
+        email, email_key, email_alt = self._address(email_raw)
         if email is None:
-            error((line, self._label("email"), "is not a valid email address." if values["email"] else "is empty."))
-
-        first_name = values.get("first_name") or ""
+            error((line, self._label("email"), "is not a valid email address." if email_raw else "is empty."))
         if len(first_name) > MAX_FIRST_NAME:
             error((line, self._label("first_name"), f"is longer than {MAX_FIRST_NAME} characters."))
-
-        topic = self._topic(values.get("topic") or "", line, error)
-        basis = BASES.get(_basis_key(values.get("lawful_basis") or "consent"))
+        topic = self._topic(topic_raw, line, error)
+        basis = _basis(basis_raw)
         if basis is None:
             error((line, self._label("lawful_basis"), "must be “consent” or “soft_opt_in”."))
-
-        source = values.get("consent_source") or self.options.source
+        source = source or self.options.source
         if len(source) > MAX_SOURCE:
             error((line, self._label("consent_source"), f"is longer than {MAX_SOURCE} characters."))
         consented_at = None
-        if values.get("consent_date"):
-            consented_at = _parse_date(values["consent_date"])
+        if date_raw:
+            consented_at = _parse_date(date_raw)
             if consented_at is None:
                 error((line, self._label("consent_date"), "is not a date (use 2024-05-31 or 31/05/2024)."))
             elif consented_at > self.now:
                 error((line, self._label("consent_date"), "is in the future."))
-        wording = values.get("consent_wording") or ""
-        version_name = values.get("policy_version") or self.options.policy_version
+        version_name = version_name or self.options.policy_version
         version = self.versions.get(version_name) if version_name else None
         if version_name and version is None:
             error((line, self._label("policy_version"), f"names no privacy policy version “{version_name[:20]}”."))
-        order = values.get("order_reference") or ""
         if len(order) > MAX_ORDER_REFERENCE:
             error((line, self._label("order_reference"), f"is longer than {MAX_ORDER_REFERENCE} characters."))
 
@@ -175,19 +186,13 @@ class RowChecker:
                 label
                 for label, present in (
                     ("consent source", source),
-                    ("consent date", values.get("consent_date")),
+                    ("consent date", date_raw),
                     ("consent wording or privacy policy version", wording or version_name),
                 )
                 if not present
             ]
             if missing:
-                first = (
-                    "consent_source"
-                    if not source
-                    else "consent_date"
-                    if missing[0] == "consent date"
-                    else ("consent_wording")
-                )
+                first = "consent_source" if not source else "consent_date" if not date_raw else "consent_wording"
                 error((line, self._label(first), "missing consent evidence: no " + ", no ".join(missing) + "."))
         elif basis == LawfulBasis.SOFT_OPT_IN:
             source = source or DEFAULT_SOFT_OPT_IN_SOURCE
@@ -208,12 +213,12 @@ class RowChecker:
             hashed = _wording_hash(version.text)
         else:
             hashed = ""
-        parts = [f"source: {source}"]
+        detail = f"source: {source}"
         if consented_at is not None:
-            parts.append(f"consent date: {consented_at.date().isoformat()}")
+            detail += f"; consent date: {_day(consented_at)}"
         if order:
-            parts.append(f"order: {order}")
-        row = (
+            detail += f"; order: {order}"
+        return (
             line,
             email,
             email_key,
@@ -221,14 +226,13 @@ class RowChecker:
             self._hmac(email),
             self._hmac(email_alt) if email_alt else None,
             first_name,
-            topic.pk,
+            topic.id,
             basis,
             consented_at,
             version.pk if version is not None else None,
             hashed,
-            "; ".join(parts)[:255],
-        )
-        return row, []
+            detail[:255],
+        ), errors
 
     def _topic(self, value: str, line: int, error) -> Topic | None:
         if not value:
@@ -260,7 +264,9 @@ class RowChecker:
                 if "xn--" in domain:
                     unicode_domain = domain.encode("ascii").decode("idna").lower()
                     alt = f"{local}@{unicode_domain}" if unicode_domain != domain else None
-            validate_email(key)
+            local_key, _, domain_key = key.rpartition("@")
+            if not (USER_RE.match(local_key) and DOMAIN_RE.match(domain_key)):
+                validate_email(key)  # the rarer forms it accepts (a domain literal), and the rest refused
         except (UnicodeError, ValidationError):
             return None, None, None
         return email, key, alt

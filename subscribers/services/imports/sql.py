@@ -104,6 +104,7 @@ def plan_build() -> dict[str, int]:
     with connection.cursor() as cursor:
         if _postgres():
             cursor.execute("ANALYZE import_rows")  # temporary tables are never analysed automatically
+            cursor.execute("SET LOCAL work_mem = '64MB'")  # sorts and hashes over a million rows stay in memory
         cursor.execute(
             f"""
             CREATE TEMP TABLE import_plan{_on_commit()} AS
