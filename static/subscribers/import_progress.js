@@ -4,12 +4,21 @@
   'use strict';
 
   var POLL_MS = 1000;
+  var PHASES = {
+    queued: 'Waiting for a worker to start…',
+    reading: 'Reading and checking the rows…',
+    checking: 'Working out what to do with each row…',
+    writing: 'Writing subscribers, subscriptions and consent events…',
+    finished: 'Finished.',
+  };
   var numberFormat = new Intl.NumberFormat(document.documentElement.lang || 'en-GB');
 
   function show(root, data) {
     var percent = Math.round(data.percent);
     root.querySelectorAll('[data-progress-field="percent"]').forEach(function (el) { el.textContent = String(percent); });
     root.querySelectorAll('[data-progress-field="rows"]').forEach(function (el) { el.textContent = numberFormat.format(data.rows); });
+    var phase = PHASES[data.phase];
+    if (phase) root.querySelectorAll('[data-progress-field="phase"]').forEach(function (el) { el.textContent = phase; });
     var bar = root.querySelector('[data-progress-bar]');
     var fill = root.querySelector('[data-progress-fill]');
     if (bar && fill) {
