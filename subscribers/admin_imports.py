@@ -48,7 +48,7 @@ class UploadForm(forms.Form):
     file = forms.FileField(
         allow_empty_file=True,  # the import says "The file is empty.", as the command does
         label="CSV file",
-        help_text=f"UTF-8, with a header row; up to {size_text(settings.IMPORT_MAX_FILE_BYTES)}.",
+        help_text="UTF-8 (“CSV UTF-8” in a spreadsheet), with a header row naming the columns.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
 
