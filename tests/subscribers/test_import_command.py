@@ -91,7 +91,7 @@ def test_map_and_topic_options_choose_the_columns_and_the_topic(csv_file):
     assert (event.topic, event.detail) == (sales, "source: Spring fair; consent date: 2024-05-01")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the default topic, after other flushes
 def test_exit_status_is_zero_for_a_good_file_and_one_for_a_refused_file_or_row_errors(csv_file):
     assert exit_status(csv_file(HEADER + row("ann@mail.example"))) == 0
     assert exit_status(csv_file(b"\xff\xfeE\x00m\x00a\x00i\x00l\x00\n\x00")) == 1  # UTF-16
