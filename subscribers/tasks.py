@@ -58,3 +58,19 @@ def pending_opt_ins_purge_task() -> dict:
     from .services.retention import pending_opt_ins_purge
 
     return pending_opt_ins_purge()
+
+
+@shared_task(acks_late=True)
+def subscriber_import_task(*, import_id: int, dry_run: bool) -> None:
+    """Check (dry run) or import one uploaded CSV file of subscribers."""
+    from .services.imports.jobs import import_execute
+
+    import_execute(import_id=import_id, dry_run=dry_run)
+
+
+@shared_task
+def subscriber_import_files_purge_task() -> int:
+    """Delete uploaded import files older than IMPORT_FILE_HOURS."""
+    from .services.imports.jobs import import_files_purge
+
+    return import_files_purge()

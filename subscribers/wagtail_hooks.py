@@ -283,6 +283,8 @@ def register_disclosure_permissions():
     return Permission.objects.filter(
         content_type__app_label="subscribers", codename__in=["view_disclosure", "export_to_partner"]
     )
+
+
 # Privacy policy versions: publishing is recorded in the audit log -------------------------------------------------
 
 from .services.policies import POLICY_PUBLISH_LOG_ACTION  # noqa: E402
@@ -291,3 +293,43 @@ from .services.policies import POLICY_PUBLISH_LOG_ACTION  # noqa: E402
 @hooks.register("register_log_actions")
 def register_policy_log_actions(actions):
     actions.register_action(POLICY_PUBLISH_LOG_ACTION)(PolicyPublishLogFormatter)
+
+
+# Importing subscribers from a CSV file ----------------------------------------------------------------------------
+
+from . import admin_imports  # noqa: E402
+
+imports_admin_patterns = (
+    [
+        path("", admin_imports.ImportIndexView.as_view(), name="index"),
+        path("<int:import_id>/", admin_imports.ImportDetailView.as_view(), name="detail"),
+        path("<int:import_id>/columns/", admin_imports.ImportMappingView.as_view(), name="mapping"),
+        path("<int:import_id>/import/", admin_imports.import_start_view, name="start"),
+        path("<int:import_id>/progress.json", admin_imports.import_progress_json, name="progress"),
+        path("<int:import_id>/errors.csv", admin_imports.import_errors_csv, name="errors_csv"),
+    ],
+    "imports_admin",
+)
+
+
+@hooks.register("register_admin_urls")
+def register_imports_admin_urls():
+    return [path("subscriber-imports/", include(imports_admin_patterns))]
+
+
+class ImportMenuItem(MenuItem):
+    """Shown only to those who may import (the permission ``subscribers.import_subscribers``)."""
+
+    def is_shown(self, request):
+        return admin_imports.user_may_import(request.user)
+
+
+@hooks.register("register_admin_menu_item")
+def register_import_menu_item():
+    return ImportMenuItem(
+        "Import subscribers",
+        reverse_lazy("imports_admin:index"),
+        name="import-subscribers",
+        icon_name="upload",
+        order=205,
+    )

@@ -138,6 +138,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Retention (docs/privacy.md): opt-ins never confirmed, and raw SES events, once their time is up.
     "pending-opt-ins-purge": {"task": "subscribers.tasks.pending_opt_ins_purge_task", "schedule": 86400.0},
     "feedback-payloads-purge": {"task": "campaigns.tasks.feedback_payloads_purge_task", "schedule": 86400.0},
+    # Uploaded CSV files of subscriber imports are deleted when the import ends, or after IMPORT_FILE_HOURS.
+    "import-files-purge": {"task": "subscribers.tasks.subscriber_import_files_purge_task", "schedule": 3600.0},
 }
 RETENTION_PENDING_OPT_IN_DAYS = env.int("RETENTION_PENDING_OPT_IN_DAYS", default=30)
 RETENTION_SES_EVENT_DAYS = env.int("RETENTION_SES_EVENT_DAYS", default=90)
@@ -169,6 +171,14 @@ ACCESS_EXPORT_ROOT = env.path("ACCESS_EXPORT_ROOT", default=BASE_DIR / "var" / "
 ACCESS_EXPORT_DAYS = env.int("ACCESS_EXPORT_DAYS", default=7)
 # Copies of their data a customer may ask for from their account.
 ACCESS_EXPORT_RATE = env.str("ACCESS_EXPORT_RATE", default="3/d")
+# CSV imports of subscribers (docs/imports.md). Uploaded files are private (never served as media) and are deleted
+# when their import ends or after IMPORT_FILE_HOURS, whichever comes first.
+IMPORT_FILE_ROOT = env.path("IMPORT_FILE_ROOT", default=BASE_DIR / "var" / "imports")
+IMPORT_FILE_HOURS = env.int("IMPORT_FILE_HOURS", default=24)
+IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=256 * 1024 * 1024)
+IMPORT_MAX_LINE_BYTES = env.int("IMPORT_MAX_LINE_BYTES", default=1024 * 1024)
+# Row errors kept for the report (all are counted).
+IMPORT_MAX_ERRORS = env.int("IMPORT_MAX_ERRORS", default=1000)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

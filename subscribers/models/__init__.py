@@ -4,6 +4,7 @@
 ``rights``: requests to exercise a data-protection right, copies of data prepared, and the log of erasures.
 ``disclosures``: partners we may share details with, and the log of every disclosure to another organisation.
 ``policies``: who acknowledged which privacy policy version.
+``imports``: CSV imports of subscribers started in the admin.
 """
 
 from .core import (
@@ -28,6 +29,7 @@ from .core import (
     UserManager,
 )
 from .disclosures import Disclosure, DisclosureKind, DisclosureRecipient, Partner
+from .imports import SubscriberImport, SubscriberImportStatus
 from .policies import PolicyAcknowledgement
 from .rights import (
     AccessExport,
@@ -63,6 +65,8 @@ __all__ = [
     "RightsRequestKind",
     "RightsRequestStatus",
     "Subscriber",
+    "SubscriberImport",
+    "SubscriberImportStatus",
     "Subscription",
     "SubscriptionStatus",
     "Suppression",

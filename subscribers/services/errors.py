@@ -72,3 +72,22 @@ class PolicyVersionError(ValueError):
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class SubscriberImportError(Exception):
+    """Base class for refusals by the CSV import."""
+
+
+class ImportFileRefused(SubscriberImportError):
+    """The whole file cannot be imported (encoding, header, a line too long, empty, too big): nothing was written.
+
+    ``line`` is the file's line number the problem was found on, when there is one.
+    """
+
+    def __init__(self, message: str, *, line: int | None = None):
+        super().__init__(message)
+        self.line = line
+
+
+class ImportMappingError(SubscriberImportError):
+    """The column mapping or the whole-file options cannot be used (a column not in the file, no email column)."""

@@ -1,0 +1,15 @@
+"""CSV import of subscribers: one engine for the management command and the admin (see docs/imports.md)."""
+
+from .engine import ImportReport, subscribers_import
+from .reader import FIELDS, csv_header_read, mapping_check, mapping_guess
+from .rows import ImportOptions
+
+__all__ = [
+    "FIELDS",
+    "ImportOptions",
+    "ImportReport",
+    "csv_header_read",
+    "mapping_check",
+    "mapping_guess",
+    "subscribers_import",
+]

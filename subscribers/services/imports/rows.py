@@ -1,0 +1,272 @@
+"""Checking one row of an import in Python, in the single pass over the file: the address, the topic, the lawful
+basis and its evidence, dates, and cells that a spreadsheet would run as formulas.
+
+A good row becomes a tuple for the staging table; a bad one, a list of (line, column, problem). Problems never
+quote the cell (it may be someone's address), except a topic or policy version name, which is not personal.
+"""
+
+import hmac
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from functools import lru_cache
+from hashlib import sha256
+from operator import itemgetter
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, validate_email
+from django.utils import timezone
+
+from ...csvcells import FORMULA_START
+from ...models import LawfulBasis, PrivacyPolicyVersion, Topic
+from ...wording import wording_hash
+from ..errors import ImportMappingError
+from .reader import FIELDS
+
+MAX_SOURCE = 100
+MAX_ORDER_REFERENCE = 64
+MAX_FIRST_NAME = 150
+DEFAULT_SOFT_OPT_IN_SOURCE = "order"
+BASES = {"consent": LawfulBasis.CONSENT, "softoptin": LawfulBasis.SOFT_OPT_IN}
+
+# The staging table's columns, in the order of the tuples ``RowChecker.check`` returns.
+STAGING_COLUMNS = (
+    "line",
+    "email",
+    "email_key",
+    "email_alt",
+    "hmac",
+    "hmac_alt",
+    "first_name",
+    "topic_id",
+    "basis",
+    "consented_at",
+    "policy_version_id",
+    "wording_hash",
+    "detail",
+)
+
+
+@dataclass
+class ImportOptions:
+    """What the person importing chose: the mapping (field -> the file's column) and whole-file values."""
+
+    mapping: dict[str, str]
+    topic: Topic | None = None  # for every row whose topic cell is empty or absent
+    source: str = ""  # consent source for every row whose source cell is empty or absent
+    policy_version: str = ""  # likewise, a PrivacyPolicyVersion.version
+    skip_bad_rows: bool = False
+    dry_run: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=4096)
+def _parse_date(value: str) -> datetime | None:
+    """ISO 8601 (2024-05-01, 2024-05-01T09:30:00Z, 2024-05-01 09:30) or day/month/year (01/05/2024). A time without
+    a zone is taken as the shop's (TIME_ZONE). None when it is none of these."""
+    try:
+        if len(value) == 10 and value[2] == "/" and value[5] == "/":
+            day = datetime.strptime(value, "%d/%m/%Y").date()
+            return timezone.make_aware(datetime.combine(day, time(0)))
+        if len(value) == 10:
+            return timezone.make_aware(datetime.combine(date.fromisoformat(value), time(0)))
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return None
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+
+
+@lru_cache(maxsize=4096)
+def _day(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+@lru_cache(maxsize=1024)
+def _wording_hash(text: str) -> str:
+    return wording_hash(text)
+
+
+# Django's own address patterns, compiled once: ``validate_email`` resolves them lazily on every call, which costs
+# more than the rest of a row's checks. An address they reject still goes through ``validate_email`` itself.
+USER_RE = re.compile(EmailValidator.user_regex.pattern, EmailValidator.user_regex.flags)
+DOMAIN_RE = re.compile(EmailValidator.domain_regex.pattern, EmailValidator.domain_regex.flags)
+FORMULA_PROBLEM = (
+    "starts with =, +, -, @, a tab or a carriage return: a spreadsheet would run it as a formula (such as "
+    "=HYPERLINK(...)). Remove that character, or the cell, and try again."
+)
+
+
+@lru_cache(maxsize=64)
+def _basis(value: str) -> str | None:
+    return BASES.get("".join(ch for ch in value.lower() if ch.isalnum()) or "consent")
+
+
+class RowChecker:
+    """Checks rows against the topics and policy versions that exist when the import starts."""
+
+    def __init__(self, *, positions: dict[str, int], columns: list[str], options: ImportOptions):
+        self.positions = positions
+        self.columns = columns
+        self.options = options
+        self.now = timezone.now()
+        self.hmac = hmac.new(settings.SUPPRESSION_HMAC_KEY.encode(), digestmod=sha256)
+        self.topics = {}
+        for topic in Topic.objects.all():
+            self.topics[topic.slug.lower()] = topic
+            self.topics[topic.name.lower()] = topic
+        self.versions = {v.version: v for v in PrivacyPolicyVersion.objects.all()}
+        if options.policy_version and options.policy_version not in self.versions:
+            raise ImportMappingError(
+                f"There is no privacy policy version “{options.policy_version}”; the versions are "
+                f"{', '.join(sorted(self.versions)) or 'none yet'}."
+            )
+        if options.topic is not None and not options.topic.is_active:
+            raise ImportMappingError(f"The topic “{options.topic.name}” is inactive.")
+        self.width = len(columns)
+        # The cells of every field in FIELDS order; an unmapped field reads the empty cell appended to each row.
+        self.fields = tuple(FIELDS)
+        self.getter = itemgetter(*(positions.get(name, self.width) for name in self.fields))
+
+    def _hmac(self, email: str) -> str:
+        digest = self.hmac.copy()
+        digest.update(email.encode())
+        return digest.hexdigest()
+
+    def _label(self, name: str) -> str:
+        index = self.positions.get(name)
+        return self.columns[index] if index is not None else FIELDS[name]
+
+    def check(self, line: int, cells: list[str]) -> tuple[tuple | None, list[tuple[int, str, str]]]:
+        width = self.width
+        cells = cells[:width] if len(cells) >= width else cells + [""] * (width - len(cells))
+        cells.append("")
+        raw = self.getter(cells)
+        for value in raw:
+            if value.startswith(FORMULA_START):
+                return None, [
+                    (line, self._label(name), FORMULA_PROBLEM)
+                    for name, value in zip(self.fields, raw, strict=True)
+                    if value.startswith(FORMULA_START)
+                ]
+        email_raw, first_name, topic_raw, basis_raw, source, date_raw, wording, version_name, order = map(
+            str.strip, raw
+        )
+        errors: list[tuple[int, str, str]] = []
+        error = errors.append
+
+        email, email_key, email_alt = self._address(email_raw)
+        if email is None:
+            error((line, self._label("email"), "is not a valid email address." if email_raw else "is empty."))
+        if len(first_name) > MAX_FIRST_NAME:
+            error((line, self._label("first_name"), f"is longer than {MAX_FIRST_NAME} characters."))
+        topic = self._topic(topic_raw, line, error)
+        basis = _basis(basis_raw)
+        if basis is None:
+            error((line, self._label("lawful_basis"), "must be “consent” or “soft_opt_in”."))
+        source = source or self.options.source
+        if len(source) > MAX_SOURCE:
+            error((line, self._label("consent_source"), f"is longer than {MAX_SOURCE} characters."))
+        consented_at = None
+        if date_raw:
+            consented_at = _parse_date(date_raw)
+            if consented_at is None:
+                error((line, self._label("consent_date"), "is not a date (use 2024-05-31 or 31/05/2024)."))
+            elif consented_at > self.now:
+                error((line, self._label("consent_date"), "is in the future."))
+        version_name = version_name or self.options.policy_version
+        version = self.versions.get(version_name) if version_name else None
+        if version_name and version is None:
+            error((line, self._label("policy_version"), f"names no privacy policy version “{version_name[:20]}”."))
+        if len(order) > MAX_ORDER_REFERENCE:
+            error((line, self._label("order_reference"), f"is longer than {MAX_ORDER_REFERENCE} characters."))
+
+        if basis == LawfulBasis.CONSENT:
+            missing = [
+                label
+                for label, present in (
+                    ("consent source", source),
+                    ("consent date", date_raw),
+                    ("consent wording or privacy policy version", wording or version_name),
+                )
+                if not present
+            ]
+            if missing:
+                first = "consent_source" if not source else "consent_date" if not date_raw else "consent_wording"
+                error((line, self._label(first), "missing consent evidence: no " + ", no ".join(missing) + "."))
+        elif basis == LawfulBasis.SOFT_OPT_IN:
+            source = source or DEFAULT_SOFT_OPT_IN_SOURCE
+            if not order:
+                error(
+                    (
+                        line,
+                        self._label("order_reference"),
+                        "missing evidence: a soft opt-in needs the order reference of the customer's purchase.",
+                    )
+                )
+        if errors:
+            return None, errors
+
+        if wording:
+            hashed = _wording_hash(wording)
+        elif version is not None:
+            hashed = _wording_hash(version.text)
+        else:
+            hashed = ""
+        detail = f"source: {source}"
+        if consented_at is not None:
+            detail += f"; consent date: {_day(consented_at)}"
+        if order:
+            detail += f"; order: {order}"
+        return (
+            line,
+            email,
+            email_key,
+            email_alt,
+            self._hmac(email),
+            self._hmac(email_alt) if email_alt else None,
+            first_name,
+            topic.id,
+            basis,
+            consented_at,
+            version.pk if version is not None else None,
+            hashed,
+            detail[:255],
+        ), errors
+
+    def _topic(self, value: str, line: int, error) -> Topic | None:
+        if not value:
+            if self.options.topic is None:
+                error((line, self._label("topic"), "is empty, and no topic was chosen for the whole file."))
+            return self.options.topic
+        topic = self.topics.get(value.lower())
+        if topic is None:
+            error((line, self._label("topic"), f"names no topic “{value[:40]}” (use a topic's slug or name)."))
+        elif not topic.is_active:
+            error((line, self._label("topic"), f"names the topic “{topic.name}”, which is inactive."))
+        return topic
+
+    @staticmethod
+    def _address(value: str) -> tuple[str | None, str | None, str | None]:
+        """(the address as stored, its ASCII spelling for dedupe, the other spelling of an internationalised domain
+        or None); (None, None, None) when it is not a valid address."""
+        email = value.lower()
+        if not email or len(email) > 254 or "@" not in email:
+            return None, None, None
+        local, _, domain = email.rpartition("@")
+        alt = None
+        try:
+            if not domain.isascii():
+                ascii_domain = domain.encode("idna").decode("ascii").lower()
+                key = alt = f"{local}@{ascii_domain}"
+            else:
+                key = email
+                if "xn--" in domain:
+                    unicode_domain = domain.encode("ascii").decode("idna").lower()
+                    alt = f"{local}@{unicode_domain}" if unicode_domain != domain else None
+            local_key, _, domain_key = key.rpartition("@")
+            if not (USER_RE.match(local_key) and DOMAIN_RE.match(domain_key)):
+                validate_email(key)  # the rarer forms it accepts (a domain literal), and the rest refused
+        except (UnicodeError, ValidationError):
+            return None, None, None
+        return email, key, alt

@@ -1,0 +1,124 @@
+"""The admin's import pages over HTTP: permission, upload, guessed columns, dry run, import, errors CSV, retention."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from subscribers.models import Subscriber, SubscriberImport, SubscriberImportStatus, Subscription, Topic
+from subscribers.services.imports.jobs import import_file_path, import_files_purge
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CSV = (
+    "E-mail address,First name,Signup source,Consent date,Consent wording\n"
+    "ann@mail.example,Ann,Shop,2024-05-01,Yes please\n"
+    "bob@mail.example,Bob,Shop,2024-05-01,Yes please\n"
+    "not-an-address,Cy,Shop,2024-05-01,Yes please\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def private_root(settings, tmp_path):
+    settings.IMPORT_FILE_ROOT = tmp_path / "imports"
+
+
+@pytest.fixture
+def importer(client):
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="access_admin"), Permission.objects.get(codename="import_subscribers")
+    )
+    client.force_login(user)
+    return client
+
+
+def upload(client, text=CSV, name="people.csv"):
+    return client.post(
+        reverse("imports_admin:index"), {"file": SimpleUploadedFile(name, text.encode(), content_type="text/csv")}
+    )
+
+
+def test_staff_without_the_permission_neither_see_the_menu_nor_open_the_pages(client):
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="access_admin"))
+    client.force_login(user)
+
+    assert "Import subscribers" not in client.get("/admin/").content.decode()
+    refused = client.get(reverse("imports_admin:index"))
+    assert (refused.status_code, refused.url) == (302, "/admin/")  # Wagtail's answer to PermissionDenied
+    assert upload(client).status_code == 302
+    assert not SubscriberImport.objects.exists()
+
+
+def test_upload_guesses_the_columns_and_the_dry_run_then_the_import_run_from_the_report(
+    importer, django_capture_on_commit_callbacks
+):
+    home = importer.get("/admin/").content.decode()
+    assert "Import subscribers" in home
+    page = importer.get(reverse("imports_admin:index")).content.decode()
+    assert "The size limit is 256 MiB" in page
+
+    response = upload(importer)
+    job = SubscriberImport.objects.get()
+    assert response.url == reverse("imports_admin:mapping", args=[job.pk])
+    assert import_file_path(job).is_file()
+    assert job.mapping["email"] == "E-mail address" and job.mapping["consent_wording"] == "Consent wording"
+    form = importer.get(response.url).content.decode()
+    assert '<option value="E-mail address" selected>' in form
+
+    data = {f"map_{field}": column for field, column in job.mapping.items()}
+    data["topic"] = Topic.objects.get(is_default=True).pk
+    with django_capture_on_commit_callbacks(execute=True):
+        response = importer.post(reverse("imports_admin:mapping", args=[job.pk]), data)
+    job.refresh_from_db()
+    assert job.status == SubscriberImportStatus.CHECKED
+    assert job.dry_run_report["refused_for_errors"] and not Subscriber.objects.exists()
+    report = importer.get(response.url).content.decode()
+    assert "Dry run: what the import would do" in report
+    assert "1 row has errors, so nothing can be imported" in report
+    assert "data-import-start" not in report
+
+    data["skip_bad_rows"] = "on"
+    with django_capture_on_commit_callbacks(execute=True):
+        importer.post(reverse("imports_admin:mapping", args=[job.pk]), data)
+    report = importer.get(reverse("imports_admin:detail", args=[job.pk])).content.decode()
+    assert "Import 2 subscriptions" in report
+    with django_capture_on_commit_callbacks(execute=True):
+        importer.post(reverse("imports_admin:start", args=[job.pk]))
+
+    job.refresh_from_db()
+    assert job.status == SubscriberImportStatus.DONE
+    assert job.report["subscriptions_created"] == 2 and job.created_by is not None
+    assert Subscription.objects.filter(status="active").count() == 2
+    assert job.stored_name == "" and job.file_deleted_at is not None, "the file goes when the import ends"
+    assert importer.get(reverse("imports_admin:progress", args=[job.pk])).json()["status"] == "done"
+    errors = importer.get(reverse("imports_admin:errors_csv", args=[job.pk])).content.decode()
+    assert errors.splitlines() == ["line,column,problem", "4,E-mail address,is not a valid email address."]
+    assert "not-an-address" not in str(SubscriberImport.objects.values().get())
+
+
+def test_a_refused_upload_says_why_and_keeps_nothing(importer, settings):
+    response = upload(importer, text="")
+
+    assert "The file is empty." in response.content.decode()
+    assert not SubscriberImport.objects.exists()
+    assert not any(settings.IMPORT_FILE_ROOT.iterdir())
+
+
+def test_uploaded_files_are_deleted_after_a_day_and_unfinished_imports_expire(importer):
+    upload(importer)
+    job = SubscriberImport.objects.get()
+    path = import_file_path(job)
+
+    assert import_files_purge() == 0
+    SubscriberImport.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert import_files_purge() == 1
+
+    job.refresh_from_db()
+    assert not path.exists()
+    assert job.status == SubscriberImportStatus.EXPIRED

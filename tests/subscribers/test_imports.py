@@ -1,0 +1,333 @@
+"""The CSV import engine: dry run, whole-file refusals, row errors with line numbers, dedupe, suppression, evidence."""
+
+import time
+
+import pytest
+from django.db import connection
+
+from subscribers.addresses import address_hmac
+from subscribers.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    ErasureSource,
+    LawfulBasis,
+    PrivacyPolicyVersion,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+    SuppressionScope,
+)
+from subscribers.services import subscriber_withdraw_all, suppression_add
+from subscribers.services.erasure import subscriber_erase
+from subscribers.services.errors import ImportFileRefused, ImportMappingError
+from subscribers.services.imports import ImportOptions, mapping_guess, subscribers_import
+from subscribers.wording import wording_hash
+from tests.factories import SubscriptionFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "Email,First name,Topic,Lawful basis,Source,Consent date,Wording,Policy version,Order reference\n"
+WORDING = "Tick to get our news and offers by email."
+MAPPING = {
+    "email": "Email",
+    "first_name": "First name",
+    "topic": "Topic",
+    "lawful_basis": "Lawful basis",
+    "consent_source": "Source",
+    "consent_date": "Consent date",
+    "consent_wording": "Wording",
+    "policy_version": "Policy version",
+    "order_reference": "Order reference",
+}
+
+
+def good(email: str, topic: str = "general", name: str = "Ann") -> str:
+    return f"{email},{name},{topic},consent,Shop checkout,2024-05-01,{WORDING},,\n"
+
+
+@pytest.fixture
+def write(tmp_path):
+    def make(text: str | bytes, name: str = "people.csv"):
+        path = tmp_path / name
+        (path.write_bytes if isinstance(text, bytes) else lambda t: path.write_text(t, encoding="utf-8"))(text)
+        return path
+
+    return make
+
+
+def run(path, **options):
+    options.setdefault("mapping", MAPPING)
+    return subscribers_import(path=path, options=ImportOptions(**options))
+
+
+def table_fingerprints() -> dict[str, str]:
+    """Every table's full contents, hashed: a dry run must leave every one of them as it was."""
+    prints = {}
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            quoted = connection.ops.quote_name(table)
+            if connection.vendor == "postgresql":
+                cursor.execute(f"SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {quoted} t")  # noqa: S608
+            else:
+                cursor.execute(f"SELECT COUNT(*) FROM {quoted}")  # noqa: S608
+            prints[table] = cursor.fetchone()[0]
+    return prints
+
+
+def test_a_dry_run_reports_what_would_happen_and_changes_no_table(write, general):
+    SubscriptionFactory(subscriber__email="already@mail.example")
+    path = write(HEADER + good("new@mail.example") + good("already@mail.example") + good("NEW@mail.example"))
+    before = table_fingerprints()
+
+    report = run(path, dry_run=True)
+
+    assert table_fingerprints() == before
+    assert (report.rows, report.subscribers_created, report.subscriptions_created) == (3, 1, 1)
+    assert (report.already_active, report.duplicates, report.consent_events) == (1, 1, 1)
+    assert report.dry_run and not report.committed
+    real = run(path)
+    assert (real.subscribers_created, real.subscriptions_created, real.consent_events) == (1, 1, 1)
+    assert real.committed
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "The file is empty."),
+        (
+            (HEADER + good("ann@mail.example")).encode() + b"caf\xe9@mail.example,x\n",
+            "Line 3 is not UTF-8 (byte ",
+        ),
+        (b"ann@mail.example,Ann\nbob@mail.example,Bob\n", "Line 1 holds email addresses, not column names"),
+        (b"\n\n", "The file has no header row"),
+        (b"Email,Email\nann@mail.example,x\n", "no two the same name"),
+    ],
+    ids=["empty", "not-utf8", "no-header", "blank-header", "duplicate-column"],
+)
+def test_a_malformed_file_is_refused_with_a_clear_message_and_nothing_is_imported(write, general, content, message):
+    path = write(content)
+
+    with pytest.raises(ImportFileRefused) as refused:
+        run(path, mapping={"email": "Email"}, topic=general, skip_bad_rows=True)
+
+    assert message in str(refused.value)
+    assert not Subscriber.objects.exists()
+    assert not ConsentEvent.objects.exists()
+
+
+def test_the_encoding_error_names_the_line_and_the_byte(write, general):
+    path = write(b"Email,First name\nann@mail.example,Ann\nbob@mail.example,Jos\xe9\n")
+
+    with pytest.raises(ImportFileRefused) as refused:
+        run(path, mapping={"email": "Email"}, topic=general, skip_bad_rows=True)
+
+    offset = len(b"Email,First name\nann@mail.example,Ann\nbob@mail.example,Jos") + 1
+    assert str(refused.value).startswith(f"Line 3 is not UTF-8 (byte {offset} of the file, 0xe9).")
+    assert refused.value.line == 3
+
+
+def test_a_utf8_byte_order_mark_is_accepted(write, general):
+    path = write("\ufeff".encode() + (HEADER + good("ann@mail.example")).encode())
+
+    report = run(path)
+
+    assert report.subscriptions_created == 1
+
+
+def test_a_ten_megabyte_line_is_refused_quickly_without_reading_it_whole(write, general, settings):
+    settings.IMPORT_MAX_LINE_BYTES = 1024 * 1024
+    path = write((HEADER + good("ann@mail.example")).encode() + b"x" * (10 * 1024 * 1024) + b"\n" + b"y@m.example\n")
+
+    started = time.monotonic()
+    with pytest.raises(ImportFileRefused) as refused:
+        run(path, skip_bad_rows=True)
+
+    assert "Line 3 is longer than 1 MiB" in str(refused.value)
+    assert time.monotonic() - started < 5
+    assert not Subscriber.objects.exists()
+
+
+def test_a_file_over_the_size_limit_is_refused(write, general, settings):
+    settings.IMPORT_MAX_FILE_BYTES = 100
+    path = write(HEADER + good("ann@mail.example") * 3)
+
+    with pytest.raises(ImportFileRefused, match="over the limit of"):
+        run(path)
+
+
+def test_a_file_without_an_email_column_is_refused(write, general):
+    path = write("Name,Town\nAnn,Leeds\n")
+
+    assert "email" not in mapping_guess(["Name", "Town"])
+    with pytest.raises(ImportMappingError, match="No column is chosen for the email address"):
+        run(path, mapping=mapping_guess(["Name", "Town"]), topic=general)
+
+
+def test_a_formula_cell_is_a_row_error_and_nothing_is_imported_without_skip_bad_rows(write, general):
+    path = write(HEADER + good("ann@mail.example") + good("bob@mail.example", name='=HYPERLINK("http://x.example")'))
+
+    report = run(path)
+
+    assert report.refused_for_errors and not report.committed
+    assert report.errors == [[3, "First name", pytest.approx(report.errors[0][2])]]
+    assert "spreadsheet would run it as a formula" in report.errors[0][2]
+    assert "HYPERLINK" in report.errors[0][2] and "x.example" not in report.errors[0][2]
+    assert not Subscriber.objects.exists()
+
+
+def test_row_errors_name_their_line_and_column(write, general):
+    TopicFactory(name="Private Sales", slug="private-sales")
+    path = write(
+        HEADER
+        + good("ann@mail.example")  # line 2: fine
+        + good("not-an-address")  # 3
+        + good("bob@mail.example", topic="no-such-topic")  # 4
+        + "cat@mail.example,Cat,general,consent,,2024-05-01,,,\n"  # 5: no source, no wording or version
+        + "dan@mail.example,Dan,general,soft_opt_in,,,,,\n"  # 6: soft opt-in without an order reference
+        + "eve@mail.example,Eve,general,consent,Shop,2999-01-01,Yes please,,\n"  # 7: the future
+        + "fay@mail.example,Fay,general,consent,Shop,yesterday,Yes please,,\n"  # 8: not a date
+        + "gus@mail.example,Gus,Private Sales,maybe,Shop,2024-05-01,Yes please,,\n"  # 9: unknown basis
+    )
+
+    report = run(path)
+
+    assert [(line, column) for line, column, _ in report.errors] == [
+        (3, "Email"),
+        (4, "Topic"),
+        (5, "Source"),
+        (6, "Order reference"),
+        (7, "Consent date"),
+        (8, "Consent date"),
+        (9, "Lawful basis"),
+    ]
+    problems = [problem for _, _, problem in report.errors]
+    assert problems[0] == "is not a valid email address."
+    assert "no-such-topic" in problems[1]
+    assert problems[2] == "missing consent evidence: no consent source, no consent wording or privacy policy version."
+    assert "order reference" in problems[3]
+    assert problems[4] == "is in the future."
+    assert (report.rows, report.error_rows) == (8, 7)
+    assert not Subscriber.objects.exists() and not ConsentEvent.objects.exists()
+
+
+def test_skip_bad_rows_imports_exactly_the_good_rows(write, general):
+    path = write(HEADER + good("ann@mail.example") + good("broken") + good("bob@mail.example") + good("x@", "nope"))
+
+    report = run(path, skip_bad_rows=True)
+
+    assert report.committed and report.error_rows == 2
+    assert sorted(Subscriber.objects.values_list("email", flat=True)) == ["ann@mail.example", "bob@mail.example"]
+    assert Subscription.objects.filter(status=SubscriptionStatus.ACTIVE).count() == 2
+
+
+def test_duplicates_are_found_on_the_normalised_address_and_the_first_row_wins(write, general):
+    other = TopicFactory(name="Private Sales", slug="private-sales")
+    path = write(
+        HEADER
+        + good("Zoe@Bücher.example", name="Zoe")
+        + good("zoe@xn--bcher-kva.example", name="Zed")  # the same mailbox: its domain in ASCII
+        + good("  ZOE@BÜCHER.EXAMPLE ", name="Zia")
+        + good("zoe@bücher.example", topic="private-sales")  # another topic: merged onto the same person
+    )
+
+    report = run(path)
+
+    assert (report.duplicates, report.subscribers_created, report.subscriptions_created) == (2, 1, 2)
+    subscriber = Subscriber.objects.get()
+    assert (subscriber.email, subscriber.first_name) == ("zoe@bücher.example", "Zoe")
+    assert subscriber.address_hmac == address_hmac("zoe@bücher.example")
+    assert set(subscriber.subscriptions.values_list("topic", flat=True)) == {general.pk, other.pk}
+
+
+def test_an_erased_address_is_skipped_in_every_spelling_and_not_brought_back(write, general):
+    person = SubscriptionFactory(subscriber__email="zoe@bücher.example").subscriber
+    subscriber_erase(subscriber=person, source=ErasureSource.STAFF)
+    path = write(HEADER + good("Zoe@Bücher.example") + good("zoe@xn--bcher-kva.example", topic="General Subscription"))
+
+    report = run(path)
+
+    assert (report.suppressed, report.subscribers_created, report.consent_events) == (1, 0, 0)
+    assert report.duplicates == 1
+    assert not Subscriber.objects.exists()
+
+
+def test_suppressed_and_unsubscribed_people_are_skipped_and_never_resubscribed(write, general):
+    unsubscribed_everything = SubscriptionFactory(subscriber__email="left@mail.example").subscriber
+    subscriber_withdraw_all(subscriber=unsubscribed_everything, source=ConsentSource.ACCOUNT_PAGE)
+    suppression_add(email="bounced@mail.example", scope=SuppressionScope.MARKETING, reason=SuppressionReason.BOUNCE)
+    topic_only = SubscriptionFactory(subscriber__email="topic@mail.example", status=SubscriptionStatus.UNSUBSCRIBED)
+    objector = "objects@mail.example"  # objected to third-party sharing only: may still be imported for email
+    suppression_add(email=objector, scope=SuppressionScope.THIRD_PARTY, reason=SuppressionReason.OBJECTED)
+    events_before = ConsentEvent.objects.count()
+    path = write(
+        HEADER + good("left@mail.example") + good("bounced@mail.example") + good("topic@mail.example") + good(objector)
+    )
+
+    report = run(path)
+
+    assert (report.suppressed, report.unsubscribed_earlier, report.subscriptions_created) == (2, 1, 1)
+    assert unsubscribed_everything.subscriptions.get().status == SubscriptionStatus.UNSUBSCRIBED
+    topic_only.refresh_from_db()
+    assert topic_only.status == SubscriptionStatus.UNSUBSCRIBED
+    assert not Subscriber.objects.filter(email="bounced@mail.example").exists()
+    assert Subscription.objects.get(subscriber__email=objector).status == SubscriptionStatus.ACTIVE
+    assert ConsentEvent.objects.count() == events_before + 1
+    assert Suppression.objects.filter(address_hmac=address_hmac("left@mail.example")).exists()
+
+
+def test_each_imported_subscription_gets_one_consent_event_with_policy_version_and_wording_hash(write, general):
+    TopicFactory(name="Private Sales", slug="private-sales")
+    policy = PrivacyPolicyVersion.objects.create(version="2.0", text="Our policy, version two.")
+    current = PrivacyPolicyVersion.objects.order_by("-published_at").first()
+    pending = SubscriptionFactory(subscriber__email="pending@mail.example", status=SubscriptionStatus.PENDING)
+    path = write(
+        HEADER
+        + good("ann@mail.example")
+        + good("ann@mail.example", topic="Private Sales")
+        + "bob@mail.example,Bob,general,consent,Events stand,01/03/2024,,2.0,\n"
+        + "cat@mail.example,Cat,general,soft_opt_in,,,,,ORD-1001\n"
+        + good("pending@mail.example")
+    )
+
+    report = run(path)
+
+    assert (report.subscriptions_created, report.subscriptions_activated, report.consent_events) == (4, 1, 5)
+    events = ConsentEvent.objects.filter(action=ConsentAction.IMPORTED)
+    assert events.count() == 5 == Subscription.objects.filter(status=SubscriptionStatus.ACTIVE).count()
+    assert set(events.values_list("source", flat=True)) == {ConsentSource.IMPORT}
+    assert all(e.ip_truncated is None for e in events)
+    ann = events.filter(subscriber__email="ann@mail.example")
+    assert ann.count() == 2
+    assert {e.wording_hash for e in ann} == {wording_hash(WORDING)}
+    assert {e.policy_version for e in ann} == {current}
+    assert ann[0].detail == "source: Shop checkout; consent date: 2024-05-01"
+    bob = events.get(subscriber__email="bob@mail.example")
+    assert (bob.policy_version, bob.wording_hash) == (policy, wording_hash(policy.text))
+    assert bob.detail == "source: Events stand; consent date: 2024-03-01"
+    cat = Subscription.objects.get(subscriber__email="cat@mail.example")
+    assert cat.lawful_basis == LawfulBasis.SOFT_OPT_IN
+    assert events.get(subscriber__email="cat@mail.example").detail == "source: order; order: ORD-1001"
+    pending.refresh_from_db()
+    assert pending.status == SubscriptionStatus.ACTIVE
+
+
+def test_a_topic_for_the_whole_file_and_guessed_columns(write, general):
+    sales = TopicFactory(name="Private Sales", slug="private-sales")
+    columns = ["E-mail address", "First name", "Signup source", "Consent date", "Consent text"]
+    path = write(",".join(columns) + "\nann@mail.example,Ann,Shop,2024-05-01,Yes please\n")
+
+    mapping = mapping_guess(columns)
+    report = run(path, mapping=mapping, topic=sales)
+
+    assert mapping == {
+        "email": "E-mail address",
+        "first_name": "First name",
+        "consent_source": "Signup source",
+        "consent_date": "Consent date",
+        "consent_wording": "Consent text",
+    }
+    assert report.subscriptions_created == 1
+    assert Subscription.objects.get().topic == sales
