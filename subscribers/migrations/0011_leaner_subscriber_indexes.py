@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+import subscribers.models.indexes
+
 
 class Migration(migrations.Migration):
 
@@ -33,7 +35,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='subscriber',
-            index=models.Index(fields=['address_hmac'], name='subscriber_address_hmac'),
+            index=subscribers.models.indexes.EqualityIndex(fields=['address_hmac'], name='subscriber_address_hmac'),
         ),
         migrations.AddIndex(
             model_name='subscription',
