@@ -99,11 +99,12 @@ class DisclosureIndexView(_DisclosureAdminMixin, TemplateView):
 class DisclosureDetailView(_DisclosureAdminMixin, TemplateView):
     template_name = "subscribers/admin/disclosures/detail.html"
 
-    def setup(self, request, *args, **kwargs):
-        super().setup(request, *args, **kwargs)
+    def get(self, request, *args, **kwargs):
+        # Looked up after the permission check (in dispatch), so that who may not read the log learns nothing.
         self.disclosure = get_object_or_404(
             Disclosure.objects.select_related("topic", "partner", "made_by"), pk=kwargs["disclosure_id"]
         )
+        return super().get(request, *args, **kwargs)
 
     def get_page_title(self):
         return f"Disclosure #{self.disclosure.pk}"

@@ -178,6 +178,7 @@ class ImportDetailView(_ImportAdminMixin, TemplateView):
     template_name = "subscribers/admin/imports/detail.html"
 
     def dispatch(self, request, *args, **kwargs):
+        _guard(request)  # before the lookup, so that who may not import cannot learn which imports exist
         self.job = _job_or_404(kwargs["import_id"])
         return super().dispatch(request, *args, **kwargs)
 

@@ -333,3 +333,11 @@ def register_import_menu_item():
         icon_name="upload",
         order=205,
     )
+
+
+@hooks.register("register_permissions")
+def register_import_permission():
+    """Offer "Can import subscribers from a CSV file" in Settings > Groups."""
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(content_type__app_label="subscribers", codename="import_subscribers")

@@ -53,7 +53,7 @@ def test_staff_import_ten_thousand_subscribers_with_a_dry_run_and_a_progress_bar
     page.get_by_role("link", name="Import subscribers").click()
     expect(page).to_have_url(f"{site_url}/admin/subscriber-imports/")
     expect(page.get_by_text("The size limit is 256 MiB")).to_be_visible()
-    screenshot(page, "50-import-upload", reload=True)
+    screenshot(page, "80-import-upload", reload=True)
     page.locator("input[type=file]").set_input_files(str(big_file))
     page.get_by_role("button", name="Upload and choose the columns").click()
 
@@ -64,7 +64,7 @@ def test_staff_import_ten_thousand_subscribers_with_a_dry_run_and_a_progress_bar
     expect(page.get_by_label("Consent date")).to_have_value("Consent date")
     expect(page.get_by_label("Consent wording")).to_have_value("Consent wording")
     expect(page.get_by_label("Topic for the whole file")).to_have_value(re.compile(r"\d+"))
-    screenshot(page, "51-import-columns", reload=True)
+    screenshot(page, "81-import-columns", reload=True)
     page.get_by_label("Consent source", exact=True).select_option("Where they signed up")
 
     # When they run the dry run without skipping bad rows, the formula row stops the import and says where
@@ -83,20 +83,20 @@ def test_staff_import_ten_thousand_subscribers_with_a_dry_run_and_a_progress_bar
     page.get_by_role("button", name="Dry run: check the file").click()
     expect(page.locator("[data-report=subscriptions_created]")).to_have_text(f"{ROWS:,}", timeout=60_000)
     expect(page.locator("[data-report=error_rows]")).to_have_text("1")
-    screenshot(page, "52-import-dry-run", reload=True)
+    screenshot(page, "82-import-dry-run", reload=True)
     assert not Subscription.objects.exists(), "the dry run changes nothing"
 
     # When they import, the progress page polls its JSON view and the bar fills without a reload
     page.get_by_role("button", name=f"Import {ROWS:,} subscriptions").click()
     expect(page.get_by_role("heading", name="Importing")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "53-import-progress-desktop.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "83-import-progress-desktop.png"), full_page=True)
     # The worker reads 10,000 rows in about a second, so the bar may be caught before it starts or after
     # it ends; the page must reach the result on its own (it polls, then reloads once when the run ends).
     expect(page.get_by_role("heading", name="Result")).to_be_visible(timeout=120_000)
     expect(page.locator("[data-progress-fill]")).to_have_attribute("style", re.compile(r"width: 100%"))
     expect(page.locator("[data-report=subscriptions_created]")).to_have_text(f"{ROWS:,}")
     expect(page.locator("[data-report=consent_events]")).to_have_text(f"{ROWS:,}")
-    screenshot(page, "54-import-result", reload=True)
+    screenshot(page, "84-import-result", reload=True)
 
     # Then 10,000 active subscriptions exist, each with its consent event, and the worker did the work
     assert Subscription.objects.filter(status=SubscriptionStatus.ACTIVE).count() == ROWS

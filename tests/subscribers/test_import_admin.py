@@ -4,12 +4,14 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
+from wagtail import hooks
 
 from subscribers.models import Subscriber, SubscriberImport, SubscriberImportStatus, Subscription, Topic
-from subscribers.services.imports.jobs import import_file_path, import_files_purge
+from subscribers.services.imports.jobs import RUN_LOCK_KEY, import_execute, import_file_path, import_files_purge
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +124,38 @@ def test_uploaded_files_are_deleted_after_a_day_and_unfinished_imports_expire(im
     job.refresh_from_db()
     assert not path.exists()
     assert job.status == SubscriberImportStatus.EXPIRED
+
+
+def test_a_second_delivery_of_the_task_while_the_first_runs_imports_nothing(importer):
+    # Given an import queued to run, whose task a first worker has already started (it holds the run lock)
+    upload(importer)
+    job = SubscriberImport.objects.get()
+    SubscriberImport.objects.filter(pk=job.pk).update(status=SubscriberImportStatus.IMPORTING)
+    cache.add(RUN_LOCK_KEY.format(job.pk), 1, 60)
+
+    # When the broker delivers the task again
+    import_execute(import_id=job.pk, dry_run=False)
+
+    # Then the second delivery neither imports nor finishes the job
+    job.refresh_from_db()
+    assert job.status == SubscriberImportStatus.IMPORTING and not Subscriber.objects.exists()
+    assert import_file_path(job).is_file()
+
+
+def test_the_import_permission_is_offered_in_settings_groups():
+    offered = {p.codename for hook in hooks.get_hooks("register_permissions") for p in hook()}
+
+    assert "import_subscribers" in offered
+
+
+def test_staff_without_the_permission_cannot_tell_which_imports_exist(client, importer):
+    upload(importer)
+    job = SubscriberImport.objects.get()
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="access_admin"))
+    client.force_login(user)
+
+    existing = client.get(reverse("imports_admin:detail", args=[job.pk]))
+    missing = client.get(reverse("imports_admin:detail", args=[job.pk + 1000]))
+
+    assert existing.status_code == missing.status_code == 302

@@ -1,6 +1,7 @@
 """The CSV import engine: dry run, whole-file refusals, row errors with line numbers, dedupe, suppression, evidence."""
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -280,7 +281,9 @@ def test_suppressed_and_unsubscribed_people_are_skipped_and_never_resubscribed(w
 
 def test_each_imported_subscription_gets_one_consent_event_with_policy_version_and_wording_hash(write, general):
     TopicFactory(name="Private Sales", slug="private-sales")
-    policy = PrivacyPolicyVersion.objects.create(version="2.0", text="Our policy, version two.")
+    policy = PrivacyPolicyVersion.objects.create(
+        version="2.0", text="Our policy, version two.", published_at=datetime(2024, 1, 1, tzinfo=UTC)
+    )
     current = PrivacyPolicyVersion.objects.order_by("-published_at").first()
     pending = SubscriptionFactory(subscriber__email="pending@mail.example", status=SubscriptionStatus.PENDING)
     path = write(
@@ -331,3 +334,61 @@ def test_a_topic_for_the_whole_file_and_guessed_columns(write, general):
     }
     assert report.subscriptions_created == 1
     assert Subscription.objects.get().topic == sales
+
+
+def test_a_policy_version_that_took_effect_after_the_consent_date_is_not_evidence(write, general):
+    later = datetime(2025, 6, 1, tzinfo=UTC)
+    PrivacyPolicyVersion.objects.create(version="9.0", text="A later policy.", published_at=later)
+    path = write(HEADER + "ann@mail.example,Ann,general,consent,Fair,2024-05-01,,9.0,\n")
+
+    report = run(path)
+
+    problem = "names privacy policy version “9.0”, which took effect on 2025-06-01, after the consent date."
+    assert report.errors == [[2, "Policy version", problem]]
+    assert not report.committed and not Subscriber.objects.filter(email="ann@mail.example").exists()
+
+
+def test_a_formula_after_leading_spaces_is_still_a_formula(write, general):
+    path = write(HEADER + "ann@mail.example,  =HYPERLINK(\"http://x.example\"),general,consent,Fair,2024-05-01,Yes,,\n")
+
+    report = run(path)
+
+    assert report.error_rows == 1 and report.errors[0][1] == "First name" and "formula" in report.errors[0][2]
+    assert not Subscriber.objects.exists()
+
+
+def test_an_error_message_never_repeats_a_cell_that_holds_an_address(write, general):
+    path = write(HEADER + "ann@mail.example,Ann,bob@mail.example,consent,Fair,2024-05-01,Yes,,\n")
+
+    report = run(path)
+
+    assert report.errors == [[2, "Topic", "names no topic (use a topic's slug or name)."]]
+
+
+def test_an_address_suppressed_after_the_plan_is_neither_subscribed_nor_given_a_consent_event(write, general):
+    # Given a plan made while nobody was suppressed
+    from subscribers.services.imports import sql
+    from subscribers.services.imports.reader import csv_open, mapping_check
+    from subscribers.services.imports.rows import RowChecker
+
+    path = write(HEADER + good("ann@mail.example") + good("bob@mail.example"))
+    options = ImportOptions(mapping=MAPPING)
+    with open(path, "rb") as handle:
+        stream = csv_open(path, handle)
+        checker = RowChecker(positions=mapping_check(columns=stream.columns, mapping=MAPPING), columns=stream.columns,
+                             options=options)
+        sql.staging_create()
+        with sql.StagingWriter() as staging:
+            for line, cells in stream.rows():
+                staging.add(checker.check(line, cells)[0])
+    assert sql.plan_build()["new"] == 2
+
+    # When Bob unsubscribes from everything before the writes
+    suppression_add(email="bob@mail.example", scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
+    written = sql.plan_write(now=datetime.now(UTC), policy_version_id=None)
+    sql.staging_drop()
+
+    # Then only Ann is subscribed, and only Ann's subscription has an event
+    assert written["subscriptions_created"] == 1 and written["consent_events"] == 1
+    assert list(Subscription.objects.values_list("subscriber__email", flat=True)) == ["ann@mail.example"]
+    assert list(ConsentEvent.objects.values_list("subscriber__email", flat=True)) == ["ann@mail.example"]

@@ -7,11 +7,12 @@ file refused as a whole, and for a file with row errors unless "skip bad rows" w
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ...selectors import policy_version_current
@@ -88,11 +89,14 @@ def subscribers_import(*, path: Path, options: ImportOptions, progress: Progress
         stream = csv_open(path, handle)
         positions = mapping_check(columns=stream.columns, mapping=options.mapping)
         checker = RowChecker(positions=positions, columns=stream.columns, options=options)
-        with transaction.atomic():
-            sql.staging_create()
+        # Reading, checking and staging (most of an import's time) write only to a temporary table, outside the
+        # transaction: on SQLite a transaction holds the database's write lock, which would make every unsubscribe,
+        # SES notification and send wait for the whole file.
+        sql.staging_create()
+        try:
             clock = time.monotonic()
             error_rows = 0
-            with sql.StagingWriter() as staging:
+            with _savepoint_if_in_transaction(), sql.StagingWriter() as staging:
                 add = staging.add
                 for line, cells in stream.rows():
                     report.rows += 1
@@ -110,38 +114,49 @@ def subscribers_import(*, path: Path, options: ImportOptions, progress: Progress
             report.error_rows = error_rows
             report.seconds["read_and_stage"] = round(time.monotonic() - clock, 2)
             notify(_state("checking", report.rows, stream.size, stream.size))
-
-            clock = time.monotonic()
-            counts = sql.plan_build()
-            report.seconds["plan"] = round(time.monotonic() - clock, 2)
-            report.duplicates = counts["duplicate"]
-            report.suppressed = counts["suppressed"]
-            report.already_active = counts["active"]
-            report.unsubscribed_earlier = counts["unsubscribed"]
-            report.subscribers_created = counts["new_subscribers"]
-            report.subscriptions_created = counts["new"]
-            report.subscriptions_activated = counts["pending"]
-            report.consent_events = counts["new"] + counts["pending"]
-
-            if options.dry_run or report.refused_for_errors:
-                sql.staging_drop()
-                transaction.set_rollback(True)
-            else:
-                notify(_state("writing", report.rows, stream.size, stream.size))
-                clock = time.monotonic()
-                current = policy_version_current()
-                written = sql.plan_write(now=timezone.now(), policy_version_id=current.pk if current else None)
-                report.seconds["write"] = round(time.monotonic() - clock, 2)
-                for name, value in written.items():
-                    setattr(report, name, value)
-                sql.staging_drop()
-                report.committed = True
-                clock = time.monotonic()
+            clock = _plan_and_write(report, options, notify, stream.size)
+        finally:
+            sql.staging_drop()
     if report.committed:
         # PostgreSQL checks the foreign keys of the new rows at commit (Django makes them deferrable).
         report.seconds["commit"] = round(time.monotonic() - clock, 2)
     report.seconds["total"] = round(time.monotonic() - started, 2)
     return report
+
+
+def _savepoint_if_in_transaction():
+    """Called inside someone else's transaction (a test, a script), a file refused halfway through staging must
+    leave that transaction usable, so the staging table can still be dropped: a savepoint. Otherwise, nothing."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+
+
+def _plan_and_write(report: ImportReport, options: ImportOptions, notify: Progress, size: int) -> float:
+    """Decide every staged row's outcome and, unless this is a dry run or the file has row errors that were not to
+    be skipped, write them: one transaction, rolled back whole on any failure. Returns when the commit began."""
+    clock = time.monotonic()
+    with transaction.atomic():
+        counts = sql.plan_build()
+        report.seconds["plan"] = round(time.monotonic() - clock, 2)
+        report.duplicates = counts["duplicate"]
+        report.suppressed = counts["suppressed"]
+        report.already_active = counts["active"]
+        report.unsubscribed_earlier = counts["unsubscribed"]
+        report.subscribers_created = counts["new_subscribers"]
+        report.subscriptions_created = counts["new"]
+        report.subscriptions_activated = counts["pending"]
+        report.consent_events = counts["new"] + counts["pending"]
+        if options.dry_run or report.refused_for_errors:
+            transaction.set_rollback(True)
+            return clock
+        notify(_state("writing", report.rows, size, size))
+        clock = time.monotonic()
+        current = policy_version_current()
+        written = sql.plan_write(now=timezone.now(), policy_version_id=current.pk if current else None)
+        report.seconds["write"] = round(time.monotonic() - clock, 2)
+        for name, value in written.items():
+            setattr(report, name, value)
+        report.committed = True
+        return time.monotonic()
 
 
 def _state(phase: str, rows: int, done_bytes: int, total_bytes: int) -> dict:

@@ -20,6 +20,9 @@ from .rows import ImportOptions
 
 logger = logging.getLogger(__name__)
 PROGRESS_KEY = "subscriber-import:{}:progress"
+RUN_LOCK_KEY = "subscriber-import:{}:running"
+# Longer than an import takes (a million rows: about two minutes), shorter than the broker's redelivery delay.
+RUN_LOCK_SECONDS = 30 * 60
 
 
 def _root() -> Path:
@@ -117,7 +120,19 @@ def import_execute(*, import_id: int, dry_run: bool) -> SubscriberImport:
     """Run the engine for a queued job (the Celery task's work) and record its report."""
     job = SubscriberImport.objects.get(pk=import_id)
     if job.status not in SubscriberImport.RUNNING:
-        return job  # a duplicate delivery of the task
+        return job  # a duplicate delivery of the task, after the first finished
+    # A duplicate delivery while the first still runs waits for nothing and does nothing. The lock expires, so a
+    # delivery after a worker died mid-import (whose transaction was rolled back) runs it again.
+    lock = RUN_LOCK_KEY.format(job.pk)
+    if not cache.add(lock, 1, RUN_LOCK_SECONDS):
+        return job
+    try:
+        return _import_run(job, dry_run=dry_run)
+    finally:
+        cache.delete(lock)
+
+
+def _import_run(job: SubscriberImport, *, dry_run: bool) -> SubscriberImport:
     key = PROGRESS_KEY.format(job.pk)
     options = ImportOptions(
         mapping=job.mapping,
@@ -181,14 +196,23 @@ def import_files_purge() -> int:
     after that long lost its worker, and is marked failed (its transaction was rolled back with the worker)."""
     cutoff = timezone.now() - timedelta(hours=settings.IMPORT_FILE_HOURS)
     purged = 0
-    for job in SubscriberImport.objects.filter(created_at__lt=cutoff).exclude(stored_name=""):
-        if job.is_running and job.started_at and job.started_at >= cutoff:
-            continue
+    for job_id in SubscriberImport.objects.filter(created_at__lt=cutoff).exclude(stored_name="").values_list(
+        "pk", flat=True
+    ):
+        purged += _job_purge(job_id, cutoff)
+    return purged
+
+
+def _job_purge(job_id: int, cutoff) -> int:
+    """Purge one job's file, with the job's row locked so that an import starting meanwhile is not overwritten."""
+    with transaction.atomic():
+        job = SubscriberImport.objects.select_for_update().filter(pk=job_id).exclude(stored_name="").first()
+        if job is None or (job.is_running and job.started_at and job.started_at >= cutoff):
+            return 0
         _file_delete(job)
         if job.is_running:
             job.status, job.message = SubscriberImportStatus.FAILED, "The import never finished; nothing was imported."
         elif not job.is_final:
             job.status = SubscriberImportStatus.EXPIRED
         job.save(update_fields=["stored_name", "file_deleted_at", "status", "message"])
-        purged += 1
-    return purged
+        return 1

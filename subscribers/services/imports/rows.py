@@ -14,7 +14,7 @@ from hashlib import sha256
 from operator import itemgetter
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import EmailValidator, validate_email
 from django.utils import timezone
 
@@ -97,6 +97,11 @@ FORMULA_PROBLEM = (
 )
 
 
+def _quoted(value: str, limit: int) -> str:
+    """The cell in quotes for an error message, unless it may be personal data (an address in the wrong column)."""
+    return "" if "@" in value else f" “{value[:limit]}”"
+
+
 @lru_cache(maxsize=64)
 def _basis(value: str) -> str | None:
     return BASES.get("".join(ch for ch in value.lower() if ch.isalnum()) or "consent")
@@ -110,6 +115,8 @@ class RowChecker:
         self.columns = columns
         self.options = options
         self.now = timezone.now()
+        if not settings.SUPPRESSION_HMAC_KEY:  # as addresses.address_hmac: without the key no tombstone matches
+            raise ImproperlyConfigured("SUPPRESSION_HMAC_KEY is empty; suppression and erasure need it.")
         self.hmac = hmac.new(settings.SUPPRESSION_HMAC_KEY.encode(), digestmod=sha256)
         self.topics = {}
         for topic in Topic.objects.all():
@@ -141,7 +148,8 @@ class RowChecker:
         width = self.width
         cells = cells[:width] if len(cells) >= width else cells + [""] * (width - len(cells))
         cells.append("")
-        raw = self.getter(cells)
+        # Trimmed before the formula check: a spreadsheet ignores the spaces before "=HYPERLINK(...)" too.
+        raw = tuple(map(str.strip, self.getter(cells)))
         for value in raw:
             if value.startswith(FORMULA_START):
                 return None, [
@@ -149,9 +157,7 @@ class RowChecker:
                     for name, value in zip(self.fields, raw, strict=True)
                     if value.startswith(FORMULA_START)
                 ]
-        email_raw, first_name, topic_raw, basis_raw, source, date_raw, wording, version_name, order = map(
-            str.strip, raw
-        )
+        email_raw, first_name, topic_raw, basis_raw, source, date_raw, wording, version_name, order = raw
         errors: list[tuple[int, str, str]] = []
         error = errors.append
 
@@ -177,7 +183,17 @@ class RowChecker:
         version_name = version_name or self.options.policy_version
         version = self.versions.get(version_name) if version_name else None
         if version_name and version is None:
-            error((line, self._label("policy_version"), f"names no privacy policy version “{version_name[:20]}”."))
+            error((line, self._label("policy_version"), f"names no privacy policy version{_quoted(version_name, 20)}."))
+        elif version is not None and version.published_at > (consented_at or self.now):
+            # Consent is evidence only under a policy the person could have read: one in force when they gave it.
+            error(
+                (
+                    line,
+                    self._label("policy_version"),
+                    f"names privacy policy version “{version.version}”, which took effect on "
+                    f"{version.published_at:%Y-%m-%d}, after the consent {'date' if consented_at else 'was recorded'}.",
+                )
+            )
         if len(order) > MAX_ORDER_REFERENCE:
             error((line, self._label("order_reference"), f"is longer than {MAX_ORDER_REFERENCE} characters."))
 
@@ -241,7 +257,7 @@ class RowChecker:
             return self.options.topic
         topic = self.topics.get(value.lower())
         if topic is None:
-            error((line, self._label("topic"), f"names no topic “{value[:40]}” (use a topic's slug or name)."))
+            error((line, self._label("topic"), f"names no topic{_quoted(value, 40)} (use a topic's slug or name)."))
         elif not topic.is_active:
             error((line, self._label("topic"), f"names the topic “{topic.name}”, which is inactive."))
         return topic

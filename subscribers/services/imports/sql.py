@@ -30,7 +30,7 @@ CREATE TEMP TABLE import_rows (
     line integer NOT NULL, email text NOT NULL, email_key text NOT NULL, email_alt text, hmac text NOT NULL,
     hmac_alt text, first_name text NOT NULL, topic_id bigint NOT NULL, basis text NOT NULL,
     consented_at timestamp with time zone, policy_version_id bigint, wording_hash text NOT NULL, detail text NOT NULL
-){on_commit}
+)
 """
 
 
@@ -47,11 +47,16 @@ def _uuid_sql() -> str:
     return "gen_random_uuid()" if _postgres() else "lower(hex(randomblob(16)))"
 
 
+def _scopes_sql() -> str:
+    """The suppression scopes that keep an address from being imported, as an SQL list."""
+    return f"('{SuppressionScope.MARKETING}', '{SuppressionScope.ALL}')"
+
+
 def staging_create() -> None:
     with connection.cursor() as cursor:
         for table in ("import_rows", "import_plan", "import_new"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        cursor.execute(STAGING_DDL.format(on_commit=_on_commit()))
+        cursor.execute(STAGING_DDL)
 
 
 class StagingWriter:
@@ -100,7 +105,7 @@ def plan_build() -> dict[str, int]:
     """Decide every staged row's outcome in one statement; return the counts the report shows."""
     subscriber, subscription = Subscriber._meta.db_table, Subscription._meta.db_table
     suppression = Suppression._meta.db_table
-    scopes = f"('{SuppressionScope.MARKETING}', '{SuppressionScope.ALL}')"
+    scopes = _scopes_sql()
     with connection.cursor() as cursor:
         if _postgres():
             cursor.execute("ANALYZE import_rows")  # temporary tables are never analysed automatically
@@ -144,6 +149,13 @@ def plan_write(*, now, policy_version_id: int | None) -> dict[str, int]:
     subscriber, subscription = Subscriber._meta.db_table, Subscription._meta.db_table
     now = connection.ops.adapt_datetimefield_value(now)
     active = SubscriptionStatus.ACTIVE
+    # Checked again as each subscription is written, not only when the plan was made: an unsubscribe from
+    # everything, a complaint or an erasure may have committed in between, and must win.
+    # Two conditions rather than one with OR, so that PostgreSQL answers them with an anti-join, not a lookup per row.
+    suppressed = f"SELECT 1 FROM {Suppression._meta.db_table} x WHERE x.scope IN {_scopes_sql()} AND x.address_hmac"  # noqa: S608
+    not_suppressed = (
+        f"NOT EXISTS ({suppressed} = n.hmac) AND (n.hmac_alt IS NULL OR NOT EXISTS ({suppressed} = n.hmac_alt))"
+    )
     written = {}
     with connection.cursor() as cursor:
         # The first row of each new address creates its subscriber (an existing one is never changed). In address
@@ -165,7 +177,7 @@ def plan_write(*, now, policy_version_id: int | None) -> dict[str, int]:
             f"""
             CREATE TEMP TABLE import_new{_on_commit()} AS
             SELECT p.line, p.outcome, COALESCE(p.subscriber_id, s1.id, s2.id) AS subscriber_id, p.topic_id, p.basis,
-                   p.consented_at, p.policy_version_id, p.wording_hash, p.detail
+                   p.consented_at, p.policy_version_id, p.wording_hash, p.detail, r.hmac, r.hmac_alt
             FROM import_plan p
             JOIN import_rows r ON r.line = p.line
             LEFT JOIN {subscriber} s1 ON p.subscriber_id IS NULL AND s1.email = r.email
@@ -178,7 +190,7 @@ def plan_write(*, now, policy_version_id: int | None) -> dict[str, int]:
             INSERT INTO {subscription} (subscriber_id, topic_id, status, lawful_basis, public_id, confirm_nonce_hash,
                                         confirmed_at)
             SELECT subscriber_id, topic_id, '{active}', basis, {_uuid_sql()}, '', COALESCE(consented_at, %s)
-            FROM import_new WHERE outcome = 'new'
+            FROM import_new n WHERE outcome = 'new' AND {not_suppressed}
             ON CONFLICT (subscriber_id, topic_id) DO NOTHING
             """,  # noqa: S608 - table names come from the models; every value is a parameter
             [now],
@@ -191,7 +203,7 @@ def plan_write(*, now, policy_version_id: int | None) -> dict[str, int]:
                 unsubscribed_at = NULL, confirm_nonce_hash = ''
             FROM import_new n
             WHERE n.outcome = 'pending' AND {subscription}.subscriber_id = n.subscriber_id
-              AND {subscription}.topic_id = n.topic_id AND {subscription}.status = 'pending'
+              AND {subscription}.topic_id = n.topic_id AND {subscription}.status = 'pending' AND {not_suppressed}
             """,  # noqa: S608 - table names come from the models; every value is a parameter
             [now],
         )
@@ -202,18 +214,25 @@ def plan_write(*, now, policy_version_id: int | None) -> dict[str, int]:
                                                       policy_version_id, wording_hash, detail)
             SELECT subscriber_id, topic_id, '{ConsentPurpose.MARKETING}', '{ConsentAction.IMPORTED}',
                    '{ConsentSource.IMPORT}', %s, COALESCE(policy_version_id, %s), wording_hash, detail
-            FROM import_new ORDER BY line
+            FROM import_new n
+            WHERE EXISTS (
+                SELECT 1 FROM {subscription} s
+                WHERE s.subscriber_id = n.subscriber_id AND s.topic_id = n.topic_id AND s.status = '{active}'
+                  AND s.confirmed_at = COALESCE(n.consented_at, %s)
+            )
+            ORDER BY line
             """,  # noqa: S608 - table names come from the models; every value is a parameter
-            [now, policy_version_id],
+            [now, policy_version_id, now],
         )
+        # One event per subscription actually written: a row that a concurrent change made the import skip (the
+        # person subscribed or was suppressed meanwhile) gets none, so the ledger never contradicts the subscriptions.
         written["consent_events"] = cursor.rowcount
     return written
 
 
 def staging_drop() -> None:
-    """On SQLite the temporary tables outlive the transaction; PostgreSQL drops them at commit or rollback."""
-    if _postgres():
-        return
+    """Drop the staging table (written outside the import's transaction, so it outlives it) and whatever the
+    transaction's temporary tables left (PostgreSQL drops those at its end; SQLite does not)."""
     with connection.cursor() as cursor:
         for table in ("import_rows", "import_plan", "import_new"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
