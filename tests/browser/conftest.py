@@ -142,3 +142,29 @@ def email_wait(outbox) -> Callable[..., object]:
             time.sleep(0.2)
 
     return wait
+
+
+STAFF_PASSWORD = "hallmark-assay-office-1773"
+EDITOR_EMAIL = "editor@larkspur-lune.example"
+
+
+def admin_login(page, site_url: str, email: str, password: str = STAFF_PASSWORD):
+    """Log in through the Wagtail login form (the email address is the username) and land on the dashboard."""
+    from playwright.sync_api import expect
+
+    page.goto("/admin/")
+    expect(page).to_have_url(f"{site_url}/admin/login/?next=/admin/")
+    page.locator("input[name=username]").fill(email)
+    page.locator("input[name=password]").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{site_url}/admin/")
+    return page
+
+
+@pytest.fixture
+def admin_page(page, site_url):
+    """A superuser, logged in through the Wagtail login form."""
+    from subscribers.models import User
+
+    User.objects.create_superuser(email=EDITOR_EMAIL, password=STAFF_PASSWORD, first_name="Edith")
+    return admin_login(page, site_url, EDITOR_EMAIL)

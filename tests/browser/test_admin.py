@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from subscribers.models import ConsentSource, SubscriptionStatus, User
+from subscribers.models import ConsentSource, SubscriptionStatus
 from subscribers.services import subscription_withdraw
 from tests.factories import SubscriptionFactory, TopicFactory
 
@@ -14,20 +14,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-PASSWORD = "hallmark-assay-office-1773"
 
-
-@pytest.fixture
-def admin_page(page, site_url):
-    """A superuser logged in through the Wagtail login form (the email address is the username)."""
-    User.objects.create_superuser(email="editor@larkspur-lune.example", password=PASSWORD, first_name="Edith")
-    page.goto("/admin/")
-    expect(page).to_have_url(f"{site_url}/admin/login/?next=/admin/")
-    page.locator("input[name=username]").fill("editor@larkspur-lune.example")
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{site_url}/admin/")
-    return page
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from playwright.sync_api import expect
 
 from campaigns.demo_content import campaign_index
 from campaigns.models import CampaignPage
-from subscribers.models import User
 from tests.browser.conftest import DESKTOP, SCREENSHOTS
 
 pytestmark = [
@@ -21,23 +20,9 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-EDITOR_EMAIL = "editor@larkspur-lune.example"
-PASSWORD = "hallmark-assay-office-1773"
 TESTER = "tester@larkspur-lune.example"
 SUBJECT = "{{ first_name|Hello }}, the spring atelier is open"
 
-
-@pytest.fixture
-def admin_page(page, site_url):
-    """A superuser logged in through the Wagtail login form (the email address is the username)."""
-    User.objects.create_superuser(email=EDITOR_EMAIL, password=PASSWORD, first_name="Edith")
-    page.goto("/admin/")
-    expect(page).to_have_url(f"{site_url}/admin/login/?next=/admin/")
-    page.locator("input[name=username]").fill(EDITOR_EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{site_url}/admin/")
-    return page
 
 
 def editor_whole(page, name: str):

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from subscribers.models import ConsentEvent, SubscriberImport, Subscription, SubscriptionStatus, User
+from subscribers.models import ConsentEvent, SubscriberImport, Subscription, SubscriptionStatus
 from tests.browser.conftest import SCREENSHOTS
 
 pytestmark = [
@@ -14,20 +14,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-EDITOR_EMAIL = "editor@larkspur-lune.example"
-PASSWORD = "hallmark-assay-office-1773"
 ROWS = 10_000
 
-
-@pytest.fixture
-def admin_page(page, site_url):
-    User.objects.create_superuser(email=EDITOR_EMAIL, password=PASSWORD, first_name="Edith")
-    page.goto("/admin/")
-    page.locator("input[name=username]").fill(EDITOR_EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{site_url}/admin/")
-    return page
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from subscribers.models import ConsentSource, Disclosure, LawfulBasis, Partner, Topic, User
 from subscribers.services import subscription_give, subscription_withdraw, third_party_objection_set
 from subscribers.wording import PUBLIC_SIGNUP
+from tests.browser.conftest import admin_login
 from tests.factories import ConfirmedSubscriberFactory, SubscriptionFactory
 
 pytestmark = [
@@ -41,12 +42,7 @@ def exporter_page(page, site_url):
         Permission.objects.get(content_type__app_label="wagtailadmin", codename="access_admin"),
         Permission.objects.get(content_type__app_label="subscribers", codename="export_to_partner"),
     )
-    page.goto("/admin/")
-    page.locator("input[name=username]").fill(EXPORTER_EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{site_url}/admin/")
-    return page
+    return admin_login(page, site_url, EXPORTER_EMAIL, PASSWORD)
 
 
 def test_staff_export_a_topic_to_a_partner_and_find_it_logged_with_the_checksum_of_the_download(

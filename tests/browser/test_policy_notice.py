@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from subscribers.models import PolicyAcknowledgement, PrivacyPolicyVersion, User
-from tests.browser.conftest import DESKTOP
+from tests.browser.conftest import DESKTOP, admin_login
 from tests.factories import UserFactory
 
 pytestmark = [
@@ -48,11 +48,7 @@ def test_staff_publish_a_version_and_the_customer_reads_and_acknowledges_the_not
     User.objects.create_superuser(email=STAFF_EMAIL, password=PASSWORD, first_name="Petra", last_name="Lind")
 
     # When staff publish version 2.0 from the admin
-    page.goto("/admin/")
-    page.locator("input[name=username]").fill(STAFF_EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{site_url}/admin/")
+    admin_login(page, site_url, STAFF_EMAIL, PASSWORD)
     page.goto("/admin/privacy-policy-versions/")
     page.get_by_role("link", name=re.compile("Add privacy policy version")).first.click()
     page.locator("#id_version").fill("1.5.0.0.0")

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from subscribers.models import RightsRequest, RightsRequestChannel, RightsRequestKind, User
 from subscribers.services import rights_request_open
+from tests.browser.conftest import admin_login
 from tests.factories import ConfirmedSubscriberFactory
 
 pytestmark = [
@@ -33,12 +34,7 @@ def officer_page(page, site_url):
             codename__in=["view_rightsrequest", "add_rightsrequest", "change_rightsrequest"],
         ),
     )
-    page.goto("/admin/")
-    page.locator("input[name=username]").fill(OFFICER_EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{site_url}/admin/")
-    return page
+    return admin_login(page, site_url, OFFICER_EMAIL, PASSWORD)
 
 
 def test_officer_records_a_postal_request_and_sees_it_on_the_list_with_its_deadline(officer_page, site_url, screenshot):

@@ -13,7 +13,6 @@ from playwright.sync_api import expect
 
 from campaigns.demo_content import campaign_index, demo_campaign
 from campaigns.models import Delivery, DeliveryState, Send, SendState
-from subscribers.models import User
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,22 +21,9 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-EDITOR_EMAIL = "editor@larkspur-lune.example"
-PASSWORD = "hallmark-assay-office-1773"
 AUDIENCE = 400
 RATE = 40  # messages per second: about ten seconds in all, long enough to watch the bar move and to pause
 
-
-@pytest.fixture
-def admin_page(page, site_url):
-    """A superuser logged in through the Wagtail login form (the email address is the username)."""
-    User.objects.create_superuser(email=EDITOR_EMAIL, password=PASSWORD, first_name="Edith")
-    page.goto("/admin/")
-    page.locator("input[name=username]").fill(EDITOR_EMAIL)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{site_url}/admin/")
-    return page
 
 
 def test_editor_confirms_a_send_and_watches_it_reach_every_subscriber(
