@@ -38,10 +38,6 @@ def _postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _on_commit() -> str:
-    return " ON COMMIT DROP" if _postgres() else ""
-
-
 def _uuid_sql() -> str:
     # SQLite has no UUID function: 16 random bytes as 32 hex digits, the form Django stores a UUIDField in there.
     return "gen_random_uuid()" if _postgres() else "lower(hex(randomblob(16)))"
@@ -112,7 +108,7 @@ def plan_build() -> dict[str, int]:
             cursor.execute("SET LOCAL work_mem = '64MB'")  # sorts and hashes over a million rows stay in memory
         cursor.execute(
             f"""
-            CREATE TEMP TABLE import_plan{_on_commit()} AS
+            CREATE TEMP TABLE import_plan AS
             SELECT r.line, r.email, r.email_key, r.hmac, r.first_name, r.topic_id, r.basis, r.consented_at,
                    r.policy_version_id, r.wording_hash, r.detail,
                    COALESCE(s1.id, s2.id) AS subscriber_id,
@@ -175,7 +171,7 @@ def plan_write(*, now, policy_version_id: int | None) -> dict[str, int]:
         written["subscribers_created"] = cursor.rowcount
         cursor.execute(
             f"""
-            CREATE TEMP TABLE import_new{_on_commit()} AS
+            CREATE TEMP TABLE import_new AS
             SELECT p.line, p.outcome, COALESCE(p.subscriber_id, s1.id, s2.id) AS subscriber_id, p.topic_id, p.basis,
                    p.consented_at, p.policy_version_id, p.wording_hash, p.detail, r.hmac, r.hmac_alt
             FROM import_plan p
@@ -231,8 +227,8 @@ def plan_write(*, now, policy_version_id: int | None) -> dict[str, int]:
 
 
 def staging_drop() -> None:
-    """Drop the staging table (written outside the import's transaction, so it outlives it) and whatever the
-    transaction's temporary tables left (PostgreSQL drops those at its end; SQLite does not)."""
+    """Drop the import's temporary tables: the staging table (written outside the import's transaction, so it
+    outlives it) and the two the transaction made, which a commit keeps."""
     with connection.cursor() as cursor:
         for table in ("import_rows", "import_plan", "import_new"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
