@@ -1,5 +1,7 @@
 """Disclosures in a person's copy of their data, and at their erasure (registered as an exporter and an eraser)."""
 
+from django.db.models import Q
+
 from .models import Disclosure, DisclosureRecipient
 from .personal_data import ErasureTarget
 from .personal_data import export_time as _when
@@ -25,11 +27,15 @@ def disclosure_tables(subscriber_id: int) -> dict[str, list[dict]]:
 
 
 def disclosures_erase(target: ErasureTarget) -> dict[str, int]:
-    """The person leaves every disclosure's list of who was in it; each disclosure's row count stays true. A staff
-    member who is erased is no longer named by the disclosures they made."""
-    links = 0
+    """The person leaves every disclosure's list of who was in it, whether it names their subscriber or their
+    account; each disclosure's row count stays true. A staff member who is erased is no longer named by the
+    disclosures they made."""
+    naming = Q(pk__in=[])  # nobody, until the target's subscriber or account is added
     if target.subscriber_id is not None:
-        links, _ = DisclosureRecipient.objects.filter(subscriber_id=target.subscriber_id).delete()
+        naming |= Q(subscriber_id=target.subscriber_id)
+    if target.user_id is not None:
+        naming |= Q(user_id=target.user_id)
+    links, _ = DisclosureRecipient.objects.filter(naming).delete()
     made_by = 0
     if target.emails:
         made_by = Disclosure.objects.filter(made_by_email__in=target.emails).update(made_by_email="")

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ErasureTarget:
-    """Whom an erasure is about. ``emails`` are held in memory only, to find the addresses in free text."""
+    """Whom an erasure is about: their subscriber, their account, or both. ``emails`` are held in memory only, to
+    find the addresses in free text."""
 
     subscriber_id: int | None
+    user_id: int | None
     subscription_ids: tuple[int, ...]
     emails: tuple[str, ...]
 

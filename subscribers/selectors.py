@@ -8,6 +8,7 @@ from django.utils import timezone
 from .addresses import address_hmac, email_normalise
 from .models import (
     Disclosure,
+    DisclosureRecipient,
     LawfulBasis,
     Partner,
     PrivacyPolicyVersion,
@@ -197,9 +198,12 @@ def partners_active() -> QuerySet[Partner]:
 
 
 def disclosures_for_subscriber(*, subscriber_id: int) -> QuerySet[Disclosure]:
-    """The disclosures a person's details were in, oldest first (for their copy of their data)."""
-    disclosures = Disclosure.objects.filter(recipients__subscriber_id=subscriber_id)
-    return disclosures.select_related("topic").order_by("made_at", "pk")
+    """The disclosures a person's details were in, oldest first (for their copy of their data): those naming the
+    subscriber, and those naming their account, which may have been handed over before the subscriber existed."""
+    named = DisclosureRecipient.objects.filter(
+        Q(subscriber_id=subscriber_id) | Q(user__subscriber__pk=subscriber_id)
+    ).values("disclosure_id")
+    return Disclosure.objects.filter(pk__in=named).select_related("topic").order_by("made_at", "pk")
 
 
 # Privacy policy versions ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ the business. A disclosure keeps copies of what it was about (recipient, purpose
 so the log stays true when a partner is renamed or a staff account is removed."""
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from .core import Subscriber, Topic, User
@@ -66,15 +67,32 @@ class Disclosure(models.Model):
 
 class DisclosureRecipient(models.Model):
     """That one person's details were in one disclosure (for their copy of their data). Deleted with the person at
-    erasure, while the disclosure's ``row_count`` stays as it was."""
+    erasure, while the disclosure's ``row_count`` stays as it was.
+
+    A person is named by their subscriber, their account, or both. A sale of the business hands over accounts whose
+    holders never confirmed their address and so have no subscriber yet; the account link is what lets their copy
+    of their data show the sale once they confirm it, and keeps it there if their account later moves to another
+    subscriber."""
 
     disclosure = models.ForeignKey(Disclosure, on_delete=models.CASCADE, related_name="recipients")
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="disclosures_received")
+    subscriber = models.ForeignKey(
+        Subscriber, null=True, blank=True, on_delete=models.CASCADE, related_name="disclosures_received"
+    )
+    # No index of its own: the unique constraint below leads with it.
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="disclosures_received", db_index=False
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["subscriber", "disclosure"], name="one_link_per_disclosure_and_person"),
+            models.UniqueConstraint(fields=["user", "disclosure"], name="one_link_per_disclosure_and_account"),
+            models.CheckConstraint(
+                condition=Q(subscriber__isnull=False) | Q(user__isnull=False), name="disclosure_recipient_named"
+            ),
         ]
 
     def __str__(self):
+        if self.subscriber_id is None:
+            return f"Account {self.user_id} in disclosure {self.disclosure_id}"
         return f"Subscriber {self.subscriber_id} in disclosure {self.disclosure_id}"

@@ -45,6 +45,12 @@ PURPOSE = "Sale or transfer of the business, to its new owner"
 # The buyer checks they hold our HMAC key by computing the HMAC of this address with it (see the README).
 KEY_CHECK_ADDRESS = "key-check@hmac.invalid"
 
+
+def _customer_accounts():
+    """The shop's customers' accounts: staff accounts are not customers, and are not handed over."""
+    return User.objects.filter(is_staff=False, is_superuser=False)
+
+
 # (file name, columns, rows). Each rows() yields tuples in column order, read with .iterator() in chunks.
 TABLES: list[tuple[str, tuple[str, ...], Callable[[], Iterable[tuple]]]] = [
     (
@@ -60,9 +66,7 @@ TABLES: list[tuple[str, tuple[str, ...], Callable[[], Iterable[tuple]]]] = [
             "account_id", "email", "first_name", "last_name", "registered_at", "last_login", "telephone",
             "address_line1", "address_line2", "town", "county", "postcode", "country",
         ),
-        lambda: User.objects.filter(is_staff=False, is_superuser=False)
-        .order_by("pk")
-        .values_list(
+        lambda: _customer_accounts().order_by("pk").values_list(
             "pk", "email", "first_name", "last_name", "date_joined", "last_login", "profile__telephone",
             "profile__address_line1", "profile__address_line2", "profile__town", "profile__county",
             "profile__postcode", "profile__country",
@@ -116,8 +120,8 @@ TABLES: list[tuple[str, tuple[str, ...], Callable[[], Iterable[tuple]]]] = [
     ),
     (
         "disclosure_recipients.csv",
-        ("disclosure_id", "subscriber_id"),
-        lambda: DisclosureRecipient.objects.order_by("pk").values_list("disclosure_id", "subscriber_id"),
+        ("disclosure_id", "subscriber_id", "account_id"),
+        lambda: DisclosureRecipient.objects.order_by("pk").values_list("disclosure_id", "subscriber_id", "user_id"),
     ),
 ]
 
@@ -131,7 +135,9 @@ Files (each is CSV, UTF-8, with a header row; manifest.json gives each file's SH
 
 How the files fit together:
 - subscriber_id joins subscribers.csv to subscriptions.csv, consent_events.csv and disclosure_recipients.csv;
-  account_id joins subscribers.csv to accounts.csv (the shop account, with its profile: telephone and address).
+  account_id joins subscribers.csv and disclosure_recipients.csv to accounts.csv (the shop account, with its
+  profile: telephone and address). An account without a subscriber is someone who registered but never
+  confirmed their address: they have no consent to email.
 - subscriptions.csv: one row per person and topic. Only an "active" subscription with a confirmed_at date is
   consent to email. lawful_basis "soft_opt_in" covers the shop's own similar products only, never sharing.
 - consent_events.csv is the append-only evidence: who, what, how, when, the privacy policy version in force
@@ -145,7 +151,7 @@ How the files fit together:
 - Everyone with a "third_party" suppression objected to their details being shared with other organisations:
   they are included because their details pass to you with the business, and the objection passes with them.
 - disclosures.csv is the log of earlier disclosures to other organisations; disclosure_recipients.csv says who
-  was in each.
+  was in each, by subscriber_id, account_id or both.
 
 Times are ISO 8601 in UTC. Cells that a spreadsheet would run as a formula start with an apostrophe.
 """
@@ -279,12 +285,21 @@ def _export(*, handle, output: Path, recipient: str, made_by, progress) -> Busin
             fields_shared=[name for name, _, _ in TABLES],
             file_name=output.name,
         )
-        disclosure.row_count = disclosure_recipients_insert(
-            disclosure=disclosure, subscriber_ids=Subscriber.objects.order_by().values("pk")
-        )
+        disclosure.row_count = _recipients_insert(disclosure=disclosure)
         disclosure.save(update_fields=["row_count"])
-    progress(f"Logged as disclosure #{disclosure.pk}: {disclosure.row_count:,} subscribers.")
+    progress(f"Logged as disclosure #{disclosure.pk}: {disclosure.row_count:,} people.")
     return BusinessTransferResult(disclosure=disclosure, path=output, checksum=checksum, manifest=manifest)
+
+
+def _recipients_insert(*, disclosure: Disclosure) -> int:
+    """Name everyone in the archive in the disclosure's list, once each: every subscriber, with their account when
+    they have one, then every customer account without a subscriber (its holder never confirmed their address).
+    Returns how many people that is."""
+    subscribers = Subscriber.objects.order_by().values("pk", "user_id")
+    accounts_alone = _customer_accounts().filter(subscriber__isnull=True).order_by().values("pk")
+    return disclosure_recipients_insert(
+        disclosure=disclosure, people=subscribers, columns=("subscriber_id", "user_id")
+    ) + disclosure_recipients_insert(disclosure=disclosure, people=accounts_alone, columns=("user_id",))
 
 
 def _key_check() -> str:

@@ -28,12 +28,23 @@ CHUNK_ROWS = 2000
 SPOOL_BYTES = 16 * 1024 * 1024
 
 
-def disclosure_recipients_insert(*, disclosure: Disclosure, subscriber_ids: QuerySet) -> int:
-    """Link the disclosure to every subscriber whose id ``subscriber_ids`` selects (a queryset of one column of
-    subscriber ids, each once), with one INSERT ... SELECT, and return how many were linked."""
-    select_sql, params = subscriber_ids.query.sql_with_params()
+# The columns of DisclosureRecipient that name a person, which is all a caller may choose.
+RECIPIENT_COLUMNS = ("subscriber_id", "user_id")
+
+
+def disclosure_recipients_insert(
+    *, disclosure: Disclosure, people: QuerySet, columns: tuple[str, ...] = ("subscriber_id",)
+) -> int:
+    """Link the disclosure to every person ``people`` selects, with one INSERT ... SELECT, and return how many were
+    linked. ``people`` is a ``values()`` queryset whose columns fill ``columns`` in order, each person once: by
+    default one column of subscriber ids; ``("user_id",)`` names accounts instead, ``("subscriber_id", "user_id")``
+    both."""
+    unknown = set(columns) - set(RECIPIENT_COLUMNS)
+    if not columns or unknown:
+        raise ValueError(f"A disclosure recipient is named by {RECIPIENT_COLUMNS}, not {sorted(unknown)}.")
+    select_sql, params = people.query.sql_with_params()
     table = DisclosureRecipient._meta.db_table
-    sql = f"INSERT INTO {table} (disclosure_id, subscriber_id) SELECT %s, chosen.* FROM ({select_sql}) chosen"  # noqa: S608 - table name from the model, values are parameters
+    sql = f"INSERT INTO {table} (disclosure_id, {', '.join(columns)}) SELECT %s, chosen.* FROM ({select_sql}) chosen"  # noqa: S608 - table and columns from the model, values are parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, [disclosure.pk, *params])
         return cursor.rowcount
@@ -119,7 +130,7 @@ def partner_export_create(
             ) from err
         # One statement, so the people linked and the people written below are the same set.
         eligible = partner_export_eligible(topic=topic).values("subscriber_id")
-        row_count = disclosure_recipients_insert(disclosure=disclosure, subscriber_ids=eligible)
+        row_count = disclosure_recipients_insert(disclosure=disclosure, people=eligible)
         if row_count == 0:
             # Rolls the disclosure back: an export with nobody in it hands nothing over and logs nothing.
             raise DisclosureError(

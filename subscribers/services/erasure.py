@@ -73,6 +73,7 @@ def _erase(*, user, subscriber, source, performed_by, rights_request) -> Erasure
         emails, proven = _addresses(user=user, subscriber=subscriber)
         target = ErasureTarget(
             subscriber_id=subscriber.pk if subscriber else None,
+            user_id=user.pk if user else None,
             subscription_ids=tuple(subscriber.subscriptions.values_list("pk", flat=True)) if subscriber else (),
             emails=tuple(sorted(emails)),
         )

@@ -6,11 +6,13 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -44,8 +46,9 @@ from subscribers.services import (
     suppression_add,
 )
 from subscribers.services.access_export import access_export_tables
+from subscribers.services.accounts import RegistrationDetails, account_register
 from subscribers.services.disclosures import partner_export_create
-from subscribers.services.erasure import subscriber_erase
+from subscribers.services.erasure import account_erase, subscriber_erase
 from subscribers.services.errors import DisclosureError
 from subscribers.wording import PUBLIC_SIGNUP
 from tests.factories import ConfirmedSubscriberFactory, SubscriptionFactory, TopicFactory, UserFactory
@@ -378,6 +381,79 @@ def test_the_business_transfer_archive_is_complete_its_checksums_verify_and_it_i
     assert (disclosure.recipient, disclosure.made_by, disclosure.partner) == ("Buyer Holdings Ltd", staff, None)
     assert disclosure.row_count == Subscriber.objects.count() == disclosure.recipients.count()
     assert access_export_tables(subscriber=crowd["soft"])["disclosures"][0]["kind"] == "Sale of the business"
+
+
+def _registered_without_confirming(email: str, run_on_commit) -> User:
+    """A customer who registered, without ticking the newsletter box, and never used the link proving their
+    address: an account with no subscriber."""
+    details = RegistrationDetails(
+        email=email, password="correct horse battery", first_name="Una", last_name="Verified",
+        telephone="+441214960000", address_line1="2 Test Street", address_line2="", town="Birmingham", county="",
+        postcode="B18 6AA", marketing_opt_in=False,
+    )
+    with run_on_commit():
+        user = account_register(details=details)
+    assert not Subscriber.objects.filter(email=email).exists()
+    return user
+
+
+def test_an_account_never_confirmed_is_in_the_sale_and_its_copy_of_its_data_shows_it_once_confirmed(
+    crowd, staff, tmp_path, outbox, run_on_commit
+):
+    # Given a customer with an account but no subscriber, when the business is sold
+    user = _registered_without_confirming("una@mail.example", run_on_commit)
+    output = tmp_path / "sale.zip"
+    call_command(
+        "export_business_transfer", output=str(output), recipient="Buyer Holdings Ltd", stdout=io.StringIO()
+    )
+
+    # Then the sale's list names their account, and counts them
+    disclosure = Disclosure.objects.get(kind=DisclosureKind.BUSINESS_TRANSFER)
+    assert disclosure.recipients.filter(user=user, subscriber=None).count() == 1
+    assert disclosure.row_count == Subscriber.objects.count() + 1 == disclosure.recipients.count()
+    linked = disclosure.recipients.get(subscriber=crowd["customer_objector"])
+    assert linked.user.email == "customer.objector@mail.example", "a subscriber's account is named with them"
+    assert {row["email"] for row in csv_rows(zipfile.ZipFile(output).read("accounts.csv"))} >= {user.email}
+
+    # When they later confirm their address, becoming a subscriber, their copy of their data shows the sale
+    link = re.search(r"/account/email/confirm/[^/\s]+/", outbox.last_to("una@mail.example").text).group(0)
+    Client().post(link)
+    subscriber = Subscriber.objects.get(user=user)
+    shown = access_export_tables(subscriber=subscriber)["disclosures"]
+    assert [(row["kind"], row["recipient"]) for row in shown] == [("Sale of the business", "Buyer Holdings Ltd")]
+
+    # And erasing them removes the account's entry, while the disclosure's count stays as it was
+    account_id = user.pk
+    record = account_erase(user=user, source=ErasureSource.STAFF, performed_by=staff)
+
+    assert record.counts["disclosure_links"] == 1
+    disclosure.refresh_from_db()
+    assert disclosure.row_count == disclosure.recipients.count() + 1
+    assert not disclosure.recipients.filter(user_id=account_id).exists()
+
+
+def test_erasing_an_account_never_confirmed_removes_it_from_the_sale(crowd, staff, tmp_path, run_on_commit):
+    user = _registered_without_confirming("una@mail.example", run_on_commit)
+    call_command(
+        "export_business_transfer", output=str(tmp_path / "sale.zip"), recipient="Buyer", stdout=io.StringIO()
+    )
+    disclosure = Disclosure.objects.get(kind=DisclosureKind.BUSINESS_TRANSFER)
+    row_count = disclosure.row_count
+
+    record = account_erase(user=user, source=ErasureSource.SELF_SERVICE)
+
+    assert record.counts["disclosure_links"] == 1
+    disclosure.refresh_from_db()
+    assert disclosure.row_count == row_count == disclosure.recipients.count() + 1
+
+
+def test_a_disclosure_recipient_must_name_a_subscriber_or_an_account(crowd, staff, tmp_path):
+    call_command(
+        "export_business_transfer", output=str(tmp_path / "sale.zip"), recipient="Buyer", stdout=io.StringIO()
+    )
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        DisclosureRecipient.objects.create(disclosure=Disclosure.objects.get(), subscriber=None, user=None)
 
 
 def test_the_business_transfer_refuses_an_existing_file_and_logs_nothing(crowd, tmp_path):

@@ -38,6 +38,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Wrote {result.path} ({result.path.stat().st_size:,} bytes) for {result.disclosure.recipient}.\n"
                 f"SHA-256 of the archive: {result.checksum}\n"
-                f"Logged as disclosure #{result.disclosure.pk}: {result.disclosure.row_count:,} subscribers."
+                f"Logged as disclosure #{result.disclosure.pk}: {result.disclosure.row_count:,} people."
             )
         )
