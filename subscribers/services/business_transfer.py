@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..addresses import address_hmac
-from ..csvcells import csv_cell
+from ..csvcells import csv_address_cell, csv_cell
 from ..models import (
     ConsentEvent,
     Disclosure,
@@ -50,6 +50,9 @@ def _customer_accounts():
     """The shop's customers' accounts: staff accounts are not customers, and are not handed over."""
     return User.objects.filter(is_staff=False, is_superuser=False)
 
+
+# Columns holding an email address, written exactly as held unless a spreadsheet could run it (csv_address_cell).
+ADDRESS_COLUMNS = {"email"}
 
 # (file name, columns, rows). Each rows() yields tuples in column order, read with .iterator() in chunks.
 TABLES: list[tuple[str, tuple[str, ...], Callable[[], Iterable[tuple]]]] = [
@@ -153,7 +156,10 @@ How the files fit together:
 - disclosures.csv is the log of earlier disclosures to other organisations; disclosure_recipients.csv says who
   was in each, by subscriber_id, account_id or both.
 
-Times are ISO 8601 in UTC. Cells that a spreadsheet would run as a formula start with an apostrophe.
+Times are ISO 8601 in UTC. Cells that a spreadsheet would run as a formula start with an apostrophe, except
+email addresses: those are exactly as held, even one beginning with "+" or "-" (valid and harmless, though Excel
+may show it as an error: import the column as text). Only an address beginning with "=", or beginning with "+" or
+"-" and holding characters a formula could use, starts with an apostrophe, which is not part of the address.
 """
 
 
@@ -196,9 +202,10 @@ def _table_write(archive: zipfile.ZipFile, name, columns, rows, progress, when) 
         text = io.StringIO()
         writer = csv.writer(text)
         writer.writerow(columns)
+        cells = [csv_address_cell if column in ADDRESS_COLUMNS else _cell for column in columns]
         count = 0
         for count, row in enumerate(rows().iterator(chunk_size=CHUNK_ROWS), start=1):
-            writer.writerow([_cell(value) for value in row])
+            writer.writerow([cell(value) for cell, value in zip(cells, row, strict=True)])
             if count % CHUNK_ROWS == 0:
                 hashing.write(text.getvalue().encode("utf-8"))
                 text.seek(0)

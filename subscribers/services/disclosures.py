@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from ..csvcells import csv_cell
+from ..csvcells import csv_address_cell, csv_cell
 from ..models import Disclosure, DisclosureKind, DisclosureRecipient, Partner, Topic
 from ..selectors import partner_export_eligible
 from .errors import DisclosureError, DisclosureRepeated
@@ -56,8 +56,8 @@ def partner_export_file_name(*, partner: Partner, topic: Topic, when=None) -> st
 
 
 def _csv_write(*, disclosure: Disclosure) -> tuple[IO[bytes], str]:
-    """The disclosure's people as CSV (formula-safe cells), in a file that stays in memory while small, and the
-    SHA-256 of its bytes."""
+    """The disclosure's people as CSV (formula-safe cells; a valid address exactly as held unless a spreadsheet
+    could run it), in a file that stays in memory while small, and the SHA-256 of its bytes."""
     file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned open, to the caller
     digest = hashlib.sha256()
     text = io.StringIO()
@@ -76,8 +76,8 @@ def _csv_write(*, disclosure: Disclosure) -> tuple[IO[bytes], str]:
         .order_by("subscriber__email")
         .values_list("subscriber__email", "subscriber__first_name")
     )
-    for count, row in enumerate(rows.iterator(chunk_size=CHUNK_ROWS), start=1):
-        writer.writerow([csv_cell(value) for value in row])
+    for count, (email, first_name) in enumerate(rows.iterator(chunk_size=CHUNK_ROWS), start=1):
+        writer.writerow([csv_address_cell(email), csv_cell(first_name)])
         if count % CHUNK_ROWS == 0:
             flush()
     flush()

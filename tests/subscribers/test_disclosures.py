@@ -202,6 +202,26 @@ def test_formula_cells_are_neutralised(crowd, general, partner, staff):
     assert row["first_name"] == f"'{FORMULA_NAME}"
 
 
+# Valid addresses a spreadsheet can do nothing with, and valid ones it would run as a formula.
+HARMLESS_SIGNED_ADDRESSES = ("-x@mail.example", "+offers@mail.example")
+FORMULA_ADDRESSES = ("=x@mail.example", "-a|b!c@mail.example")
+
+
+def test_valid_addresses_are_written_exactly_unless_a_spreadsheet_could_run_them(general, partner, staff):
+    for email in (*HARMLESS_SIGNED_ADDRESSES, *FORMULA_ADDRESSES):
+        _subscribed(email, general, first_name="-Kim")
+
+    _, file = partner_export_create(partner=partner, topic=general, made_by=staff)
+    data = file.read()
+
+    rows = csv_rows(data)
+    assert sorted(row["email"] for row in rows) == sorted(
+        [*HARMLESS_SIGNED_ADDRESSES, *(f"'{email}" for email in FORMULA_ADDRESSES)]
+    )
+    for email in HARMLESS_SIGNED_ADDRESSES:
+        assert f"\r\n{email},'-Kim\r\n".encode() in data, "the address's exact bytes; other cells still escaped"
+
+
 def test_an_inactive_partner_is_refused_and_nothing_is_logged(crowd, general, partner, staff):
     partner.is_active = False
     partner.save()
@@ -454,6 +474,26 @@ def test_a_disclosure_recipient_must_name_a_subscriber_or_an_account(crowd, staf
 
     with pytest.raises(IntegrityError), transaction.atomic():
         DisclosureRecipient.objects.create(disclosure=Disclosure.objects.get(), subscriber=None, user=None)
+
+
+def test_the_business_transfer_writes_valid_addresses_exactly_unless_a_spreadsheet_could_run_them(
+    crowd, general, tmp_path
+):
+    for email in (*HARMLESS_SIGNED_ADDRESSES, *FORMULA_ADDRESSES):
+        _subscribed(email, general)
+    UserFactory(email="-shopper@mail.example")
+    UserFactory(email="=shopper@mail.example")
+    output = tmp_path / "sale.zip"
+
+    call_command("export_business_transfer", output=str(output), recipient="Buyer", stdout=io.StringIO())
+
+    archive = zipfile.ZipFile(output)
+    subscribers = {row["email"] for row in csv_rows(archive.read("subscribers.csv"))}
+    assert set(HARMLESS_SIGNED_ADDRESSES) <= subscribers
+    assert {f"'{email}" for email in FORMULA_ADDRESSES} <= subscribers
+    assert not set(FORMULA_ADDRESSES) & subscribers
+    accounts = {row["email"] for row in csv_rows(archive.read("accounts.csv"))}
+    assert {"-shopper@mail.example", "'=shopper@mail.example"} <= accounts
 
 
 def test_the_business_transfer_refuses_an_existing_file_and_logs_nothing(crowd, tmp_path):
