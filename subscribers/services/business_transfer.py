@@ -1,9 +1,9 @@
 """The sale of the business: a complete archive of subscriber data with its consent evidence, for the new owner.
 
 One zip of CSV files (subscribers, accounts and profiles, subscriptions, the consent ledger, topics, privacy
-policy versions, suppressions, past disclosures), a README for the buyer and ``manifest.json`` with the SHA-256
-of each file. Read in one consistent snapshot of the database and written in chunks, so memory stays flat
-however many subscribers there are. Logged as a ``Disclosure`` naming everyone included.
+policy versions and who acknowledged them, suppressions, past disclosures), a README for the buyer and
+``manifest.json`` with the SHA-256 of each file. Read in one consistent snapshot of the database and written in
+chunks, so memory stays flat however many subscribers there are. Logged as a ``Disclosure`` naming everyone included.
 
 Objectors to third-party sharing are included, with their objection: a sale passes the business itself to a
 new owner, who must go on honouring it (see docs/privacy.md, "Sale of the business").
@@ -29,6 +29,7 @@ from ..models import (
     Disclosure,
     DisclosureKind,
     DisclosureRecipient,
+    PolicyAcknowledgement,
     PrivacyPolicyVersion,
     Subscriber,
     Subscription,
@@ -106,6 +107,13 @@ TABLES: list[tuple[str, tuple[str, ...], Callable[[], Iterable[tuple]]]] = [
         lambda: PrivacyPolicyVersion.objects.order_by("published_at").values_list("version", "published_at", "text"),
     ),
     (
+        "policy_acknowledgements.csv",
+        ("account_id", "privacy_policy_version", "acknowledged_at"),
+        lambda: PolicyAcknowledgement.objects.filter(user__in=_customer_accounts())
+        .order_by("pk")
+        .values_list("user_id", "version__version", "acknowledged_at"),
+    ),
+    (
         "suppressions.csv",
         ("address_hmac", "scope", "reason", "created_at"),
         lambda: Suppression.objects.order_by("pk").values_list("address_hmac", "scope", "reason", "created_at"),
@@ -146,6 +154,8 @@ How the files fit together:
 - consent_events.csv is the append-only evidence: who, what, how, when, the privacy policy version in force
   (privacy_policy_versions.csv) and the SHA-256 of the exact wording the person saw. Events without a
   subscriber_id belonged to people who were erased; they are kept, anonymised, for the totals.
+- policy_acknowledgements.csv: which account said, from the notice on its account page, that it had read which
+  privacy policy version, and when (account_id joins accounts.csv; one row per account and version).
 - suppressions.csv lists addresses that must not be mailed or shared (scope "marketing", "third_party" or
   "all"), by a keyed HMAC-SHA256 of the trimmed, lower-cased address, never the address itself. Erased people
   appear only here. To keep honouring them you need the same HMAC key (SUPPRESSION_HMAC_KEY), handed over
@@ -314,7 +324,9 @@ def _key_check() -> str:
 
 
 def _readme(*, recipient: str, when, files: dict) -> str:
-    listing = "\n".join(f"- {name}: {info['rows']:,} rows" for name, info in files.items())
+    listing = "\n".join(
+        f"- {name}: {info['rows']:,} row{'' if info['rows'] == 1 else 's'}" for name, info in files.items()
+    )
     return README.format(
         brand=settings.BRAND_NAME,
         recipient=recipient,

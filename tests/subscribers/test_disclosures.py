@@ -39,6 +39,8 @@ from subscribers.models import (
 from subscribers.selectors import partner_export_eligible, partner_export_summary
 from subscribers.services import (
     address_bounced,
+    privacy_policy_acknowledge,
+    privacy_policy_publish,
     rights_request_open,
     subscription_give,
     subscription_request,
@@ -494,6 +496,37 @@ def test_the_business_transfer_writes_valid_addresses_exactly_unless_a_spreadshe
     assert not set(FORMULA_ADDRESSES) & subscribers
     accounts = {row["email"] for row in csv_rows(archive.read("accounts.csv"))}
     assert {"-shopper@mail.example", "'=shopper@mail.example"} <= accounts
+
+
+def test_the_business_transfer_archive_holds_customers_policy_acknowledgements_with_a_checksum(
+    crowd, staff, tmp_path
+):
+    # Given a customer and a staff member who both acknowledged the version in force
+    version = privacy_policy_publish(version="2.0", text="Our policy, revised.", summary="We keep less.")
+    customer = User.objects.get(email="customer.objector@mail.example")
+    acknowledged = privacy_policy_acknowledge(user=customer, version=version)
+    privacy_policy_acknowledge(user=staff, version=version)
+    output = tmp_path / "sale.zip"
+
+    call_command("export_business_transfer", output=str(output), recipient="Buyer", stdout=io.StringIO())
+
+    archive = zipfile.ZipFile(output)
+    data = archive.read("policy_acknowledgements.csv")
+    assert csv_rows(data) == [
+        {
+            "account_id": str(customer.pk),
+            "privacy_policy_version": "2.0",
+            "acknowledged_at": acknowledged.acknowledged_at.isoformat(),
+        }
+    ], "the customer's acknowledgement; staff accounts are not handed over"
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["files"]["policy_acknowledgements.csv"] == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "rows": 1,
+    }
+    assert "- policy_acknowledgements.csv: 1 row\n" in archive.read("README.txt").decode()
+    assert "policy_acknowledgements.csv" in Disclosure.objects.get().fields_shared
 
 
 def test_the_business_transfer_refuses_an_existing_file_and_logs_nothing(crowd, tmp_path):
