@@ -265,7 +265,7 @@ def _send_for(request, send_id: int, *, manage: bool = False) -> Send:
 
 
 def eta_text(seconds: int | None) -> str:
-    """The time left, roughly, as send_progress.js also writes it."""
+    """The time left, roughly: on the progress page, and in its JSON view for the page's script to show."""
     if seconds is None:
         return "\u2013"  # an en dash: no estimate yet
     if seconds < 60:
@@ -368,9 +368,11 @@ class SendReportView(_SendPageMixin, TemplateView):
 @never_cache
 @require_GET
 def send_progress_json(request, send_id: int):
-    """The counts behind the progress page, polled every two seconds: aggregates only, no addresses."""
+    """The counts behind the progress page, polled every two seconds, and the time left in words: aggregates only,
+    no addresses."""
     send = _send_for(request, send_id)
-    return JsonResponse(selectors.send_progress(send=send))
+    progress = selectors.send_progress(send=send)
+    return JsonResponse({**progress, "eta_text": eta_text(progress["eta_seconds"])})
 
 
 SEND_ACTIONS = {

@@ -29,6 +29,14 @@ from .services.imports.reader import size_text
 PERMISSION = "subscribers.import_subscribers"
 ERRORS_SHOWN = 50
 RECENT_SHOWN = 20
+# What the progress page says a running import is doing, for each phase the worker reports.
+PHASE_TEXT = {
+    "queued": "Waiting for a worker to start…",
+    "reading": "Reading and checking the rows…",
+    "checking": "Working out what to do with each row…",
+    "writing": "Writing subscribers, subscriptions and consent events…",
+    "finished": "Finished.",
+}
 
 
 def user_may_import(user) -> bool:
@@ -37,6 +45,15 @@ def user_may_import(user) -> bool:
 
 def _job_or_404(import_id: int) -> SubscriberImport:
     return get_object_or_404(SubscriberImport, pk=import_id)
+
+
+def _progress_shown(job: SubscriberImport) -> dict:
+    """The import's progress with, for a phase the page knows, its words (``phase_text``); without them the page
+    keeps what it showed."""
+    progress = import_progress(job=job)
+    if progress["phase"] in PHASE_TEXT:
+        progress["phase_text"] = PHASE_TEXT[progress["phase"]]
+    return progress
 
 
 def _guard(request) -> None:
@@ -193,7 +210,7 @@ class ImportDetailView(_ImportAdminMixin, TemplateView):
             "job": job,
             "report": report,
             "is_dry_run_report": not job.report and bool(job.dry_run_report),
-            "progress": import_progress(job=job),
+            "progress": _progress_shown(job),
             "progress_url": reverse("imports_admin:progress", args=[job.pk]),
             "errors_shown": job.errors[:ERRORS_SHOWN],
             "fields": {FIELDS[f]: c for f, c in job.mapping.items()},
@@ -202,9 +219,10 @@ class ImportDetailView(_ImportAdminMixin, TemplateView):
 
 
 def import_progress_json(request, import_id: int):
-    """Polled every second by the progress page: status and how far the run got. Counts only, no addresses."""
+    """Polled every second by the progress page: status, phase and how far the run got. Counts only, no
+    addresses."""
     _guard(request)
-    return JsonResponse(import_progress(job=_job_or_404(import_id)))
+    return JsonResponse(_progress_shown(_job_or_404(import_id)))
 
 
 @require_POST

@@ -68,6 +68,13 @@ def test_editor_confirms_a_send_and_watches_it_reach_every_subscriber(
     send.refresh_from_db()
     assert send.state == SendState.PAUSED
     screenshot(page, "41-campaign-send-paused", reload=True)
+    # Cancelling asks first; answering "Cancel" to that question leaves the send as it was
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Cancel send").click()
+    assert questions and questions[0].startswith("Cancel this send?")
+    send.refresh_from_db()
+    assert send.state == SendState.PAUSED
     page.get_by_role("button", name="Resume").click()
     expect(page.get_by_text("Resumed.")).to_be_visible()
     expect(page.locator("[data-progress-fill]")).to_have_attribute(

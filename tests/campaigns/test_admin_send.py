@@ -259,6 +259,7 @@ def test_progress_json_counts_every_outcome_the_rate_and_the_eta(campaign, audie
     assert data["percent"] == 75.0
     assert data["rate"] == 0.1  # one message accepted in the last ten seconds
     assert data["eta_seconds"] == 5  # one row left, two finished in the last ten seconds
+    assert data["eta_text"] == "under a minute", "the words the page shows, from the same function as the page"
     assert "@" not in json.dumps(data), "aggregates only"
 
 
@@ -303,6 +304,23 @@ def test_pause_resume_and_cancel_buttons_change_the_state(
     send.refresh_from_db()
     assert send.state == SendState.CANCELLED
     assert editor_client.get(reverse("campaigns_admin:send_pause", args=[send.pk])).status_code == 405
+
+
+def test_the_progress_page_asks_the_shared_admin_script_to_poll_while_the_send_runs(
+    campaign, audience, editor_client
+):
+    send = send_start(send=send_create(page=campaign))
+
+    html = editor_client.get(progress_url(send)).content.decode()
+
+    assert "admin_progress.js" in html and "admin_confirm.js" in html
+    json_url = reverse("campaigns_admin:send_progress_json", args=[send.pk])
+    assert f'data-progress-url="{json_url}" data-progress-every="2000" data-progress-live="true"' in html
+    assert 'data-progress-state-key="state" data-progress-state="sending"' in html
+    assert 'data-progress-field="eta_text"' in html
+    assert 'data-confirm="Cancel this send?' in html
+    Send.objects.filter(pk=send.pk).update(state=SendState.CANCELLED, finished_at=timezone.now())
+    assert 'data-progress-live="false"' in editor_client.get(progress_url(send)).content.decode()
 
 
 def test_a_finished_send_shows_results_and_lists_rows_in_doubt_by_id_only(campaign, audience, editor_client):

@@ -11,7 +11,13 @@ from django.utils import timezone
 from wagtail import hooks
 
 from subscribers.models import Subscriber, SubscriberImport, SubscriberImportStatus, Subscription, Topic
-from subscribers.services.imports.jobs import RUN_LOCK_KEY, import_execute, import_file_path, import_files_purge
+from subscribers.services.imports.jobs import (
+    PROGRESS_KEY,
+    RUN_LOCK_KEY,
+    import_execute,
+    import_file_path,
+    import_files_purge,
+)
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -102,6 +108,29 @@ def test_upload_guesses_the_columns_and_the_dry_run_then_the_import_run_from_the
     errors = importer.get(reverse("imports_admin:errors_csv", args=[job.pk])).content.decode()
     assert errors.splitlines() == ["line,column,problem", "4,E-mail address,is not a valid email address."]
     assert "not-an-address" not in str(SubscriberImport.objects.values().get())
+
+
+def test_a_running_import_polls_through_the_shared_admin_script_and_its_json_names_the_phase(importer):
+    upload(importer)
+    job = SubscriberImport.objects.get()
+    SubscriberImport.objects.filter(pk=job.pk).update(status=SubscriberImportStatus.IMPORTING)
+    cache.set(PROGRESS_KEY.format(job.pk), {"phase": "writing", "rows": 1234, "percent": 62.5}, 60)
+
+    page = importer.get(reverse("imports_admin:detail", args=[job.pk])).content.decode()
+    progress = importer.get(reverse("imports_admin:progress", args=[job.pk])).json()
+
+    assert "admin_progress.js" in page
+    json_url = reverse("imports_admin:progress", args=[job.pk])
+    assert f'data-progress-url="{json_url}" data-progress-every="1000" data-progress-live="true"' in page
+    assert 'data-progress-state-key="status" data-progress-state="importing"' in page
+    assert '<span data-progress-field="phase_text">Writing subscribers, subscriptions and consent events…' in page
+    assert progress == {
+        "status": "importing",
+        "phase": "writing",
+        "phase_text": "Writing subscribers, subscriptions and consent events…",
+        "rows": 1234,
+        "percent": 62.5,
+    }
 
 
 def test_a_refused_upload_says_why_and_keeps_nothing(importer, settings):
