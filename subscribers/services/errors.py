@@ -91,3 +91,8 @@ class ImportFileRefused(SubscriberImportError):
 
 class ImportMappingError(SubscriberImportError):
     """The column mapping or the whole-file options cannot be used (a column not in the file, no email column)."""
+
+
+class ImportInterrupted(SubscriberImportError):
+    """Something the import's rows refer to (a topic, a privacy policy version, a subscriber) was deleted while it
+    ran, so it was rolled back whole: nothing was written, and running it again decides afresh."""

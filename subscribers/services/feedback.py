@@ -7,14 +7,14 @@ send to a colleague), and both record a consent event for a subscriber we do hol
 from django.db import transaction
 
 from .. import events
-from ..addresses import address_hmac
+from ..addresses import email_normalise
 from ..models import ConsentSource, Subscriber, SuppressionReason, SuppressionScope
 from .subscriptions import subscription_withdraw
 from .suppression import suppression_add
 
 
 def _subscriber(email: str) -> Subscriber | None:
-    return Subscriber.objects.filter(address_hmac=address_hmac(email)).first()
+    return Subscriber.objects.filter(email=email_normalise(email)).first()
 
 
 def address_bounced(*, email: str, detail: str) -> None:

@@ -49,16 +49,6 @@ def good(email: str, topic: str = "general", name: str = "Ann") -> str:
     return f"{email},{name},{topic},consent,Shop checkout,2024-05-01,{WORDING},,\n"
 
 
-@pytest.fixture
-def write(tmp_path):
-    def make(text: str | bytes, name: str = "people.csv"):
-        path = tmp_path / name
-        (path.write_bytes if isinstance(text, bytes) else lambda t: path.write_text(t, encoding="utf-8"))(text)
-        return path
-
-    return make
-
-
 def run(path, **options):
     options.setdefault("mapping", MAPPING)
     return subscribers_import(path=path, options=ImportOptions(**options))
@@ -363,32 +353,3 @@ def test_an_error_message_never_repeats_a_cell_that_holds_an_address(write, gene
     report = run(path)
 
     assert report.errors == [[2, "Topic", "names no topic (use a topic's slug or name)."]]
-
-
-def test_an_address_suppressed_after_the_plan_is_neither_subscribed_nor_given_a_consent_event(write, general):
-    # Given a plan made while nobody was suppressed
-    from subscribers.services.imports import sql
-    from subscribers.services.imports.reader import csv_open, mapping_check
-    from subscribers.services.imports.rows import RowChecker
-
-    path = write(HEADER + good("ann@mail.example") + good("bob@mail.example"))
-    options = ImportOptions(mapping=MAPPING)
-    with open(path, "rb") as handle:
-        stream = csv_open(path, handle)
-        checker = RowChecker(positions=mapping_check(columns=stream.columns, mapping=MAPPING), columns=stream.columns,
-                             options=options)
-        sql.staging_create()
-        with sql.StagingWriter() as staging:
-            for line, cells in stream.rows():
-                staging.add(checker.check(line, cells)[0])
-    assert sql.plan_build()["new"] == 2
-
-    # When Bob unsubscribes from everything before the writes
-    suppression_add(email="bob@mail.example", scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
-    written = sql.plan_write(now=datetime.now(UTC), policy_version_id=None)
-    sql.staging_drop()
-
-    # Then only Ann is subscribed, and only Ann's subscription has an event
-    assert written["subscriptions_created"] == 1 and written["consent_events"] == 1
-    assert list(Subscription.objects.values_list("subscriber__email", flat=True)) == ["ann@mail.example"]
-    assert list(ConsentEvent.objects.values_list("subscriber__email", flat=True)) == ["ann@mail.example"]

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from subscribers.addresses import address_hmac
+from subscribers.addresses import AddressHasher, address_hmac
 from subscribers.models import (
     ConsentAction,
     ConsentEvent,
@@ -254,6 +254,23 @@ def test_suppression_stores_only_a_keyed_hmac_of_the_normalised_address(settings
     assert "mail.example" not in stored.address_hmac
     settings.SUPPRESSION_HMAC_KEY = "another key"
     assert address_hmac("mixed.case@mail.example") != stored.address_hmac
+
+
+@pytest.mark.parametrize("key", ["k", "a key of exactly sixty-four bytes, the block size of SHA-256, ok", "x" * 200])
+def test_the_import_hasher_gives_exactly_the_address_hmac(settings, key):
+    settings.SUPPRESSION_HMAC_KEY = key
+    hasher = AddressHasher()
+
+    for email in ("ann@mail.example", "zoë@bücher.example", ""):
+        assert hasher(email) == address_hmac(email)
+
+
+def test_the_import_hasher_needs_the_key(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.SUPPRESSION_HMAC_KEY = ""
+    with pytest.raises(ImproperlyConfigured, match="SUPPRESSION_HMAC_KEY is empty"):
+        AddressHasher()
 
 
 @pytest.mark.parametrize("source", [ConsentSource.IMPORT, ConsentSource.API])

@@ -43,6 +43,7 @@ class ImportReport:
     error_count: int = 0
     errors: list = field(default_factory=list)
     committed: bool = False
+    reference_checks: str = ""  # on PostgreSQL, how the foreign keys of the rows written were checked (references)
     seconds: dict = field(default_factory=dict)
 
     @property
@@ -134,8 +135,9 @@ def _plan_and_write(report: ImportReport, options: ImportOptions, notify: Progre
     """Decide every staged row's outcome and, unless this is a dry run or the file has row errors that were not to
     be skipped, write them: one transaction, rolled back whole on any failure. Returns when the commit began."""
     clock = time.monotonic()
+    writing = not (options.dry_run or report.refused_for_errors)
     with transaction.atomic():
-        counts = sql.plan_build()
+        counts = sql.plan_build(for_writing=writing)
         report.seconds["plan"] = round(time.monotonic() - clock, 2)
         report.duplicates = counts["duplicate"]
         report.suppressed = counts["suppressed"]
@@ -145,13 +147,15 @@ def _plan_and_write(report: ImportReport, options: ImportOptions, notify: Progre
         report.subscriptions_created = counts["new"]
         report.subscriptions_activated = counts["pending"]
         report.consent_events = counts["new"] + counts["pending"]
-        if options.dry_run or report.refused_for_errors:
+        if not writing:
             transaction.set_rollback(True)
             return clock
         notify(_state("writing", report.rows, size, size))
         clock = time.monotonic()
         current = policy_version_current()
-        written = sql.plan_write(now=timezone.now(), policy_version_id=current.pk if current else None)
+        written = sql.plan_write(
+            now=timezone.now(), policy_version_id=current.pk if current else None, counts=counts
+        )
         report.seconds["write"] = round(time.monotonic() - clock, 2)
         for name, value in written.items():
             setattr(report, name, value)

@@ -5,19 +5,17 @@ A good row becomes a tuple for the staging table; a bad one, a list of (line, co
 quote the cell (it may be someone's address), except a topic or policy version name, which is not personal.
 """
 
-import hmac
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
-from hashlib import sha256
 from operator import itemgetter
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, validate_email
 from django.utils import timezone
 
+from ...addresses import AddressHasher
 from ...csvcells import FORMULA_START
 from ...models import LawfulBasis, PrivacyPolicyVersion, Topic
 from ...wording import wording_hash
@@ -115,9 +113,7 @@ class RowChecker:
         self.columns = columns
         self.options = options
         self.now = timezone.now()
-        if not settings.SUPPRESSION_HMAC_KEY:  # as addresses.address_hmac: without the key no tombstone matches
-            raise ImproperlyConfigured("SUPPRESSION_HMAC_KEY is empty; suppression and erasure need it.")
-        self.hmac = hmac.new(settings.SUPPRESSION_HMAC_KEY.encode(), digestmod=sha256)
+        self._hmac = AddressHasher()  # raises ImproperlyConfigured without a key: no tombstone would match
         self.topics = {}
         for topic in Topic.objects.all():
             self.topics[topic.slug.lower()] = topic
@@ -134,11 +130,6 @@ class RowChecker:
         # The cells of every field in FIELDS order; an unmapped field reads the empty cell appended to each row.
         self.fields = tuple(FIELDS)
         self.getter = itemgetter(*(positions.get(name, self.width) for name in self.fields))
-
-    def _hmac(self, email: str) -> str:
-        digest = self.hmac.copy()
-        digest.update(email.encode())
-        return digest.hexdigest()
 
     def _label(self, name: str) -> str:
         index = self.positions.get(name)

@@ -2,9 +2,10 @@
 executemany in chunks), then a few INSERT ... SELECT statements write subscribers, subscriptions and consent events,
 and the report's counts come from SQL. The same statements run on both databases.
 
-Tables: ``import_rows`` (what the file said, one row per good line), ``import_plan`` (each row's outcome, decided
-in one statement: duplicate, suppressed, already active, unsubscribed earlier, pending, new), ``import_new`` (the
-rows that become active subscriptions, with their subscriber's id once it exists).
+Tables: ``import_rows`` (what the file said, one row per good line) and ``import_plan`` (each row's outcome,
+decided in one statement: duplicate, suppressed, already active, unsubscribed earlier, pending, new; its subscriber,
+existing or to be created with an id given in advance; and, rarely, "changed" for a row skipped because what it
+depends on changed between the plan and the writes).
 """
 
 from django.db import connection
@@ -20,6 +21,8 @@ from ...models import (
     Suppression,
     SuppressionScope,
 )
+from ...publicids import PUBLIC_ID_SQL_POSTGRES
+from . import references
 from .rows import STAGING_COLUMNS
 
 SQLITE_CHUNK = 5000
@@ -39,8 +42,9 @@ def _postgres() -> bool:
 
 
 def _uuid_sql() -> str:
-    # SQLite has no UUID function: 16 random bytes as 32 hex digits, the form Django stores a UUIDField in there.
-    return "gen_random_uuid()" if _postgres() else "lower(hex(randomblob(16)))"
+    """A new public id. SQLite has no UUID function: 16 random bytes as 32 hex digits, the form Django stores a
+    UUIDField in there."""
+    return PUBLIC_ID_SQL_POSTGRES if _postgres() else "lower(hex(randomblob(16)))"
 
 
 def _scopes_sql() -> str:
@@ -50,7 +54,7 @@ def _scopes_sql() -> str:
 
 def staging_create() -> None:
     with connection.cursor() as cursor:
-        for table in ("import_rows", "import_plan", "import_new"):
+        for table in ("import_rows", "import_plan"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(STAGING_DDL)
 
@@ -97,138 +101,221 @@ class StagingWriter:
             self._cursor.close()
 
 
-def plan_build() -> dict[str, int]:
-    """Decide every staged row's outcome in one statement; return the counts the report shows."""
+def _analyse(cursor, table: str) -> None:
+    """Give PostgreSQL's planner the row counts and value spreads of a temporary table, which autovacuum never
+    analyses: without them it may answer a join with a million rows as if they were a thousand (a nested loop over
+    the suppression list for each row, say)."""
+    if _postgres():
+        cursor.execute(f"ANALYZE {table}")
+
+
+def _new_id_sql(cursor) -> str:
+    """SQL for a new subscriber id, evaluated once per row that creates a subscriber, in address order."""
+    table = Subscriber._meta.db_table
+    if _postgres():
+        # From the table's own sequence, as an insert would take it: the ids are ours alone.
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        return f"nextval('{cursor.fetchone()[0]}'::regclass)"
+    # SQLite: after the highest id. Safe because SQLite lets one connection write at a time, and refuses to let a
+    # transaction write after another has written since it first read.
+    highest = f"(SELECT COALESCE(MAX(id), 0) FROM {table})"  # noqa: S608 - the table name comes from the model
+    return f"{highest} + ROW_NUMBER() OVER (PARTITION BY creates_subscriber ORDER BY line)"
+
+
+def plan_build(*, for_writing: bool) -> dict[str, int]:
+    """Decide every staged row's outcome in one statement; return the counts the report shows.
+
+    ``for_writing``: give each new subscriber its id now (not for a dry run, so that one uses up no ids), which
+    lets every write find its subscriber in the plan instead of looking up a million addresses again.
+    """
     subscriber, subscription = Subscriber._meta.db_table, Subscription._meta.db_table
     suppression = Suppression._meta.db_table
     scopes = _scopes_sql()
     with connection.cursor() as cursor:
+        _analyse(cursor, "import_rows")
         if _postgres():
-            cursor.execute("ANALYZE import_rows")  # temporary tables are never analysed automatically
-            cursor.execute("SET LOCAL work_mem = '64MB'")  # sorts and hashes over a million rows stay in memory
+            # Sorts and hashes over a million rows stay in memory (the import's transaction only).
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        new_id = _new_id_sql(cursor) if for_writing else "NULL"
         cursor.execute(
             f"""
             CREATE TEMP TABLE import_plan AS
-            SELECT r.line, r.email, r.email_key, r.hmac, r.first_name, r.topic_id, r.basis, r.consented_at,
-                   r.policy_version_id, r.wording_hash, r.detail,
-                   COALESCE(s1.id, s2.id) AS subscriber_id,
-                   CASE
-                       WHEN r.nth > 1 THEN 'duplicate'
-                       WHEN x1.address_hmac IS NOT NULL OR x2.address_hmac IS NOT NULL THEN 'suppressed'
-                       ELSE COALESCE(sn.status, 'new')
-                   END AS outcome
+            SELECT p.*, CASE WHEN p.creates_subscriber THEN {new_id} END AS new_id
             FROM (
-                SELECT import_rows.*, row_number() OVER (PARTITION BY email_key, topic_id ORDER BY line) AS nth
-                FROM import_rows
-            ) r
-            LEFT JOIN {subscriber} s1 ON s1.email = r.email
-            LEFT JOIN {subscriber} s2 ON r.email_alt IS NOT NULL AND s2.email = r.email_alt
-            LEFT JOIN (SELECT DISTINCT address_hmac FROM {suppression} WHERE scope IN {scopes}) x1
-                ON x1.address_hmac = r.hmac
-            LEFT JOIN (SELECT DISTINCT address_hmac FROM {suppression} WHERE scope IN {scopes}) x2
-                ON r.hmac_alt IS NOT NULL AND x2.address_hmac = r.hmac_alt
-            LEFT JOIN {subscription} sn ON sn.subscriber_id = COALESCE(s1.id, s2.id) AND sn.topic_id = r.topic_id
+                SELECT r.line, r.email, r.email_key, r.email_alt, r.hmac, r.hmac_alt, r.first_name, r.topic_id,
+                       r.basis, r.consented_at, r.policy_version_id, r.wording_hash, r.detail,
+                       COALESCE(s1.id, s2.id) AS subscriber_id,
+                       r.first_of_address AND COALESCE(s1.id, s2.id) IS NULL
+                           AND x1.address_hmac IS NULL AND x2.address_hmac IS NULL AS creates_subscriber,
+                       CASE
+                           WHEN r.nth > 1 THEN 'duplicate'
+                           WHEN x1.address_hmac IS NOT NULL OR x2.address_hmac IS NOT NULL THEN 'suppressed'
+                           ELSE COALESCE(sn.status, 'new')
+                       END AS outcome
+                FROM (
+                    SELECT import_rows.*, row_number() OVER (PARTITION BY email_key, topic_id ORDER BY line) AS nth,
+                           MIN(line) OVER (PARTITION BY email_key) = line AS first_of_address
+                    FROM import_rows
+                ) r
+                LEFT JOIN {subscriber} s1 ON s1.email = r.email
+                LEFT JOIN {subscriber} s2 ON r.email_alt IS NOT NULL AND s2.email = r.email_alt
+                LEFT JOIN (SELECT DISTINCT address_hmac FROM {suppression} WHERE scope IN {scopes}) x1
+                    ON x1.address_hmac = r.hmac
+                LEFT JOIN (SELECT DISTINCT address_hmac FROM {suppression} WHERE scope IN {scopes}) x2
+                    ON r.hmac_alt IS NOT NULL AND x2.address_hmac = r.hmac_alt
+                LEFT JOIN {subscription} sn ON sn.subscriber_id = COALESCE(s1.id, s2.id) AND sn.topic_id = r.topic_id
+                ORDER BY r.email_key
+            ) p
             """  # noqa: S608 - table names come from the models; every value is a parameter
         )
-        cursor.execute("SELECT outcome, COUNT(*) FROM import_plan GROUP BY outcome")
-        counts = {outcome: 0 for outcome in OUTCOMES}
-        counts.update(dict(cursor.fetchall()))
+        _analyse(cursor, "import_plan")
         cursor.execute(
-            "SELECT COUNT(DISTINCT email_key) FROM import_plan WHERE outcome = 'new' AND subscriber_id IS NULL"
+            """SELECT outcome, COUNT(*), SUM(CASE WHEN creates_subscriber THEN 1 ELSE 0 END),
+                      SUM(CASE WHEN subscriber_id IS NULL AND NOT creates_subscriber THEN 1 ELSE 0 END)
+               FROM import_plan GROUP BY outcome"""
         )
-        counts["new_subscribers"] = cursor.fetchone()[0]
+        counts = {outcome: 0 for outcome in OUTCOMES}
+        counts["new_subscribers"] = 0
+        for outcome, count, creating, sharing in cursor.fetchall():
+            counts[outcome] = count
+            counts["new_subscribers"] += creating or 0
+            if outcome == "new" and sharing and for_writing:
+                # The other rows (other topics) of an address that gets a subscriber take its id.
+                cursor.execute(
+                    """
+                    UPDATE import_plan SET new_id = f.new_id
+                    FROM import_plan f
+                    WHERE import_plan.outcome = 'new' AND import_plan.subscriber_id IS NULL
+                      AND NOT import_plan.creates_subscriber AND f.creates_subscriber
+                      AND f.email_key = import_plan.email_key
+                    """
+                )
     return counts
 
 
-def plan_write(*, now, policy_version_id: int | None) -> dict[str, int]:
-    """Write what the plan decided: new subscribers, new and newly active subscriptions, one consent event each."""
-    subscriber, subscription = Subscriber._meta.db_table, Subscription._meta.db_table
+def plan_write(*, now, policy_version_id: int | None, counts: dict[str, int]) -> dict:
+    """Write what the plan decided (``counts`` is what ``plan_build`` returned): new subscribers, new and newly
+    active subscriptions, one consent event each.
+
+    Returns the counts written, and ``reference_checks``: "set-based" or "per row" (see ``references``).
+    """
     now = connection.ops.adapt_datetimefield_value(now)
-    active = SubscriptionStatus.ACTIVE
-    # Checked again as each subscription is written, not only when the plan was made: an unsubscribe from
-    # everything, a complaint or an erasure may have committed in between, and must win.
-    # Two conditions rather than one with OR, so that PostgreSQL answers them with an anti-join, not a lookup per row.
-    suppressed = f"SELECT 1 FROM {Suppression._meta.db_table} x WHERE x.scope IN {_scopes_sql()} AND x.address_hmac"  # noqa: S608
-    not_suppressed = (
-        f"NOT EXISTS ({suppressed} = n.hmac) AND (n.hmac_alt IS NULL OR NOT EXISTS ({suppressed} = n.hmac_alt))"
-    )
     written = {}
     with connection.cursor() as cursor:
-        # The first row of each new address creates its subscriber (an existing one is never changed). In address
-        # order, so that the two indexes on the address fill page by page rather than at random places.
-        cursor.execute(
-            f"""
-            INSERT INTO {subscriber} (email, address_hmac, first_name, public_id, created_at)
-            SELECT email, hmac, first_name, {_uuid_sql()}, %s FROM import_plan
-            WHERE line IN (
-                SELECT MIN(line) FROM import_plan WHERE outcome = 'new' AND subscriber_id IS NULL GROUP BY email_key
-            )
-            ORDER BY email
-            ON CONFLICT (email) DO NOTHING
-            """,  # noqa: S608 - table names come from the models; every value is a parameter
-            [now],
+        set_based = references.bulk_checks_begin(cursor)
+        written["reference_checks"] = "set-based" if set_based else "per row"
+        changed = _postgres() and references.referenced_rows_lock(cursor, policy_version_id=policy_version_id)
+        written["subscribers_created"] = _subscribers_create(cursor, now=now)
+        if written["subscribers_created"] != counts["new_subscribers"]:
+            _changed_mark(cursor)
+            changed = True
+        written["subscriptions_created"] = _subscriptions_create(cursor, now=now)
+        written["subscriptions_activated"] = _pending_activate(cursor, now=now) if counts["pending"] else 0
+        every_row_written = not changed and (
+            (written["subscriptions_created"], written["subscriptions_activated"]) == (counts["new"], counts["pending"])
         )
-        written["subscribers_created"] = cursor.rowcount
-        cursor.execute(
-            f"""
-            CREATE TEMP TABLE import_new AS
-            SELECT p.line, p.outcome, COALESCE(p.subscriber_id, s1.id, s2.id) AS subscriber_id, p.topic_id, p.basis,
-                   p.consented_at, p.policy_version_id, p.wording_hash, p.detail, r.hmac, r.hmac_alt
-            FROM import_plan p
-            JOIN import_rows r ON r.line = p.line
-            LEFT JOIN {subscriber} s1 ON p.subscriber_id IS NULL AND s1.email = r.email
-            LEFT JOIN {subscriber} s2 ON p.subscriber_id IS NULL AND r.email_alt IS NOT NULL AND s2.email = r.email_alt
-            WHERE p.outcome IN ('new', 'pending')
-            """  # noqa: S608 - table names come from the models; every value is a parameter
+        written["consent_events"] = _events_record(
+            cursor, now=now, policy_version_id=policy_version_id, every_row_written=every_row_written
         )
-        cursor.execute(
-            f"""
-            INSERT INTO {subscription} (subscriber_id, topic_id, status, lawful_basis, public_id, confirm_nonce_hash,
-                                        confirmed_at)
-            SELECT subscriber_id, topic_id, '{active}', basis, {_uuid_sql()}, '', COALESCE(consented_at, %s)
-            FROM import_new n WHERE outcome = 'new' AND {not_suppressed}
-            ON CONFLICT (subscriber_id, topic_id) DO NOTHING
-            """,  # noqa: S608 - table names come from the models; every value is a parameter
-            [now],
-        )
-        written["subscriptions_created"] = cursor.rowcount
-        cursor.execute(
-            f"""
-            UPDATE {subscription}
-            SET status = '{active}', lawful_basis = n.basis, confirmed_at = COALESCE(n.consented_at, %s),
-                unsubscribed_at = NULL, confirm_nonce_hash = ''
-            FROM import_new n
-            WHERE n.outcome = 'pending' AND {subscription}.subscriber_id = n.subscriber_id
-              AND {subscription}.topic_id = n.topic_id AND {subscription}.status = 'pending' AND {not_suppressed}
-            """,  # noqa: S608 - table names come from the models; every value is a parameter
-            [now],
-        )
-        written["subscriptions_activated"] = cursor.rowcount
-        cursor.execute(
-            f"""
-            INSERT INTO {ConsentEvent._meta.db_table} (subscriber_id, topic_id, purpose, action, source, occurred_at,
-                                                      policy_version_id, wording_hash, detail)
-            SELECT subscriber_id, topic_id, '{ConsentPurpose.MARKETING}', '{ConsentAction.IMPORTED}',
-                   '{ConsentSource.IMPORT}', %s, COALESCE(policy_version_id, %s), wording_hash, detail
-            FROM import_new n
-            WHERE EXISTS (
-                SELECT 1 FROM {subscription} s
-                WHERE s.subscriber_id = n.subscriber_id AND s.topic_id = n.topic_id AND s.status = '{active}'
-                  AND s.confirmed_at = COALESCE(n.consented_at, %s)
-            )
-            ORDER BY line
-            """,  # noqa: S608 - table names come from the models; every value is a parameter
-            [now, policy_version_id, now],
-        )
-        # One event per subscription actually written: a row that a concurrent change made the import skip (the
-        # person subscribed or was suppressed meanwhile) gets none, so the ledger never contradicts the subscriptions.
-        written["consent_events"] = cursor.rowcount
     return written
+
+
+def _not_suppressed() -> str:
+    """A row's address (in either spelling) is not suppressed now. Checked as each subscriber and subscription is
+    written, not only when the plan was made: an unsubscribe from everything, a complaint or an erasure may have
+    committed in between, and must win. Two conditions rather than one with OR, so that PostgreSQL answers them with
+    an anti-join, not a lookup per row."""
+    suppressed = f"SELECT 1 FROM {Suppression._meta.db_table} x WHERE x.scope IN {_scopes_sql()} AND x.address_hmac"  # noqa: S608
+    return f"NOT EXISTS ({suppressed} = n.hmac) AND (n.hmac_alt IS NULL OR NOT EXISTS ({suppressed} = n.hmac_alt))"
+
+
+def _subscribers_create(cursor, *, now) -> int:
+    """Each new address's first row creates its subscriber, with the id the plan gave it. The plan is in address
+    order, so the ids ascend with the addresses and both indexes fill at their ends. A subscriber someone else
+    created meanwhile is left alone (on SQLite, where ids come from the highest one, on either its id or address)."""
+    cursor.execute(
+        f"""
+        INSERT INTO {Subscriber._meta.db_table} (id, email, address_hmac, first_name, public_id, created_at)
+        SELECT new_id, email, hmac, first_name, {_uuid_sql()}, %s FROM import_plan n
+        WHERE creates_subscriber AND {_not_suppressed()}
+        ON CONFLICT {"(email)" if _postgres() else ""} DO NOTHING
+        """,  # noqa: S608 - table names come from the models; every value is a parameter
+        [now],
+    )
+    return cursor.rowcount
+
+
+def _changed_mark(cursor) -> None:
+    """Some new subscriber was not created: its address was added by someone else, or suppressed, since the plan.
+    Its rows are skipped."""
+    cursor.execute(
+        f"""UPDATE import_plan SET outcome = 'changed' WHERE new_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM {Subscriber._meta.db_table} s WHERE s.id = import_plan.new_id)"""  # noqa: S608
+    )
+
+
+def _subscriptions_create(cursor, *, now) -> int:
+    cursor.execute(
+        f"""
+        INSERT INTO {Subscription._meta.db_table} (subscriber_id, topic_id, status, lawful_basis, public_id,
+                                                  confirm_nonce_hash, confirmed_at)
+        SELECT COALESCE(subscriber_id, new_id), topic_id, '{SubscriptionStatus.ACTIVE}', basis, {_uuid_sql()}, '',
+               COALESCE(consented_at, %s)
+        FROM import_plan n WHERE outcome = 'new' AND {_not_suppressed()}
+        ON CONFLICT (subscriber_id, topic_id) DO NOTHING
+        """,  # noqa: S608 - table names come from the models; every value is a parameter
+        [now],
+    )
+    return cursor.rowcount
+
+
+def _pending_activate(cursor, *, now) -> int:
+    """Make active the pending subscriptions (never confirmed) that the file gives consent for."""
+    subscription = Subscription._meta.db_table
+    cursor.execute(
+        f"""
+        UPDATE {subscription}
+        SET status = '{SubscriptionStatus.ACTIVE}', lawful_basis = n.basis, confirmed_at = COALESCE(n.consented_at, %s),
+            unsubscribed_at = NULL, confirm_nonce_hash = ''
+        FROM import_plan n
+        WHERE n.outcome = 'pending' AND {subscription}.subscriber_id = n.subscriber_id
+          AND {subscription}.topic_id = n.topic_id AND {subscription}.status = 'pending' AND {_not_suppressed()}
+        """,  # noqa: S608 - table names come from the models; every value is a parameter
+        [now],
+    )
+    return cursor.rowcount
+
+
+def _events_record(cursor, *, now, policy_version_id: int | None, every_row_written: bool) -> int:
+    """One consent event per subscription actually written: a row that a concurrent change made the import skip
+    (the person subscribed or was suppressed meanwhile) gets none, so the ledger never contradicts the subscriptions.
+    When every row was written (the rule), that is every row; otherwise each row's subscription is looked for."""
+    params = [now, policy_version_id]
+    written_only = ""
+    if not every_row_written:
+        written_only = f"""AND EXISTS (
+            SELECT 1 FROM {Subscription._meta.db_table} s
+            WHERE s.subscriber_id = COALESCE(n.subscriber_id, n.new_id) AND s.topic_id = n.topic_id
+              AND s.status = '{SubscriptionStatus.ACTIVE}' AND s.confirmed_at = COALESCE(n.consented_at, %s)
+        )"""  # noqa: S608 - table names come from the models; every value is a parameter
+        params.append(now)
+    cursor.execute(
+        f"""
+        INSERT INTO {ConsentEvent._meta.db_table} (subscriber_id, topic_id, purpose, action, source, occurred_at,
+                                                  policy_version_id, wording_hash, detail)
+        SELECT COALESCE(subscriber_id, new_id), topic_id, '{ConsentPurpose.MARKETING}', '{ConsentAction.IMPORTED}',
+               '{ConsentSource.IMPORT}', %s, COALESCE(policy_version_id, %s), wording_hash, detail
+        FROM import_plan n
+        WHERE outcome IN ('new', 'pending') {written_only}
+        """,  # noqa: S608 - table names come from the models; every value is a parameter
+        params,
+    )
+    return cursor.rowcount
 
 
 def staging_drop() -> None:
     """Drop the import's temporary tables: the staging table (written outside the import's transaction, so it
-    outlives it) and the two the transaction made, which a commit keeps."""
+    outlives it) and the plan the transaction made, which a commit keeps."""
     with connection.cursor() as cursor:
-        for table in ("import_rows", "import_plan", "import_new"):
+        for table in ("import_rows", "import_plan"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
