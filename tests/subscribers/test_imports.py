@@ -169,6 +169,22 @@ def test_a_formula_cell_is_a_row_error_and_nothing_is_imported_without_skip_bad_
     assert not Subscriber.objects.exists()
 
 
+def test_an_address_starting_with_a_sign_is_an_address_but_a_formula_in_the_email_column_is_not(write, general):
+    path = write(
+        HEADER
+        + good("-offers@mail.example")
+        + good("+ann@mail.example")
+        + good("-cmd|'/c calc'!A0@mail.example")  # a valid address that a spreadsheet would run
+        + good("=ann@mail.example")
+    )
+
+    report = run(path, skip_bad_rows=True)
+
+    assert [(line, column) for line, column, _ in report.errors] == [(4, "Email"), (5, "Email")]
+    assert all("formula" in problem for _, _, problem in report.errors)
+    assert sorted(Subscriber.objects.values_list("email", flat=True)) == ["+ann@mail.example", "-offers@mail.example"]
+
+
 def test_row_errors_name_their_line_and_column(write, general):
     TopicFactory(name="Private Sales", slug="private-sales")
     path = write(

@@ -119,6 +119,8 @@ class Command(BaseCommand):
         self.stdout.write(heading)
         for line in report.summary_lines():
             self.stdout.write(f"  {line}")
+        if report.committed and report.reference_checks:
+            self.stdout.write(f"  Foreign keys checked: {report.reference_checks} (see docs/imports.md)")
         for line, column, problem in report.errors[:ERRORS_PRINTED]:
             self.stdout.write(f"  line {line}, column “{column}”: {problem}")
         if report.error_count > ERRORS_PRINTED:

@@ -16,7 +16,7 @@ from django.core.validators import EmailValidator, validate_email
 from django.utils import timezone
 
 from ...addresses import AddressHasher
-from ...csvcells import FORMULA_START
+from ...csvcells import FORMULA_START, SIGNED_PLAIN_ADDRESS
 from ...models import LawfulBasis, PrivacyPolicyVersion, Topic
 from ...wording import wording_hash
 from ..errors import ImportMappingError
@@ -95,6 +95,11 @@ FORMULA_PROBLEM = (
 )
 
 
+def _signed_plain_address(value: str) -> bool:
+    """An address such as -news@shop.example: valid, and harmless in a spreadsheet (csvcells), so not a formula."""
+    return SIGNED_PLAIN_ADDRESS.fullmatch(value) is not None
+
+
 def _quoted(value: str, limit: int) -> str:
     """The cell in quotes for an error message, unless it may be personal data (an address in the wrong column)."""
     return "" if "@" in value else f" “{value[:limit]}”"
@@ -143,11 +148,14 @@ class RowChecker:
         raw = tuple(map(str.strip, self.getter(cells)))
         for value in raw:
             if value.startswith(FORMULA_START):
-                return None, [
+                formulas = [
                     (line, self._label(name), FORMULA_PROBLEM)
                     for name, value in zip(self.fields, raw, strict=True)
-                    if value.startswith(FORMULA_START)
+                    if value.startswith(FORMULA_START) and not (name == "email" and _signed_plain_address(value))
                 ]
+                if formulas:
+                    return None, formulas
+                break
         email_raw, first_name, topic_raw, basis_raw, source, date_raw, wording, version_name, order = raw
         errors: list[tuple[int, str, str]] = []
         error = errors.append
@@ -188,7 +196,7 @@ class RowChecker:
         if len(order) > MAX_ORDER_REFERENCE:
             error((line, self._label("order_reference"), f"is longer than {MAX_ORDER_REFERENCE} characters."))
 
-        if basis == LawfulBasis.CONSENT:
+        if basis == LawfulBasis.CONSENT and not (source and date_raw and (wording or version_name)):
             missing = [
                 label
                 for label, present in (
@@ -198,9 +206,8 @@ class RowChecker:
                 )
                 if not present
             ]
-            if missing:
-                first = "consent_source" if not source else "consent_date" if not date_raw else "consent_wording"
-                error((line, self._label(first), "missing consent evidence: no " + ", no ".join(missing) + "."))
+            first = "consent_source" if not source else "consent_date" if not date_raw else "consent_wording"
+            error((line, self._label(first), "missing consent evidence: no " + ", no ".join(missing) + "."))
         elif basis == LawfulBasis.SOFT_OPT_IN:
             source = source or DEFAULT_SOFT_OPT_IN_SOURCE
             if not order:

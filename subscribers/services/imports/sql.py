@@ -171,14 +171,17 @@ def plan_build(*, for_writing: bool) -> dict[str, int]:
         _analyse(cursor, "import_plan")
         cursor.execute(
             """SELECT outcome, COUNT(*), SUM(CASE WHEN creates_subscriber THEN 1 ELSE 0 END),
-                      SUM(CASE WHEN subscriber_id IS NULL AND NOT creates_subscriber THEN 1 ELSE 0 END)
+                      SUM(CASE WHEN subscriber_id IS NULL AND NOT creates_subscriber THEN 1 ELSE 0 END),
+                      SUM(CASE WHEN subscriber_id IS NOT NULL THEN 1 ELSE 0 END)
                FROM import_plan GROUP BY outcome"""
         )
         counts = {outcome: 0 for outcome in OUTCOMES}
-        counts["new_subscribers"] = 0
-        for outcome, count, creating, sharing in cursor.fetchall():
+        counts["new_subscribers"] = counts["new_for_existing"] = 0
+        for outcome, count, creating, sharing, existing in cursor.fetchall():
             counts[outcome] = count
             counts["new_subscribers"] += creating or 0
+            if outcome == "new":
+                counts["new_for_existing"] = existing or 0
             if outcome == "new" and sharing and for_writing:
                 # The other rows (other topics) of an address that gets a subscriber take its id.
                 cursor.execute(
@@ -209,7 +212,7 @@ def plan_write(*, now, policy_version_id: int | None, counts: dict[str, int]) ->
         if written["subscribers_created"] != counts["new_subscribers"]:
             _changed_mark(cursor)
             changed = True
-        written["subscriptions_created"] = _subscriptions_create(cursor, now=now)
+        written["subscriptions_created"] = _subscriptions_create(cursor, now=now, counts=counts)
         written["subscriptions_activated"] = _pending_activate(cursor, now=now) if counts["pending"] else 0
         every_row_written = not changed and (
             (written["subscriptions_created"], written["subscriptions_activated"]) == (counts["new"], counts["pending"])
@@ -254,19 +257,30 @@ def _changed_mark(cursor) -> None:
     )
 
 
-def _subscriptions_create(cursor, *, now) -> int:
-    cursor.execute(
-        f"""
-        INSERT INTO {Subscription._meta.db_table} (subscriber_id, topic_id, status, lawful_basis, public_id,
-                                                  confirm_nonce_hash, confirmed_at)
-        SELECT COALESCE(subscriber_id, new_id), topic_id, '{SubscriptionStatus.ACTIVE}', basis, {_uuid_sql()}, '',
-               COALESCE(consented_at, %s)
-        FROM import_plan n WHERE outcome = 'new' AND {_not_suppressed()}
-        ON CONFLICT (subscriber_id, topic_id) DO NOTHING
-        """,  # noqa: S608 - table names come from the models; every value is a parameter
-        [now],
-    )
-    return cursor.rowcount
+def _subscriptions_create(cursor, *, now, counts: dict[str, int]) -> int:
+    """The new subscriptions: for a new subscriber without a conflict check (nobody else can see the subscriber
+    before the import commits, and the plan keeps one row per address and topic), for an existing one leaving alone
+    a subscription someone else made meanwhile."""
+    created = 0
+    for rows, wanted, conflict in (
+        ("new_id IS NOT NULL", counts["new"] - counts["new_for_existing"], ""),
+        ("subscriber_id IS NOT NULL", counts["new_for_existing"], "ON CONFLICT (subscriber_id, topic_id) DO NOTHING"),
+    ):
+        if not wanted:
+            continue
+        cursor.execute(
+            f"""
+            INSERT INTO {Subscription._meta.db_table} (subscriber_id, topic_id, status, lawful_basis, public_id,
+                                                      confirm_nonce_hash, confirmed_at)
+            SELECT COALESCE(subscriber_id, new_id), topic_id, '{SubscriptionStatus.ACTIVE}', basis, {_uuid_sql()}, '',
+                   COALESCE(consented_at, %s)
+            FROM import_plan n WHERE outcome = 'new' AND {rows} AND {_not_suppressed()}
+            {conflict}
+            """,  # noqa: S608 - table names come from the models; every value is a parameter
+            [now],
+        )
+        created += cursor.rowcount
+    return created
 
 
 def _pending_activate(cursor, *, now) -> int:
