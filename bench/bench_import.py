@@ -5,7 +5,8 @@ It uses DATABASE_URL when set (PostgreSQL, where good rows go in with COPY) and 
 For each size it writes its own CSV file (addresses unique to the run, so every row is a new subscriber), then
 imports it in a fresh process through the same engine as ``manage.py import_subscribers`` and prints rows per
 second, the seconds of each phase (reading and checking the rows while streaming them into the staging table;
-deciding each row's outcome; writing subscribers, subscriptions and consent events), and the process's peak
+deciding each row's outcome; writing subscribers, subscriptions and consent events; the commit) and how the
+new rows' foreign keys were checked (see docs/imports.md), and the process's peak
 resident memory when it had read 10k, 100k and 1M rows and at the end. The rows it imported are deleted afterwards
 (``--keep`` keeps them).
 """
@@ -96,7 +97,8 @@ def main() -> None:
                 f"{size:>9,} rows ({path.stat().st_size / 1024 / 1024:.0f} MiB file, written in {made:.1f}s): "
                 f"{size / seconds['total']:,.0f} rows/s; import {seconds['total']:.1f}s "
                 f"(read+check+stage {seconds['read_and_stage']:.1f}s, plan {seconds['plan']:.1f}s, "
-                f"write {seconds['write']:.1f}s), process {wall:.1f}s with start-up; "
+                f"write {seconds['write']:.1f}s, commit {seconds.get('commit', 0):.1f}s; foreign keys checked "
+                f"{report['reference_checks'] or 'by SQLite'}), process {wall:.1f}s with start-up; "
                 f"peak RSS at start {data['rss_start_kb'] / 1024:.0f} MiB, {marks}, "
                 f"end {data['rss_peak_kb'] / 1024:.0f} MiB"
             )
