@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from .csvcells import csv_cell
+from .csvcells import csv_address_cell, csv_cell
 from .models import Subscription, Topic
 
 COLUMNS = ("email", "first_name", "status", "lawful_basis", "requested_at", "confirmed_at", "unsubscribed_at")
@@ -31,8 +31,11 @@ def _rows(topic: Topic):
         .order_by("subscriber__email")
         .values_list("subscriber__email", "subscriber__first_name", "status", "lawful_basis", *COLUMNS[4:])
     )
-    for row in subscriptions.iterator(chunk_size=2000):
-        yield writer.writerow([csv_cell(value.isoformat() if hasattr(value, "isoformat") else value) for value in row])
+    for email, *rest in subscriptions.iterator(chunk_size=2000):
+        # The address exactly when harmless (so the file imports back as it was), as the partner export writes it.
+        cells = [csv_address_cell(email)]
+        cells.extend(csv_cell(value.isoformat() if hasattr(value, "isoformat") else value) for value in rest)
+        yield writer.writerow(cells)
 
 
 @require_GET

@@ -27,7 +27,7 @@ def policy_acknowledgements_export(subscriber_id: int) -> dict[str, list[dict]]:
 def policy_acknowledgements_erase(target: ErasureTarget) -> dict[str, int]:
     """The account's acknowledgements would go with it anyway (on delete cascade); deleting them here counts them
     in the erasure log."""
-    if target.subscriber_id is None:
+    if target.user_id is None:
         return {"policy_acknowledgements": 0}
-    deleted, _ = PolicyAcknowledgement.objects.filter(user__subscriber__pk=target.subscriber_id).delete()
+    deleted, _ = PolicyAcknowledgement.objects.filter(user_id=target.user_id).delete()
     return {"policy_acknowledgements": deleted}

@@ -207,6 +207,15 @@ def test_from_an_account_only_a_proven_address_is_tombstoned(campaign):
     assert ErasureRecord.objects.get().performed_by is None
 
 
+def test_an_account_without_a_subscriber_has_its_policy_acknowledgements_counted_in_the_erasure_log():
+    user = UserFactory(email="never.confirmed@mail.example")
+    privacy_policy_acknowledge(user=user, version=PrivacyPolicyVersion.objects.latest())
+
+    record = account_erase(user=user, source=ErasureSource.SELF_SERVICE)
+
+    assert record.counts["policy_acknowledgements"] == 1 and not PolicyAcknowledgement.objects.exists()
+
+
 def test_an_ses_event_arriving_after_the_erasure_does_not_bring_the_address_back(person):
     from campaigns.feedback import feedback_process, feedback_receive
     from tests.campaigns import ses_events

@@ -27,6 +27,8 @@ def test_a_topic_exports_its_subscribers_with_formula_cells_defused():
     SubscriptionFactory(
         topic=topic, subscriber=SubscriberFactory(email="a@mail.example"), status=SubscriptionStatus.UNSUBSCRIBED
     )
+    SubscriptionFactory(topic=topic, subscriber=SubscriberFactory(email="-offers@mail.example"))
+    SubscriptionFactory(topic=topic, subscriber=SubscriberFactory(email="-cmd|'/c_calc'!a0@mail.example"))
     SubscriptionFactory(topic=other, subscriber=SubscriberFactory(email="elsewhere@mail.example"))
     client = Client()
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
@@ -43,9 +45,10 @@ def test_a_topic_exports_its_subscribers_with_formula_cells_defused():
         "confirmed_at",
         "unsubscribed_at",
     ]
-    assert [row[0] for row in rows[1:]] == ["a@mail.example", "b@mail.example"]
-    assert rows[1][2] == "unsubscribed"
-    assert rows[2][1] == "'=HYPERLINK(1)"
+    emails = [row[0] for row in rows[1:]]
+    assert emails == ["'-cmd|'/c_calc'!a0@mail.example", "-offers@mail.example", "a@mail.example", "b@mail.example"]
+    assert rows[3][2] == "unsubscribed"
+    assert rows[4][1] == "'=HYPERLINK(1)"
 
 
 def test_only_staff_who_may_view_subscriptions_can_download():
