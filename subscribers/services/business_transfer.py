@@ -20,6 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..addresses import address_hmac
@@ -310,10 +312,17 @@ def _export(*, handle, output: Path, recipient: str, made_by, progress) -> Busin
 
 def _recipients_insert(*, disclosure: Disclosure) -> int:
     """Name everyone in the archive in the disclosure's list, once each: every subscriber, with their account when
-    they have one, then every customer account without a subscriber (its holder never confirmed their address).
+    they have one (or the account registered with their address, not yet linked), then every other customer
+    account without a subscriber (its holder never confirmed their address).
     Returns how many people that is."""
-    subscribers = Subscriber.objects.order_by().values("pk", "user_id")
-    accounts_alone = _customer_accounts().filter(subscriber__isnull=True).order_by().values("pk")
+    accounts_alone = _customer_accounts().filter(subscriber__isnull=True)
+    # Someone who registered and asked for the newsletter, but has not yet confirmed their address, has an account
+    # and a subscriber not yet linked to it: one person, named with both.
+    registered = accounts_alone.filter(email=OuterRef("email")).values("pk")[:1]
+    account = Coalesce("user_id", Subquery(registered))
+    subscribers = Subscriber.objects.order_by().annotate(account=account).values("pk", "account")
+    unlinked = Subscriber.objects.filter(user__isnull=True).values("email")
+    accounts_alone = accounts_alone.exclude(email__in=unlinked).order_by().values("pk")
     return disclosure_recipients_insert(
         disclosure=disclosure, people=subscribers, columns=("subscriber_id", "user_id")
     ) + disclosure_recipients_insert(disclosure=disclosure, people=accounts_alone, columns=("user_id",))

@@ -405,18 +405,31 @@ def test_the_business_transfer_archive_is_complete_its_checksums_verify_and_it_i
     assert access_export_tables(subscriber=crowd["soft"])["disclosures"][0]["kind"] == "Sale of the business"
 
 
-def _registered_without_confirming(email: str, run_on_commit) -> User:
-    """A customer who registered, without ticking the newsletter box, and never used the link proving their
-    address: an account with no subscriber."""
+def _registered_without_confirming(email: str, run_on_commit, *, newsletter: bool = False) -> User:
+    """A customer who registered and never used the link proving their address: an account with no subscriber,
+    or (having ticked the newsletter box) with a subscriber not yet linked to it."""
     details = RegistrationDetails(
         email=email, password="correct horse battery", first_name="Una", last_name="Verified",
         telephone="+441214960000", address_line1="2 Test Street", address_line2="", town="Birmingham", county="",
-        postcode="B18 6AA", marketing_opt_in=False,
+        postcode="B18 6AA", marketing_opt_in=newsletter,
     )
     with run_on_commit():
         user = account_register(details=details)
-    assert not Subscriber.objects.filter(email=email).exists()
+    assert Subscriber.objects.filter(email=email, user=None).exists() == newsletter
     return user
+
+
+def test_a_registration_with_the_newsletter_not_yet_confirmed_is_one_person_in_the_sale(crowd, tmp_path, run_on_commit):
+    user = _registered_without_confirming("una@mail.example", run_on_commit, newsletter=True)
+    subscriber = Subscriber.objects.get(email="una@mail.example")
+
+    call_command(
+        "export_business_transfer", output=str(tmp_path / "sale.zip"), recipient="Buyer", stdout=io.StringIO()
+    )
+
+    disclosure = Disclosure.objects.get(kind=DisclosureKind.BUSINESS_TRANSFER)
+    assert list(disclosure.recipients.filter(user=user).values_list("subscriber", flat=True)) == [subscriber.pk]
+    assert disclosure.row_count == Subscriber.objects.count() == disclosure.recipients.count()
 
 
 def test_an_account_never_confirmed_is_in_the_sale_and_its_copy_of_its_data_shows_it_once_confirmed(
