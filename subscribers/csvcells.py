@@ -27,10 +27,16 @@ def csv_address_cell(address) -> str:
     writes any text. An address beginning with "=" always gets the apostrophe: every spreadsheet runs it as a
     formula. See docs/privacy.md, "Email addresses in CSV files"."""
     text = "" if address is None else str(address)
-    if SIGNED_PLAIN_ADDRESS.fullmatch(text):
-        try:
-            validate_email(text)  # the validator every form uses; the regex alone allows "-.@a..b"
-        except ValidationError:
-            return csv_cell(text)
-        return text
-    return csv_cell(text)
+    return text if signed_plain_address(text) else csv_cell(text)
+
+
+def signed_plain_address(text: str) -> bool:
+    """A valid address beginning with "+" or "-" that a spreadsheet can do nothing with (see above). The CSV import
+    accepts exactly these in its email column, so that a file written here imports back as it was."""
+    if not SIGNED_PLAIN_ADDRESS.fullmatch(text):
+        return False
+    try:
+        validate_email(text)  # the validator every form uses; the regex alone allows "-.@a..b"
+    except ValidationError:
+        return False
+    return True

@@ -3,8 +3,9 @@
 They are RFC 9562 version 7 UUIDs: 48 bits of Unix time in milliseconds, then 74 random bits. The random bits make
 them unguessable (and every token that carries one is signed as well); the time in front makes new ids arrive in
 order, so their unique index fills at its end instead of at a random page per row. A million imported subscribers
-and their subscriptions went in about 4.5 s faster than with fully random (version 4) ids. The time they reveal,
-when a subscriber or subscription was created, is shown only to the person the link was sent to.
+and their subscriptions went in about 4.5 s faster than with fully random (version 4) ids. What they reveal is
+when a subscriber or subscription was created, to the millisecond, to whoever holds a link (the person it was sent
+to, or anyone they forward an email to); docs/privacy.md says so.
 """
 
 import os

@@ -1,10 +1,12 @@
 """The import's writes against changes committed between its plan and its writes, and how it checks the references
 it writes (set-based on PostgreSQL when the role may, otherwise row by row; see imports/references.py)."""
 
-from datetime import UTC, datetime
+import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 
 from subscribers.models import (
     ConsentEvent,
@@ -17,9 +19,10 @@ from subscribers.models import (
 )
 from subscribers.services import suppression_add
 from subscribers.services.errors import ImportInterrupted
-from subscribers.services.imports import ImportOptions, sql
+from subscribers.services.imports import ImportOptions, sql, subscribers_import
 from subscribers.services.imports.reader import csv_open, mapping_check
 from subscribers.services.imports.rows import RowChecker
+from subscribers.services.retention import pending_opt_ins_purge
 from tests.factories import SubscriptionFactory, TopicFactory
 from tests.subscribers.test_imports import HEADER, MAPPING, good, run
 
@@ -159,16 +162,90 @@ def test_a_dry_run_uses_up_no_subscriber_ids(write, general):
 
 
 @postgres_only
-def test_the_tables_an_import_writes_have_no_triggers_of_their_own():
-    # The set-based checks set session_replication_role, which would also silence any trigger or rule added to
-    # these tables: one added later must be made to fire ALWAYS, or the import changed.
+def test_the_tables_an_import_writes_have_no_triggers_but_their_foreign_keys():
+    # The set-based checks set session_replication_role, which silences every trigger and rule on these tables,
+    # including the internal triggers of a deferrable unique constraint: one added later must be made to fire
+    # ALWAYS, or the import changed.
     tables = [m._meta.db_table for m in (Subscriber, Subscription, ConsentEvent)]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tgrelid::regclass::text, tgname FROM pg_trigger "
-            "WHERE tgrelid = ANY(%s::regclass[]) AND NOT tgisinternal",
+            """SELECT t.tgrelid::regclass::text, t.tgname FROM pg_trigger t
+               LEFT JOIN pg_constraint c ON c.oid = t.tgconstraint
+               WHERE t.tgrelid = ANY(%s::regclass[]) AND c.contype IS DISTINCT FROM 'f'""",
             [tables],
         )
         assert cursor.fetchall() == []
         cursor.execute("SELECT tablename, rulename FROM pg_rules WHERE tablename = ANY(%s)", [tables])
         assert cursor.fetchall() == []
+
+
+@postgres_only
+def test_an_import_inside_a_callers_transaction_leaves_its_foreign_keys_checked(write, general):
+    with transaction.atomic():
+        assert run(write(HEADER + good("ann@mail.example"))).reference_checks == "set-based"
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW session_replication_role")
+            assert cursor.fetchone()[0] == "origin"
+
+
+def test_rows_of_two_spellings_of_one_address_are_all_written_when_only_one_spelling_is_known(write, general):
+    # Python's IDNA maps ß to ss: both spellings share one key, but only one is held by a subscriber
+    TopicFactory(slug="sales")
+    SubscriptionFactory(subscriber__email="a@straße.example", topic=TopicFactory())
+    path = write(HEADER + good("a@straße.example") + good("a@strasse.example", "sales"))
+
+    report = run(path)
+
+    assert (report.subscriptions_created, report.consent_events) == (2, 2)
+    assert Subscription.objects.filter(topic__slug="sales", subscriber__email="a@strasse.example").exists()
+
+
+def test_a_subscription_someone_else_made_meanwhile_is_left_alone_and_gets_no_import_event(planned, general):
+    ann = SubscriptionFactory(subscriber__email="ann@mail.example", topic=TopicFactory()).subscriber
+    counts = planned(good("ann@mail.example") + good("bob@mail.example"))
+    assert counts["new_for_existing"] == 1
+
+    # Ann asks for the general topic on the public form (pending) between the plan and the writes
+    theirs = SubscriptionFactory(subscriber=ann, topic=general, status=SubscriptionStatus.PENDING)
+    written = write_now(counts)
+
+    assert (written["subscriptions_created"], written["consent_events"]) == (1, 1)
+    theirs.refresh_from_db()
+    assert theirs.status == SubscriptionStatus.PENDING
+    assert list(ConsentEvent.objects.values_list("subscriber__email", flat=True)) == ["bob@mail.example"]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_while_an_import_writes_its_subscribers_cannot_be_deleted_and_the_purge_passes_them_by(write, general):
+    stale = timezone.now() - timedelta(days=365)
+    ann = SubscriptionFactory(
+        subscriber__email="ann@mail.example", topic=general, status=SubscriptionStatus.PENDING, requested_at=stale
+    ).subscriber
+    path = write(HEADER + good("ann@mail.example"))
+    elsewhere = {}
+
+    def other_session():
+        try:
+            elsewhere["purged"] = pending_opt_ins_purge()
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+                cursor.execute("DELETE FROM subscribers_subscription WHERE subscriber_id = %s", [ann.pk])
+                cursor.execute("DELETE FROM subscribers_subscriber WHERE id = %s", [ann.pk])
+        except OperationalError as err:
+            elsewhere["refused"] = str(err)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        report = subscribers_import(path=path, options=ImportOptions(mapping=MAPPING))
+        # The writes are done, not committed: another session tries the purge, then to delete Ann outright
+        worker = threading.Thread(target=other_session)
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+
+    assert elsewhere["purged"] == {"pending_subscriptions": 0, "subscribers": 0}, "Ann was locked: left for later"
+    assert "lock timeout" in elsewhere["refused"]
+    assert report.subscriptions_activated == 1
+    assert Subscription.objects.get(subscriber=ann).status == SubscriptionStatus.ACTIVE

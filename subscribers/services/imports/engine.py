@@ -39,11 +39,12 @@ class ImportReport:
     already_active: int = 0
     unsubscribed_earlier: int = 0
     duplicates: int = 0
+    changed_meanwhile: int = 0  # rows whose subscriber someone else created, or deleted, between plan and writes
     error_rows: int = 0
     error_count: int = 0
     errors: list = field(default_factory=list)
     committed: bool = False
-    reference_checks: str = ""  # on PostgreSQL, how the foreign keys of the rows written were checked (references)
+    reference_checks: str = ""  # how the foreign keys of the rows written were checked: see references
     seconds: dict = field(default_factory=dict)
 
     @property
@@ -68,6 +69,11 @@ class ImportReport:
             f"Skipped, already subscribed: {self.already_active:,}",
             f"Skipped, unsubscribed earlier from that topic: {self.unsubscribed_earlier:,}",
             f"Skipped, duplicate of an earlier row (same address and topic): {self.duplicates:,}",
+            *(
+                [f"Skipped, changed while the import ran (signed up or erased meanwhile): {self.changed_meanwhile:,}"]
+                if self.changed_meanwhile
+                else []
+            ),
             f"Rows with errors: {self.error_rows:,}",
         ]
         return lines
@@ -119,7 +125,8 @@ def subscribers_import(*, path: Path, options: ImportOptions, progress: Progress
         finally:
             sql.staging_drop()
     if report.committed:
-        # PostgreSQL checks the foreign keys of the new rows at commit (Django makes them deferrable).
+        # Unless they were checked set-based, PostgreSQL checks the new rows' foreign keys at commit (Django makes
+        # them deferrable).
         report.seconds["commit"] = round(time.monotonic() - clock, 2)
     report.seconds["total"] = round(time.monotonic() - started, 2)
     return report

@@ -10,46 +10,67 @@ the import switches the per-row checks off for its own transaction only and does
   same KEY SHARE lock the per-row checks take. It stops if a topic or policy version has gone (ImportInterrupted:
   the transaction rolls back whole, as after a failed per-row check), and skips the rows of a subscriber that has
   gone (erased meanwhile, say), where a per-row check would have failed the whole import;
-- every other reference is to a row the import itself wrote in this transaction, which nobody else can delete: a
-  new subscriber (the writes skip the rows of one that could not be created), or, for a consent event, the
-  subscription it records.
+- every other reference is to a row the import itself wrote in this transaction, which nobody else can see, let
+  alone delete: a new subscriber (the rows of one that could not be created are skipped), or the subscriber and
+  topic of a subscription it wrote, for that subscription's consent event.
 
-Without the privilege nothing else changes: the same locks are taken, and the database also checks each row.
-On SQLite, which lets one connection write at a time, the database checks each row.
+Without the privilege nothing else changes: the same locks are taken, and the database also checks each row. On
+SQLite, where one connection writes at a time (the import's transaction holds the write lock from its start), the
+database checks each row.
 
-``session_replication_role`` also silences ordinary triggers and rules; the tables the import writes have none (a
-test keeps it so).
+The locks are held from the start of the writes to the commit (about 30 s for a million rows), where the per-row
+checks took them at commit: meanwhile, changing a referenced subscriber's address or deleting them waits. The
+retention purge skips a subscriber that an import has locked, and comes back to them the next day.
+
+``session_replication_role`` also silences triggers and rules, and with them deferrable unique constraints (which
+PostgreSQL enforces with triggers); the tables the import writes have none but their foreign keys' (a test keeps
+it so), and the setting is put back when the writes end.
 """
 
-from django.db import DatabaseError, connection, transaction
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
 
 from ...models import PrivacyPolicyVersion, Subscriber, Topic
 from ..errors import ImportInterrupted
 
-INSUFFICIENT_PRIVILEGE = "42501"
 WRITTEN = "outcome IN ('new', 'pending')"
 
 
-def bulk_checks_begin(cursor) -> bool:
-    """Switch this transaction to set-based reference checks, if the database allows it. True when it did."""
+@contextmanager
+def bulk_checks(cursor) -> Iterator[bool]:
+    """Within the block, check references set-based if the database allows it; yields whether it does. The setting
+    is put back at the end of the block, so that the rest of a caller's transaction (a script that wraps the
+    import in its own, a test) is checked as usual."""
+    if not _may_switch(cursor):
+        yield False
+        return
+    cursor.execute("SELECT current_setting('session_replication_role')")
+    before = cursor.fetchone()[0]
+    cursor.execute("SET LOCAL session_replication_role = replica")
+    yield True
+    # Not after a failure: the import's transaction (or savepoint) is then rolled back, which undoes the SET LOCAL.
+    cursor.execute("SELECT set_config('session_replication_role', %s, true)", [before])
+
+
+def _may_switch(cursor) -> bool:
+    """Whether this role may set session_replication_role: a superuser, or (PostgreSQL 15 and later) a role
+    granted SET on it. Asked rather than tried, so that a refusal is not logged as an error on every import."""
     if connection.vendor != "postgresql":
         return False
-    try:
-        with transaction.atomic():  # a savepoint, so that a refusal leaves the import's transaction usable
-            cursor.execute("SET LOCAL session_replication_role = replica")
-    except DatabaseError as err:
-        if getattr(err.__cause__, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
-            raise
-        return False
-    return True
+    if connection.pg_version >= 150000:
+        cursor.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+    else:
+        cursor.execute("SELECT current_setting('is_superuser') = 'on'")
+    return cursor.fetchone()[0]
 
 
 def referenced_rows_lock(cursor, *, policy_version_id: int | None) -> bool:
     """Lock every row the writes will refer to, as the per-row checks would, so that none can be deleted before the
     import commits. Raises ImportInterrupted if a topic or privacy policy version has been deleted since the plan
-    was made. Rows whose existing subscriber has been deleted meanwhile (erased, say) are marked "changed" and
-    skipped; returns whether there were any. The subscribers the import creates need no lock: nobody else can see
-    them before it commits."""
+    was made; returns whether an existing subscriber has been (their rows are then skipped). The subscribers the
+    import creates need no lock: nobody else can see them before it commits."""
     # The SQL below is fixed text: table names from the models, values as parameters.
     topics = _lock(cursor, Topic._meta.db_table, f"SELECT DISTINCT topic_id FROM import_plan WHERE {WRITTEN}")  # noqa: S608
     versions = _lock(
@@ -70,17 +91,9 @@ def referenced_rows_lock(cursor, *, policy_version_id: int | None) -> bool:
             "A topic or privacy policy version named in the file was deleted while the import ran. Nothing was "
             "imported; check the file's topics and policy versions, and run the import again."
         )
-    subscriber = Subscriber._meta.db_table
-    subscribers = _lock(
-        cursor, subscriber, f"SELECT subscriber_id FROM import_plan WHERE subscriber_id IS NOT NULL AND {WRITTEN}"  # noqa: S608
-    )
-    if subscribers == wanted_subscribers:
-        return False
-    cursor.execute(
-        f"""UPDATE import_plan SET outcome = 'changed' WHERE subscriber_id IS NOT NULL AND {WRITTEN}
-        AND NOT EXISTS (SELECT 1 FROM {subscriber} s WHERE s.id = import_plan.subscriber_id)"""  # noqa: S608
-    )
-    return True
+    existing = f"SELECT subscriber_id FROM import_plan WHERE subscriber_id IS NOT NULL AND {WRITTEN}"  # noqa: S608
+    subscribers = _lock(cursor, Subscriber._meta.db_table, existing)
+    return subscribers != wanted_subscribers
 
 
 def _lock(cursor, table: str, ids_sql: str, params=()) -> int:

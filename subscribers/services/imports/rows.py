@@ -16,7 +16,7 @@ from django.core.validators import EmailValidator, validate_email
 from django.utils import timezone
 
 from ...addresses import AddressHasher
-from ...csvcells import FORMULA_START, SIGNED_PLAIN_ADDRESS
+from ...csvcells import FORMULA_START, signed_plain_address
 from ...models import LawfulBasis, PrivacyPolicyVersion, Topic
 from ...wording import wording_hash
 from ..errors import ImportMappingError
@@ -95,11 +95,6 @@ FORMULA_PROBLEM = (
 )
 
 
-def _signed_plain_address(value: str) -> bool:
-    """An address such as -news@shop.example: valid, and harmless in a spreadsheet (csvcells), so not a formula."""
-    return SIGNED_PLAIN_ADDRESS.fullmatch(value) is not None
-
-
 def _quoted(value: str, limit: int) -> str:
     """The cell in quotes for an error message, unless it may be personal data (an address in the wrong column)."""
     return "" if "@" in value else f" “{value[:limit]}”"
@@ -151,7 +146,7 @@ class RowChecker:
                 formulas = [
                     (line, self._label(name), FORMULA_PROBLEM)
                     for name, value in zip(self.fields, raw, strict=True)
-                    if value.startswith(FORMULA_START) and not (name == "email" and _signed_plain_address(value))
+                    if value.startswith(FORMULA_START) and not (name == "email" and signed_plain_address(value))
                 ]
                 if formulas:
                     return None, formulas

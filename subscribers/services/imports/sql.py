@@ -116,9 +116,10 @@ def _new_id_sql(cursor) -> str:
         # From the table's own sequence, as an insert would take it: the ids are ours alone.
         cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
         return f"nextval('{cursor.fetchone()[0]}'::regclass)"
-    # SQLite: after the highest id. Safe because SQLite lets one connection write at a time, and refuses to let a
-    # transaction write after another has written since it first read.
-    highest = f"(SELECT COALESCE(MAX(id), 0) FROM {table})"  # noqa: S608 - the table name comes from the model
+    # SQLite: after the highest id ever given (AUTOINCREMENT never gives one twice, even after a delete). Nobody else
+    # can take them first: the import's transaction holds SQLite's write lock from its start (BEGIN IMMEDIATE).
+    highest = f"""(SELECT COALESCE(MAX(m), 0) FROM (
+        SELECT MAX(id) AS m FROM {table} UNION ALL SELECT seq FROM sqlite_sequence WHERE name = '{table}'))"""  # noqa: S608 - the table name comes from the model
     return f"{highest} + ROW_NUMBER() OVER (PARTITION BY creates_subscriber ORDER BY line)"
 
 
@@ -134,38 +135,46 @@ def plan_build(*, for_writing: bool) -> dict[str, int]:
     with connection.cursor() as cursor:
         _analyse(cursor, "import_rows")
         if _postgres():
-            # Sorts and hashes over a million rows stay in memory (the import's transaction only).
+            # Sorts and hashes over a million rows stay in memory: up to 256 MB each, for this transaction only.
             cursor.execute("SET LOCAL work_mem = '256MB'")
         new_id = _new_id_sql(cursor) if for_writing else "NULL"
+        # Inside out: each row's existing subscriber (by either spelling of its address) and suppression; then its
+        # place among the rows of the same address and topic (the first wins, the others are duplicates); then
+        # which row creates the address's subscriber: the first that has none, is no duplicate and is not
+        # suppressed. One sort serves both windows, and the rows come out in address order, so the new ids
+        # ascend with the addresses.
         cursor.execute(
             f"""
             CREATE TEMP TABLE import_plan AS
-            SELECT p.*, CASE WHEN p.creates_subscriber THEN {new_id} END AS new_id
+            SELECT w.line, w.email, w.email_key, w.email_alt, w.hmac, w.hmac_alt, w.first_name, w.topic_id, w.basis,
+                   w.consented_at, w.policy_version_id, w.wording_hash, w.detail, w.subscriber_id,
+                   w.creates_subscriber,
+                   CASE
+                       WHEN w.nth > 1 THEN 'duplicate'
+                       WHEN w.suppressed THEN 'suppressed'
+                       ELSE COALESCE(sn.status, 'new')
+                   END AS outcome,
+                   CASE WHEN w.creates_subscriber THEN {new_id} END AS new_id
             FROM (
-                SELECT r.line, r.email, r.email_key, r.email_alt, r.hmac, r.hmac_alt, r.first_name, r.topic_id,
-                       r.basis, r.consented_at, r.policy_version_id, r.wording_hash, r.detail,
-                       COALESCE(s1.id, s2.id) AS subscriber_id,
-                       r.first_of_address AND COALESCE(s1.id, s2.id) IS NULL
-                           AND x1.address_hmac IS NULL AND x2.address_hmac IS NULL AS creates_subscriber,
-                       CASE
-                           WHEN r.nth > 1 THEN 'duplicate'
-                           WHEN x1.address_hmac IS NOT NULL OR x2.address_hmac IS NOT NULL THEN 'suppressed'
-                           ELSE COALESCE(sn.status, 'new')
-                       END AS outcome
+                SELECT n.*, COALESCE(MIN(CASE WHEN n.subscriber_id IS NULL AND n.nth = 1 AND NOT n.suppressed
+                                              THEN n.line END) OVER (PARTITION BY n.email_key) = n.line, FALSE)
+                           AS creates_subscriber
                 FROM (
-                    SELECT import_rows.*, row_number() OVER (PARTITION BY email_key, topic_id ORDER BY line) AS nth,
-                           MIN(line) OVER (PARTITION BY email_key) = line AS first_of_address
-                    FROM import_rows
-                ) r
-                LEFT JOIN {subscriber} s1 ON s1.email = r.email
-                LEFT JOIN {subscriber} s2 ON r.email_alt IS NOT NULL AND s2.email = r.email_alt
-                LEFT JOIN (SELECT DISTINCT address_hmac FROM {suppression} WHERE scope IN {scopes}) x1
-                    ON x1.address_hmac = r.hmac
-                LEFT JOIN (SELECT DISTINCT address_hmac FROM {suppression} WHERE scope IN {scopes}) x2
-                    ON r.hmac_alt IS NOT NULL AND x2.address_hmac = r.hmac_alt
-                LEFT JOIN {subscription} sn ON sn.subscriber_id = COALESCE(s1.id, s2.id) AND sn.topic_id = r.topic_id
-                ORDER BY r.email_key
-            ) p
+                    SELECT j.*, row_number() OVER (PARTITION BY j.email_key, j.topic_id ORDER BY j.line) AS nth
+                    FROM (
+                        SELECT r.*, COALESCE(s1.id, s2.id) AS subscriber_id,
+                               x1.address_hmac IS NOT NULL OR x2.address_hmac IS NOT NULL AS suppressed
+                        FROM import_rows r
+                        LEFT JOIN {subscriber} s1 ON s1.email = r.email
+                        LEFT JOIN {subscriber} s2 ON r.email_alt IS NOT NULL AND s2.email = r.email_alt
+                        LEFT JOIN (SELECT DISTINCT address_hmac FROM {suppression} WHERE scope IN {scopes}) x1
+                            ON x1.address_hmac = r.hmac
+                        LEFT JOIN (SELECT DISTINCT address_hmac FROM {suppression} WHERE scope IN {scopes}) x2
+                            ON r.hmac_alt IS NOT NULL AND x2.address_hmac = r.hmac_alt
+                    ) j
+                ) n
+            ) w
+            LEFT JOIN {subscription} sn ON sn.subscriber_id = w.subscriber_id AND sn.topic_id = w.topic_id
             """  # noqa: S608 - table names come from the models; every value is a parameter
         )
         _analyse(cursor, "import_plan")
@@ -200,21 +209,21 @@ def plan_write(*, now, policy_version_id: int | None, counts: dict[str, int]) ->
     """Write what the plan decided (``counts`` is what ``plan_build`` returned): new subscribers, new and newly
     active subscriptions, one consent event each.
 
-    Returns the counts written, and ``reference_checks``: "set-based" or "per row" (see ``references``).
+    Returns the counts written; ``changed_meanwhile``, the rows skipped because their subscriber was created by
+    someone else or deleted since the plan; and ``reference_checks``: "set-based" or "per row" (see
+    ``references``).
     """
     now = connection.ops.adapt_datetimefield_value(now)
-    written = {}
-    with connection.cursor() as cursor:
-        set_based = references.bulk_checks_begin(cursor)
+    written = {"changed_meanwhile": 0}
+    with connection.cursor() as cursor, references.bulk_checks(cursor) as set_based:
         written["reference_checks"] = "set-based" if set_based else "per row"
-        changed = _postgres() and references.referenced_rows_lock(cursor, policy_version_id=policy_version_id)
+        gone = _postgres() and references.referenced_rows_lock(cursor, policy_version_id=policy_version_id)
         written["subscribers_created"] = _subscribers_create(cursor, now=now)
-        if written["subscribers_created"] != counts["new_subscribers"]:
-            _changed_mark(cursor)
-            changed = True
+        if gone or written["subscribers_created"] != counts["new_subscribers"]:
+            written["changed_meanwhile"] = _changed_mark(cursor)
         written["subscriptions_created"] = _subscriptions_create(cursor, now=now, counts=counts)
         written["subscriptions_activated"] = _pending_activate(cursor, now=now) if counts["pending"] else 0
-        every_row_written = not changed and (
+        every_row_written = not written["changed_meanwhile"] and (
             (written["subscriptions_created"], written["subscriptions_activated"]) == (counts["new"], counts["pending"])
         )
         written["consent_events"] = _events_record(
@@ -235,26 +244,29 @@ def _not_suppressed() -> str:
 def _subscribers_create(cursor, *, now) -> int:
     """Each new address's first row creates its subscriber, with the id the plan gave it. The plan is in address
     order, so the ids ascend with the addresses and both indexes fill at their ends. A subscriber someone else
-    created meanwhile is left alone (on SQLite, where ids come from the highest one, on either its id or address)."""
+    created meanwhile is left alone."""
     cursor.execute(
         f"""
         INSERT INTO {Subscriber._meta.db_table} (id, email, address_hmac, first_name, public_id, created_at)
         SELECT new_id, email, hmac, first_name, {_uuid_sql()}, %s FROM import_plan n
         WHERE creates_subscriber AND {_not_suppressed()}
-        ON CONFLICT {"(email)" if _postgres() else ""} DO NOTHING
+        ON CONFLICT (email) DO NOTHING
         """,  # noqa: S608 - table names come from the models; every value is a parameter
         [now],
     )
     return cursor.rowcount
 
 
-def _changed_mark(cursor) -> None:
-    """Some new subscriber was not created: its address was added by someone else, or suppressed, since the plan.
-    Its rows are skipped."""
+def _changed_mark(cursor) -> int:
+    """Skip (outcome "changed") the rows whose subscriber does not exist: one deleted since the plan, or a new one
+    not created because someone else added the address, or it was suppressed, meanwhile. Returns how many."""
+    subscriber = Subscriber._meta.db_table
     cursor.execute(
-        f"""UPDATE import_plan SET outcome = 'changed' WHERE new_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM {Subscriber._meta.db_table} s WHERE s.id = import_plan.new_id)"""  # noqa: S608
+        f"""UPDATE import_plan SET outcome = 'changed' WHERE {references.WRITTEN} AND NOT EXISTS (
+            SELECT 1 FROM {subscriber} s WHERE s.id = COALESCE(import_plan.subscriber_id, import_plan.new_id)
+        )"""  # noqa: S608 - the table name comes from the model
     )
+    return cursor.rowcount
 
 
 def _subscriptions_create(cursor, *, now, counts: dict[str, int]) -> int:
@@ -320,7 +332,7 @@ def _events_record(cursor, *, now, policy_version_id: int | None, every_row_writ
         SELECT COALESCE(subscriber_id, new_id), topic_id, '{ConsentPurpose.MARKETING}', '{ConsentAction.IMPORTED}',
                '{ConsentSource.IMPORT}', %s, COALESCE(policy_version_id, %s), wording_hash, detail
         FROM import_plan n
-        WHERE outcome IN ('new', 'pending') {written_only}
+        WHERE {references.WRITTEN} {written_only}
         """,  # noqa: S608 - table names come from the models; every value is a parameter
         params,
     )
