@@ -29,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from subscribers.addresses import address_hmac, email_normalise
+from subscribers.addresses import address_hmac, address_spellings
 from subscribers.services import address_bounced, address_complained
 
 from .models import BounceType, Delivery, DeliveryState, FeedbackEvent, SoftBounce
@@ -170,7 +170,7 @@ def _on_bounce(event: dict) -> None:
 def _suppress_bounced(*, email: str, detail: str) -> None:
     address_bounced(email=email, detail=detail)
     Delivery.objects.filter(
-        subscriber__email=email_normalise(email), state__in=(DeliveryState.QUEUED, DeliveryState.CLAIMED)
+        subscriber__email__in=address_spellings(email), state__in=(DeliveryState.QUEUED, DeliveryState.CLAIMED)
     ).filter(attempted_at__isnull=True).update(
         state=DeliveryState.SKIPPED, reason="address bounced", finished_at=timezone.now()
     )

@@ -26,6 +26,23 @@ def address_for_transport(email: str) -> str:
         raise ValueError(f"The domain of {email!r} cannot be used for email.") from err
 
 
+def address_spellings(email: str) -> set[str]:
+    """Every spelling of one mailbox, normalised: as given and, for an internationalised domain, in both its ASCII
+    (IDNA) and its Unicode form. SES reports the ASCII form of an address we may hold in Unicode."""
+    email = email_normalise(email)
+    local, at, domain = email.rpartition("@")
+    spellings = {email}
+    if not at:
+        return spellings
+    try:
+        spellings.add(f"{local}@{domain.encode('idna').decode('ascii').lower()}")
+        if "xn--" in domain:
+            spellings.add(f"{local}@{domain.encode('ascii').decode('idna').lower()}")
+    except UnicodeError:
+        pass
+    return spellings
+
+
 def address_hmac(email: str) -> str:
     """Keyed HMAC-SHA256 of the normalised address: stable, not reversible without the key."""
     key = settings.SUPPRESSION_HMAC_KEY

@@ -98,6 +98,32 @@ def test_a_hard_bounce_is_recorded_on_the_row_and_the_address_gets_nothing_from_
     assert audience == set(emails[1:])
 
 
+def test_a_bounce_reported_in_ascii_suppresses_an_address_held_with_an_internationalised_domain(campaign, outbox):
+    zoe = SubscriptionFactory(subscriber__email="zoe@bücher.example").subscriber
+    SubscriptionFactory(subscriber__email="ann@mail.example")
+    send = send_start(send=send_create(page=campaign))
+    send_work(send_id=send.pk)
+    row = Delivery.objects.get(send=send, subscriber=zoe)
+    ascii_form = "zoe@xn--bcher-kva.example"  # how the message went out, and how SES names it
+    event = ses.bounce(
+        mail=ses.mail(message_id=row.ses_message_id, to=[ascii_form]),
+        bounce_type="Permanent",
+        sub_type="General",
+        recipients=[ses.bounced_recipient(ascii_form)],
+    )
+
+    receive_and_process(event)
+
+    bounced = {SuppressionScope.ALL: SuppressionReason.BOUNCE}
+    assert suppressed("zoe@bücher.example") == suppressed(ascii_form) == bounced
+    assert ConsentEvent.objects.filter(subscriber=zoe, source=ConsentSource.SES_FEEDBACK).exists()
+    Send.objects.filter(pk=send.pk).update(state=SendState.SENT)
+    following = send_start(send=send_create(page=campaign))
+    assert list(Delivery.objects.filter(send=following).values_list("subscriber__email", flat=True)) == [
+        "ann@mail.example"
+    ]
+
+
 def test_a_hard_bounce_skips_the_addresses_rows_still_queued_in_a_running_send(campaign, outbox):
     people = [SubscriptionFactory() for _ in range(3)]
     send = send_start(send=send_create(page=campaign))
