@@ -45,10 +45,14 @@ def address_spellings(email: str) -> set[str]:
 
 def address_hmac(email: str) -> str:
     """Keyed HMAC-SHA256 of the normalised address: stable, not reversible without the key."""
+    return hmac.new(_hmac_key(), email_normalise(email).encode(), hashlib.sha256).hexdigest()
+
+
+def _hmac_key() -> bytes:
     key = settings.SUPPRESSION_HMAC_KEY
     if not key:
         raise ImproperlyConfigured("SUPPRESSION_HMAC_KEY is empty; suppression and erasure need it.")
-    return hmac.new(key.encode(), email_normalise(email).encode(), hashlib.sha256).hexdigest()
+    return key.encode()
 
 
 class AddressHasher:
@@ -59,10 +63,7 @@ class AddressHasher:
     BLOCK = 64  # SHA-256's block size in bytes
 
     def __init__(self):
-        key = settings.SUPPRESSION_HMAC_KEY
-        if not key:
-            raise ImproperlyConfigured("SUPPRESSION_HMAC_KEY is empty; suppression and erasure need it.")
-        key = key.encode()
+        key = _hmac_key()
         if len(key) > self.BLOCK:
             key = hashlib.sha256(key).digest()
         key = key.ljust(self.BLOCK, b"\0")

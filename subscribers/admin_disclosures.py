@@ -19,6 +19,7 @@ from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from . import selectors
+from .admin_breadcrumbs import section_breadcrumbs
 from .models import Disclosure, Partner, Topic
 from .services.disclosures import PARTNER_EXPORT_FIELDS, partner_export_create
 from .services.errors import DisclosureError, DisclosureRepeated
@@ -69,10 +70,8 @@ class _DisclosureAdminMixin(WagtailAdminTemplateMixin):
         return super().dispatch(request, *args, **kwargs)
 
     def get_breadcrumbs_items(self):
-        items = [{"url": reverse("wagtailadmin_home"), "label": "Home"}]
-        if self.below_the_log:
-            items.append({"url": reverse("disclosures_admin:index"), "label": DisclosureIndexView.page_title})
-        return [*items, {"url": "", "label": self.get_page_title()}]
+        section = ("disclosures_admin:index", DisclosureIndexView.page_title) if self.below_the_log else None
+        return section_breadcrumbs(title=self.get_page_title(), section=section)
 
 
 class DisclosureIndexView(_DisclosureAdminMixin, TemplateView):

@@ -18,6 +18,7 @@ from django.views.generic import FormView, TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from .admin_breadcrumbs import section_breadcrumbs
 from .csvcells import csv_cell
 from .models import PrivacyPolicyVersion, SubscriberImport, Topic
 from .selectors import topic_default
@@ -127,10 +128,9 @@ class _ImportAdminMixin(WagtailAdminTemplateMixin):
         return super().dispatch(request, *args, **kwargs)
 
     def get_breadcrumbs_items(self):
-        items = [{"url": reverse("wagtailadmin_home"), "label": "Home"}]
-        if self.page_title != ImportIndexView.page_title:
-            items.append({"url": reverse("imports_admin:index"), "label": ImportIndexView.page_title})
-        return [*items, {"url": "", "label": self.get_page_title()}]
+        index = self.page_title == ImportIndexView.page_title
+        section = None if index else ("imports_admin:index", ImportIndexView.page_title)
+        return section_breadcrumbs(title=self.get_page_title(), section=section)
 
 
 class ImportIndexView(_ImportAdminMixin, FormView):

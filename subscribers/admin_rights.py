@@ -9,7 +9,6 @@ then asks for one of the model's Django permissions: view to read, add to record
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
@@ -19,6 +18,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import AdminDateInput
 
 from . import selectors
+from .admin_breadcrumbs import section_breadcrumbs
 from .models import (
     ConsentSource,
     ErasureSource,
@@ -95,10 +95,8 @@ class _RightsAdminMixin(WagtailAdminTemplateMixin):
         return super().dispatch(request, *args, **kwargs)
 
     def get_breadcrumbs_items(self):
-        items = [{"url": reverse("wagtailadmin_home"), "label": "Home"}]
-        if self.below_the_list:
-            items.append({"url": reverse("rights_admin:index"), "label": RightsRequestIndexView.page_title})
-        return [*items, {"url": "", "label": self.get_page_title()}]
+        section = ("rights_admin:index", RightsRequestIndexView.page_title) if self.below_the_list else None
+        return section_breadcrumbs(title=self.get_page_title(), section=section)
 
 
 class RightsRequestIndexView(_RightsAdminMixin, TemplateView):

@@ -29,30 +29,25 @@ class EmailChangeLinkUsed(AccountError):
     """The email-change link was already used."""
 
 
-class RightsRequestError(ValueError):
-    """A request to exercise a data-protection right cannot be recorded or closed as asked.
-
-    ``field`` names the form field the problem belongs to, when there is one, so a form can show it there.
-    """
+class FormFieldError(ValueError):
+    """A refusal a form can show beside its cause: ``field`` names the form field the problem belongs to, when
+    there is one; the message says why."""
 
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class RightsRequestError(FormFieldError):
+    """A request to exercise a data-protection right cannot be recorded or closed as asked."""
 
 
 class AccessExportError(Exception):
     """A copy of someone's data cannot be prepared or downloaded; the message says why."""
 
 
-class DisclosureError(ValueError):
-    """Personal data cannot be handed over as asked; nothing was disclosed or logged. The message says why.
-
-    ``field`` names the form field the problem belongs to, when there is one.
-    """
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+class DisclosureError(FormFieldError):
+    """Personal data cannot be handed over as asked; nothing was disclosed or logged."""
 
 
 class DisclosureRepeated(DisclosureError):
@@ -63,15 +58,8 @@ class DisclosureRepeated(DisclosureError):
         self.disclosure = disclosure
 
 
-class PolicyVersionError(ValueError):
-    """A privacy policy version cannot be published, or acknowledged, as asked; the message says why.
-
-    ``field`` names the form field the problem belongs to, when there is one.
-    """
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+class PolicyVersionError(FormFieldError):
+    """A privacy policy version cannot be published, or acknowledged, as asked."""
 
 
 class SubscriberImportError(Exception):
