@@ -8,6 +8,7 @@ nobody receives a campaign twice.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +27,9 @@ from .rendering import campaign_render
 logger = logging.getLogger(__name__)
 
 OPEN_STATES = (DeliveryState.QUEUED, DeliveryState.CLAIMED)
+QUOTA_PAUSE_REASON = "The SES daily sending quota is used up; the send resumes when quota is available again."
+# How long cancelling waits for the SES calls already open to be recorded by their workers.
+CANCEL_WAIT_SECONDS = 5.0
 
 
 class SendStateError(Exception):
@@ -186,6 +190,16 @@ def _wake_workers(send_id: int, count: int | None = None) -> None:
         send_work_task.delay(send_id=send_id)
 
 
+def send_wake_later(*, send_id: int, seconds: float) -> None:
+    """Queue one wake-up for the send ``seconds`` from now: for rows in a long backoff, or for the rows a stopping
+    worker gave back. Tasks run inline (the test settings) have no later: there the caller's loop goes on instead."""
+    from .tasks import send_work_task
+
+    if send_work_task.app.conf.task_always_eager:
+        return
+    send_work_task.apply_async(kwargs={"send_id": send_id}, countdown=max(0.0, seconds))
+
+
 def send_pause(*, send: Send, reason: str = "Paused by staff") -> Send:
     """Workers stop before their next message; claimed rows they had not attempted go back to the queue."""
     Send.objects.filter(pk=send.pk, state=SendState.SENDING).update(state=SendState.PAUSED, pause_reason=reason[:255])
@@ -202,24 +216,50 @@ def send_resume(*, send: Send) -> Send:
 
 
 def send_cancel(*, send: Send) -> Send:
-    """Stop for good: every row not yet attempted is skipped.
+    """Stop for good: when this returns, no row of the send is queued or claimed.
 
-    The state changes first, in its own short commit, so workers stop at their next window at once; skipping a
-    large audience's queued rows then takes as long as it takes (the sweeper finishes it after a crash).
+    The state changes first, in its own short commit, so no worker marks another row as attempting; then every row
+    not attempted is skipped, and the few SES calls already open (at most one window per worker) are waited for, up
+    to ``CANCEL_WAIT_SECONDS``, while their workers record them. A call of a worker that died meanwhile is left to its
+    lease (the sweeper) rather than waited for.
     """
     updated = Send.objects.filter(
         pk=send.pk, state__in=(SendState.DRAFT, SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)
     ).update(state=SendState.CANCELLED, finished_at=timezone.now())
     if updated:
         _cancelled_rows_skip(send_id=send.pk)
+        _in_flight_wait(send_id=send.pk, seconds=CANCEL_WAIT_SECONDS)
+        _cancelled_rows_skip(send_id=send.pk)  # a call refused for now was put back to the queue meanwhile
     send.refresh_from_db()
     return send
 
 
 def _cancelled_rows_skip(*, send_id: int) -> int:
-    return Delivery.objects.filter(send_id=send_id, state=DeliveryState.QUEUED).update(
-        state=DeliveryState.SKIPPED, reason="send cancelled", finished_at=timezone.now()
+    not_attempted = Q(state=DeliveryState.QUEUED) | Q(state=DeliveryState.CLAIMED, attempted_at__isnull=True)
+    return (
+        Delivery.objects.filter(send_id=send_id)
+        .filter(not_attempted)
+        .update(
+            state=DeliveryState.SKIPPED,
+            reason="send cancelled",
+            finished_at=timezone.now(),
+            claimed_by="",
+            lease_expires_at=None,
+        )
     )
+
+
+def _in_flight_wait(*, send_id: int, seconds: float) -> bool:
+    """Wait until no row of the send is in an open SES call (claimed, attempted, lease alive). True if none is."""
+    deadline = time.monotonic() + seconds
+    while True:
+        open_calls = Delivery.objects.filter(send_id=send_id, state=DeliveryState.CLAIMED, attempted_at__isnull=False)
+        in_flight = open_calls.filter(lease_expires_at__gt=timezone.now()).exists()
+        if not in_flight:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def send_finish_if_done(*, send_id: int) -> bool:
@@ -251,6 +291,18 @@ def delivery_claim_batch(*, send_id: int, worker_id: str, size: int) -> list[int
                 lease_expires_at=now + timedelta(seconds=settings.SEND_LEASE_SECONDS),
             )
     return ids
+
+
+def delivery_next_retry_seconds(*, send_id: int) -> float | None:
+    """Seconds until the first queued row of the send may be claimed (0 when one may be now); None when no row is
+    queued."""
+    queued = Delivery.objects.filter(send_id=send_id, state=DeliveryState.QUEUED)
+    if queued.filter(Q(not_before__isnull=True) | Q(not_before__lte=timezone.now())).exists():
+        return 0.0
+    first = queued.order_by("not_before").values_list("not_before", flat=True).first()
+    if first is None:
+        return None
+    return max((first - timezone.now()).total_seconds(), 0.0)
 
 
 def delivery_release(*, ids: list[int], worker_id: str) -> int:
@@ -362,8 +414,6 @@ def sends_sweep() -> dict[str, int]:
 
     Waking workers for every send with queued rows is what makes lost or duplicated Celery messages harmless.
     """
-    from .worker import QUOTA_PAUSE_REASON
-
     result = deliveries_sweep()
     now = timezone.now()
     for send in Send.objects.filter(state=SendState.SCHEDULED, scheduled_for__lte=now):

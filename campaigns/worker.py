@@ -1,12 +1,20 @@
 """The worker loop of a send: claim a batch, re-check each recipient, send within the shared rate, record.
 
-A claimed batch is sent in small windows. For each window the worker reserves that many slots of the shared
-rate in one Redis call, then in one commit writes the previous window's outcomes and marks this window's rows
-as attempting, then makes the SES calls: each at its own slot, up to ``SEND_CONCURRENCY`` at a time while the
-process waits for SES rather than working. No database transaction is open during an SES call, and a worker
-that dies leaves at most one window of rows in doubt (``unknown``), never a row sent twice.
+A claimed batch is sent in small windows, each no larger than the SES calls one process has open at once
+(``SEND_CONCURRENCY``). For each window the worker reserves that many slots of the shared rate in one Redis call,
+then in one commit writes the previous window's outcomes and marks this window's rows as attempting, then starts
+every call of the window at its slot. No database transaction is open during an SES call, and a worker that dies
+leaves at most one window (``SEND_CONCURRENCY`` rows) in doubt (``unknown``), never a row sent twice.
+
+What a worker knows, it does not lose. A dropped connection to PostgreSQL or Redis, or a restart of either, makes
+the step that met it reconnect and run again, for up to ``SEND_RECOVER_SECONDS``, holding the outcomes SES gave
+meanwhile; only after that does the worker give up, and then it still writes what it can and gives back the rows
+it did not attempt. A warm shutdown (``worker_stop``) ends the loop after the open calls, recorded. A worker that
+finds only rows waiting out a retry backoff waits for the first of them (or, for a long wait, queues a wake-up
+for then) rather than leaving them to the minute sweep.
 """
 
+import contextlib
 import logging
 import os
 import socket
@@ -15,8 +23,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from subscribers.models import SubscriptionStatus, Suppression, SuppressionScope
 from subscribers.ses import (
@@ -28,26 +37,41 @@ from subscribers.ses import (
     ses_send_raw,
 )
 
+from . import worker_stop
 from .models import Delivery, DeliveryState, Send, SendState
 from .personalise import campaign_message_build
 from .rendering import RenderedCampaign, rendered_from_sources
 from .sending import (
+    QUOTA_PAUSE_REASON,
     Outcome,
     deliveries_attempting,
     deliveries_lease_renew,
     deliveries_record,
     delivery_claim_batch,
+    delivery_next_retry_seconds,
     delivery_release,
     send_finish_if_done,
     send_pause,
+    send_wake_later,
 )
 from .throttle import SendRateLimiter
 
 logger = logging.getLogger(__name__)
-QUOTA_PAUSE_REASON = "The SES daily sending quota is used up; the send resumes when quota is available again."
-# A window's slots cover at most this much of the shared schedule, so that at low rates one worker does
-# not hold the whole fleet's next second.
-WINDOW_SECONDS = 0.1
+# A window's slots cover at most this much of the shared schedule: at low rates one row at a time (a crash then
+# leaves only a call that has begun in doubt), at high rates up to SEND_CONCURRENCY.
+WINDOW_SECONDS = 0.02
+# Errors of a connection, not of what was asked: the same step may simply run again once reconnected.
+CONNECTION_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    TimeoutError,  # the rate limiter found no slot in time (a crowd of workers, or Redis's schedule reset)
+)
+
+
+class WorkerGaveUp(Exception):
+    """PostgreSQL or Redis stayed unreachable for longer than SEND_RECOVER_SECONDS."""
 
 
 def worker_id_new() -> str:
@@ -75,6 +99,14 @@ def _ineligible(rows: list[Delivery]) -> dict[int, str]:
         elif row.subscriber.address_hmac in suppressed:
             reasons[row.pk] = "address suppressed before sending"
     return reasons
+
+
+def _rows_load(ids: list[int]) -> list[Delivery]:
+    rows = list(Delivery.objects.filter(pk__in=ids).select_related("subscriber", "subscription").order_by("pk"))
+    for row in rows:  # one person, loaded once (joining the subscriber twice cost a model per row)
+        if row.subscription and row.subscription.subscriber_id == row.subscriber_id:
+            row.subscription.subscriber = row.subscriber
+    return rows
 
 
 @dataclass(frozen=True)
@@ -105,28 +137,19 @@ def _send_one(*, send_id: int, sender: str, message: _Message) -> Outcome:
     return Outcome(row.pk, DeliveryState.SENT, ses_message_id=message_id)
 
 
-# Calls open at once help only while the process waits for SES. When it is busy most of a window (a nearby
-# endpoint, a loaded machine), threads would only contend for the interpreter: calls go one after another.
-SEQUENTIAL_WHEN_BUSY = 0.75
-
-
 class _Window:
-    """Sends one window's messages, each at its reserved slot, up to ``concurrency`` calls at a time.
+    """Starts one window's calls, each at its reserved slot, every call of the window open at once.
 
-    It keeps a running average of how busy the process was (CPU time over wall time) during its windows and
-    makes calls one after another while that is above ``SEQUENTIAL_WHEN_BUSY``.
+    Every row marked as attempting has its call begun within the window's few slots: none waits behind another
+    call of its window, so a crash leaves in doubt only rows whose call had begun (or was about to, that instant).
     """
 
     def __init__(self, *, send_id: int, rendered: RenderedCampaign, concurrency: int):
         self.send_id, self.sender = send_id, rendered.sender
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ses") if concurrency > 1 else None
-        self.busy: float | None = None
-
-    def concurrent(self) -> bool:
-        return self.pool is not None and (self.busy is None or self.busy < SEQUENTIAL_WHEN_BUSY)
 
     def send(self, messages: list[_Message], *, interval: float) -> list[Outcome]:
-        start, cpu = time.monotonic(), time.process_time()  # the first slot: the reservation was waited for
+        start = time.monotonic()  # the first slot: the reservation was waited for
 
         def at_slot(numbered: tuple[int, _Message]) -> Outcome:
             number, message = numbered
@@ -135,15 +158,9 @@ class _Window:
                 time.sleep(delay)
             return _send_one(send_id=self.send_id, sender=self.sender, message=message)
 
-        if self.concurrent():
-            outcomes = list(self.pool.map(at_slot, enumerate(messages)))
-        else:
-            outcomes = [at_slot(numbered) for numbered in enumerate(messages)]
-        wall = time.monotonic() - start
-        if wall > 0:
-            busy = (time.process_time() - cpu) / wall
-            self.busy = busy if self.busy is None else 0.7 * self.busy + 0.3 * busy
-        return outcomes
+        if self.pool is not None and len(messages) > 1:
+            return list(self.pool.map(at_slot, enumerate(messages)))
+        return [at_slot(numbered) for numbered in enumerate(messages)]
 
     def close(self) -> None:
         if self.pool:
@@ -161,75 +178,193 @@ def worker_warm() -> None:
     ses_send_email_client()
 
 
-def _is_sending(send_id: int) -> bool:
-    return Send.objects.filter(pk=send_id, state=SendState.SENDING).exists()
+class _Patience:
+    """Runs a database or Redis step again after a connection error, until ``SEND_RECOVER_SECONDS`` have passed
+    since the first failure of a run of failures. A step that succeeds resets the clock."""
+
+    def __init__(self, *, send_id: int):
+        self.send_id = send_id
+        self.failing_since: float | None = None
+
+    def run(self, what: str, step, *args, **kwargs):
+        delay = 0.05
+        while True:
+            try:
+                result = step(*args, **kwargs)
+            except CONNECTION_ERRORS as err:
+                now = time.monotonic()
+                self.failing_since = self.failing_since or now
+                if now - self.failing_since >= settings.SEND_RECOVER_SECONDS:
+                    raise WorkerGaveUp(f"{what}: {err}") from err
+                logger.warning("Send %s: %s failed (%s); trying again.", self.send_id, what, repr(err))
+                if isinstance(err, DatabaseError):
+                    self._reconnect()
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            else:
+                self.failing_since = None
+                return result
+
+    @staticmethod
+    def _reconnect() -> None:
+        # Django does not reopen a connection the server dropped: closing it makes the next query open a new one.
+        try:
+            connection.close()
+        except DatabaseError:
+            connection.connection = None
+
+
+class _SendWorker:
+    """One worker's run on one send. ``unwritten`` holds outcomes SES gave that the ledger does not have yet;
+    every way out of ``run`` tries to write them."""
+
+    def __init__(self, *, send: Send, worker_id: str):
+        self.send, self.send_id, self.worker_id = send, send.pk, worker_id
+        self.rendered = rendered_from_sources(
+            page_id=send.page_id,
+            revision_id=send.revision_id,
+            subject=send.subject_source,
+            html=send.html_source,
+            text=send.text_source,
+            sender=send.sender,
+            reply_to=send.reply_to,
+        )
+        ses_send_email_client()  # made here, once: creating boto3 clients from several threads at once is not safe
+        self.limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
+        by_rate = int(self.limiter.rate_per_second * WINDOW_SECONDS)
+        self.window_size = max(1, min(settings.SEND_CONCURRENCY, by_rate))
+        self.window = _Window(send_id=send.pk, rendered=self.rendered, concurrency=self.window_size)
+        self.patience = _Patience(send_id=send.pk)
+        self.unwritten: list[Outcome] = []
+        self.held: list[int] = []  # the batch claimed, until given back
+        self.accepted = 0
+        self.gave_up = False
+
+    def run(self) -> int:
+        try:
+            with worker_stop.sending():
+                self._loop()
+        except WorkerGaveUp as err:
+            self.gave_up = True
+            logger.error("Send %s: worker %s gave up: %s", self.send_id, self.worker_id, err)
+        finally:
+            self.window.close()
+            self._settle()
+        return self.accepted
+
+    def _is_sending(self) -> bool:
+        return self.patience.run(
+            "reading the send's state", lambda: Send.objects.filter(pk=self.send_id, state=SendState.SENDING).exists()
+        )
+
+    def _loop(self) -> None:
+        while not worker_stop.stop_requested() and self._is_sending():
+            ids = self.patience.run(
+                "claiming rows",
+                delivery_claim_batch,
+                send_id=self.send_id,
+                worker_id=self.worker_id,
+                size=settings.SEND_BATCH_SIZE,
+            )
+            if not ids:
+                if not self._wait_for_retries():
+                    return
+                continue
+            self.held = ids
+            if self._batch(ids):
+                return
+            self._write_and_release()
+
+    def _wait_for_retries(self) -> bool:
+        """Nothing claimable now: wait for the first row in backoff, or queue a wake-up for it. True to go on."""
+        wait = self.patience.run("reading retry times", delivery_next_retry_seconds, send_id=self.send_id)
+        if wait is None:
+            return False  # nothing queued: the send is done, or other workers hold the rest
+        if wait > settings.SEND_RETRY_WAIT_SECONDS:
+            send_wake_later(send_id=self.send_id, seconds=wait)
+            return False
+        return not worker_stop.stop_wait(wait)
+
+    def _batch(self, ids: list[int]) -> bool:
+        """Send one claimed batch, window by window. True when the worker must stop (paused, cancelled, quota,
+        shutdown)."""
+        renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
+        rows = self.patience.run("loading claimed rows", _rows_load, ids)
+        ineligible = self.patience.run("re-checking recipients", _ineligible, rows)
+        self.unwritten += [Outcome(pk, DeliveryState.SKIPPED, reason=reason) for pk, reason in ineligible.items()]
+        eligible = [row for row in rows if row.pk not in ineligible]
+        for first in range(0, len(eligible), self.window_size):
+            if worker_stop.stop_requested():
+                return True
+            part = eligible[first : first + self.window_size]
+            messages = [_Message(row, _build(self.rendered, row)) for row in part]
+            reservation = self.patience.run("reserving sending slots", self.limiter.acquire, count=len(messages))
+            if time.monotonic() > renew_at:
+                self.patience.run(
+                    "renewing the lease", deliveries_lease_renew, send_id=self.send_id, worker_id=self.worker_id
+                )
+                renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
+            marked = self.patience.run("recording outcomes", self._record_and_mark, [row.pk for row in part])
+            if not marked and not self._is_sending():
+                return True  # paused or cancelled: stop within one window
+            if len(marked) < len(part):  # rows taken back by the sweeper: another worker may send them
+                kept = set(marked)
+                messages = [m for m in messages if m.row.pk in kept]
+            self.unwritten = self.window.send(messages, interval=reservation.interval)
+            self.accepted += sum(o.state == DeliveryState.SENT for o in self.unwritten)
+            if any(_is_daily_quota(o) for o in self.unwritten):
+                self._write_and_release()
+                self.patience.run("pausing the send", send_pause, send=self.send, reason=QUOTA_PAUSE_REASON)
+                return True
+        return False
+
+    def _record_and_mark(self, ids: list[int]) -> list[int]:
+        """One commit: the outcomes held, and this window's rows marked as attempting. Run again whole after a
+        connection error (both writes are idempotent), so nothing held is dropped."""
+        with transaction.atomic():
+            deliveries_record(outcomes=self.unwritten)
+            marked = deliveries_attempting(send_id=self.send_id, worker_id=self.worker_id, ids=ids)
+        self.unwritten = []
+        return marked
+
+    def _write_and_release(self) -> None:
+        if self.unwritten:
+            self.patience.run("recording outcomes", deliveries_record, outcomes=self.unwritten)
+            self.unwritten = []
+        if self.held:
+            self.patience.run("giving back rows", delivery_release, ids=self.held, worker_id=self.worker_id)
+            self.held = []
+
+    def _settle(self) -> None:
+        """On every way out: write what SES said, give back what was not attempted, and if rows are left for
+        others (a shutdown, a give-up), wake another worker for them."""
+        leaving_work = worker_stop.stop_requested() or self.gave_up
+        try:
+            self._write_and_release()
+        except WorkerGaveUp as err:
+            logger.error(
+                "Send %s: %s outcomes could not be written (%s); their rows become unknown when the lease expires "
+                "unless an SES event settles them.",
+                self.send_id,
+                len(self.unwritten),
+                err,
+            )
+            return
+        if leaving_work:
+            try:
+                send_wake_later(send_id=self.send_id, seconds=0)
+            except CONNECTION_ERRORS as err:
+                logger.warning("Send %s: no wake-up queued (%s); the sweeper wakes a worker.", self.send_id, err)
 
 
 def send_work(*, send_id: int, worker_id: str | None = None) -> int:
-    """Work on one send until nothing is left to claim or the send stops. Returns messages SES accepted."""
-    worker_id = worker_id or worker_id_new()
+    """Work on one send until nothing is left to claim, the send stops or the worker is asked to stop.
+    Returns the messages SES accepted."""
     send = Send.objects.get(pk=send_id)
-    if send.state != SendState.SENDING:
+    if send.state != SendState.SENDING or worker_stop.stop_requested():
         return 0
-    rendered = rendered_from_sources(
-        page_id=send.page_id,
-        revision_id=send.revision_id,
-        subject=send.subject_source,
-        html=send.html_source,
-        text=send.text_source,
-        sender=send.sender,
-        reply_to=send.reply_to,
-    )
-    ses_send_email_client()  # made here, once: creating boto3 clients from several threads at once is not safe
-    limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
-    window_size = max(1, min(settings.SEND_IN_FLIGHT, int(limiter.rate_per_second * WINDOW_SECONDS)))
-    window = _Window(send_id=send_id, rendered=rendered, concurrency=min(settings.SEND_CONCURRENCY, window_size))
-    accepted = 0
-    try:
-        while _is_sending(send_id):
-            ids = delivery_claim_batch(send_id=send_id, worker_id=worker_id, size=settings.SEND_BATCH_SIZE)
-            if not ids:
-                break
-            renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
-            rows = list(Delivery.objects.filter(pk__in=ids).select_related("subscriber", "subscription").order_by("pk"))
-            for row in rows:  # one person, loaded once (joining the subscriber twice cost a model per row)
-                if row.subscription and row.subscription.subscriber_id == row.subscriber_id:
-                    row.subscription.subscriber = row.subscriber
-            ineligible = _ineligible(rows)
-            # Outcomes not yet written: they go to the database with the next window's "attempting" mark.
-            unwritten = [Outcome(pk, DeliveryState.SKIPPED, reason=reason) for pk, reason in ineligible.items()]
-            eligible = [row for row in rows if row.pk not in ineligible]
-            stopped = False
-            for first in range(0, len(eligible), window_size):
-                part = eligible[first : first + window_size]
-                messages = [_Message(row, _build(rendered, row)) for row in part]
-                reservation = limiter.acquire(count=len(messages))
-                if time.monotonic() > renew_at:
-                    deliveries_lease_renew(send_id=send_id, worker_id=worker_id)
-                    renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
-                with transaction.atomic():
-                    deliveries_record(outcomes=unwritten)
-                    unwritten = []
-                    marked = deliveries_attempting(send_id=send_id, worker_id=worker_id, ids=[row.pk for row in part])
-                if not marked and not _is_sending(send_id):
-                    stopped = True  # paused or cancelled: stop within one window
-                    break
-                if len(marked) < len(part):  # rows taken back by the sweeper: another worker may send them
-                    kept = set(marked)
-                    messages = [m for m in messages if m.row.pk in kept]
-                unwritten = window.send(messages, interval=reservation.interval)
-                accepted += sum(o.state == DeliveryState.SENT for o in unwritten)
-                if any(_is_daily_quota(o) for o in unwritten):
-                    deliveries_record(outcomes=unwritten)
-                    unwritten = []
-                    send_pause(send=send, reason=QUOTA_PAUSE_REASON)
-                    stopped = True
-                    break
-            deliveries_record(outcomes=unwritten)
-            delivery_release(ids=ids, worker_id=worker_id)
-            if stopped:
-                break
-    finally:
-        window.close()
-    send_finish_if_done(send_id=send_id)
+    worker = _SendWorker(send=send, worker_id=worker_id or worker_id_new())
+    accepted = worker.run()
+    with contextlib.suppress(WorkerGaveUp):  # if so, the sweeper finishes it
+        worker.patience.run("finishing the send", send_finish_if_done, send_id=send_id)
     return accepted

@@ -17,12 +17,17 @@ SEND_PATH = "/v2/email/outbound-emails"
 
 @dataclass
 class FaultPlan:
+    """Which calls meet which fault; an ``_every`` of 0 turns that fault off."""
+
     throttle_every: int = 10  # 10% throttled
     error_every: int = 20  # 5% answered 500
     slow_every: int = 7
     slow_seconds: float = 0.3
     drop_calls: set[int] = field(default_factory=lambda: {13})  # accepted by SES, answer lost
-    counts: dict[str, int] = field(default_factory=lambda: {"calls": 0, "throttled": 0, "errors": 0, "dropped": 0})
+    throttle_calls: set[int] = field(default_factory=set)  # throttled whatever throttle_every says
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"calls": 0, "throttled": 0, "errors": 0, "dropped": 0, "open": 0, "most_open": 0}
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fault_for(self) -> str | None:
@@ -31,11 +36,11 @@ class FaultPlan:
             number = self.counts["calls"]
         if number in self.drop_calls:
             return "drop"
-        if number % self.throttle_every == 0:
+        if number in self.throttle_calls or (self.throttle_every and number % self.throttle_every == 0):
             return "throttle"
-        if number % self.error_every == 3:
+        if self.error_every and number % self.error_every == 3:
             return "error"
-        if number % self.slow_every == 0:
+        if self.slow_every and number % self.slow_every == 0:
             return "slow"
         return None
 
@@ -76,7 +81,18 @@ class FaultySes:
 
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fault = plan.fault_for() if self.path.startswith(SEND_PATH) else None
+                if not self.path.startswith(SEND_PATH):
+                    return self._send(body, None)
+                with plan.lock:  # SendEmail calls open at this moment, and the most ever open at once
+                    plan.counts["open"] += 1
+                    plan.counts["most_open"] = max(plan.counts["most_open"], plan.counts["open"])
+                try:
+                    return self._send(body, plan.fault_for())
+                finally:
+                    with plan.lock:
+                        plan.counts["open"] -= 1
+
+            def _send(self, body: bytes, fault: str | None):
                 if fault == "throttle":
                     plan.counts["throttled"] += 1
                     error = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "TooManyRequestsException")]

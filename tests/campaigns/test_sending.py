@@ -1,9 +1,12 @@
 """The sending pipeline's services and worker loop, against moto's SES server over HTTP."""
 
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from campaigns.audience import audience_summary
@@ -28,6 +31,7 @@ from subscribers import ses
 from subscribers.models import ConsentSource, SubscriptionStatus, SuppressionReason, SuppressionScope, Topic
 from subscribers.services import subscription_withdraw, suppression_add
 from tests.factories import SubscriptionFactory, TopicFactory
+from tests.faulty_ses import FaultPlan, FaultySes
 
 pytestmark = pytest.mark.django_db
 
@@ -173,6 +177,7 @@ def test_a_rejected_message_fails_with_the_reason_and_is_not_retried(campaign, a
 
 def test_an_unreachable_ses_puts_rows_back_with_backoff_and_nothing_is_lost(campaign, audience, outbox, settings):
     send = started(campaign)
+    settings.SEND_RETRY_WAIT_SECONDS = 0  # the worker leaves rows in backoff to a later wake-up
     settings.SES_ENDPOINT_URL = "http://127.0.0.1:9"
     ses._cached_client.cache_clear()
 
@@ -354,30 +359,86 @@ def test_cancelling_stops_the_rest_of_the_audience_being_written(campaign, audie
     assert Delivery.objects.filter(send=send).count() == 2
 
 
-def test_a_worker_makes_calls_at_once_while_it_waits_for_ses_and_one_by_one_while_it_is_busy(campaign):
-    from campaigns.rendering import rendered_from_sources
-    from campaigns.worker import SEQUENTIAL_WHEN_BUSY, _Window
+@pytest.mark.parametrize(
+    ("rate", "concurrency", "window"),
+    [(1000, 4, 4), (1000, 16, 16), (1000, 1, 1), (50, 4, 1), (150, 4, 3)],
+)
+def test_a_window_marks_no_more_rows_than_calls_open_at_once_and_one_at_low_rates(
+    campaign, audience, settings, rate, concurrency, window
+):
+    from campaigns.worker import _SendWorker
 
-    rendered = rendered_from_sources(
-        page_id=campaign.pk,
-        revision_id=None,
-        subject="s",
-        html="<p>h</p>",
-        text="t",
-        sender=campaign.sender,
-        reply_to="",
-    )
-    window = _Window(send_id=1, rendered=rendered, concurrency=4)
+    settings.SES_MAX_SEND_RATE, settings.SEND_CONCURRENCY = rate, concurrency
+    worker = _SendWorker(send=started(campaign), worker_id="w")
     try:
-        assert window.concurrent(), "until it knows better"
-        window.busy = SEQUENTIAL_WHEN_BUSY + 0.1  # the process worked through the last windows
-        assert not window.concurrent()
-        window.busy = 0.1  # it mostly waited for answers
-        assert window.concurrent()
-        window.send([], interval=0)
+        assert worker.window_size == window
     finally:
-        window.close()
-    assert not _Window(send_id=1, rendered=rendered, concurrency=1).concurrent(), "one call at a time by setting"
+        worker.window.close()
+
+
+def test_every_row_a_window_marks_has_its_call_open_at_once(campaign, audience, outbox, settings):
+    # Given four calls at a time, each answered 0.3 s late
+    settings.SEND_CONCURRENCY = 4
+    plan = FaultPlan(throttle_every=0, error_every=0, slow_every=1, slow_seconds=0.3, drop_calls=set())
+    with FaultySes(settings.SES_ENDPOINT_URL, plan) as faulty:
+        settings.SES_ENDPOINT_URL = faulty
+        ses._cached_client.cache_clear()
+        send = started(campaign)
+
+        # When the worker sends the five eligible rows (a window of four, then one)
+        assert send_work(send_id=send.pk) == 5
+
+    # Then the four rows of the first window had their calls open together, not one after another
+    assert plan.counts["most_open"] == 4
+
+
+def test_rows_refused_for_now_are_sent_when_their_backoff_passes_by_the_same_worker(
+    campaign, audience, outbox, settings
+):
+    # Given an endpoint that throttles the first two calls
+    plan = FaultPlan(throttle_calls={1, 2}, throttle_every=0, error_every=0, slow_every=0, drop_calls=set())
+    with FaultySes(settings.SES_ENDPOINT_URL, plan) as faulty:
+        settings.SES_ENDPOINT_URL = faulty
+        ses._cached_client.cache_clear()
+        send = started(campaign)
+
+        # When one worker runs (there is no sweeper here to wake another)
+        accepted = send_work(send_id=send.pk)
+
+    # Then it waited out the backoff and sent both, once each
+    assert plan.counts["throttled"] == 2
+    assert accepted == 5
+    assert Counter(send.deliveries.values_list("state", flat=True)) == {DeliveryState.SENT: 5}
+    assert Counter(a for m in outbox.all() for a in m.to).most_common(1)[0][1] == 1
+    send.refresh_from_db()
+    assert send.state == SendState.SENT
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the worker's answer comes from another thread
+def test_cancel_leaves_no_row_queued_or_claimed_and_waits_for_the_calls_already_open(campaign, audience, settings):
+    # Given a worker (played by the test: none is woken) holding a batch, one row's SES call open, the rest not yet
+    # attempted
+    settings.SEND_WORKERS_PER_SEND = 0
+    send = started(campaign)
+    ids = delivery_claim_batch(send_id=send.pk, worker_id="w", size=3)
+    deliveries_attempting(send_id=send.pk, worker_id="w", ids=ids[:1])
+
+    def answer_arrives():
+        time.sleep(0.3)
+        deliveries_record(outcomes=[Outcome(ids[0], DeliveryState.SENT, ses_message_id="m-0")])
+        connection.close()
+
+    recorder = threading.Thread(target=answer_arrives)
+    recorder.start()
+
+    # When staff cancel
+    send_cancel(send=send)
+    recorder.join()
+
+    # Then the open call's answer was waited for, and everything else is skipped
+    states = Counter(send.deliveries.values_list("state", flat=True))
+    assert states == {DeliveryState.SENT: 1, DeliveryState.SKIPPED: 4}
+    assert send.state == SendState.CANCELLED
 
 
 def test_a_worker_process_prepares_links_and_the_ses_client_when_it_starts(settings):
