@@ -1,10 +1,12 @@
 """The worker loop of a send: claim a batch, re-check each recipient, send within the shared rate, record.
 
-A claimed batch is sent in small windows, each no larger than the SES calls one process has open at once
-(``SEND_CONCURRENCY``). For each window the worker reserves that many slots of the shared rate in one Redis call,
-then in one commit writes the previous window's outcomes and marks this window's rows as attempting, then starts
-every call of the window at its slot. No database transaction is open during an SES call, and a worker that dies
-leaves at most one window (``SEND_CONCURRENCY`` rows) in doubt (``unknown``), never a row sent twice.
+A worker keeps up to ``SEND_CONCURRENCY`` SES calls open at once. Whenever calls are free it takes the next few rows
+(one at a time at low rates, up to the free calls at high rates, those whose slots fall within a few milliseconds),
+reserves their slots of the shared rate in one Redis call, and in one commit writes the outcomes of the calls that
+have answered and marks these rows as attempting; then it starts their calls, each at its slot. No database
+transaction is open during an SES call, and at no moment are more than ``SEND_CONCURRENCY`` rows marked and not
+recorded, all of them calls begun or about to begin that instant: that is what a worker that dies leaves in doubt
+(``unknown``), never a row sent twice.
 
 What a worker knows, it does not lose. A dropped connection to PostgreSQL or Redis, or a restart of either, makes
 the step that met it reconnect and run again, for up to ``SEND_RECOVER_SECONDS``, holding the outcomes SES gave
@@ -20,7 +22,8 @@ import os
 import socket
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import redis
@@ -57,9 +60,9 @@ from .sending import (
 from .throttle import SendRateLimiter
 
 logger = logging.getLogger(__name__)
-# A window's slots cover at most this much of the shared schedule: at low rates one row at a time (a crash then
-# leaves only a call that has begun in doubt), at high rates up to SEND_CONCURRENCY.
-WINDOW_SECONDS = 0.02
+# Rows marked in one commit have their slots within this span: at low rates one row at a time, marked just before
+# its call, at high rates up to the calls that are free.
+GROUP_SECONDS = 0.005
 # Errors of a connection, not of what was asked: the same step may simply run again once reconnected.
 CONNECTION_ERRORS = (
     OperationalError,
@@ -137,30 +140,49 @@ def _send_one(*, send_id: int, sender: str, message: _Message) -> Outcome:
     return Outcome(row.pk, DeliveryState.SENT, ses_message_id=message_id)
 
 
-class _Window:
-    """Starts one window's calls, each at its reserved slot, every call of the window open at once.
+class _Calls:
+    """The SES calls of one worker: up to ``concurrency`` open at once, each started at its reserved slot, on
+    threads that share one ``SendEmail`` client with a kept-alive connection each (a call to SES mostly waits, so one
+    process with several calls open reaches a rate that would otherwise need several processes). With a concurrency
+    of one, a call is made in the worker's own thread."""
 
-    Every row marked as attempting has its call begun within the window's few slots: none waits behind another
-    call of its window, so a crash leaves in doubt only rows whose call had begun (or was about to, that instant).
-    """
-
-    def __init__(self, *, send_id: int, rendered: RenderedCampaign, concurrency: int):
-        self.send_id, self.sender = send_id, rendered.sender
+    def __init__(self, *, send_id: int, sender: str, concurrency: int):
+        self.send_id, self.sender, self.concurrency = send_id, sender, concurrency
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ses") if concurrency > 1 else None
+        self.open: set[Future] = set()
+        self.answered: list[Outcome] = []  # calls made in this thread, not yet collected
 
-    def send(self, messages: list[_Message], *, interval: float) -> list[Outcome]:
-        start = time.monotonic()  # the first slot: the reservation was waited for
+    def _at_slot(self, slot: float, message: _Message) -> Outcome:
+        delay = slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return _send_one(send_id=self.send_id, sender=self.sender, message=message)
 
-        def at_slot(numbered: tuple[int, _Message]) -> Outcome:
-            number, message = numbered
-            delay = start + number * interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            return _send_one(send_id=self.send_id, sender=self.sender, message=message)
+    def free(self) -> int:
+        return self.concurrency - len(self.open)
 
-        if self.pool is not None and len(messages) > 1:
-            return list(self.pool.map(at_slot, enumerate(messages)))
-        return [at_slot(numbered) for numbered in enumerate(messages)]
+    def start(self, messages: list[_Message], *, interval: float) -> None:
+        """Start each call at its slot: the first now (its reservation was waited for), then one per ``interval``."""
+        first = time.monotonic()
+        for number, message in enumerate(messages):
+            if self.pool is None:
+                self.answered.append(self._at_slot(first + number * interval, message))
+            else:
+                self.open.add(self.pool.submit(self._at_slot, first + number * interval, message))
+
+    def collect(self, *, wait_for_one: bool = False) -> list[Outcome]:
+        """The outcomes of the calls that have answered (after waiting for at least one, if asked and any is open)."""
+        if wait_for_one and self.open:
+            wait(self.open, return_when=FIRST_COMPLETED)
+        done = {call for call in self.open if call.done()}
+        self.open -= done
+        outcomes, self.answered = [*self.answered, *(call.result() for call in done)], []
+        return outcomes
+
+    def drain(self) -> list[Outcome]:
+        """Wait for every open call and return all outcomes not yet collected."""
+        wait(self.open)
+        return self.collect()
 
     def close(self) -> None:
         if self.pool:
@@ -231,9 +253,9 @@ class _SendWorker:
         )
         ses_send_email_client()  # made here, once: creating boto3 clients from several threads at once is not safe
         self.limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
-        by_rate = int(self.limiter.rate_per_second * WINDOW_SECONDS)
-        self.window_size = max(1, min(settings.SEND_CONCURRENCY, by_rate))
-        self.window = _Window(send_id=send.pk, rendered=self.rendered, concurrency=self.window_size)
+        concurrency = max(1, settings.SEND_CONCURRENCY)
+        self.group_size = max(1, min(concurrency, int(self.limiter.rate_per_second * GROUP_SECONDS)))
+        self.calls = _Calls(send_id=send.pk, sender=self.rendered.sender, concurrency=concurrency)
         self.patience = _Patience(send_id=send.pk)
         self.unwritten: list[Outcome] = []
         self.held: list[int] = []  # the batch claimed, until given back
@@ -248,9 +270,14 @@ class _SendWorker:
             self.gave_up = True
             logger.error("Send %s: worker %s gave up: %s", self.send_id, self.worker_id, err)
         finally:
-            self.window.close()
+            self._collect(self.calls.drain())  # a way out with calls open (a give-up) still records their answers
+            self.calls.close()
             self._settle()
         return self.accepted
+
+    def _collect(self, outcomes: list[Outcome]) -> None:
+        self.unwritten += outcomes
+        self.accepted += sum(o.state == DeliveryState.SENT for o in outcomes)
 
     def _is_sending(self) -> bool:
         return self.patience.run(
@@ -286,40 +313,44 @@ class _SendWorker:
         return not worker_stop.stop_wait(wait)
 
     def _batch(self, ids: list[int]) -> bool:
-        """Send one claimed batch, window by window. True when the worker must stop (paused, cancelled, quota,
-        shutdown)."""
+        """Send one claimed batch. True when the worker must stop (paused, cancelled, quota, shutdown); the calls it
+        started are answered and collected either way."""
         renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
         rows = self.patience.run("loading claimed rows", _rows_load, ids)
         ineligible = self.patience.run("re-checking recipients", _ineligible, rows)
         self.unwritten += [Outcome(pk, DeliveryState.SKIPPED, reason=reason) for pk, reason in ineligible.items()]
-        eligible = [row for row in rows if row.pk not in ineligible]
-        for first in range(0, len(eligible), self.window_size):
-            if worker_stop.stop_requested():
-                return True
-            part = eligible[first : first + self.window_size]
-            messages = [_Message(row, _build(self.rendered, row)) for row in part]
+        waiting = deque(row for row in rows if row.pk not in ineligible)
+        stop = False
+        while waiting and not stop:
+            self._collect(self.calls.collect(wait_for_one=not self.calls.free()))
+            if worker_stop.stop_requested() or any(_is_daily_quota(o) for o in self.unwritten):
+                stop = True
+                break
+            group = [waiting.popleft() for _ in range(min(self.calls.free(), self.group_size, len(waiting)))]
+            messages = [_Message(row, _build(self.rendered, row)) for row in group]
             reservation = self.patience.run("reserving sending slots", self.limiter.acquire, count=len(messages))
             if time.monotonic() > renew_at:
                 self.patience.run(
                     "renewing the lease", deliveries_lease_renew, send_id=self.send_id, worker_id=self.worker_id
                 )
                 renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
-            marked = self.patience.run("recording outcomes", self._record_and_mark, [row.pk for row in part])
+            marked = self.patience.run("recording outcomes", self._record_and_mark, [row.pk for row in group])
             if not marked and not self._is_sending():
-                return True  # paused or cancelled: stop within one window
-            if len(marked) < len(part):  # rows taken back by the sweeper: another worker may send them
+                stop = True  # paused or cancelled: no call starts after the commit that saw it
+                break
+            if len(marked) < len(group):  # rows taken back by the sweeper: another worker may send them
                 kept = set(marked)
                 messages = [m for m in messages if m.row.pk in kept]
-            self.unwritten = self.window.send(messages, interval=reservation.interval)
-            self.accepted += sum(o.state == DeliveryState.SENT for o in self.unwritten)
-            if any(_is_daily_quota(o) for o in self.unwritten):
-                self._write_and_release()
-                self.patience.run("pausing the send", send_pause, send=self.send, reason=QUOTA_PAUSE_REASON)
-                return True
-        return False
+            self.calls.start(messages, interval=reservation.interval)
+        self._collect(self.calls.drain())
+        if any(_is_daily_quota(o) for o in self.unwritten):
+            self._write_and_release()
+            self.patience.run("pausing the send", send_pause, send=self.send, reason=QUOTA_PAUSE_REASON)
+            return True
+        return stop
 
     def _record_and_mark(self, ids: list[int]) -> list[int]:
-        """One commit: the outcomes held, and this window's rows marked as attempting. Run again whole after a
+        """One commit: the outcomes held, and the next calls' rows marked as attempting. Run again whole after a
         connection error (both writes are idempotent), so nothing held is dropped."""
         with transaction.atomic():
             deliveries_record(outcomes=self.unwritten)

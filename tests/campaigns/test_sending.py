@@ -360,23 +360,24 @@ def test_cancelling_stops_the_rest_of_the_audience_being_written(campaign, audie
 
 
 @pytest.mark.parametrize(
-    ("rate", "concurrency", "window"),
-    [(1000, 4, 4), (1000, 16, 16), (1000, 1, 1), (50, 4, 1), (150, 4, 3)],
+    ("rate", "concurrency", "group"),
+    [(1000, 4, 4), (1000, 16, 5), (1000, 1, 1), (50, 4, 1), (400, 4, 2)],
 )
-def test_a_window_marks_no_more_rows_than_calls_open_at_once_and_one_at_low_rates(
-    campaign, audience, settings, rate, concurrency, window
+def test_rows_are_marked_together_only_when_their_slots_are_milliseconds_apart_and_never_more_than_calls_open(
+    campaign, audience, settings, rate, concurrency, group
 ):
     from campaigns.worker import _SendWorker
 
     settings.SES_MAX_SEND_RATE, settings.SEND_CONCURRENCY = rate, concurrency
     worker = _SendWorker(send=started(campaign), worker_id="w")
     try:
-        assert worker.window_size == window
+        assert worker.group_size == group
+        assert worker.calls.concurrency == concurrency
     finally:
-        worker.window.close()
+        worker.calls.close()
 
 
-def test_every_row_a_window_marks_has_its_call_open_at_once(campaign, audience, outbox, settings):
+def test_a_worker_keeps_its_calls_open_at_once_and_never_more(campaign, audience, outbox, settings):
     # Given four calls at a time, each answered 0.3 s late
     settings.SEND_CONCURRENCY = 4
     plan = FaultPlan(throttle_every=0, error_every=0, slow_every=1, slow_seconds=0.3, drop_calls=set())
@@ -385,10 +386,10 @@ def test_every_row_a_window_marks_has_its_call_open_at_once(campaign, audience, 
         ses._cached_client.cache_clear()
         send = started(campaign)
 
-        # When the worker sends the five eligible rows (a window of four, then one)
+        # When the worker sends the five eligible rows
         assert send_work(send_id=send.pk) == 5
 
-    # Then the four rows of the first window had their calls open together, not one after another
+    # Then four calls were open together, not one after another, and never a fifth
     assert plan.counts["most_open"] == 4
 
 
