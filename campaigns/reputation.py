@@ -7,6 +7,15 @@ sending and says why on each. A person resumes; the guard pauses again if a late
 the rates still over the limits. Rates are not judged below ``REPUTATION_MIN_SENT`` messages, where one
 bounce would be a large fraction. This platform sends from one SES account (region), so the rates are the
 account's as far as our mail is concerned.
+
+When it looks. Bounces and complaints come in bursts (a stale list yields hundreds within seconds), and one
+check per event would be hundreds of identical queries. So a processed bounce or complaint schedules one check
+``REPUTATION_CHECK_SECONDS`` (default 2) later on the ``feedback`` queue, unless one is already scheduled: a
+marker in Redis says so. The check deletes the marker *before* it reads the rates. An event committed before
+that read is counted by it; an event committed after it finds no marker and schedules the next check. So every
+event of a burst is judged, within a few seconds, and none is dropped. Should the check's message be lost (a
+Redis restart, which forgets the marker too, or a worker lost with it), the marker expires a minute after the
+check was due and the next event schedules another; the minute sweeper also checks while any send runs.
 """
 
 from dataclasses import dataclass
@@ -68,14 +77,38 @@ def reputation_problem(rates: ReputationRates) -> str:
     return ""
 
 
-def reputation_guard(*, force: bool = False) -> str:
-    """Pause running sends when the rates are over a limit; return the reason (empty when all is well).
+# Says a check is scheduled; every event of a burst that finds it leaves the judging to that check.
+CHECK_SCHEDULED_KEY = "campaigns:reputation-check-scheduled"
+# How long the marker outlives the check's due time. Longer only delays the check that replaces a lost one
+# (the sweeper checks every minute anyway); shorter risks a second check for the same burst, which is harmless.
+CHECK_MARKER_GRACE_SECONDS = 60
 
-    Checked after bounces and complaints, at most every ``REPUTATION_CHECK_SECONDS`` unless forced, and by the
-    minute sweeper.
+
+def reputation_check_schedule() -> bool:
+    """After a bounce or complaint is committed: make sure a check runs within ``REPUTATION_CHECK_SECONDS``.
+
+    Returns True when this call scheduled the check, False when one was already scheduled (it will count this
+    event, since it reads the rates only after it has cleared the marker).
     """
-    if not force and not cache.add("campaigns:reputation-checked", 1, settings.REPUTATION_CHECK_SECONDS):
-        return ""
+    delay = settings.REPUTATION_CHECK_SECONDS
+    if not cache.add(CHECK_SCHEDULED_KEY, 1, timeout=delay + CHECK_MARKER_GRACE_SECONDS):
+        return False
+    from .tasks import reputation_guard_task
+
+    reputation_guard_task.apply_async(countdown=delay)
+    return True
+
+
+def reputation_guard(*, force: bool = False) -> str:
+    """Judge the rates now: pause every running send when one is over its limit; return the reason (empty when
+    all is well).
+
+    Called plain, it is the scheduled check (``reputation_guard_task``): it clears the marker first, so that an
+    event committed after its read schedules a check of its own. ``force`` is a check out of turn, the minute
+    sweeper's: it leaves the marker, and the check already scheduled, alone.
+    """
+    if not force:
+        cache.delete(CHECK_SCHEDULED_KEY)
     problem = reputation_problem(reputation_rates())
     if problem:
         for send in Send.objects.filter(state=SendState.SENDING):

@@ -11,10 +11,23 @@ logger = logging.getLogger(__name__)
 
 @signals.worker_process_init.connect
 def worker_process_warm(**kwargs) -> None:
-    """Each worker process, once forked, prepares what a send needs before the first send arrives."""
+    """Each worker process, once forked, prepares what a send needs before the first send arrives, and learns the
+    signals that ask a running send to stop (``worker_stop``)."""
     from .worker import worker_warm
+    from .worker_stop import child_handlers_install
 
+    child_handlers_install()
     worker_warm()
+
+
+@signals.worker_shutting_down.connect
+def worker_stop_sends(*, how: str = "Warm", **kwargs) -> None:
+    """A warm shutdown (SIGTERM, a deploy): running sends finish their open calls, record them and give back the
+    rest for another worker, instead of holding the shutdown until the whole send is done."""
+    from .worker_stop import children_stop
+
+    if how == "Warm":
+        children_stop()
 
 
 @shared_task(bind=True, max_retries=5, acks_late=True)
@@ -78,3 +91,12 @@ def feedback_payloads_purge_task() -> int:
     from .retention import feedback_payloads_purge
 
     return feedback_payloads_purge()
+
+
+@shared_task(acks_late=True)
+def reputation_guard_task() -> str:
+    """The one check a burst of bounces and complaints schedules (``campaigns.reputation``): judge the rates and
+    pause running sends over a limit."""
+    from .reputation import reputation_guard
+
+    return reputation_guard()

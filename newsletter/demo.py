@@ -1,7 +1,7 @@
 """``make demo``: run the whole platform on the embedded defaults, seeded with demo data.
 
-Starts the local SES endpoint, migrates, seeds, then runs the web server, a Celery worker and Celery beat
-until Ctrl-C, which stops them all.
+Starts the local SES endpoint, migrates, seeds, then runs the web server, Celery beat and Celery workers by
+role in the shape docs/operations.md recommends for one machine, until Ctrl-C, which stops them all.
 """
 
 import os
@@ -18,6 +18,14 @@ WEB_PORT = int(os.environ.get("DEMO_PORT", "8000"))
 SES_PORT = int(os.environ.get("DEMO_SES_PORT", "8025"))
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
+# The recommended shape on a two-core machine (docs/operations.md, "Workers and beat"): sends have processes of
+# their own, so a confirmation email or a bounce never waits behind a campaign, and so does "default", so an
+# import never does either. (node name, queues, processes)
+WORKERS = (
+    ("sends", "sends", 2),
+    ("mail", "transactional,feedback", 1),
+    ("default", "default", 1),
+)
 
 
 def _answers(url: str) -> bool:
@@ -94,7 +102,24 @@ def main() -> None:
     subprocess.run([*manage, "seed_demo"], env=env, check=True)  # noqa: S603
     subprocess.run([*manage, "seed_campaigns"], env=env, check=True)  # noqa: S603
     subprocess.run([*manage, "seed_audience"], env=env, check=True)  # noqa: S603 - 3,000 to watch a send progress
-    start("worker", [str(BIN / "celery"), "-A", "newsletter", "worker", "--loglevel", "INFO", "--concurrency", "2"])
+    for name, queues, processes in WORKERS:
+        start(
+            f"worker-{name}",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "newsletter",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--queues",
+                queues,
+                "--concurrency",
+                str(processes),
+                "--hostname",
+                f"{name}@%h",
+            ],
+        )
     start(
         "beat",
         [

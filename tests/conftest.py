@@ -14,6 +14,9 @@ from newsletter import celery_app
 from newsletter.local_ses import local_outbox, local_ses_prepare
 from subscribers import ses
 
+# Real Celery worker processes (``worker_processes``) and tasks through the broker (``broker_tasks``).
+pytest_plugins = ("tests.celery_workers",)
+
 
 @pytest.fixture(scope="session")
 def ses_endpoint(django_test_environment):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -120,6 +121,25 @@ def redis_settings(redis_url: str) -> tuple[str, dict]:
 
 CELERY_BROKER_URL, CACHES = redis_settings(REDIS_URL or "redis://127.0.0.1:6379/0")
 
+# Queues by role (docs/operations.md, "Workers and beat"): each role has workers of its own, so a long send never
+# holds up a confirmation email or the processing of a bounce. Everything not routed here (the sweeper and the
+# other beat tasks, imports, exports, retention, purges, and the rest of a large send's audience, which must not wait
+# for a sends process to come free) goes to "default".
+TASK_QUEUE_NAMES = ("sends", "transactional", "feedback", "default")
+# Declared, so that a worker started without -Q consumes all four (development, tests, the smallest setups).
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUE_NAMES)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "campaigns.tasks.send_work_task": {"queue": "sends"},
+    "campaigns.tasks.feedback_process_task": {"queue": "feedback"},
+    "campaigns.tasks.reputation_guard_task": {"queue": "feedback"},
+    "subscribers.tasks.transactional_email_send_task": {"queue": "transactional"},
+    "subscribers.tasks.public_signup_task": {"queue": "transactional"},
+    "campaigns.tasks.campaign_test_send_task": {"queue": "transactional"},
+}
+# A send loop that loses the broker keeps going (it reconnects to Redis itself): cancelling it would cut its SES
+# calls short and leave rows in doubt.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -232,13 +252,19 @@ SES_MAX_SEND_RATE = env.float("SES_MAX_SEND_RATE", default=None)
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
 SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=120)
 SEND_WORKERS_PER_SEND = env.int("SEND_WORKERS_PER_SEND", default=2)
-# Rows a worker marks as attempting at once (one commit per window); a worker that dies leaves at most
-# this many rows in doubt. And how many SES calls one worker process has open at once.
-SEND_IN_FLIGHT = env.int("SEND_IN_FLIGHT", default=16)
+# SES calls one worker process has open at once. It is also the most rows one commit marks as attempting, so a
+# worker that dies leaves at most this many rows in doubt.
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=4)
+# How long a worker goes on reconnecting to PostgreSQL or Redis, holding what SES told it, before it gives up.
+SEND_RECOVER_SECONDS = env.int("SEND_RECOVER_SECONDS", default=60)
+# A worker that finds only rows waiting out a retry backoff waits for them when the first is due within this long;
+# for a later one it queues a wake-up at that time and frees its process.
+SEND_RETRY_WAIT_SECONDS = env.float("SEND_RETRY_WAIT_SECONDS", default=15.0)
 # Subscribers per chunk of a send's audience snapshot: the first chunk is written when the send starts, the
 # rest while it sends, so the first message goes out within a second or two of "Send" whatever the audience.
 SEND_SNAPSHOT_CHUNK = env.int("SEND_SNAPSHOT_CHUNK", default=50_000)
+# Minutes after its SES call a row still in doubt, with no SES event since, is offered to staff to send again.
+SEND_UNCONFIRMED_AFTER_MINUTES = env.int("SEND_UNCONFIRMED_AFTER_MINUTES", default=60)
 # Test sends one editor may make (each to at most ten addresses).
 CAMPAIGN_TEST_RATE = env.str("CAMPAIGN_TEST_RATE", default="30/h")
 # SES feedback through SNS (docs/feedback.md). Only notifications from these topics are accepted.
@@ -258,7 +284,9 @@ REPUTATION_BOUNCE_LIMIT = env.float("REPUTATION_BOUNCE_LIMIT", default=0.04)
 REPUTATION_COMPLAINT_LIMIT = env.float("REPUTATION_COMPLAINT_LIMIT", default=0.0008)
 REPUTATION_WINDOW_HOURS = env.int("REPUTATION_WINDOW_HOURS", default=24)
 REPUTATION_MIN_SENT = env.int("REPUTATION_MIN_SENT", default=500)
-REPUTATION_CHECK_SECONDS = env.int("REPUTATION_CHECK_SECONDS", default=10)
+# After a bounce or complaint the guard looks again this many seconds later, once for the whole burst (a burst
+# is judged in one check, never dropped).
+REPUTATION_CHECK_SECONDS = env.int("REPUTATION_CHECK_SECONDS", default=2)
 SES_CONNECT_TIMEOUT = env.float("SES_CONNECT_TIMEOUT", default=5.0)
 SES_READ_TIMEOUT = env.float("SES_READ_TIMEOUT", default=15.0)
 # Shows the staff-only page listing every email the local SES endpoint received (demo only).

@@ -3,6 +3,7 @@
 from collections import Counter
 
 import pytest
+from django.test import TestCase
 
 from campaigns.feedback import FeedbackError, feedback_process, feedback_receive
 from campaigns.models import BounceType, Delivery, DeliveryState, FeedbackEvent, Send, SendState
@@ -46,7 +47,10 @@ def sent(campaign, outbox):
 def receive_and_process(event: dict, *, message_id: str | None = None) -> FeedbackEvent | None:
     stored = feedback_receive(sns_message=ses.sns_notification(event, message_id=message_id))
     if stored:
-        feedback_process(event_id=stored.pk)
+        # The test's transaction never commits: run what feedback_process leaves for after its commit (the
+        # reputation guard's check).
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            feedback_process(event_id=stored.pk)
     return stored
 
 
