@@ -1,6 +1,7 @@
 """Admin views for campaigns (HTTP only): "Send test" with the compliance checklist, the Campaigns menu target,
 and sending: the "Send" confirmation (send now or schedule), a send's live progress with pause, resume and cancel,
-the list of recent sends, and a send's report (aggregates only).
+the list of recent sends, a send's report (aggregates only), and sending again to the recipients SES never
+confirmed (``in_doubt``).
 
 Registered under /admin/ by ``wagtail_hooks.py``, so Wagtail's ``require_admin_access`` guards them; each view
 then checks the user's permission on the page itself.
@@ -24,7 +25,9 @@ from wagtail.admin.views.pages.utils import get_breadcrumbs_items_for_page
 from wagtail.admin.widgets import AdminDateTimeInput
 from wagtail.admin.widgets.button import HeaderButton
 
-from . import selectors, services
+from subscribers.ses import SesError, ses_send_events_problem
+
+from . import in_doubt, selectors, services
 from .audience import audience_summary
 from .charts import timeline_chart
 from .compliance import campaign_checks, campaign_checks_pass
@@ -159,6 +162,25 @@ class CampaignSendScheduleForm(forms.Form):
         return when
 
 
+def send_events_warning() -> str:
+    """A plain warning when SES does not report the messages it accepts (Send events); empty when it does.
+
+    Without those events, recipients left in doubt by a crash cannot be settled automatically. Sending is not
+    refused for it: the warning says what is at stake.
+    """
+    try:
+        problem = ses_send_events_problem()
+    except SesError as err:
+        problem = f"SES did not answer when asked ({err})."
+    if not problem:
+        return ""
+    return (
+        "SES is not set up to tell us which messages it accepted (Send events). "
+        f"{problem} If a worker is lost in the middle of a call to SES, its recipients stay in doubt and cannot "
+        "be settled automatically. See the SES section of the operations guide."
+    )
+
+
 class CampaignSendView(_CampaignAdminMixin, TemplateView):
     """The confirmation step: who receives the published campaign and who is left out, the checklist, then
     "Send now" or "Schedule". Every POST carries the id of the newest send the page showed, so a double click
@@ -188,6 +210,7 @@ class CampaignSendView(_CampaignAdminMixin, TemplateView):
                 "last_sent": selectors.send_last_finished(page_id=self.page.pk),
                 "seen_send_id": selectors.send_newest_id(page_id=self.page.pk),
                 "schedule_form": schedule_form or CampaignSendScheduleForm(),
+                "send_events_warning": send_events_warning(),
                 "edit_url": reverse("wagtailadmin_pages:edit", args=[self.page.pk]),
                 "sends_url": reverse("campaigns_admin:sends") + f"?campaign={self.page.pk}",
             }
@@ -236,6 +259,9 @@ class CampaignSendView(_CampaignAdminMixin, TemplateView):
         except SendStateError as err:
             return self._refused(err)
         messages.success(self.request, f"Sending to {send.total:,} subscribers.")
+        warning = send_events_warning()
+        if warning:
+            messages.warning(self.request, warning)
         return redirect("campaigns_admin:send_progress", send_id=send.pk)
 
     def _schedule(self, seen_send_id: int):
@@ -330,10 +356,13 @@ class SendProgressView(_SendPageMixin, TemplateView):
                 "eta_text": eta_text(progress["eta_seconds"]),
                 "took_text": duration_text(self.send.started_at, self.send.finished_at),
                 "unknown_rows": selectors.send_unknown_deliveries(send=self.send),
+                "in_doubt": in_doubt.send_in_doubt_summary(send=self.send),
+                "history": selectors.send_history(send=self.send),
                 "can_manage": _may_send(self.page, self.request.user),
                 "can_pause": state == SendState.SENDING,
                 "can_resume": state == SendState.PAUSED,
                 "can_cancel": state in (SendState.DRAFT, SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED),
+                "can_resend": state in (SendState.SENDING, SendState.PAUSED, SendState.SENT),
                 "is_final": state in (SendState.SENT, SendState.CANCELLED),
                 "progress_url": reverse("campaigns_admin:send_progress_json", args=[self.send.pk]),
                 "sends_url": reverse("campaigns_admin:sends") + f"?campaign={self.page.pk}",
@@ -388,11 +417,52 @@ def send_action(request, send_id: int, action: str):
     send = _send_for(request, send_id, manage=True)
     service, done = SEND_ACTIONS[action]
     before = send.state
-    send = service(send=send)
+    send = service(send=send, user=request.user)
     if send.state == before:
         messages.warning(request, f"Nothing changed: the send is {send.get_state_display().lower()}.")
     else:
         messages.success(request, done)
+    return redirect("campaigns_admin:send_progress", send_id=send.pk)
+
+
+class UnconfirmedResendForm(forms.Form):
+    """The person's confirmation that they accept the risk, and the number of recipients they were shown."""
+
+    understood = forms.BooleanField(required=True)
+    expected = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+@require_POST
+def send_unconfirmed_resend(request, send_id: int):
+    """The action "Send again to the N recipients SES never confirmed"; the same permission as pause, resume, cancel."""
+    send = _send_for(request, send_id, manage=True)
+    form = UnconfirmedResendForm(request.POST)
+    if not form.is_valid():
+        if "understood" in form.errors:
+            messages.error(
+                request,
+                "Nothing was sent again. Tick the box to confirm you understand that some of these people may "
+                "already have received this email.",
+            )
+        else:
+            messages.error(
+                request, "That form was incomplete; nothing was sent again. Check the numbers and try again."
+            )
+        return redirect("campaigns_admin:send_progress", send_id=send.pk)
+    try:
+        rows = in_doubt.deliveries_unconfirmed_resend(
+            send=send, user=request.user, expected=form.cleaned_data["expected"]
+        )
+    except in_doubt.UnconfirmedResendError as err:
+        messages.warning(request, str(err))
+        return redirect("campaigns_admin:send_progress", send_id=send.pk)
+    people = f"{rows:,} recipient{'s' if rows != 1 else ''}"
+    if send.state == SendState.PAUSED:
+        messages.success(
+            request, f"{people} queued to be sent again. The send is paused: they go out when you resume it."
+        )
+    else:
+        messages.success(request, f"{people} queued to be sent again. Their outcome shows below as they go out.")
     return redirect("campaigns_admin:send_progress", send_id=send.pk)
 
 

@@ -15,7 +15,8 @@ Subscription, Open, Click. One event may name several recipients; each is handle
   suppress the address too.
 - A complaint (with or without a feedback type) suppresses marketing and withdraws every subscription.
 - Reject and RenderingFailure mark the row failed. The rest are stored and change nothing.
-- After a bounce or complaint the reputation guard checks the rolling rates (``campaigns.reputation``).
+- Once a bounce or complaint is committed, the reputation guard is due to check the rolling rates within a few
+  seconds: one check for a whole burst, which counts every event of it (``campaigns.reputation``).
 """
 
 import hashlib
@@ -25,7 +26,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -113,11 +115,23 @@ def _deliveries(event: dict):
 
 
 def _resolve_unknown(event: dict) -> int:
+    """SES had the message: a row in doubt is ``sent``. So is one staff sent again after it stayed in doubt, while
+    its second attempt has not begun (the event came late): the second email is then never sent."""
     message_id = str(event.get("mail", {}).get("messageId", ""))[:100]
+    resent_not_begun = Q(
+        state__in=(DeliveryState.QUEUED, DeliveryState.CLAIMED), resent_at__isnull=False, attempted_at__isnull=True
+    )
     return (
         _deliveries(event)
-        .filter(state=DeliveryState.UNKNOWN)
-        .update(state=DeliveryState.SENT, ses_message_id=message_id, reason="resolved by an SES event")
+        .filter(Q(state=DeliveryState.UNKNOWN) | resent_not_begun)
+        .update(
+            state=DeliveryState.SENT,
+            ses_message_id=message_id,
+            reason="resolved by an SES event",
+            finished_at=Coalesce("finished_at", Value(timezone.now())),
+            claimed_by="",
+            lease_expires_at=None,
+        )
     )
 
 
@@ -205,7 +219,7 @@ HANDLERS = {
 def feedback_process(*, event_id: int) -> bool:
     """Apply one stored event, once, then drop the address of any erased recipient from what is kept.
     Returns False when it was already processed."""
-    from .reputation import reputation_guard
+    from .reputation import reputation_check_schedule
 
     with transaction.atomic():
         stored = FeedbackEvent.objects.select_for_update().get(pk=event_id)
@@ -218,5 +232,6 @@ def feedback_process(*, event_id: int) -> bool:
         stored.processed_at = timezone.now()
         stored.save(update_fields=["processed_at", "payload"])
     if stored.event_type in ("Bounce", "Complaint"):
-        reputation_guard()
+        # After commit (at once in the task, which runs outside any transaction): the check must find this event.
+        transaction.on_commit(reputation_check_schedule)
     return True

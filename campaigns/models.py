@@ -277,6 +277,11 @@ class Delivery(models.Model):
     bounce_type = models.CharField(max_length=16, blank=True, default="", db_default="", choices=BounceType.choices)
     bounced_at = models.DateTimeField(null=True, blank=True)
     complained_at = models.DateTimeField(null=True, blank=True)
+    resent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When staff sent it again after it stayed in doubt (campaigns/in_doubt.py): offered only once.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["send", "subscriber"], name="one_delivery_per_recipient")]
@@ -288,6 +293,34 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"Delivery {self.pk} ({self.get_state_display()})"
+
+
+class SendAction(models.TextChoices):
+    PAUSED = "paused", "Paused"
+    RESUMED = "resumed", "Resumed"
+    CANCELLED = "cancelled", "Cancelled"
+    UNCONFIRMED_RESENT = "unconfirmed_resent", "Sent again to recipients SES never confirmed"
+
+
+class SendEvent(models.Model):
+    """What happened to a send and who did it: an append-only log, shown as the send's history."""
+
+    # No index of its own: the (send, created_at) index starts with it.
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="events", db_index=False)
+    action = models.CharField(max_length=32, choices=SendAction.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rows = models.PositiveIntegerField(default=0, help_text="Delivery rows the action changed.")
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["send", "created_at", "pk"]
+        indexes = [models.Index(fields=["send", "created_at"], name="send_event_history")]
+
+    def __str__(self):
+        return f"{self.get_action_display()} (send {self.send_id})"
 
 
 class TrackedLink(models.Model):

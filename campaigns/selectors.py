@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from subscribers.models import ConsentAction, ConsentEvent, ConsentSource
 
-from .models import BounceType, Delivery, DeliveryState, Send, SendState, TrackedLink
+from .models import BounceType, Delivery, DeliveryState, Send, SendEvent, SendState, TrackedLink
 
 RATE_WINDOW_SECONDS = 10
 FINAL_STATES = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.UNKNOWN)
@@ -81,6 +81,11 @@ def send_unknown_deliveries(*, send: Send, limit: int = UNKNOWN_LISTED_MAX) -> l
         .order_by("id")
         .values("id", "attempted_at", "finished_at", "reason")[:limit]
     )
+
+
+def send_history(*, send: Send, limit: int = 100) -> list[SendEvent]:
+    """What staff did to a send, oldest first, with who did it (the ``SendEvent`` log)."""
+    return list(SendEvent.objects.filter(send=send).select_related("user").order_by("created_at", "pk")[:limit])
 
 
 def sends_recent(*, limit: int = 50, page_id: int | None = None) -> list[tuple[Send, dict]]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from .audience import audience_snapshot
 from .clicks import links_track
 from .compliance import campaign_checks
-from .models import CampaignPage, Delivery, DeliveryState, Send, SendState
+from .models import CampaignPage, Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
 from .opens import open_pixel_add
 from .rendering import campaign_render
 
@@ -200,32 +200,53 @@ def send_wake_later(*, send_id: int, seconds: float) -> None:
     send_work_task.apply_async(kwargs={"send_id": send_id}, countdown=max(0.0, seconds))
 
 
-def send_pause(*, send: Send, reason: str = "Paused by staff") -> Send:
-    """Workers stop before their next message; claimed rows they had not attempted go back to the queue."""
-    Send.objects.filter(pk=send.pk, state=SendState.SENDING).update(state=SendState.PAUSED, pause_reason=reason[:255])
+def _send_event(*, send: Send, action: str, user=None, rows: int = 0, detail: str = "") -> None:
+    SendEvent.objects.create(send_id=send.pk, action=action, user=user, rows=rows, detail=detail)
+
+
+def send_pause(*, send: Send, user=None, reason: str = "Paused by staff") -> Send:
+    """Workers stop before their next message; claimed rows they had not attempted go back to the queue.
+
+    ``user`` is who paused it; None for the platform itself (the reputation guard, the daily quota), whose
+    ``reason`` says why. The send's history records either.
+    """
+    with transaction.atomic():
+        paused = Send.objects.filter(pk=send.pk, state=SendState.SENDING).update(
+            state=SendState.PAUSED, pause_reason=reason[:255]
+        )
+        if paused:
+            _send_event(send=send, action=SendAction.PAUSED, user=user, detail=reason)
     send.refresh_from_db()
     return send
 
 
-def send_resume(*, send: Send) -> Send:
-    updated = Send.objects.filter(pk=send.pk, state=SendState.PAUSED).update(state=SendState.SENDING, pause_reason="")
-    if updated:
-        transaction.on_commit(lambda: _wake_workers(send.pk))
+def send_resume(*, send: Send, user=None) -> Send:
+    """Back to sending, by ``user``: workers are woken after commit."""
+    with transaction.atomic():
+        updated = Send.objects.filter(pk=send.pk, state=SendState.PAUSED).update(
+            state=SendState.SENDING, pause_reason=""
+        )
+        if updated:
+            _send_event(send=send, action=SendAction.RESUMED, user=user)
+            transaction.on_commit(lambda: _wake_workers(send.pk))
     send.refresh_from_db()
     return send
 
 
-def send_cancel(*, send: Send) -> Send:
-    """Stop for good: when this returns, no row of the send is queued or claimed.
+def send_cancel(*, send: Send, user=None) -> Send:
+    """Stop for good, by ``user``: when this returns, no row of the send is queued or claimed.
 
     The state changes first, in its own short commit, so no worker marks another row as attempting; then every row
     not attempted is skipped, and the few SES calls already open (at most one window per worker) are waited for, up
     to ``CANCEL_WAIT_SECONDS``, while their workers record them. A call of a worker that died meanwhile is left to its
     lease (the sweeper) rather than waited for.
     """
-    updated = Send.objects.filter(
-        pk=send.pk, state__in=(SendState.DRAFT, SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)
-    ).update(state=SendState.CANCELLED, finished_at=timezone.now())
+    with transaction.atomic():
+        updated = Send.objects.filter(
+            pk=send.pk, state__in=(SendState.DRAFT, SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)
+        ).update(state=SendState.CANCELLED, finished_at=timezone.now())
+        if updated:
+            _send_event(send=send, action=SendAction.CANCELLED, user=user)
     if updated:
         _cancelled_rows_skip(send_id=send.pk)
         _in_flight_wait(send_id=send.pk, seconds=CANCEL_WAIT_SECONDS)
@@ -263,14 +284,22 @@ def _in_flight_wait(*, send_id: int, seconds: float) -> bool:
 
 
 def send_finish_if_done(*, send_id: int) -> bool:
-    """A send is ``sent`` only when its whole audience is written and no row is queued or claimed any more."""
-    if Delivery.objects.filter(send_id=send_id, state__in=OPEN_STATES).exists():
-        return False
-    return bool(
-        Send.objects.filter(pk=send_id, state=SendState.SENDING, audience_complete=True).update(
-            state=SendState.SENT, finished_at=timezone.now()
+    """A send is ``sent`` only when its whole audience is written and no row is queued or claimed any more.
+
+    The send is locked for the check, as every service that puts rows back in its queue locks it first (a resend of
+    rows in doubt): the two run one after the other, never finishing a send with rows just queued in it.
+    """
+    with transaction.atomic():
+        send = (
+            Send.objects.select_for_update()
+            .filter(pk=send_id, state=SendState.SENDING, audience_complete=True)
+            .only("pk")
+            .first()
         )
-    )
+        if send is None or Delivery.objects.filter(send_id=send_id, state__in=OPEN_STATES).exists():
+            return False
+        Send.objects.filter(pk=send_id).update(state=SendState.SENT, finished_at=timezone.now())
+    return True
 
 
 def delivery_claim_batch(*, send_id: int, worker_id: str, size: int) -> list[int]:

@@ -28,6 +28,11 @@ admin_patterns = (
             path(f"sends/<int:send_id>/{action}/", admin_views.send_action, {"action": action}, name=f"send_{action}")
             for action in admin_views.SEND_ACTIONS
         ),
+        path(
+            "sends/<int:send_id>/send-unconfirmed-again/",
+            admin_views.send_unconfirmed_resend,
+            name="send_unconfirmed_resend",
+        ),
     ],
     "campaigns_admin",
 )

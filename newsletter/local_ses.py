@@ -12,22 +12,44 @@ from email.utils import parseaddr
 
 import boto3
 
+# What an operator's configuration set publishes to SNS (docs/feedback.md), in the v1 API's spelling.
+LOCAL_EVENT_TYPES = ["send", "delivery", "bounce", "complaint", "reject", "renderingFailure", "deliveryDelay"]
+
 
 def local_ses_prepare(*, endpoint_url: str, region: str, sender: str, configuration_set: str | None) -> None:
-    """Verify the sender's domain and create the configuration set, as an operator does once in AWS."""
-    client = boto3.client(
-        "sesv2",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - the local endpoint ignores it
-    )
+    """Verify the sender's domain, create the configuration set and give it an SNS event destination, as an
+    operator does once in AWS. Safe to run again: what exists is left as it is."""
+    credentials = {
+        "region_name": region,
+        "endpoint_url": endpoint_url,
+        "aws_access_key_id": "local",
+        "aws_secret_access_key": "local",
+    }
+    client = boto3.client("sesv2", **credentials)
     domain = parseaddr(sender)[1].rpartition("@")[2]
     client.create_email_identity(EmailIdentity=domain)
-    if configuration_set:
-        existing = {c for c in client.list_configuration_sets().get("ConfigurationSets", [])}
-        if configuration_set not in existing:
-            client.create_configuration_set(ConfigurationSetName=configuration_set)
+    if not configuration_set:
+        return
+    existing = {c for c in client.list_configuration_sets().get("ConfigurationSets", [])}
+    if configuration_set not in existing:
+        client.create_configuration_set(ConfigurationSetName=configuration_set)
+    # Event destinations through the v1 API: the local endpoint does not answer v2's event-destination calls.
+    ses_v1 = boto3.client("ses", **credentials)
+    described = ses_v1.describe_configuration_set(
+        ConfigurationSetName=configuration_set, ConfigurationSetAttributeNames=["eventDestinations"]
+    )
+    if any(isinstance(d, dict) for d in described.get("EventDestinations") or []):
+        return  # the endpoint refuses a second destination of the same name
+    topic_arn = boto3.client("sns", **credentials).create_topic(Name=f"{configuration_set}-events")["TopicArn"]
+    ses_v1.create_configuration_set_event_destination(
+        ConfigurationSetName=configuration_set,
+        EventDestination={
+            "Name": f"{configuration_set}-sns",  # names are unique per account here
+            "Enabled": True,
+            "MatchingEventTypes": LOCAL_EVENT_TYPES,
+            "SNSDestination": {"TopicARN": topic_arn},
+        },
+    )
 
 
 @dataclass

@@ -9,7 +9,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from subscribers.ses import SesError, ses_configuration_problems, ses_send_quota
+from subscribers.ses import SesError, ses_configuration_problems, ses_send_events_problem, ses_send_quota
 
 from .local_ses import local_outbox
 
@@ -63,7 +63,15 @@ def _check_ses() -> dict:
         except SesError as err:
             return {**result, **_failure("ses", err), "error": "SES did not answer GetSendQuota"}
         cache.set("healthz:ses-quota", quota, 60)
-    return {**result, "ok": True, "max_send_rate": quota["MaxSendRate"]}
+    result["max_send_rate"] = quota["MaxSendRate"]
+    # Without Send events, rows in doubt after a crash are never settled (docs/sending.md); cached in Redis.
+    try:
+        problem = ses_send_events_problem()
+    except SesError as err:
+        return {**result, **_failure("ses", err), "error": "SES did not answer DescribeConfigurationSet"}
+    if problem:
+        return {**result, "ok": False, "send_events": False, "error": problem}
+    return {**result, "ok": True, "send_events": True}
 
 
 def healthz(request):

@@ -196,3 +196,72 @@ def ses_suppressed_destination_put(*, email: str, reason: str) -> None:
         ses_client().put_suppressed_destination(EmailAddress=address_for_transport(email), Reason=reason)
     except (ClientError, BotoCoreError) as err:
         raise SesTransientError(f"Could not add an address to the SES suppression list: {err}") from err
+
+
+# How long an answer about the configuration set's event destinations is kept: long when Send events are
+# published (the health check and every send page ask), short when they are not, so that a fix shows soon.
+SEND_EVENTS_CACHE_SECONDS = 300
+SEND_EVENTS_PROBLEM_CACHE_SECONDS = 60
+
+
+def ses_send_events_problem() -> str:
+    """Why SES would not tell us about the messages it accepts, in words; empty when the configuration set
+    SES_CONFIGURATION_SET has an enabled event destination publishing Send events to an SNS topic (one on
+    SES_SNS_TOPIC_ARNS, when that is set).
+
+    Send events, carrying our ``delivery`` tag, are what settle a row in doubt (an answer lost, a worker lost
+    mid-call) as sent; without them such rows stay ``unknown``. Asks SES v1 DescribeConfigurationSet: SES answers
+    the v1 and v2 APIs alike, and the local endpoint answers only v1 for event destinations. The answer is cached in
+    Redis. Raises SesTransientError when SES does not answer (or refuses the call), never a library exception.
+    https://docs.aws.amazon.com/ses/latest/APIReference/API_DescribeConfigurationSet.html
+    """
+    from django.core.cache import cache
+
+    name = settings.SES_CONFIGURATION_SET
+    if not name:
+        return "SES_CONFIGURATION_SET is not set, so SES publishes no events about the messages it sends."
+    key = f"ses:send-events:{name}"
+    problem = cache.get(key)
+    if problem is not None:
+        return problem
+    try:
+        answer = ses_client("ses").describe_configuration_set(
+            ConfigurationSetName=name, ConfigurationSetAttributeNames=["eventDestinations"]
+        )
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ConfigurationSetDoesNotExist":
+            raise SesTransientError(
+                f"Could not read the event destinations of configuration set {name}: {err}"
+            ) from err
+        problem = f"The configuration set {name} does not exist in SES (region {settings.SES_REGION})."
+    except BotoCoreError as err:
+        raise SesTransientError(f"Could not read the event destinations of configuration set {name}: {err}") from err
+    else:
+        problem = _send_events_problem(name=name, destinations=answer.get("EventDestinations") or [])
+    cache.set(key, problem, SEND_EVENTS_PROBLEM_CACHE_SECONDS if problem else SEND_EVENTS_CACHE_SECONDS)
+    return problem
+
+
+def _send_events_problem(*, name: str, destinations: list) -> str:
+    # The local endpoint answers [None] for a set without destinations; SES answers an empty list.
+    destinations = [d for d in destinations if isinstance(d, dict)]
+    # MatchingEventTypes are lower camel case in v1 ("send", "renderingFailure"), upper case in v2 ("SEND").
+    publishing = [
+        d
+        for d in destinations
+        if d.get("Enabled") and "send" in {str(t).lower() for t in d.get("MatchingEventTypes") or []}
+    ]
+    if not publishing:
+        return f"The configuration set {name} has no enabled event destination for Send events."
+    topics = {(d.get("SNSDestination") or {}).get("TopicARN") for d in publishing} - {None, ""}
+    if not topics:
+        # CloudWatch or Kinesis Firehose destinations do not reach /hooks/ses/.
+        return f"The configuration set {name} publishes Send events, but not to an SNS topic."
+    allowed = set(settings.SES_SNS_TOPIC_ARNS)
+    if allowed and not topics & allowed:
+        # The topic's ARN is not named: this text is shown on /healthz/, and an ARN names the AWS account.
+        return (
+            f"The configuration set {name} publishes Send events to an SNS topic that is not on SES_SNS_TOPIC_ARNS, "
+            "so /hooks/ses/ refuses them."
+        )
+    return ""

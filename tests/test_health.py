@@ -17,6 +17,7 @@ def test_healthz_is_200_with_every_check_ok(client):
         "ses": True,
     }
     assert body["checks"]["ses"]["region"] == "eu-west-2"
+    assert body["checks"]["ses"]["send_events"] is True
 
 
 def test_healthz_is_503_naming_the_missing_ses_setting(client, settings):
@@ -52,3 +53,24 @@ def test_healthz_is_503_when_redis_is_down(client, settings):
     assert response.status_code == 503
     assert body["checks"]["redis"]["ok"] is False
     assert body["checks"]["database"]["ok"] is True
+
+
+def test_healthz_is_503_when_the_configuration_set_does_not_publish_send_events(client, settings, ses_endpoint):
+    # Given a configuration set in SES with no event destination: rows in doubt could never be settled
+    import boto3
+
+    boto3.client(
+        "sesv2",
+        region_name=settings.SES_REGION,
+        endpoint_url=ses_endpoint,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    ).create_configuration_set(ConfigurationSetName="quiet")
+    settings.SES_CONFIGURATION_SET = "quiet"
+
+    response = client.get("/healthz/")
+
+    check = response.json()["checks"]["ses"]
+    assert response.status_code == 503
+    assert (check["ok"], check["send_events"]) == (False, False)
+    assert check["error"] == "The configuration set quiet has no enabled event destination for Send events."

@@ -151,6 +151,28 @@ def test_pause_stops_the_workers_and_resume_finishes_the_send(campaign, audience
     assert send.state == SendState.SENT
 
 
+def test_pause_resume_and_cancel_record_who_did_them_and_a_repeat_records_nothing(campaign, audience):
+    from campaigns.models import SendAction, SendEvent
+    from tests.factories import UserFactory
+
+    marketer = UserFactory(is_staff=True)
+    send = started(campaign)
+
+    send_pause(send=send, user=marketer)
+    send_pause(send=send, user=marketer)  # already paused: nothing happens, nothing is recorded
+    send_resume(send=send, user=marketer)
+    send_pause(send=send, reason="Paused by the reputation guard: too many bounces")
+    send_cancel(send=send, user=marketer)
+
+    history = [(e.action, e.user, e.detail) for e in SendEvent.objects.filter(send=send)]
+    assert history == [
+        (SendAction.PAUSED, marketer, "Paused by staff"),
+        (SendAction.RESUMED, marketer, ""),
+        (SendAction.PAUSED, None, "Paused by the reputation guard: too many bounces"),
+        (SendAction.CANCELLED, marketer, ""),
+    ]
+
+
 def test_cancel_skips_every_row_not_yet_sent(campaign, audience, outbox):
     send = started(campaign)
 
