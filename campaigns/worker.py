@@ -2,11 +2,11 @@
 
 A worker keeps up to ``SEND_CONCURRENCY`` SES calls open at once. Whenever calls are free it takes the next few rows
 (one at a time at low rates, up to the free calls at high rates, those whose slots fall within a few milliseconds),
-reserves their slots of the shared rate in one Redis call, and in one commit writes the outcomes of the calls that
-have answered and marks these rows as attempting; then it starts their calls, each at its slot. No database
-transaction is open during an SES call, and at no moment are more than ``SEND_CONCURRENCY`` rows marked and not
-recorded, all of them calls begun or about to begin that instant: that is what a worker that dies leaves in doubt
-(``unknown``), never a row sent twice.
+takes their slots of the shared rate (reserved from Redis a block at a time), and in one commit writes the outcomes
+of the calls that have answered and marks these rows as attempting; then it starts their calls, each at its slot.
+No database transaction is open during an SES call, and at no moment are more than ``SEND_CONCURRENCY`` rows marked
+and not recorded, all of them calls begun or about to begin that instant: that is what a worker that dies leaves in
+doubt (``unknown``), never a row sent twice.
 
 What a worker knows, it does not lose. A dropped connection to PostgreSQL or Redis, or a restart of either, makes
 the step that met it reconnect and run again, for up to ``SEND_RECOVER_SECONDS``, holding the outcomes SES gave
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from subscribers.models import SubscriptionStatus, Suppression, SuppressionScope
 from subscribers.ses import (
@@ -47,9 +47,9 @@ from .rendering import RenderedCampaign, rendered_from_sources
 from .sending import (
     QUOTA_PAUSE_REASON,
     Outcome,
-    deliveries_attempting,
     deliveries_lease_renew,
     deliveries_record,
+    deliveries_record_and_mark,
     delivery_claim_batch,
     delivery_next_retry_seconds,
     delivery_release,
@@ -63,6 +63,11 @@ logger = logging.getLogger(__name__)
 # Rows marked in one commit have their slots within this span: at low rates one row at a time, marked just before
 # its call, at high rates up to the calls that are free.
 GROUP_SECONDS = 0.005
+# Slots are reserved from the shared limiter a block at a time (one Redis call), covering at most this much of the
+# fleet's schedule so that at low rates one worker does not hold the next second; a slot left unused for longer
+# than this is given up rather than used late, in a bunch with others.
+SLOT_BLOCK_SECONDS = 0.1
+SLOT_BLOCK_MAX = 16
 # Errors of a connection, not of what was asked: the same step may simply run again once reconnected.
 CONNECTION_ERRORS = (
     OperationalError,
@@ -140,17 +145,51 @@ def _send_one(*, send_id: int, sender: str, message: _Message) -> Outcome:
     return Outcome(row.pk, DeliveryState.SENT, ses_message_id=message_id)
 
 
+class _Slots:
+    """The moments this worker may start its next calls, reserved from the shared rate limiter a block at a time.
+
+    A block is consecutive slots of the fleet's schedule; ``take`` hands them out in order, reserving the next block
+    (and waiting for its first slot) when the ones in hand run out."""
+
+    def __init__(self, limiter: SendRateLimiter):
+        self.limiter = limiter
+        self.block = max(1, min(SLOT_BLOCK_MAX, int(limiter.rate_per_second * SLOT_BLOCK_SECONDS)))
+        self.ahead: deque[float] = deque()  # moments on this process's monotonic clock
+
+    def take(self, count: int) -> list[float]:
+        stale = time.monotonic() - SLOT_BLOCK_SECONDS
+        while self.ahead and self.ahead[0] < stale:
+            self.ahead.popleft()
+        while len(self.ahead) < count:
+            reservation = self.limiter.acquire(count=max(self.block, count - len(self.ahead)))
+            first = time.monotonic()  # acquire returns at the block's first slot
+            self.ahead.extend(first + n * reservation.interval for n in range(reservation.count))
+        return [self.ahead.popleft() for _ in range(count)]
+
+
+# Calls open at once help only while the process waits for SES. When it is busy most of the time instead (a nearby
+# endpoint, a loaded machine), threads would only contend for the interpreter: calls are then made one after another
+# in the worker's own thread, a group of rows at a time.
+SEQUENTIAL_WHEN_BUSY = 0.75
+BUSY_SAMPLE_SECONDS = 0.2
+
+
 class _Calls:
     """The SES calls of one worker: up to ``concurrency`` open at once, each started at its reserved slot, on
     threads that share one ``SendEmail`` client with a kept-alive connection each (a call to SES mostly waits, so one
-    process with several calls open reaches a rate that would otherwise need several processes). With a concurrency
-    of one, a call is made in the worker's own thread."""
+    process with several calls open reaches a rate that would otherwise need several processes).
+
+    It keeps a running average of how busy the process is (CPU time over wall time) and, while that is above
+    ``SEQUENTIAL_WHEN_BUSY`` or the concurrency is one, makes the calls in the worker's own thread instead.
+    """
 
     def __init__(self, *, send_id: int, sender: str, concurrency: int):
         self.send_id, self.sender, self.concurrency = send_id, sender, concurrency
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ses") if concurrency > 1 else None
         self.open: set[Future] = set()
         self.answered: list[Outcome] = []  # calls made in this thread, not yet collected
+        self.busy: float | None = None
+        self._sampled = (time.monotonic(), time.process_time())
 
     def _at_slot(self, slot: float, message: _Message) -> Outcome:
         delay = slot - time.monotonic()
@@ -158,22 +197,34 @@ class _Calls:
             time.sleep(delay)
         return _send_one(send_id=self.send_id, sender=self.sender, message=message)
 
+    def sequential(self) -> bool:
+        return self.pool is None or (self.busy is not None and self.busy > SEQUENTIAL_WHEN_BUSY)
+
+    def _sample(self) -> None:
+        wall, cpu = time.monotonic(), time.process_time()
+        elapsed = wall - self._sampled[0]
+        if elapsed >= BUSY_SAMPLE_SECONDS:
+            busy = (cpu - self._sampled[1]) / elapsed
+            self.busy = busy if self.busy is None else 0.7 * self.busy + 0.3 * busy
+            self._sampled = (wall, cpu)
+
     def free(self) -> int:
         return self.concurrency - len(self.open)
 
-    def start(self, messages: list[_Message], *, interval: float) -> None:
-        """Start each call at its slot: the first now (its reservation was waited for), then one per ``interval``."""
-        first = time.monotonic()
-        for number, message in enumerate(messages):
-            if self.pool is None:
-                self.answered.append(self._at_slot(first + number * interval, message))
+    def start(self, messages: list[_Message], *, slots: list[float]) -> None:
+        """Start each call at its slot (a moment on this process's monotonic clock)."""
+        inline = self.sequential()
+        for slot, message in zip(slots, messages, strict=True):
+            if inline:
+                self.answered.append(self._at_slot(slot, message))
             else:
-                self.open.add(self.pool.submit(self._at_slot, first + number * interval, message))
+                self.open.add(self.pool.submit(self._at_slot, slot, message))
 
     def collect(self, *, wait_for_one: bool = False) -> list[Outcome]:
         """The outcomes of the calls that have answered (after waiting for at least one, if asked and any is open)."""
         if wait_for_one and self.open:
             wait(self.open, return_when=FIRST_COMPLETED)
+        self._sample()
         done = {call for call in self.open if call.done()}
         self.open -= done
         outcomes, self.answered = [*self.answered, *(call.result() for call in done)], []
@@ -252,9 +303,10 @@ class _SendWorker:
             reply_to=send.reply_to,
         )
         ses_send_email_client()  # made here, once: creating boto3 clients from several threads at once is not safe
-        self.limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
+        limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
+        self.slots = _Slots(limiter)
         concurrency = max(1, settings.SEND_CONCURRENCY)
-        self.group_size = max(1, min(concurrency, int(self.limiter.rate_per_second * GROUP_SECONDS)))
+        self.group_size = max(1, min(concurrency, int(limiter.rate_per_second * GROUP_SECONDS)))
         self.calls = _Calls(send_id=send.pk, sender=self.rendered.sender, concurrency=concurrency)
         self.patience = _Patience(send_id=send.pk)
         self.unwritten: list[Outcome] = []
@@ -322,13 +374,17 @@ class _SendWorker:
         waiting = deque(row for row in rows if row.pk not in ineligible)
         stop = False
         while waiting and not stop:
-            self._collect(self.calls.collect(wait_for_one=not self.calls.free()))
+            # A whole group's worth of calls free first: at high rates that is what keeps commits few.
+            need = min(self.group_size, len(waiting))
+            self._collect(self.calls.collect())
+            while self.calls.free() < need:
+                self._collect(self.calls.collect(wait_for_one=True))
             if worker_stop.stop_requested() or any(_is_daily_quota(o) for o in self.unwritten):
                 stop = True
                 break
             group = [waiting.popleft() for _ in range(min(self.calls.free(), self.group_size, len(waiting)))]
             messages = [_Message(row, _build(self.rendered, row)) for row in group]
-            reservation = self.patience.run("reserving sending slots", self.limiter.acquire, count=len(messages))
+            slots = self.patience.run("reserving sending slots", self.slots.take, len(messages))
             if time.monotonic() > renew_at:
                 self.patience.run(
                     "renewing the lease", deliveries_lease_renew, send_id=self.send_id, worker_id=self.worker_id
@@ -340,8 +396,9 @@ class _SendWorker:
                 break
             if len(marked) < len(group):  # rows taken back by the sweeper: another worker may send them
                 kept = set(marked)
+                slots = [slot for slot, m in zip(slots, messages, strict=True) if m.row.pk in kept]
                 messages = [m for m in messages if m.row.pk in kept]
-            self.calls.start(messages, interval=reservation.interval)
+            self.calls.start(messages, slots=slots)
         self._collect(self.calls.drain())
         if any(_is_daily_quota(o) for o in self.unwritten):
             self._write_and_release()
@@ -352,9 +409,9 @@ class _SendWorker:
     def _record_and_mark(self, ids: list[int]) -> list[int]:
         """One commit: the outcomes held, and the next calls' rows marked as attempting. Run again whole after a
         connection error (both writes are idempotent), so nothing held is dropped."""
-        with transaction.atomic():
-            deliveries_record(outcomes=self.unwritten)
-            marked = deliveries_attempting(send_id=self.send_id, worker_id=self.worker_id, ids=ids)
+        marked = deliveries_record_and_mark(
+            outcomes=self.unwritten, send_id=self.send_id, worker_id=self.worker_id, ids=ids
+        )
         self.unwritten = []
         return marked
 

@@ -254,7 +254,7 @@ SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=120)
 SEND_WORKERS_PER_SEND = env.int("SEND_WORKERS_PER_SEND", default=2)
 # SES calls one worker process has open at once. It is also the most rows one commit marks as attempting, so a
 # worker that dies leaves at most this many rows in doubt.
-SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=4)
+SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=8)
 # How long a worker goes on reconnecting to PostgreSQL or Redis, holding what SES told it, before it gives up.
 SEND_RECOVER_SECONDS = env.int("SEND_RECOVER_SECONDS", default=60)
 # A worker that finds only rows waiting out a retry backoff waits for them when the first is due within this long;

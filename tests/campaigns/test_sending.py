@@ -1,5 +1,6 @@
 """The sending pipeline's services and worker loop, against moto's SES server over HTTP."""
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -166,7 +167,7 @@ def test_pause_resume_and_cancel_record_who_did_them_and_a_repeat_records_nothin
 
     history = [(e.action, e.user, e.detail) for e in SendEvent.objects.filter(send=send)]
     assert history == [
-        (SendAction.PAUSED, marketer, "Paused by staff"),
+        (SendAction.PAUSED, marketer, ""),
         (SendAction.RESUMED, marketer, ""),
         (SendAction.PAUSED, None, "Paused by the reputation guard: too many bounces"),
         (SendAction.CANCELLED, marketer, ""),
@@ -397,6 +398,27 @@ def test_rows_are_marked_together_only_when_their_slots_are_milliseconds_apart_a
         assert worker.calls.concurrency == concurrency
     finally:
         worker.calls.close()
+
+
+def test_slots_are_reserved_a_block_at_a_time_in_order_and_a_stale_one_is_given_up(settings):
+    from campaigns.throttle import SendRateLimiter
+    from campaigns.worker import _Slots
+
+    # Given a rate of 100 a second: blocks of ten slots, 10 ms apart
+    limiter = SendRateLimiter(account="slots-test", rate_per_second=100)
+    limiter.client.delete(limiter.key)
+    slots = _Slots(limiter)
+    assert slots.block == 10
+
+    # When three are taken, then (after a pause longer than a block) one more
+    first = slots.take(3)
+    time.sleep(0.25)
+    later = slots.take(1)
+
+    # Then the three are consecutive slots of one reservation, and the later one is not a stale slot of it
+    assert [round(b - a, 3) for a, b in itertools.pairwise(first)] == [0.01, 0.01]
+    assert len(slots.ahead) == 9, "a fresh block, less the slot just taken"
+    assert later[0] >= time.monotonic() - 0.1
 
 
 def test_a_worker_keeps_its_calls_open_at_once_and_never_more(campaign, audience, outbox, settings):
