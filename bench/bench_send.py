@@ -65,7 +65,7 @@ import json, sys, time, django
 django.setup()
 from django.conf import settings
 from subscribers.mail import message_build
-from subscribers.ses import ses_client
+from mailer.ses import ses_client
 raw = message_build(to="bench0@mail.example", subject="Hello", text="t" * 2000, html="<p>h</p>" * 500)
 params = {"FromEmailAddress": settings.DEFAULT_FROM_EMAIL, "Destination": {"ToAddresses": ["bench0@mail.example"]},
           "Content": {"Raw": {"Data": raw}},

@@ -42,8 +42,8 @@ def main() -> None:
         import django
 
         django.setup()
+        from mailer.ses import ses_client, ses_send_email_client
         from subscribers.mail import message_build
-        from subscribers.ses import ses_client, ses_send_email_client
 
         raw = message_build(to="bench0@mail.example", subject="Hello", text="t" * 2000, html="<p>h</p>" * 3000)
         params = {

@@ -25,7 +25,7 @@ from wagtail.admin.views.pages.utils import get_breadcrumbs_items_for_page
 from wagtail.admin.widgets import AdminDateTimeInput
 from wagtail.admin.widgets.button import HeaderButton
 
-from subscribers.ses import SesError, ses_send_events_problem
+from mailer.ses import SesError, ses_send_events_problem
 
 from . import in_doubt, selectors, services
 from .audience import audience_summary

@@ -4,7 +4,7 @@ A row is ``unknown`` when the outcome of its SES call is not known: the answer w
 during the call. SES has no idempotency key, so such a row is never sent again automatically. When SES did
 accept the message, its Send (or Delivery) event, carrying the row's ``delivery`` tag, settles the row as
 ``sent`` within seconds (``campaigns.feedback``), provided the configuration set publishes Send events
-(``subscribers.ses.ses_send_events_problem``).
+(``mailer.ses.ses_send_events_problem``).
 
 A row still ``unknown`` ``SEND_UNCONFIRMED_AFTER_MINUTES`` after its call, with no SES event about it at all,
 most likely never reached SES. Staff may then send those rows again, once, through the ledger like any other

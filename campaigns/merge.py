@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from subscribers.mime import qp_encode, qp_soft_end
+from mailer.mime import qp_encode, qp_soft_end
 
 # Names an author may use, and what each means.
 MERGE_FIELDS = {

@@ -519,7 +519,7 @@ def sends_sweep() -> dict[str, int]:
 
 
 def _quota_available() -> bool:
-    from subscribers.ses import SesError, ses_send_quota
+    from mailer.ses import SesError, ses_send_quota
 
     try:
         quota = ses_send_quota()

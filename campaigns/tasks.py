@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task, signals
 
-from subscribers.ses import SesPermanentError, SesTransientError, ses_send_raw
+from mailer.ses import SesPermanentError, SesTransientError, ses_send_raw
 
 logger = logging.getLogger(__name__)
 

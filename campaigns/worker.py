@@ -30,8 +30,7 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
-from subscribers.models import SubscriptionStatus, Suppression, SuppressionScope
-from subscribers.ses import (
+from mailer.ses import (
     SesOutcomeUnknown,
     SesPermanentError,
     SesTransientError,
@@ -39,6 +38,8 @@ from subscribers.ses import (
     ses_send_email_client,
     ses_send_raw,
 )
+from mailer.throttle import SendRateLimiter
+from subscribers.models import SubscriptionStatus, Suppression, SuppressionScope
 
 from . import worker_stop
 from .models import Delivery, DeliveryState, Send, SendState
@@ -57,7 +58,6 @@ from .sending import (
     send_pause,
     send_wake_later,
 )
-from .throttle import SendRateLimiter
 
 logger = logging.getLogger(__name__)
 # Rows marked in one commit have their slots within this span: at low rates one row at a time, marked just before

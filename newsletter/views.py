@@ -9,7 +9,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from subscribers.ses import SesError, ses_configuration_problems, ses_send_events_problem, ses_send_quota
+from mailer.ses import SesError, ses_configuration_problems, ses_send_events_problem, ses_send_quota
 
 from .local_ses import local_outbox
 

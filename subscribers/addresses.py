@@ -17,15 +17,6 @@ def email_normalise(email: str) -> str:
     return (email or "").strip().lower()
 
 
-def address_for_transport(email: str) -> str:
-    """The address as mail servers want it: an internationalised domain in its ASCII (IDNA) form."""
-    local, _, domain = email.rpartition("@")
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError as err:
-        raise ValueError(f"The domain of {email!r} cannot be used for email.") from err
-
-
 def address_spellings(email: str) -> set[str]:
     """Every spelling of one mailbox, normalised: as given and, for an internationalised domain, in both its ASCII
     (IDNA) and its Unicode form. SES reports the ASCII form of an address we may hold in Unicode."""

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 
-from .mime import HeaderInjectionError, mime_build
+from mailer.mime import HeaderInjectionError, mime_build
 
 __all__ = ["HeaderInjectionError", "message_build", "transactional_email_send"]
 

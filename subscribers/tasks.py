@@ -4,8 +4,9 @@ import logging
 
 from celery import shared_task
 
+from mailer.ses import SesPermanentError, SesTransientError, ses_send_raw
+
 from .mail import message_build
-from .ses import SesPermanentError, SesTransientError, ses_send_raw
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from django.conf import settings as settings_module
 from django.test import override_settings
 from moto.server import ThreadedMotoServer
 
+from mailer import ses
 from newsletter import celery_app
 from newsletter.local_ses import local_outbox, local_ses_prepare
-from subscribers import ses
 
 # Real Celery worker processes (``worker_processes``) and tasks through the broker (``broker_tasks``).
 pytest_plugins = ("tests.celery_workers",)

@@ -31,7 +31,7 @@ def test_healthz_is_503_naming_the_missing_ses_setting(client, settings):
 
 
 def test_healthz_is_503_when_the_ses_endpoint_does_not_answer(client, settings):
-    from subscribers import ses
+    from mailer import ses
 
     settings.SES_ENDPOINT_URL = "http://127.0.0.1:9"  # discard port: nothing listens
     ses._cached_client.cache_clear()

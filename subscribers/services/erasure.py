@@ -11,7 +11,9 @@ import logging
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from ..addresses import address_for_transport, email_normalise
+from mailer.addresses import address_for_transport
+
+from ..addresses import email_normalise
 from ..models import (
     ConsentEvent,
     EmailChangeRequest,

@@ -11,9 +11,10 @@ addresses are counted as not pushable, and stay in force here.
 
 from dataclasses import dataclass, field
 
+from mailer.ses import ses_suppressed_destination_put, ses_suppressed_destinations
+
 from ..addresses import address_hmac
 from ..models import Subscriber, Suppression, SuppressionReason, SuppressionScope
-from ..ses import ses_suppressed_destination_put, ses_suppressed_destinations
 from .feedback import address_bounced, address_complained
 
 SES_REASONS = {SuppressionReason.BOUNCE: "BOUNCE", SuppressionReason.COMPLAINT: "COMPLAINT"}

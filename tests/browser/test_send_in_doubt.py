@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from campaigns.demo_content import campaign_index, demo_campaign
 from campaigns.models import Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
 from campaigns.sending import send_create, send_start
-from subscribers import ses
+from mailer import ses
 from tests.browser.conftest import DESKTOP, SCREENSHOTS
 from tests.campaigns.test_in_doubt import LostAnswers
 from tests.faulty_ses import FaultySes

@@ -29,7 +29,7 @@ from campaigns.in_doubt import (
 from campaigns.models import Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
 from campaigns.sending import send_create, send_pause, send_start
 from campaigns.worker import send_work
-from subscribers import ses
+from mailer import ses
 from subscribers.models import SubscriptionStatus, Topic, User
 from tests.campaigns import ses_events
 from tests.factories import SubscriptionFactory

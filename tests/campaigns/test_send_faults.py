@@ -8,7 +8,7 @@ import pytest
 from campaigns.models import DeliveryState, Send, SendState
 from campaigns.sending import send_create, send_start
 from campaigns.worker import send_work
-from subscribers import ses
+from mailer import ses
 from subscribers.models import Topic
 from tests.factories import SubscriptionFactory
 from tests.faulty_ses import FaultPlan, FaultySes

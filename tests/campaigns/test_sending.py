@@ -28,7 +28,7 @@ from campaigns.sending import (
     send_start,
 )
 from campaigns.worker import send_work
-from subscribers import ses
+from mailer import ses
 from subscribers.models import ConsentSource, SubscriptionStatus, SuppressionReason, SuppressionScope, Topic
 from subscribers.services import subscription_withdraw, suppression_add
 from tests.factories import SubscriptionFactory, TopicFactory
@@ -401,8 +401,8 @@ def test_rows_are_marked_together_only_when_their_slots_are_milliseconds_apart_a
 
 
 def test_slots_are_reserved_a_block_at_a_time_in_order_and_a_stale_one_is_given_up(settings):
-    from campaigns.throttle import SendRateLimiter
     from campaigns.worker import _Slots
+    from mailer.throttle import SendRateLimiter
 
     # Given a rate of 100 a second: blocks of ten slots, 10 ms apart
     limiter = SendRateLimiter(account="slots-test", rate_per_second=100)
@@ -490,7 +490,8 @@ def test_a_worker_process_prepares_links_and_the_ses_client_when_it_starts(setti
     from celery import signals
 
     import campaigns.tasks  # noqa: F401 - a worker imports its tasks, which connect the handler
-    from subscribers import links, ses
+    from mailer import ses
+    from subscribers import links
 
     links._around_token.cache_clear()
     ses._send_email_client_for.cache_clear()

@@ -5,9 +5,9 @@ import email.policy
 
 import pytest
 
-from subscribers import ses
+from mailer import ses
+from mailer.ses import SesPermanentError, SesTransientError, ses_send_raw
 from subscribers.mail import HeaderInjectionError, message_build
-from subscribers.ses import SesPermanentError, SesTransientError, ses_send_raw
 from subscribers.tasks import transactional_email_send_task
 
 
@@ -114,7 +114,7 @@ def test_display_names_and_long_subjects_are_encoded_and_parse_back(settings):
 
 
 def test_a_lost_answer_is_reported_as_unknown_after_exactly_one_request(ses_endpoint, settings, outbox):
-    from subscribers.ses import SesOutcomeUnknown
+    from mailer.ses import SesOutcomeUnknown
     from tests.faulty_ses import FaultPlan, FaultySes
 
     plan = FaultPlan(drop_calls={1})
@@ -134,7 +134,7 @@ def test_a_lost_answer_is_reported_as_unknown_after_exactly_one_request(ses_endp
 def test_the_sending_rate_comes_from_the_ses_account_unless_overridden(settings):
     from django.core.cache import cache
 
-    from subscribers.ses import ses_max_send_rate
+    from mailer.ses import ses_max_send_rate
 
     settings.SES_MAX_SEND_RATE = None
     cache.delete("ses:max-send-rate")

@@ -5,9 +5,9 @@ import boto3
 import pytest
 from django.core.cache import cache
 
+from mailer import ses
+from mailer.ses import SesTransientError, ses_send_events_problem
 from newsletter.local_ses import LOCAL_EVENT_TYPES, local_ses_prepare
-from subscribers import ses
-from subscribers.ses import SesTransientError, ses_send_events_problem
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from mailer.ses import _cached_client
 from subscribers.addresses import address_hmac
 from subscribers.models import ConsentEvent, ConsentSource, SubscriptionStatus, Suppression, SuppressionReason
 from subscribers.services import suppression_add
-from subscribers.ses import _cached_client
 from tests.factories import SubscriptionFactory
 from tests.ses_suppression_endpoint import SuppressionListEndpoint
 

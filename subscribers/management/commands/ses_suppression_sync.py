@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mailer.ses import SesError
 from subscribers.services.ses_suppression import suppression_sync_with_ses
-from subscribers.ses import SesError
 
 
 class Command(BaseCommand):

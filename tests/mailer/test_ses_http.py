@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials as BotoCredentials
 
-from subscribers.ses_http import (
+from mailer.ses_http import (
     Credentials,
     ErrorAnswer,
     NoAnswer,

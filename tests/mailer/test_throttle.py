@@ -8,7 +8,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from campaigns.throttle import SendRateLimiter
+from mailer.throttle import SendRateLimiter
 
 
 def _worker(url: str, account: str, rate: float, seconds: float, group: int, queue) -> None:

@@ -7,7 +7,7 @@ import quopri
 import pytest
 
 from campaigns.merge import MergeTemplate
-from subscribers.mime import _encoded, mime_build, qp_encode, qp_soft_end
+from mailer.mime import _encoded, mime_build, qp_encode, qp_soft_end
 
 TRICKY = [
     "",

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from subscribers.http11 import Connection, ReadFailed, WriteFailed
+from mailer.http11 import Connection, ReadFailed, WriteFailed
 
 REQUEST = b"POST /v2/email/outbound-emails HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n"
 
