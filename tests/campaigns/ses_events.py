@@ -120,3 +120,14 @@ def sns_notification(event: dict, *, message_id: str | None = None) -> dict:
         "Message": json.dumps(event),
         "Timestamp": at(4),
     }
+
+
+def hard_bounce_of(row) -> dict:
+    """A permanent bounce of the message one ledger row sent (its recipient, message id and tags)."""
+    email = row.subscriber.email
+    return bounce(
+        mail=mail(message_id=row.ses_message_id, to=[email], delivery_id=row.pk, send_id=row.send_id),
+        bounce_type="Permanent",
+        sub_type="General",
+        recipients=[bounced_recipient(email)],
+    )

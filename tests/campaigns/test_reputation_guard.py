@@ -48,14 +48,7 @@ def mid_send(campaign, outbox, settings):
 
 def hard_bounce_processed(row: Delivery) -> None:
     """One hard bounce of an earlier message, received from SNS and processed as the feedback task does."""
-    email = row.subscriber.email
-    event = ses.bounce(
-        mail=ses.mail(message_id=row.ses_message_id, to=[email], delivery_id=row.pk, send_id=row.send_id),
-        bounce_type="Permanent",
-        sub_type="General",
-        recipients=[ses.bounced_recipient(email)],
-    )
-    stored = feedback_receive(sns_message=ses.sns_notification(event))
+    stored = feedback_receive(sns_message=ses.sns_notification(ses.hard_bounce_of(row)))
     # The test's transaction never commits: run what feedback_process leaves for after its commit.
     with TestCase.captureOnCommitCallbacks(execute=True):
         feedback_process(event_id=stored.pk)

@@ -85,14 +85,7 @@ def test_a_bounce_burst_that_crosses_the_limit_mid_send_pauses_the_send_within_f
     # When SNS delivers a burst of 50 hard bounces (10% of what was sent) to the hook, one after another
     started = time.monotonic()
     for row in bounced:
-        email = row.subscriber.email
-        event = ses.bounce(
-            mail=ses.mail(message_id=row.ses_message_id, to=[email], delivery_id=row.pk, send_id=send.pk),
-            bounce_type="Permanent",
-            sub_type="General",
-            recipients=[ses.bounced_recipient(email)],
-        )
-        assert feedback_receive(sns_message=ses.sns_notification(event)) is not None
+        assert feedback_receive(sns_message=ses.sns_notification(ses.hard_bounce_of(row))) is not None
     received = time.monotonic() - started
 
     # Then the send is paused by the guard within five seconds of the first bounce
