@@ -8,6 +8,7 @@ nobody receives a campaign twice.
 """
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -445,8 +446,13 @@ def _record_sql(final: list["Outcome"]) -> tuple[str, list]:
 
 
 def delivery_retry_later(*, delivery_id: int, attempts: int, reason: str) -> None:
-    """SES refused for now (throttling, 5xx, no connection): back to the queue with exponential backoff."""
-    delay = min(2**attempts, 300)
+    """SES refused for now (throttling, 5xx, no connection): back to the queue with exponential backoff.
+
+    The wait is 1, 2, 4 ... seconds (at most five minutes), of which the second half is random: rows refused in the
+    same instant come back spread out rather than together, and the last ones refused do not all wait the whole step.
+    """
+    step = min(2**attempts, 300)
+    delay = step / 2 + random.uniform(0, step / 2)  # noqa: S311 - spreading retries, not a secret
     Delivery.objects.filter(pk=delivery_id).update(
         state=DeliveryState.QUEUED,
         attempts=attempts + 1,
