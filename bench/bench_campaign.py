@@ -62,7 +62,7 @@ def seed(recipients: int):
     from django.core.management import call_command
     from django.utils import timezone
 
-    from campaigns.demo_content import demo_campaign
+    from campaigns.authoring.demo_content import demo_campaign
     from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Topic
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -114,10 +114,10 @@ def run(*, render_runs: int, recipients: int) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from campaigns.merge import header_safe
+    from campaigns.authoring.merge import header_safe
+    from campaigns.authoring.personalise import campaign_message_build, merge_values
+    from campaigns.authoring.rendering import campaign_render
     from campaigns.models import CampaignPage
-    from campaigns.personalise import campaign_message_build, merge_values
-    from campaigns.rendering import campaign_render
     from subscribers.links import list_unsubscribe_headers
     from subscribers.mail import message_build
     from subscribers.models import Subscription, SubscriptionStatus

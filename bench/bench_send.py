@@ -36,7 +36,7 @@ WORKER = """
 import json, resource, sys, time, django
 django.setup()
 from django.db import connection
-from campaigns.worker import send_work, worker_warm
+from campaigns.sending.worker import send_work, worker_warm
 connection.ensure_connection(); worker_warm()  # as each Celery worker process does when it starts
 print("ready", flush=True)
 send_id = int(sys.stdin.readline())
@@ -51,7 +51,7 @@ print(json.dumps({"accepted": accepted, "rss_before_kb": rss_before, "rss_peak_k
 AUDIENCE = """
 import json, sys, time, django
 django.setup()
-from campaigns.sending import send_audience_continue
+from campaigns.sending.services import send_audience_continue
 print("ready", flush=True)
 send_id = int(sys.stdin.readline())
 started = time.perf_counter()
@@ -158,7 +158,7 @@ def raw_boto3_rate(env: dict, processes: int, calls: int) -> float:
 
 def audience(size: int):
     """The campaign page and a topic of ``size`` active subscribers, created once and reused."""
-    from campaigns.demo_content import demo_campaign
+    from campaigns.authoring.demo_content import demo_campaign
     from subscribers.addresses import address_hmac
     from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Topic
 
@@ -194,7 +194,7 @@ def run(size: int, args, env: dict, endpoint: str, server_pid: int) -> dict:
     from django.core.management import call_command
 
     from campaigns.models import Send, SendState
-    from campaigns.sending import send_cancel, send_create, send_finish_if_done, send_start
+    from campaigns.sending.services import send_cancel, send_create, send_finish_if_done, send_start
 
     call_command("migrate", verbosity=0)
     seeding = time.perf_counter()

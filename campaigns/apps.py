@@ -9,9 +9,8 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from campaigns.personal_data import campaigns_erase, campaigns_export
         from subscribers.personal_data import eraser_register, exporter_register
-
-        from .personal_data import campaigns_erase, campaigns_export
 
         eraser_register("campaigns", campaigns_erase)
         exporter_register("campaigns", campaigns_export)

@@ -15,10 +15,9 @@ from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 from wagtail.fields import StreamField
 from wagtail.models import Page
 
+from campaigns.authoring.blocks import CampaignBodyBlock
+from campaigns.authoring.merge import merge_fields_validate
 from subscribers.models import Topic
-
-from .blocks import CampaignBodyBlock
-from .merge import merge_fields_validate
 
 COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as # and six hex digits, for example #7a5c1e.")
 SUBJECT_MAX = 150
@@ -166,7 +165,7 @@ class CampaignPage(Page):
         raise Http404
 
     def serve_preview(self, request, mode_name):
-        from .preview import campaign_preview_response
+        from campaigns.authoring.preview import campaign_preview_response
 
         return campaign_preview_response(request, page=self, mode=mode_name)
 
@@ -280,7 +279,7 @@ class Delivery(models.Model):
     resent_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When staff sent it again after it stayed in doubt (campaigns/in_doubt.py): offered only once.",
+        help_text="When staff sent it again after it stayed in doubt: offered only once.",
     )
 
     class Meta:

@@ -14,12 +14,11 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from campaigns.models import Delivery, DeliveryState, FeedbackEvent
 from subscribers.addresses import address_hmac, email_normalise
 from subscribers.models import Suppression, SuppressionReason, SuppressionScope
 from subscribers.personal_data import ErasureTarget, text_scrub
 from subscribers.personal_data import export_time as _when
-
-from .models import Delivery, DeliveryState, FeedbackEvent
 
 ERASED_REASON = "recipient erased"
 

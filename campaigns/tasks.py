@@ -13,8 +13,8 @@ logger = logging.getLogger(__name__)
 def worker_process_warm(**kwargs) -> None:
     """Each worker process, once forked, prepares what a send needs before the first send arrives, and learns the
     signals that ask a running send to stop (``worker_stop``)."""
-    from .worker import worker_warm
-    from .worker_stop import child_handlers_install
+    from campaigns.sending.worker import worker_warm
+    from campaigns.sending.worker_stop import child_handlers_install
 
     child_handlers_install()
     worker_warm()
@@ -24,7 +24,7 @@ def worker_process_warm(**kwargs) -> None:
 def worker_stop_sends(*, how: str = "Warm", **kwargs) -> None:
     """A warm shutdown (SIGTERM, a deploy): running sends finish their open calls, record them and give back the
     rest for another worker, instead of holding the shutdown until the whole send is done."""
-    from .worker_stop import children_stop
+    from campaigns.sending.worker_stop import children_stop
 
     if how == "Warm":
         children_stop()
@@ -33,9 +33,9 @@ def worker_stop_sends(*, how: str = "Warm", **kwargs) -> None:
 @shared_task(bind=True, max_retries=5, acks_late=True)
 def campaign_test_send_task(self, *, page_id: int, addresses: list[str]) -> int:
     """Render the campaign's latest revision once and send it, marked [TEST], to each address."""
-    from .models import CampaignPage
-    from .personalise import campaign_message_build
-    from .rendering import campaign_render
+    from campaigns.authoring.personalise import campaign_message_build
+    from campaigns.authoring.rendering import campaign_render
+    from campaigns.models import CampaignPage
 
     page = CampaignPage.objects.get(pk=page_id).get_latest_revision_as_object()
     rendered = campaign_render(page=page)
@@ -56,7 +56,7 @@ def campaign_test_send_task(self, *, page_id: int, addresses: list[str]) -> int:
 @shared_task(acks_late=True)
 def send_work_task(*, send_id: int) -> int:
     """A wake-up for one worker on one send. Duplicated or lost messages are harmless: the ledger decides."""
-    from .worker import send_work
+    from campaigns.sending.worker import send_work
 
     return send_work(send_id=send_id)
 
@@ -64,7 +64,7 @@ def send_work_task(*, send_id: int) -> int:
 @shared_task
 def sends_sweep_task() -> dict:
     """Every minute: expired leases, due schedules, sends with work left that no worker holds."""
-    from .sending import sends_sweep
+    from campaigns.sending.services import sends_sweep
 
     return sends_sweep()
 
@@ -72,7 +72,7 @@ def sends_sweep_task() -> dict:
 @shared_task(acks_late=True)
 def feedback_process_task(*, event_id: int) -> bool:
     """Apply one stored SES event. Run twice, it changes things once."""
-    from .feedback import feedback_process
+    from campaigns.feedback.events import feedback_process
 
     return feedback_process(event_id=event_id)
 
@@ -80,7 +80,7 @@ def feedback_process_task(*, event_id: int) -> bool:
 @shared_task(acks_late=True)
 def send_audience_task(*, send_id: int) -> int:
     """Write the rest of a large send's audience, chunk by chunk, while workers send what is written."""
-    from .sending import send_audience_continue
+    from campaigns.sending.services import send_audience_continue
 
     return send_audience_continue(send_id=send_id)
 
@@ -88,15 +88,15 @@ def send_audience_task(*, send_id: int) -> int:
 @shared_task
 def feedback_payloads_purge_task() -> int:
     """Empty stored SES events older than RETENTION_SES_EVENT_DAYS."""
-    from .retention import feedback_payloads_purge
+    from campaigns.feedback.retention import feedback_payloads_purge
 
     return feedback_payloads_purge()
 
 
 @shared_task(acks_late=True)
 def reputation_guard_task() -> str:
-    """The one check a burst of bounces and complaints schedules (``campaigns.reputation``): judge the rates and
-    pause running sends over a limit."""
-    from .reputation import reputation_guard
+    """The one check a burst of bounces and complaints schedules (``campaigns.feedback.reputation``): judge the
+    rates and pause running sends over a limit."""
+    from campaigns.feedback.reputation import reputation_guard
 
     return reputation_guard()

@@ -12,15 +12,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from wagtail.models import Revision
 
+from campaigns.authoring.personalise import merge_values, view_in_browser_read
+from campaigns.authoring.rendering import campaign_render
+from campaigns.feedback.events import FeedbackError, feedback_receive
+from campaigns.feedback.sns import SnsFetchFailed, SnsVerificationError, sns_message_verify, sns_subscription_confirm
+from campaigns.models import CampaignPage
+from campaigns.results.clicks import ClickError, click_follow
+from campaigns.results.opens import PIXEL, OpenTokenInvalid, open_count
 from subscribers.models import Subscription
-
-from .clicks import ClickError, click_follow
-from .feedback import FeedbackError, feedback_receive
-from .models import CampaignPage
-from .opens import PIXEL, OpenTokenInvalid, open_count
-from .personalise import merge_values, view_in_browser_read
-from .rendering import campaign_render
-from .sns import SnsFetchFailed, SnsVerificationError, sns_message_verify, sns_subscription_confirm
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,10 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.components import Component
 from wagtail.admin.widgets.button import Button
 
-from . import admin_policy_announcement, admin_views, selectors
-from .models import CampaignPage
+from campaigns.admin import policy_announcement as admin_policy_announcement
+from campaigns.admin import views as admin_views
+from campaigns.models import CampaignPage
+from campaigns.sending import selectors
 
 admin_patterns = (
     [

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='delivery',
             name='resent_at',
-            field=models.DateTimeField(blank=True, help_text='When staff sent it again after it stayed in doubt (campaigns/in_doubt.py): offered only once.', null=True),
+            field=models.DateTimeField(blank=True, help_text='When staff sent it again after it stayed in doubt (campaigns/sending/in_doubt.py): offered only once.', null=True),
         ),
         migrations.CreateModel(
             name='SendEvent',

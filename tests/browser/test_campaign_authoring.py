@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from campaigns.demo_content import campaign_index
+from campaigns.authoring.demo_content import campaign_index
 from campaigns.models import CampaignPage
 from tests.browser.conftest import DESKTOP, SCREENSHOTS
 

@@ -14,9 +14,9 @@ from django.core.management import call_command
 from django.db.models import F
 from playwright.sync_api import expect
 
-from campaigns.demo_content import campaign_index, demo_campaign
+from campaigns.authoring.demo_content import campaign_index, demo_campaign
 from campaigns.models import Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
-from campaigns.sending import send_create, send_start
+from campaigns.sending.services import send_create, send_start
 from mailer import ses
 from tests.browser.conftest import DESKTOP, SCREENSHOTS
 from tests.campaigns.test_in_doubt import LostAnswers

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from campaigns.demo_content import campaign_index, demo_campaign
+from campaigns.authoring.demo_content import campaign_index, demo_campaign
 from campaigns.models import Delivery, DeliveryState, Send, SendState
 
 pytestmark = [

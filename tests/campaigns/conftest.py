@@ -1,6 +1,6 @@
 import pytest
 
-from campaigns.demo_content import demo_campaign
+from campaigns.authoring.demo_content import demo_campaign
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from campaigns.sending import send_create, send_start
-from campaigns.worker import send_work
+from campaigns.sending.services import send_create, send_start
+from campaigns.sending.worker import send_work
 from subscribers.models import (
     AccessExport,
     ConsentAction,

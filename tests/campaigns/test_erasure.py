@@ -7,8 +7,8 @@ from django.utils import timezone
 from wagtail.log_actions import log
 
 from campaigns.models import Delivery, DeliveryState, FeedbackEvent, Send
-from campaigns.sending import send_create, send_start
-from campaigns.worker import send_work
+from campaigns.sending.services import send_create, send_start
+from campaigns.sending.worker import send_work
 from subscribers.models import (
     ConsentAction,
     ConsentEvent,
@@ -217,7 +217,7 @@ def test_an_account_without_a_subscriber_has_its_policy_acknowledgements_counted
 
 
 def test_an_ses_event_arriving_after_the_erasure_does_not_bring_the_address_back(person):
-    from campaigns.feedback import feedback_process, feedback_receive
+    from campaigns.feedback.events import feedback_process, feedback_receive
     from tests.campaigns import ses_events
 
     subscriber_erase(subscriber=person["subscriber"], source=ErasureSource.STAFF)

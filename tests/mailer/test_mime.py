@@ -6,7 +6,7 @@ import quopri
 
 import pytest
 
-from campaigns.merge import MergeTemplate
+from campaigns.authoring.merge import MergeTemplate
 from mailer.mime import _encoded, mime_build, qp_encode, qp_soft_end
 
 TRICKY = [

@@ -55,6 +55,6 @@ def test_public_tokens_are_the_ones_django_signing_makes_and_reads(settings, sal
 
 @pytest.mark.parametrize("value", ["12-0-sample", "7-31-" + uuid.uuid4().hex, "ünïcode value", ""])
 def test_sign_is_django_signer_sign(value):
-    from campaigns.personalise import VIEW_IN_BROWSER_SALT
+    from campaigns.authoring.personalise import VIEW_IN_BROWSER_SALT
 
     assert sign(value, salt=VIEW_IN_BROWSER_SALT) == signing.Signer(salt=VIEW_IN_BROWSER_SALT, sep=".").sign(value)

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from campaigns.feedback.retention import feedback_payloads_purge
 from campaigns.models import FeedbackEvent
-from campaigns.retention import feedback_payloads_purge
 from subscribers.models import ConsentAction, ConsentEvent, ConsentPurpose, ConsentSource, Subscriber, Subscription
 from subscribers.models import SubscriptionStatus as Status
 from subscribers.services.retention import pending_opt_ins_purge

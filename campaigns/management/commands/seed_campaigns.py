@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from campaigns.demo_content import campaign_index, demo_campaign
+from campaigns.authoring.demo_content import campaign_index, demo_campaign
 from campaigns.models import BrandSettings
 
 

@@ -1,0 +1,213 @@
+"""Reads for the sending admin: a send's progress and the recent sends, counted in SQL with GROUP BY."""
+
+import math
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models.functions import TruncDay, TruncHour, TruncMinute, TruncSecond
+from django.utils import timezone
+
+from campaigns.models import BounceType, Delivery, DeliveryState, Send, SendEvent, SendState, TrackedLink
+from subscribers.models import ConsentAction, ConsentEvent, ConsentSource
+
+RATE_WINDOW_SECONDS = 10
+FINAL_STATES = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.UNKNOWN)
+UNKNOWN_LISTED_MAX = 200
+
+
+def _counts_by_state(*, send_ids: list[int], since=None) -> dict[int, dict[str, int]]:
+    """{send id: {state: rows, "recent_<state>": rows finished since ``since``}} in one GROUP BY query."""
+    annotations = {"rows": Count("id")}
+    if since is not None:
+        annotations["recent"] = Count("id", filter=Q(finished_at__gte=since))
+    counts: dict[int, dict[str, int]] = {send_id: {} for send_id in send_ids}
+    for row in Delivery.objects.filter(send_id__in=send_ids).values("send_id", "state").annotate(**annotations):
+        counts[row["send_id"]][row["state"]] = row["rows"]
+        if since is not None:
+            counts[row["send_id"]][f"recent_{row['state']}"] = row["recent"]
+    return counts
+
+
+def _progress(send: Send, counts: dict[str, int], *, now=None) -> dict:
+    by_state = {state: counts.get(state, 0) for state in DeliveryState.values}
+    done = sum(by_state[state] for state in FINAL_STATES)
+    total = send.total or sum(by_state.values())
+    progress = {
+        "id": send.pk,
+        "state": send.state,
+        "state_label": send.get_state_display(),
+        "pause_reason": send.pause_reason,
+        "total": total,
+        **by_state,
+        "in_flight": by_state[DeliveryState.CLAIMED],
+        "done": done,
+        "remaining": max(total - done, 0),
+        # Rounded down, so the bar shows 100% only when every row has its outcome.
+        "percent": math.floor(1000 * done / total) / 10 if total else (100.0 if send.state == SendState.SENT else 0.0),
+        "rate": None,
+        "eta_seconds": None,
+        "scheduled_for": send.scheduled_for.isoformat() if send.scheduled_for else None,
+        "started_at": send.started_at.isoformat() if send.started_at else None,
+        "finished_at": send.finished_at.isoformat() if send.finished_at else None,
+    }
+    if now is not None:
+        # Messages SES accepted in the last few seconds; the ETA uses every row that reached an outcome, since
+        # rows skipped at the re-check also bring the end nearer.
+        progress["rate"] = round(counts.get(f"recent_{DeliveryState.SENT}", 0) / RATE_WINDOW_SECONDS, 1)
+        finishing = sum(counts.get(f"recent_{state}", 0) for state in FINAL_STATES) / RATE_WINDOW_SECONDS
+        if send.state == SendState.SENDING and finishing > 0:
+            progress["eta_seconds"] = round(progress["remaining"] / finishing)
+    return progress
+
+
+def send_progress(*, send: Send) -> dict:
+    """Where a send stands: rows by outcome, percent done, the current rate (messages per second over the last
+    ten seconds) and the ETA at that rate (None when nothing moved lately or the send is not sending).
+
+    Counts come from one GROUP BY query over the ledger; no email address is read.
+    """
+    send.refresh_from_db()
+    now = timezone.now()
+    counts = _counts_by_state(send_ids=[send.pk], since=now - timedelta(seconds=RATE_WINDOW_SECONDS))[send.pk]
+    return _progress(send, counts, now=now)
+
+
+def send_unknown_deliveries(*, send: Send, limit: int = UNKNOWN_LISTED_MAX) -> list[dict]:
+    """Rows in doubt (a worker was lost during their SES call): ids and times only, never the recipient."""
+    return list(
+        Delivery.objects.filter(send=send, state=DeliveryState.UNKNOWN)
+        .order_by("id")
+        .values("id", "attempted_at", "finished_at", "reason")[:limit]
+    )
+
+
+def send_history(*, send: Send, limit: int = 100) -> list[SendEvent]:
+    """What staff did to a send, oldest first, with who did it (the ``SendEvent`` log)."""
+    return list(SendEvent.objects.filter(send=send).select_related("user").order_by("created_at", "pk")[:limit])
+
+
+def sends_recent(*, limit: int = 50, page_id: int | None = None) -> list[tuple[Send, dict]]:
+    """The newest sends (of one campaign when ``page_id`` is given) with their progress; one GROUP BY query
+    counts the rows of all of them."""
+    sends = Send.objects.select_related("page", "created_by").order_by("-created_at", "-pk")
+    if page_id is not None:
+        sends = sends.filter(page_id=page_id)
+    sends = list(sends[:limit])
+    counts = _counts_by_state(send_ids=[s.pk for s in sends])
+    return [(send, _progress(send, counts[send.pk])) for send in sends]
+
+
+def send_open_for_campaign(*, page_id: int) -> Send | None:
+    """The campaign's send that is scheduled, sending or paused, if any (there is at most one)."""
+    open_states = (SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)
+    return Send.objects.filter(page_id=page_id, state__in=open_states).order_by("-pk").first()
+
+
+def send_last_finished(*, page_id: int) -> Send | None:
+    """The campaign's most recent completed send, to warn before mailing everyone again."""
+    return Send.objects.filter(page_id=page_id, state=SendState.SENT).order_by("-finished_at", "-pk").first()
+
+
+def send_newest_id(*, page_id: int) -> int:
+    """The id of the campaign's newest send (0 for none): the confirmation step carries it, so that it is used once."""
+    return Send.objects.filter(page_id=page_id).order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+# --- Reports: aggregates only (DESIGN.md section 7) -------------------------------------------------------
+
+EMAIL_UNSUBSCRIBE_SOURCES = (ConsentSource.EMAIL_LINK, ConsentSource.ONE_CLICK, ConsentSource.PREFERENCE_CENTRE)
+
+
+def count_shown(count: int) -> str:
+    """A count as the marketing team may see it: below the minimum group size it is "<5"."""
+    minimum = settings.REPORT_MIN_GROUP_SIZE
+    return f"<{minimum}" if count < minimum else f"{count:,}"
+
+
+def _unsubscribed_after() -> Exists:
+    """For a delivery row: its recipient withdrew through an email's link after it and before any later one."""
+    later_message = Delivery.objects.filter(
+        subscriber_id=OuterRef(OuterRef("subscriber_id")),
+        state=DeliveryState.SENT,
+        finished_at__gt=OuterRef(OuterRef("finished_at")),
+        finished_at__lt=OuterRef("occurred_at"),
+    )
+    return Exists(
+        ConsentEvent.objects.filter(
+            subscriber_id=OuterRef("subscriber_id"),
+            action=ConsentAction.WITHDRAWN,
+            source__in=EMAIL_UNSUBSCRIBE_SOURCES,
+            occurred_at__gt=OuterRef("finished_at"),
+        ).exclude(Exists(later_message))
+    )
+
+
+def send_report(*, send: Send) -> dict:
+    """A send's results in one aggregate query over its ledger, and its links' click counts.
+
+    "Unsubscribed" counts recipients who withdrew through an email's link after this message arrived and
+    before the next message we sent them. Nothing here names or lists a person.
+    """
+    rows = Delivery.objects.filter(send=send)
+    counts = rows.aggregate(
+        recipients=Count("pk"),
+        sent=Count("pk", filter=Q(state=DeliveryState.SENT)),
+        failed=Count("pk", filter=Q(state=DeliveryState.FAILED)),
+        skipped=Count("pk", filter=Q(state=DeliveryState.SKIPPED)),
+        unknown=Count("pk", filter=Q(state=DeliveryState.UNKNOWN)),
+        delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
+        hard_bounced=Count("pk", filter=Q(bounce_type=BounceType.PERMANENT)),
+        soft_bounced=Count("pk", filter=Q(bounce_type__in=(BounceType.TRANSIENT, BounceType.UNDETERMINED))),
+        complained=Count("pk", filter=Q(complained_at__isnull=False)),
+    )
+    counts["unsubscribed"] = (
+        rows.filter(state=DeliveryState.SENT, subscriber__isnull=False).filter(_unsubscribed_after()).count()
+    )
+    links = [
+        {"position": link.position, "url": link.url, "clicks": link.clicks, "clicks_shown": count_shown(link.clicks)}
+        for link in TrackedLink.objects.filter(send=send).order_by("position")
+    ]
+    return {
+        "counts": counts,
+        "shown": {name: count_shown(value) for name, value in counts.items()},
+        "links": links,
+        "clicks": sum(link["clicks"] for link in links),
+    }
+
+
+def _bucket(span: timedelta) -> tuple[type, timedelta]:
+    if span <= timedelta(minutes=2):
+        return TruncSecond, timedelta(seconds=1)
+    if span <= timedelta(hours=3):
+        return TruncMinute, timedelta(minutes=1)
+    if span <= timedelta(days=4):
+        return TruncHour, timedelta(hours=1)
+    return TruncDay, timedelta(days=1)
+
+
+def send_timeline(*, send: Send, now=None) -> dict:
+    """Messages accepted by SES and messages delivered, per second, minute, hour or day by the span, from the
+    send's start: two series of equal length, for the report's chart."""
+    now = now or timezone.now()
+    if not send.started_at:
+        return {"step": None, "starts": [], "accepted": [], "delivered": []}
+    rows = Delivery.objects.filter(send=send)
+    last = rows.aggregate(accepted=Max("finished_at"), delivered=Max("delivered_at"))
+    end = max([t for t in (last["accepted"], last["delivered"]) if t] or [send.finished_at or now])
+    trunc, step = _bucket(end - send.started_at)
+    start = Send.objects.filter(pk=send.pk).annotate(bucket=trunc("started_at")).values_list("bucket", flat=True)[0]
+    slots = int((end - start) / step) + 1
+    series = {}
+    for name, field, condition in (
+        ("accepted", "finished_at", Q(state=DeliveryState.SENT)),
+        ("delivered", "delivered_at", Q(delivered_at__isnull=False)),
+    ):
+        values = [0] * slots
+        grouped = rows.filter(condition).annotate(bucket=trunc(field)).values("bucket").annotate(n=Count("pk"))
+        for item in grouped:
+            index = int((item["bucket"] - start) / step)
+            if 0 <= index < slots:
+                values[index] += item["n"]
+        series[name] = values
+    return {"step": step, "starts": [start + n * step for n in range(slots)], **series}

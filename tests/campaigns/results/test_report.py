@@ -1,0 +1,107 @@
+"""The report a marketing team reads after a send: totals, a chart over time and clicks per link, aggregates only."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.models import Delivery, DeliveryState, TrackedLink
+from campaigns.results.charts import timeline_chart
+from campaigns.sending.selectors import count_shown, send_report, send_timeline
+from campaigns.sending.services import send_create, send_start
+from campaigns.sending.worker import send_work
+from subscribers.models import ConsentSource
+from subscribers.services import subscription_withdraw
+from tests.factories import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def finished(campaign, outbox, settings):
+    settings.SES_MAX_SEND_RATE = 1000
+    people = [SubscriptionFactory() for _ in range(8)]
+    send = send_start(send=send_create(page=campaign))
+    send_work(send_id=send.pk)
+    send.refresh_from_db()
+    return send, people
+
+
+def test_small_counts_show_as_less_than_the_minimum_group_size(settings):
+    settings.REPORT_MIN_GROUP_SIZE = 5
+    assert [count_shown(n) for n in (0, 1, 4, 5, 1234)] == ["<5", "<5", "<5", "5", "1,234"]
+
+
+def test_the_report_counts_outcomes_and_unsubscribes_from_this_email(finished):
+    send, people = finished
+    rows = list(Delivery.objects.filter(send=send).order_by("pk"))
+    Delivery.objects.filter(pk__in=[r.pk for r in rows[:6]]).update(delivered_at=timezone.now())
+    Delivery.objects.filter(pk=rows[6].pk).update(bounce_type="permanent", bounced_at=timezone.now())
+    Delivery.objects.filter(pk=rows[7].pk).update(bounce_type="transient", bounced_at=timezone.now())
+    Delivery.objects.filter(pk=rows[0].pk).update(complained_at=timezone.now())
+    # Two unsubscribe through this email's link; one withdraws in the account pages, which is not "from this email".
+    for person, source in zip(
+        people[:3], (ConsentSource.EMAIL_LINK, ConsentSource.ONE_CLICK, ConsentSource.ACCOUNT_PAGE), strict=True
+    ):
+        subscription_withdraw(subscription=person, source=source)
+
+    counts = send_report(send=send)["counts"]
+
+    assert counts["recipients"] == counts["sent"] == 8
+    assert (counts["delivered"], counts["hard_bounced"], counts["soft_bounced"], counts["complained"]) == (6, 1, 1, 1)
+    assert counts["unsubscribed"] == 2
+
+
+def test_an_unsubscribe_after_a_later_email_is_not_counted_for_the_earlier_one(finished, campaign):
+    send, people = finished
+    later = Delivery.objects.filter(send=send, subscriber=people[0].subscriber).first()
+    # A later message to the same person (as another send would record it), then the unsubscribe.
+    Delivery.objects.filter(pk=later.pk).update(finished_at=timezone.now() - timedelta(hours=1))
+    other = send_create(page=campaign)
+    Delivery.objects.create(
+        send=other,
+        subscriber=people[0].subscriber,
+        subscription=people[0],
+        state=DeliveryState.SENT,
+        finished_at=timezone.now() - timedelta(minutes=30),
+    )
+    subscription_withdraw(subscription=people[0], source=ConsentSource.EMAIL_LINK)
+
+    assert send_report(send=send)["counts"]["unsubscribed"] == 0
+    assert send_report(send=other)["counts"]["unsubscribed"] == 1
+
+
+def test_the_timeline_buckets_accepted_and_delivered_messages_and_the_chart_draws_them(finished):
+    send, _ = finished
+    Delivery.objects.filter(send=send).update(delivered_at=send.started_at + timedelta(minutes=3))
+
+    timeline = send_timeline(send=send)
+    chart = timeline_chart(timeline)
+
+    assert sum(timeline["accepted"]) == 8 and sum(timeline["delivered"]) == 8
+    assert timeline["step"] == timedelta(minutes=1), "a span of three minutes is drawn per minute"
+    assert timeline["delivered"][3] == 8, "delivered three minutes after the start"
+    assert len(timeline["starts"]) == len(timeline["accepted"]) == len(timeline["delivered"]) == 4
+    tallest = max(chart["series"]["delivered"], key=lambda bar: bar.height)
+    assert tallest.value == 8 and tallest.height > 0
+    assert chart["ticks"][-1]["value"] == 10, "a round top for the y axis"
+
+
+def test_the_report_page_shows_totals_chart_and_links_and_names_nobody(finished, admin_client):
+    send, people = finished
+    links = list(TrackedLink.objects.filter(send=send).order_by("position"))  # made when the send started
+    TrackedLink.objects.filter(pk=links[0].pk).update(clicks=7)
+    TrackedLink.objects.filter(pk=links[1].pk).update(clicks=2)
+
+    response = admin_client.get(reverse("campaigns_admin:send_report", args=[send.pk]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.search(r'data-report="recipients">\s*8<', html)
+    assert re.search(r'data-report="complained">\s*&lt;5<', html)
+    assert "<svg" in html and "send-chart__bar--accepted" in html
+    assert links[0].url in html and ">7<" in html and "&lt;5" in html
+    for person in people:
+        assert person.subscriber.email not in html
