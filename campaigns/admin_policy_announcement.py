@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from wagtail.admin import messages
 
-from subscribers.admin_privacy_policy import PolicyVersionAction
+from subscribers.admin.policies import PolicyVersionAction
 from subscribers.models import PrivacyPolicyVersion
 
 from .demo_content import campaign_index

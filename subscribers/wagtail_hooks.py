@@ -5,8 +5,8 @@ from wagtail.admin.ui.components import Component
 from wagtail.admin.viewsets.model import ModelViewSet, ModelViewSetGroup
 from wagtail.permissions import register_permission_policy
 
-from .admin_policies import RestrictedPermissionPolicy
-from .admin_privacy_policy import PolicyPublishLogFormatter, PrivacyPolicyVersionViewSet
+from .admin.permissions import RestrictedPermissionPolicy
+from .admin.policies import PolicyPublishLogFormatter, PrivacyPolicyVersionViewSet
 from .models import ConsentEvent, PrivacyPolicyVersion, Subscriber, Subscription, Suppression, Topic
 from .selectors import topic_subscription_counts
 
@@ -118,7 +118,8 @@ def add_topic_counts_panel(request, panels):
 from django.urls import include, path, reverse_lazy  # noqa: E402  (appended section; the code above is unchanged)
 from wagtail.admin.menu import MenuItem  # noqa: E402
 
-from . import admin_rights, selectors  # noqa: E402
+from . import selectors  # noqa: E402
+from .admin import rights as admin_rights  # noqa: E402
 
 rights_admin_patterns = (
     [
@@ -174,7 +175,7 @@ def add_rights_requests_panel(request, panels):
 
 # The marketing team's CSV of a topic's subscribers ---------------------------------------------------------------
 
-from . import admin_exports  # noqa: E402
+from .admin import subscribers as admin_exports  # noqa: E402
 
 
 @hooks.register("register_admin_urls")
@@ -192,7 +193,7 @@ def register_topic_export_urls():
 
 from wagtail.admin.viewsets.base import ViewSetGroup  # noqa: E402
 
-from . import admin_disclosures  # noqa: E402
+from .admin import disclosures as admin_disclosures  # noqa: E402
 from .models import Disclosure, Partner  # noqa: E402
 
 # A partner that data was shared with stays on record: it is retired by unticking "active", never deleted.
@@ -297,7 +298,7 @@ def register_policy_log_actions(actions):
 
 # Importing subscribers from a CSV file ----------------------------------------------------------------------------
 
-from . import admin_imports  # noqa: E402
+from .admin import imports as admin_imports  # noqa: E402
 
 imports_admin_patterns = (
     [

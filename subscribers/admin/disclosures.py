@@ -18,11 +18,11 @@ from django.views.generic import FormView, TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from . import selectors
-from .admin_breadcrumbs import section_breadcrumbs
-from .models import Disclosure, Partner, Topic
-from .services.disclosures import PARTNER_EXPORT_FIELDS, partner_export_create
-from .services.errors import DisclosureError, DisclosureRepeated
+from .. import selectors
+from ..models import Disclosure, Partner, Topic
+from ..services.disclosures import PARTNER_EXPORT_FIELDS, partner_export_create
+from ..services.errors import DisclosureError, DisclosureRepeated
+from .breadcrumbs import section_breadcrumbs
 
 SHOWN = 200  # the log shows the most recent disclosures only
 

@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from .csvcells import csv_address_cell, csv_cell
-from .models import Subscription, Topic
+from ..csvcells import csv_address_cell, csv_cell
+from ..models import Subscription, Topic
 
 COLUMNS = ("email", "first_name", "status", "lawful_basis", "requested_at", "confirmed_at", "unsubscribed_at")
 

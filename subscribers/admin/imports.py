@@ -18,14 +18,14 @@ from django.views.generic import FormView, TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from .admin_breadcrumbs import section_breadcrumbs
-from .csvcells import csv_cell
-from .models import PrivacyPolicyVersion, SubscriberImport, Topic
-from .selectors import topic_default
-from .services.errors import SubscriberImportError
-from .services.imports import FIELDS
-from .services.imports.jobs import import_options_save, import_progress, import_start, import_upload
-from .services.imports.reader import size_text
+from ..csvcells import csv_cell
+from ..models import PrivacyPolicyVersion, SubscriberImport, Topic
+from ..selectors import topic_default
+from ..services.errors import SubscriberImportError
+from ..services.imports import FIELDS
+from ..services.imports.jobs import import_options_save, import_progress, import_start, import_upload
+from ..services.imports.reader import size_text
+from .breadcrumbs import section_breadcrumbs
 
 PERMISSION = "subscribers.import_subscribers"
 ERRORS_SHOWN = 50

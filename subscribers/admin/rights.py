@@ -17,9 +17,8 @@ from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import AdminDateInput
 
-from . import selectors
-from .admin_breadcrumbs import section_breadcrumbs
-from .models import (
+from .. import selectors
+from ..models import (
     ConsentSource,
     ErasureSource,
     RightsRequest,
@@ -28,9 +27,10 @@ from .models import (
     RightsRequestStatus,
     Subscriber,
 )
-from .services import RightsRequestError, rights_request_close, rights_request_open, third_party_objection_set
-from .services.access_export import access_export_request
-from .services.errors import AccessExportError
+from ..services import RightsRequestError, rights_request_close, rights_request_open, third_party_objection_set
+from ..services.access_export import access_export_request
+from ..services.errors import AccessExportError
+from .breadcrumbs import section_breadcrumbs
 
 
 def user_may(user, action: str) -> bool:
@@ -248,7 +248,7 @@ def rights_request_close_view(request, request_id: int):
 def rights_request_erase_view(request, request_id: int):
     """Erase the person an open erasure request is about, which also closes the request as done."""
     # Imported when used, so that the rest of the privacy admin does not depend on the erasure module.
-    from .services.erasure import subscriber_erase
+    from ..services.erasure import subscriber_erase
 
     rights_request = _request_for_change(request, request_id)
     if not selectors.rights_request_erasable(rights_request=rights_request):
