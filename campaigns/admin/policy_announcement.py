@@ -15,7 +15,7 @@ from campaigns.authoring.policy_announcement import (
 )
 from campaigns.authoring.test_send import CampaignError
 from campaigns.models import CampaignIndexPage
-from subscribers.admin_privacy_policy import PolicyVersionAction
+from subscribers.admin.policies import PolicyVersionAction
 from subscribers.models import PrivacyPolicyVersion
 
 

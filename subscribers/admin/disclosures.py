@@ -2,9 +2,11 @@
 organisation, a page per disclosure, and the partner export (choose a partner and a topic, see who is in it and
 who is left out and why, then download the CSV, which logs the disclosure).
 
-Registered under /admin/ by ``wagtail_hooks.py``, so Wagtail's ``require_admin_access`` guards them. Reading the
-log needs ``subscribers.view_disclosure``; exporting needs ``subscribers.export_to_partner`` (and shows the log
-too). Superusers have both. Nobody can change or delete a disclosure.
+Also the partners' viewset, the Disclosures menu (partners, the log, a new export), the URL table and the
+permissions offered in Settings > Groups. Registered under /admin/ by ``wagtail_hooks.py``, so Wagtail's
+``require_admin_access`` guards them. Reading the log needs ``subscribers.view_disclosure``; exporting needs
+``subscribers.export_to_partner`` (and shows the log too). Superusers have both. Nobody can change or delete a
+disclosure.
 """
 
 import secrets
@@ -13,16 +15,19 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import reverse
+from django.urls import path, reverse, reverse_lazy
 from django.views.generic import FormView, TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+from wagtail.admin.viewsets.base import ViewSetGroup
+from wagtail.admin.viewsets.model import ModelViewSet
 
-from . import selectors
-from .admin_breadcrumbs import section_breadcrumbs
-from .models import Disclosure, Partner, Topic
-from .services.disclosures import PARTNER_EXPORT_FIELDS, partner_export_create
-from .services.errors import DisclosureError, DisclosureRepeated
+from .. import selectors
+from ..models import Disclosure, Partner, Topic
+from ..services.disclosures import PARTNER_EXPORT_FIELDS, partner_export_create
+from ..services.errors import DisclosureError, DisclosureRepeated
+from .breadcrumbs import section_breadcrumbs
+from .permissions import PermissionMenuItem, offered_permissions
 
 SHOWN = 200  # the log shows the most recent disclosures only
 
@@ -205,3 +210,61 @@ class PartnerExportConfirmView(_DisclosureAdminMixin, TemplateView):
             fields=PARTNER_EXPORT_FIELDS,
             request_key=request_key,
         )
+
+
+class PartnerViewSet(ModelViewSet):
+    model = Partner
+    name = "partners"
+    icon = "site"
+    menu_label = "Partners"
+    menu_order = 3
+    form_fields = ["name", "purpose", "contract_reference", "is_active"]
+    list_display = ["name", "purpose", "contract_reference", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    copy_view_enabled = False
+
+
+class DisclosuresGroup(ViewSetGroup):
+    menu_label = "Disclosures"
+    menu_icon = "upload"
+    menu_order = 215
+    items = (PartnerViewSet,)
+    submenu_hook = "register_disclosures_menu_item"
+
+
+admin_patterns = (
+    [
+        path("", DisclosureIndexView.as_view(), name="index"),
+        path("<int:disclosure_id>/", DisclosureDetailView.as_view(), name="detail"),
+        path("partner-export/", PartnerExportChooseView.as_view(), name="export"),
+        path("partner-export/confirm/", PartnerExportConfirmView.as_view(), name="confirm"),
+    ],
+    "disclosures_admin",
+)
+
+
+def log_menu_item() -> PermissionMenuItem:
+    return PermissionMenuItem(
+        "Disclosure log",
+        reverse_lazy("disclosures_admin:index"),
+        name="disclosure-log",
+        icon_name="list-ul",
+        order=1,
+        shown_to=user_may_view,
+    )
+
+
+def export_menu_item() -> PermissionMenuItem:
+    return PermissionMenuItem(
+        "New partner export",
+        reverse_lazy("disclosures_admin:export"),
+        name="partner-export",
+        icon_name="download",
+        order=2,
+        shown_to=user_may_export,
+    )
+
+
+def group_permissions():
+    """Offered in Settings > Groups: read the log; export to a partner."""
+    return offered_permissions("view_disclosure", "export_to_partner")

@@ -2,24 +2,26 @@
 requests by deadline, the closed ones, "Record a request", one request's page with "Mark done" and "Refuse", and
 for an erasure request "Erase this person now" behind a confirmation step.
 
-Registered under /admin/ by ``wagtail_hooks.py``, so Wagtail's ``require_admin_access`` guards them; each view
-then asks for one of the model's Django permissions: view to read, add to record, change to close or erase.
+Also their URL table, the "Privacy requests" menu item and the dashboard panel of open requests. Registered
+under /admin/ by ``wagtail_hooks.py``, so Wagtail's ``require_admin_access`` guards them; each view then asks for
+one of the model's Django permissions: view to read, add to record, change to close or erase.
 """
 
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse_lazy
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView, TemplateView
 from wagtail.admin import messages
+from wagtail.admin.ui.components import Component
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import AdminDateInput
 
-from . import selectors
-from .admin_breadcrumbs import section_breadcrumbs
-from .models import (
+from .. import selectors
+from ..models import (
     ConsentSource,
     ErasureSource,
     RightsRequest,
@@ -28,14 +30,20 @@ from .models import (
     RightsRequestStatus,
     Subscriber,
 )
-from .services import RightsRequestError, rights_request_close, rights_request_open, third_party_objection_set
-from .services.access_export import access_export_request
-from .services.errors import AccessExportError
+from ..services import RightsRequestError, rights_request_close, rights_request_open, third_party_objection_set
+from ..services.access_export import access_export_request
+from ..services.errors import AccessExportError
+from .breadcrumbs import section_breadcrumbs
+from .permissions import PermissionMenuItem
 
 
 def user_may(user, action: str) -> bool:
     """Whether ``user`` may ``action`` ("view", "add", "change") requests; superusers always may."""
     return user.has_perm(f"subscribers.{action}_rightsrequest")
+
+
+def user_may_view(user) -> bool:
+    return user_may(user, "view")
 
 
 class RightsRequestRecordForm(forms.Form):
@@ -248,7 +256,7 @@ def rights_request_close_view(request, request_id: int):
 def rights_request_erase_view(request, request_id: int):
     """Erase the person an open erasure request is about, which also closes the request as done."""
     # Imported when used, so that the rest of the privacy admin does not depend on the erasure module.
-    from .services.erasure import subscriber_erase
+    from ..services.erasure import subscriber_erase
 
     rights_request = _request_for_change(request, request_id)
     if not selectors.rights_request_erasable(rights_request=rights_request):
@@ -301,3 +309,45 @@ def rights_request_objection_view(request, request_id: int):
     )
     messages.success(request, "Objection recorded; they are left out of every partner export. The request is done.")
     return redirect("rights_admin:detail", request_id=rights_request.pk)
+
+
+admin_patterns = (
+    [
+        path("", RightsRequestIndexView.as_view(), name="index"),
+        path("closed/", RightsRequestClosedView.as_view(), name="closed"),
+        path("record/", RightsRequestRecordView.as_view(), name="record"),
+        path("<int:request_id>/", RightsRequestDetailView.as_view(), name="detail"),
+        path("<int:request_id>/close/", rights_request_close_view, name="close"),
+        path("<int:request_id>/erase/", RightsRequestEraseConfirmView.as_view(), name="erase_confirm"),
+        path("<int:request_id>/erase/confirmed/", rights_request_erase_view, name="erase"),
+        path("<int:request_id>/export/", rights_request_export_view, name="export"),
+        path("<int:request_id>/objection/", rights_request_objection_view, name="objection"),
+    ],
+    "rights_admin",
+)
+
+
+def menu_item() -> PermissionMenuItem:
+    return PermissionMenuItem(
+        "Privacy requests",
+        reverse_lazy("rights_admin:index"),
+        name="privacy-requests",
+        icon_name="lock",
+        order=210,
+        shown_to=user_may_view,
+    )
+
+
+class RightsRequestsPanel(Component):
+    """Dashboard panel: open privacy requests, those due soon and those overdue, linking to the list."""
+
+    name = "rights_requests"
+    order = 40
+    template_name = "subscribers/admin/rights/panel.html"
+
+    def get_context_data(self, parent_context=None):
+        return {"counts": selectors.rights_request_counts(), "due_soon_days": selectors.RIGHTS_REQUEST_DUE_SOON_DAYS}
+
+
+def dashboard_panels(user) -> list[Component]:
+    return [RightsRequestsPanel()] if user_may_view(user) else []

@@ -1,6 +1,7 @@
 """Admin views (HTTP only) for importing subscribers from a CSV file: upload, choose the columns, dry run, import,
 with a progress page that polls a small JSON view, and the row errors as CSV.
 
+Also their URL table, the "Import subscribers" menu item and the permission offered in Settings > Groups.
 Registered under /admin/subscriber-imports/ by ``wagtail_hooks.py``; every view needs the permission
 ``subscribers.import_subscribers`` (superusers have it).
 """
@@ -12,20 +13,21 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import reverse
+from django.urls import path, reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView, TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from .admin_breadcrumbs import section_breadcrumbs
-from .csvcells import csv_cell
-from .models import PrivacyPolicyVersion, SubscriberImport, Topic
-from .selectors import topic_default
-from .services.errors import SubscriberImportError
-from .services.imports import FIELDS
-from .services.imports.jobs import import_options_save, import_progress, import_start, import_upload
-from .services.imports.reader import size_text
+from ..csvcells import csv_cell
+from ..models import PrivacyPolicyVersion, SubscriberImport, Topic
+from ..selectors import topic_default
+from ..services.errors import SubscriberImportError
+from ..services.imports import FIELDS
+from ..services.imports.jobs import import_options_save, import_progress, import_start, import_upload
+from ..services.imports.reader import size_text
+from .breadcrumbs import section_breadcrumbs
+from .permissions import PermissionMenuItem, offered_permissions
 
 PERMISSION = "subscribers.import_subscribers"
 ERRORS_SHOWN = 50
@@ -247,3 +249,32 @@ def import_errors_csv(request, import_id: int):
     for line, column, problem in job.errors:
         writer.writerow([line, csv_cell(column), csv_cell(problem)])
     return response
+
+
+admin_patterns = (
+    [
+        path("", ImportIndexView.as_view(), name="index"),
+        path("<int:import_id>/", ImportDetailView.as_view(), name="detail"),
+        path("<int:import_id>/columns/", ImportMappingView.as_view(), name="mapping"),
+        path("<int:import_id>/import/", import_start_view, name="start"),
+        path("<int:import_id>/progress.json", import_progress_json, name="progress"),
+        path("<int:import_id>/errors.csv", import_errors_csv, name="errors_csv"),
+    ],
+    "imports_admin",
+)
+
+
+def menu_item() -> PermissionMenuItem:
+    return PermissionMenuItem(
+        "Import subscribers",
+        reverse_lazy("imports_admin:index"),
+        name="import-subscribers",
+        icon_name="upload",
+        order=205,
+        shown_to=user_may_import,
+    )
+
+
+def group_permissions():
+    """Offered in Settings > Groups: "Can import subscribers from a CSV file"."""
+    return offered_permissions("import_subscribers")

@@ -23,9 +23,9 @@ from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets import AdminDateTimeInput
 from wagtail.log_actions import LogFormatter
 
-from . import selectors
-from .models import PrivacyPolicyVersion
-from .services import PolicyVersionError, privacy_policy_publish, privacy_policy_publish_check
+from .. import selectors
+from ..models import PrivacyPolicyVersion
+from ..services import PolicyVersionError, privacy_policy_publish, privacy_policy_publish_check
 
 VERSION_ACTIONS_HOOK = "register_privacy_policy_version_actions"
 
