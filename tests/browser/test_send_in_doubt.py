@@ -19,7 +19,7 @@ from campaigns.models import Delivery, DeliveryState, Send, SendAction, SendEven
 from campaigns.sending.services import send_create, send_start
 from mailer import ses
 from tests.browser.conftest import DESKTOP, SCREENSHOTS
-from tests.campaigns.test_in_doubt import LostAnswers
+from tests.campaigns.sending.test_in_doubt import LostAnswers
 from tests.faulty_ses import FaultySes
 
 pytestmark = [
