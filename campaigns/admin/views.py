@@ -29,6 +29,7 @@ from campaigns.authoring import test_send as services
 from campaigns.authoring.checks import campaign_checks, campaign_checks_pass
 from campaigns.authoring.rendering import campaign_render
 from campaigns.models import CampaignIndexPage, CampaignPage, Send, SendState
+from campaigns.results import report
 from campaigns.results.charts import timeline_chart
 from campaigns.sending import in_doubt, selectors
 from campaigns.sending.audience import audience_summary
@@ -118,7 +119,7 @@ class CampaignTestSendView(_CampaignAdminMixin, FormView):
             return self.form_invalid(form)
         try:
             services.campaign_test_send(page=self.page, addresses=addresses)
-        except services.CampaignError as err:
+        except services.TestSendError as err:
             form.add_error(None, str(err))
             return self.form_invalid(form)
         messages.success(self.request, "Test sent to " + ", ".join(addresses) + ".")
@@ -390,11 +391,11 @@ class SendReportView(_SendPageMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context.update(
             {
-                "report": selectors.send_report(send=self.send),
-                "chart": timeline_chart(selectors.send_timeline(send=self.send)),
+                "report": report.send_report(send=self.send),
+                "chart": timeline_chart(report.send_timeline(send=self.send)),
                 "track_clicks": bool(self.sent_page.track_clicks),
                 "track_opens": bool(self.sent_page.track_opens),
-                "opens_shown": selectors.count_shown(self.send.opens),
+                "opens_shown": report.count_shown(self.send.opens),
                 "progress_url": reverse("campaigns_admin:send_progress", args=[self.send.pk]),
                 "min_group": settings.REPORT_MIN_GROUP_SIZE,
             }

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryState, TrackedLink
 from campaigns.results.charts import timeline_chart
-from campaigns.sending.selectors import count_shown, send_report, send_timeline
+from campaigns.results.report import count_shown, send_report, send_timeline
 from campaigns.sending.services import send_create, send_start
 from campaigns.sending.worker import send_work
 from subscribers.models import ConsentSource

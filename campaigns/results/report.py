@@ -1,0 +1,107 @@
+"""Reads for a send's report: aggregates only, never a person (DESIGN.md section 7), and its timeline."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models.functions import TruncDay, TruncHour, TruncMinute, TruncSecond
+from django.utils import timezone
+
+from campaigns.models import BounceType, Delivery, DeliveryState, Send, TrackedLink
+from subscribers.models import ConsentAction, ConsentEvent, ConsentSource
+
+EMAIL_UNSUBSCRIBE_SOURCES = (ConsentSource.EMAIL_LINK, ConsentSource.ONE_CLICK, ConsentSource.PREFERENCE_CENTRE)
+
+
+def count_shown(count: int) -> str:
+    """A count as the marketing team may see it: below the minimum group size it is "<5"."""
+    minimum = settings.REPORT_MIN_GROUP_SIZE
+    return f"<{minimum}" if count < minimum else f"{count:,}"
+
+
+def _unsubscribed_after() -> Exists:
+    """For a delivery row: its recipient withdrew through an email's link after it and before any later one."""
+    later_message = Delivery.objects.filter(
+        subscriber_id=OuterRef(OuterRef("subscriber_id")),
+        state=DeliveryState.SENT,
+        finished_at__gt=OuterRef(OuterRef("finished_at")),
+        finished_at__lt=OuterRef("occurred_at"),
+    )
+    return Exists(
+        ConsentEvent.objects.filter(
+            subscriber_id=OuterRef("subscriber_id"),
+            action=ConsentAction.WITHDRAWN,
+            source__in=EMAIL_UNSUBSCRIBE_SOURCES,
+            occurred_at__gt=OuterRef("finished_at"),
+        ).exclude(Exists(later_message))
+    )
+
+
+def send_report(*, send: Send) -> dict:
+    """A send's results in one aggregate query over its ledger, and its links' click counts.
+
+    "Unsubscribed" counts recipients who withdrew through an email's link after this message arrived and
+    before the next message we sent them. Nothing here names or lists a person.
+    """
+    rows = Delivery.objects.filter(send=send)
+    counts = rows.aggregate(
+        recipients=Count("pk"),
+        sent=Count("pk", filter=Q(state=DeliveryState.SENT)),
+        failed=Count("pk", filter=Q(state=DeliveryState.FAILED)),
+        skipped=Count("pk", filter=Q(state=DeliveryState.SKIPPED)),
+        unknown=Count("pk", filter=Q(state=DeliveryState.UNKNOWN)),
+        delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
+        hard_bounced=Count("pk", filter=Q(bounce_type=BounceType.PERMANENT)),
+        soft_bounced=Count("pk", filter=Q(bounce_type__in=(BounceType.TRANSIENT, BounceType.UNDETERMINED))),
+        complained=Count("pk", filter=Q(complained_at__isnull=False)),
+    )
+    counts["unsubscribed"] = (
+        rows.filter(state=DeliveryState.SENT, subscriber__isnull=False).filter(_unsubscribed_after()).count()
+    )
+    links = [
+        {"position": link.position, "url": link.url, "clicks": link.clicks, "clicks_shown": count_shown(link.clicks)}
+        for link in TrackedLink.objects.filter(send=send).order_by("position")
+    ]
+    return {
+        "counts": counts,
+        "shown": {name: count_shown(value) for name, value in counts.items()},
+        "links": links,
+        "clicks": sum(link["clicks"] for link in links),
+    }
+
+
+def _bucket(span: timedelta) -> tuple[type, timedelta]:
+    if span <= timedelta(minutes=2):
+        return TruncSecond, timedelta(seconds=1)
+    if span <= timedelta(hours=3):
+        return TruncMinute, timedelta(minutes=1)
+    if span <= timedelta(days=4):
+        return TruncHour, timedelta(hours=1)
+    return TruncDay, timedelta(days=1)
+
+
+def send_timeline(*, send: Send, now=None) -> dict:
+    """Messages accepted by SES and messages delivered, per second, minute, hour or day by the span, from the
+    send's start: two series of equal length, for the report's chart."""
+    now = now or timezone.now()
+    if not send.started_at:
+        return {"step": None, "starts": [], "accepted": [], "delivered": []}
+    rows = Delivery.objects.filter(send=send)
+    last = rows.aggregate(accepted=Max("finished_at"), delivered=Max("delivered_at"))
+    end = max([t for t in (last["accepted"], last["delivered"]) if t] or [send.finished_at or now])
+    trunc, step = _bucket(end - send.started_at)
+    start = Send.objects.filter(pk=send.pk).annotate(bucket=trunc("started_at")).values_list("bucket", flat=True)[0]
+    slots = int((end - start) / step) + 1
+    series = {}
+    for name, field, condition in (
+        ("accepted", "finished_at", Q(state=DeliveryState.SENT)),
+        ("delivered", "delivered_at", Q(delivered_at__isnull=False)),
+    ):
+        values = [0] * slots
+        grouped = rows.filter(condition).annotate(bucket=trunc(field)).values("bucket").annotate(n=Count("pk"))
+        for item in grouped:
+            index = int((item["bucket"] - start) / step)
+            if 0 <= index < slots:
+                values[index] += item["n"]
+        series[name] = values
+    return {"step": step, "starts": [start + n * step for n in range(slots)], **series}
