@@ -20,10 +20,12 @@ from django.utils import timezone
 
 from campaigns.authoring.checks import campaign_checks
 from campaigns.authoring.rendering import campaign_render
+from campaigns.errors import CampaignError
 from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
 from campaigns.results.clicks import links_track
 from campaigns.results.opens import open_pixel_add
 from campaigns.sending.audience import audience_snapshot
+from campaigns.sending.locks import campaign_send_lock
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ QUOTA_PAUSE_REASON = "The SES daily sending quota is used up; the send resumes w
 CANCEL_WAIT_SECONDS = 5.0
 
 
-class SendStateError(Exception):
+class SendStateError(CampaignError):
     """The send cannot do that in its current state; the message says why."""
 
 
@@ -56,8 +58,7 @@ def send_start(*, send: Send) -> Send:
     with transaction.atomic():
         # Lock the campaign's row first: two starts of sends of one campaign (a person and the scheduler,
         # say) then queue here, and the second sees the first and refuses.
-        CampaignPage.objects.select_for_update().filter(pk=send.page_id).first()
-        send = Send.objects.select_for_update().get(pk=send.pk)
+        send = campaign_send_lock(page_id=send.page_id, send_id=send.pk)
         if send.state not in (SendState.DRAFT, SendState.SCHEDULED):
             return send
         if Send.objects.filter(page_id=send.page_id, state__in=(SendState.SENDING, SendState.PAUSED)).exists():
@@ -113,7 +114,7 @@ def send_now(*, page: CampaignPage, user=None, seen_send_id: int | None = None) 
     send starts, not two. Raises SendStateError, and leaves no draft behind, when it cannot start.
     """
     with transaction.atomic():
-        CampaignPage.objects.select_for_update().filter(pk=page.pk).first()
+        campaign_send_lock(page_id=page.pk)
         if seen_send_id is not None and Send.objects.filter(page_id=page.pk, pk__gt=seen_send_id).exists():
             raise SendStateError("This campaign was sent or scheduled after this confirmation was shown.")
         _open_send_refuse(page_id=page.pk)
@@ -132,8 +133,7 @@ def send_schedule(*, send: Send, when: datetime) -> Send:
     if when <= timezone.now():
         raise SendStateError("Choose a time in the future.")
     with transaction.atomic():
-        CampaignPage.objects.select_for_update().filter(pk=send.page_id).first()
-        locked = Send.objects.select_for_update().get(pk=send.pk)
+        locked = campaign_send_lock(page_id=send.page_id, send_id=send.pk)
         if locked.state not in (SendState.DRAFT, SendState.SCHEDULED):
             raise SendStateError(f"This send is {locked.get_state_display().lower()}; it can no longer be scheduled.")
         _open_send_refuse(page_id=locked.page_id, exclude_id=locked.pk)
