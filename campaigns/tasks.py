@@ -4,8 +4,6 @@ import logging
 
 from celery import shared_task, signals
 
-from mailer.ses import SesPermanentError, SesTransientError, ses_send_raw
-
 logger = logging.getLogger(__name__)
 
 
@@ -32,25 +30,13 @@ def worker_stop_sends(*, how: str = "Warm", **kwargs) -> None:
 
 @shared_task(bind=True, max_retries=5, acks_late=True)
 def campaign_test_send_task(self, *, page_id: int, addresses: list[str]) -> int:
-    """Render the campaign's latest revision once and send it, marked [TEST], to each address."""
-    from campaigns.authoring.personalise import campaign_message_build
-    from campaigns.authoring.rendering import campaign_render
-    from campaigns.models import CampaignPage
+    """Send a test of the campaign to each address; when SES refuses for now, try again with those not yet sent."""
+    from campaigns.authoring.test_send import TestSendInterrupted, campaign_test_deliver
 
-    page = CampaignPage.objects.get(pk=page_id).get_latest_revision_as_object()
-    rendered = campaign_render(page=page)
-    sent = 0
-    for address in addresses:
-        raw = campaign_message_build(rendered=rendered, to=address, subscription=None, test=True)
-        try:
-            ses_send_raw(raw_message=raw, to=address, sender=rendered.sender, tags={"kind": "campaign-test"})
-            sent += 1
-        except SesTransientError as err:
-            remaining = addresses[addresses.index(address) :]
-            raise self.retry(exc=err, countdown=10, kwargs={"page_id": page_id, "addresses": remaining}) from err
-        except SesPermanentError as err:
-            logger.error("Test of campaign %s to one address rejected by SES: %s", page_id, err)
-    return sent
+    try:
+        return campaign_test_deliver(page_id=page_id, addresses=addresses)
+    except TestSendInterrupted as err:
+        raise self.retry(exc=err, countdown=10, kwargs={"page_id": page_id, "addresses": err.remaining}) from err
 
 
 @shared_task(acks_late=True)

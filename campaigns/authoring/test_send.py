@@ -1,17 +1,36 @@
-"""State changes for campaigns. For now: sending a test of a campaign to a few chosen addresses."""
+"""Sending a test of a campaign to a few chosen addresses: checking them, queueing the test, and delivering it."""
+
+import logging
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from campaigns.authoring.personalise import campaign_message_build
+from campaigns.authoring.rendering import campaign_render
+from campaigns.errors import CampaignError
 from campaigns.models import CampaignPage
+from mailer.ses import SesPermanentError, SesTransientError, ses_send_raw
 from subscribers.addresses import email_normalise
+
+logger = logging.getLogger(__name__)
 
 TEST_ADDRESSES_MAX = 10
 
 
-class CampaignError(Exception):
-    """A campaign action was refused; the message says why."""
+class TestSendError(CampaignError):
+    """A test send was refused; the message says why."""
+
+
+class TestSendInterrupted(CampaignError):
+    """SES refused for now: ``remaining`` are the addresses still to send to, the first of them refused."""
+
+    def __init__(self, message: str, *, remaining: list[str]):
+        super().__init__(message)
+        self.remaining = remaining
+
+
+TestSendError.__test__ = TestSendInterrupted.__test__ = False  # not tests, whatever pytest thinks of their names
 
 
 def test_addresses_parse(raw: str) -> list[str]:
@@ -43,6 +62,25 @@ def campaign_test_send(*, page: CampaignPage, addresses: list[str]) -> None:
     from campaigns.tasks import campaign_test_send_task
 
     if not addresses or len(addresses) > TEST_ADDRESSES_MAX:
-        raise CampaignError(f"Send a test to between 1 and {TEST_ADDRESSES_MAX} addresses.")
+        raise TestSendError(f"Send a test to between 1 and {TEST_ADDRESSES_MAX} addresses.")
     page_id = page.pk
     transaction.on_commit(lambda: campaign_test_send_task.delay(page_id=page_id, addresses=addresses))
+
+
+def campaign_test_deliver(*, page_id: int, addresses: list[str]) -> int:
+    """Render the campaign's latest revision once and send it, marked [TEST], to each address; return how many SES
+    accepted. An address SES rejects for good is logged and skipped; when SES refuses for now, raises
+    TestSendInterrupted with the addresses not yet sent, so that only those are tried again."""
+    page = CampaignPage.objects.get(pk=page_id).get_latest_revision_as_object()
+    rendered = campaign_render(page=page)
+    sent = 0
+    for position, address in enumerate(addresses):
+        raw = campaign_message_build(rendered=rendered, to=address, subscription=None, test=True)
+        try:
+            ses_send_raw(raw_message=raw, to=address, sender=rendered.sender, tags={"kind": "campaign-test"})
+            sent += 1
+        except SesTransientError as err:
+            raise TestSendInterrupted(str(err), remaining=addresses[position:]) from err
+        except SesPermanentError as err:
+            logger.error("Test of campaign %s to one address rejected by SES: %s", page_id, err)
+    return sent
