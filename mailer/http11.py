@@ -15,20 +15,22 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from mailer.errors import MailerError
+
 MAX_LINE = 65536
 MAX_HEADERS = 100
 MAX_BODY = 10 * 1024 * 1024
 
 
-class WriteFailed(Exception):
+class WriteFailed(MailerError):
     """The request was not written whole."""
 
 
-class ReadFailed(Exception):
+class ReadFailed(MailerError):
     """The request was written; no complete response was read."""
 
 
-class ProtocolError(ValueError):
+class ProtocolError(MailerError, ValueError):
     """The other end does not speak HTTP/1.x as expected."""
 
 

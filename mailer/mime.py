@@ -17,12 +17,14 @@ import re
 import secrets
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
+from mailer.errors import MailerError
+
 from .addresses import address_for_transport
 
 MAX_ASCII_HEADER = 900  # well under RFC 5322's 998-character line limit
 
 
-class HeaderInjectionError(ValueError):
+class HeaderInjectionError(MailerError, ValueError):
     """A header value contained a line break."""
 
 

@@ -15,6 +15,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from mailer.errors import MailerError
+
 from .addresses import address_for_transport
 from .ses_http import ErrorAnswer, NoAnswer, NotSent, SendEmailClient
 
@@ -33,7 +35,7 @@ TRANSIENT_ERROR_CODES = {
 }
 
 
-class SesError(Exception):
+class SesError(MailerError):
     """SES did not accept a message."""
 
     def __init__(self, message: str, *, code: str = ""):

@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 from botocore.compat import HTTPHeaders
 from botocore.parsers import create_parser
 
+from mailer.errors import MailerError
+
 from .http11 import Connection, ReadFailed, WriteFailed
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -38,15 +40,15 @@ CONTENT_TYPE = "application/json"
 USER_AGENT = "newsletter-platform (SES v2 SendEmail)"
 
 
-class NotSent(Exception):
+class NotSent(MailerError):
     """The request never reached SES whole: sending it again cannot deliver twice."""
 
 
-class NoAnswer(Exception):
+class NoAnswer(MailerError):
     """The request reached SES and no answer came back: SES may or may not have accepted it."""
 
 
-class ErrorAnswer(Exception):
+class ErrorAnswer(MailerError):
     """SES answered with an error."""
 
     def __init__(self, *, status: int, code: str, message: str):

@@ -16,6 +16,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 
+from .errors import SubscribersError
+
 CONFIRM_SALT = "subscribers.confirm-subscription"
 EMAIL_CHANGE_SALT = "subscribers.confirm-email-change"
 UNSUBSCRIBE_SALT = "subscribers.unsubscribe"
@@ -23,7 +25,7 @@ PREFERENCES_SALT = "subscribers.preferences"
 SEPARATOR = "."
 
 
-class TokenInvalid(Exception):
+class TokenInvalid(SubscribersError):
     """The token was tampered with, truncated, or made for another purpose."""
 
 

@@ -13,7 +13,7 @@ from campaigns.authoring.policy_announcement import (
     policy_announcement_draft_create,
     policy_announcement_existing,
 )
-from campaigns.authoring.test_send import CampaignError
+from campaigns.errors import CampaignError
 from campaigns.models import CampaignIndexPage
 from subscribers.admin.policies import PolicyVersionAction
 from subscribers.models import PrivacyPolicyVersion

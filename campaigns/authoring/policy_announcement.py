@@ -16,7 +16,7 @@ from django.utils.html import escape
 from wagtail.log_actions import log
 
 from campaigns.authoring.demo_content import campaign_index
-from campaigns.authoring.test_send import CampaignError
+from campaigns.errors import CampaignError
 from campaigns.models import BrandSettings, CampaignPage
 from subscribers.models import PrivacyPolicyVersion, Topic
 from subscribers.selectors import policy_version_current

@@ -31,6 +31,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from campaigns.errors import CampaignError
 from campaigns.models import BounceType, Delivery, DeliveryState, FeedbackEvent, SoftBounce
 from campaigns.personal_data import event_payload_without_erased
 from subscribers.addresses import address_hmac, address_spellings
@@ -39,7 +40,7 @@ from subscribers.services import address_bounced, address_complained
 logger = logging.getLogger(__name__)
 
 
-class FeedbackError(ValueError):
+class FeedbackError(CampaignError, ValueError):
     """The notification is genuine but does not carry an SES event we can read."""
 
 

@@ -36,6 +36,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from campaigns.errors import CampaignError
+
 MESSAGE_TYPES = ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation")
 
 # The fields each message type signs, in the (byte-sorted) order of the string to sign. Subject is signed
@@ -61,7 +63,7 @@ URL_CHARACTERS_PATTERN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 RESPONSE_MAX_BYTES = 64 * 1024  # a certificate is about 2 KB
 
 
-class SnsVerificationError(Exception):
+class SnsVerificationError(CampaignError):
     """An SNS message (or URL in one) was refused. ``reason`` is short and safe to log, not to show the caller."""
 
     def __init__(self, reason: str):

@@ -16,6 +16,7 @@ from django.core import signing
 from django.db.models import F
 from django.urls import reverse
 
+from campaigns.errors import CampaignError
 from campaigns.models import Send, TrackedLink
 from subscribers.links import absolute
 
@@ -43,7 +44,7 @@ _URL_IGNORED = re.compile(r"[\t\n\r]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class ClickError(Exception):
+class ClickError(CampaignError):
     """A click that cannot be followed; the message says why."""
 
 

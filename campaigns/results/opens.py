@@ -12,6 +12,7 @@ from django.core import signing
 from django.db.models import F
 from django.urls import reverse
 
+from campaigns.errors import CampaignError
 from campaigns.models import Send
 from subscribers.links import absolute
 
@@ -21,7 +22,7 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
 
-class OpenTokenInvalid(Exception):
+class OpenTokenInvalid(CampaignError):
     """The image token was tampered with or made for another purpose."""
 
 

@@ -1,7 +1,9 @@
 """The subscribers domain's exceptions. Services raise them; views turn them into messages."""
 
+from subscribers.errors import SubscribersError
 
-class SubscriptionError(Exception):
+
+class SubscriptionError(SubscribersError):
     """Base class for refusals by the subscription services."""
 
 
@@ -17,7 +19,7 @@ class ExplicitRequestRequired(SubscriptionError):
     """The address was suppressed after a complaint or an erasure: a confirmed click is not enough."""
 
 
-class AccountError(Exception):
+class AccountError(SubscribersError):
     """Base class for refusals by the account services."""
 
 
@@ -29,7 +31,7 @@ class EmailChangeLinkUsed(AccountError):
     """The email-change link was already used."""
 
 
-class FormFieldError(ValueError):
+class FormFieldError(SubscribersError, ValueError):
     """A refusal a form can show beside its cause: ``field`` names the form field the problem belongs to, when
     there is one; the message says why."""
 
@@ -42,7 +44,7 @@ class RightsRequestError(FormFieldError):
     """A request to exercise a data-protection right cannot be recorded or closed as asked."""
 
 
-class AccessExportError(Exception):
+class AccessExportError(SubscribersError):
     """A copy of someone's data cannot be prepared or downloaded; the message says why."""
 
 
@@ -62,7 +64,7 @@ class PolicyVersionError(FormFieldError):
     """A privacy policy version cannot be published, or acknowledged, as asked."""
 
 
-class SubscriberImportError(Exception):
+class SubscriberImportError(SubscribersError):
     """Base class for refusals by the CSV import."""
 
 

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from campaigns.authoring.policy_announcement import policy_announcement_draft_create
-from campaigns.authoring.test_send import CampaignError
+from campaigns.errors import CampaignError
 from campaigns.models import CampaignPage, Delivery, DeliveryState
 from campaigns.sending.audience import audience_summary
 from campaigns.sending.services import send_create, send_start
