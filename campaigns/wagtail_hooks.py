@@ -9,6 +9,7 @@ from wagtail.admin.widgets.button import Button
 
 from campaigns.admin import policy_announcement as admin_policy_announcement
 from campaigns.admin import views as admin_views
+from campaigns.audit import campaign_log_actions_register
 from campaigns.models import CampaignPage
 from campaigns.sending import selectors
 
@@ -123,6 +124,11 @@ class RecentSendsPanel(Component):
 def add_recent_sends_panel(request, panels):
     if request.user.has_perm("wagtailadmin.access_admin"):
         panels.append(RecentSendsPanel())
+
+
+@hooks.register("register_log_actions")
+def register_campaign_log_actions(actions):
+    campaign_log_actions_register(actions)
 
 
 @hooks.register("register_privacy_policy_version_actions")

@@ -118,7 +118,7 @@ class CampaignTestSendView(_CampaignAdminMixin, FormView):
             form.add_error(None, "You have sent many tests in the last hour. Wait a while before sending more.")
             return self.form_invalid(form)
         try:
-            services.campaign_test_send(page=self.page, addresses=addresses)
+            services.campaign_test_send(page=self.page, addresses=addresses, user=self.request.user)
         except services.TestSendError as err:
             form.add_error(None, str(err))
             return self.form_invalid(form)
@@ -283,7 +283,8 @@ class CampaignSendView(_CampaignAdminMixin, TemplateView):
         when = form.cleaned_data["scheduled_for"]
         try:
             with transaction.atomic():  # a refused schedule leaves no draft send behind
-                send = send_schedule(send=send_create(page=self.page, user=self.request.user), when=when)
+                user = self.request.user
+                send = send_schedule(send=send_create(page=self.page, user=user), when=when, user=user)
         except SendStateError as err:
             return self._refused(err)
         when_text = timezone.localtime(send.scheduled_for).strftime("%d %b %Y at %H:%M")

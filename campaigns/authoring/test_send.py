@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from campaigns.audit import campaign_action_log
 from campaigns.authoring.personalise import campaign_message_build
 from campaigns.authoring.rendering import campaign_render
 from campaigns.errors import CampaignError
@@ -57,13 +58,14 @@ def test_addresses_parse(raw: str) -> list[str]:
 test_addresses_parse.__test__ = False
 
 
-def campaign_test_send(*, page: CampaignPage, addresses: list[str]) -> None:
+def campaign_test_send(*, page: CampaignPage, addresses: list[str], user=None) -> None:
     """Queue a test of the campaign's latest revision, marked [TEST], through the same mail path as real sends."""
     from campaigns.tasks import campaign_test_send_task
 
     if not addresses or len(addresses) > TEST_ADDRESSES_MAX:
         raise TestSendError(f"Send a test to between 1 and {TEST_ADDRESSES_MAX} addresses.")
     page_id = page.pk
+    campaign_action_log(instance=page, action="campaigns.test_send", user=user, data={"addresses": len(addresses)})
     transaction.on_commit(lambda: campaign_test_send_task.delay(page_id=page_id, addresses=addresses))
 
 

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
+from campaigns.audit import campaign_action_log
 from campaigns.models import Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
 from campaigns.sending import services as sending
 from campaigns.sending.services import SendStateError
@@ -130,6 +131,9 @@ def deliveries_unconfirmed_resend(*, send: Send, user, expected: int | None = No
             rows=rows,
             detail=f"In doubt for over {settings.SEND_UNCONFIRMED_AFTER_MINUTES} minutes with no SES event about them.",
             created_at=now,
+        )
+        campaign_action_log(
+            instance=locked, action="campaigns.send_unconfirmed_resend", user=user, data={"recipients": rows}
         )
         if locked.state == SendState.SENDING:
             send_id = locked.pk

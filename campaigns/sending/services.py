@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.audit import campaign_action_log
 from campaigns.authoring.checks import campaign_checks
 from campaigns.authoring.rendering import campaign_render
 from campaigns.errors import CampaignError
@@ -120,10 +121,12 @@ def send_now(*, page: CampaignPage, user=None, seen_send_id: int | None = None) 
         _open_send_refuse(page_id=page.pk)
         if page.live_revision_id is None:
             raise SendStateError("Publish the campaign before sending it.")
-        return send_start(send=send_create(page=page, user=user))
+        send = send_start(send=send_create(page=page, user=user))
+        campaign_action_log(instance=send, action="campaigns.send_now", user=user, data={"recipients": send.total})
+        return send
 
 
-def send_schedule(*, send: Send, when: datetime) -> Send:
+def send_schedule(*, send: Send, when: datetime, user=None) -> Send:
     """Schedule a draft (or move a scheduled) send to ``when``; the beat sweeper starts it once it is due.
 
     Refused, changing nothing, for a time not in the future, for a send past scheduling, when another send of
@@ -144,6 +147,9 @@ def send_schedule(*, send: Send, when: datetime) -> Send:
             raise SendStateError("The campaign does not pass its checks: " + ", ".join(failed) + ".")
         locked.state, locked.scheduled_for = SendState.SCHEDULED, when
         locked.save(update_fields=["state", "scheduled_for"])
+        campaign_action_log(
+            instance=locked, action="campaigns.send_schedule", user=user, data={"scheduled_for": when.isoformat()}
+        )
     send.refresh_from_db()
     return send
 
@@ -202,7 +208,12 @@ def send_wake_later(*, send_id: int, seconds: float) -> None:
 
 
 def _send_event(*, send: Send, action: str, user=None, rows: int = 0, detail: str = "") -> None:
+    """The send's own history, and for a person's action the site's audit log."""
     SendEvent.objects.create(send_id=send.pk, action=action, user=user, rows=rows, detail=detail)
+    campaign_action_log(instance=send, action=f"campaigns.send_{SEND_LOG_ACTIONS[action]}", user=user)
+
+
+SEND_LOG_ACTIONS = {SendAction.PAUSED: "pause", SendAction.RESUMED: "resume", SendAction.CANCELLED: "cancel"}
 
 
 def send_pause(*, send: Send, user=None, reason: str = "Paused by staff") -> Send:

@@ -12,9 +12,7 @@ from wagtail.models import GroupPagePermission
 
 from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendState
 from campaigns.sending.services import send_create, send_start, sends_sweep
-from subscribers.models import Subscriber, SubscriptionStatus, SuppressionReason, SuppressionScope, Topic, User
-from subscribers.services import suppression_add
-from tests.factories import SubscriptionFactory
+from subscribers.models import Subscriber, SubscriptionStatus, User
 
 pytestmark = pytest.mark.django_db
 
@@ -26,22 +24,6 @@ def editor_client(client):
     """A logged-in superuser: may edit and publish every page."""
     client.force_login(User.objects.create_superuser(email=EDITOR_EMAIL, password="unused-in-this-test"))
     return client
-
-
-@pytest.fixture
-def audience(campaign):
-    """Four who may be mailed; two pending, one unsubscribed, one bounced, one who complained."""
-    general = Topic.objects.get(is_default=True)
-    eligible = [SubscriptionFactory(topic=general) for _ in range(4)]
-    for _ in range(2):
-        SubscriptionFactory(topic=general, status=SubscriptionStatus.PENDING)
-    SubscriptionFactory(topic=general, status=SubscriptionStatus.UNSUBSCRIBED)
-    bounced, complained = SubscriptionFactory(topic=general), SubscriptionFactory(topic=general)
-    suppression_add(email=bounced.subscriber.email, scope=SuppressionScope.ALL, reason=SuppressionReason.BOUNCE)
-    suppression_add(
-        email=complained.subscriber.email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.COMPLAINT
-    )
-    return eligible
 
 
 def send_url(page: CampaignPage) -> str:
