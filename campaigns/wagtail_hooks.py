@@ -8,42 +8,15 @@ from wagtail.admin.ui.components import Component
 from wagtail.admin.widgets.button import Button
 
 from campaigns.admin import policy_announcement as admin_policy_announcement
-from campaigns.admin import views as admin_views
+from campaigns.admin import urls as admin_urls
 from campaigns.audit import campaign_log_actions_register
 from campaigns.models import CampaignPage
 from campaigns.sending import selectors
 
-admin_patterns = (
-    [
-        path("", admin_views.campaigns_explore, name="explore"),
-        path("<int:page_id>/send-test/", admin_views.CampaignTestSendView.as_view(), name="test_send"),
-        path("<int:page_id>/send/", admin_views.CampaignSendView.as_view(), name="send"),
-        path(
-            "policy-announcement/<int:version_id>/",
-            admin_policy_announcement.policy_announcement_create_view,
-            name="policy_announcement",
-        ),
-        path("sends/", admin_views.SendsIndexView.as_view(), name="sends"),
-        path("sends/<int:send_id>/", admin_views.SendProgressView.as_view(), name="send_progress"),
-        path("sends/<int:send_id>/progress.json", admin_views.send_progress_json, name="send_progress_json"),
-        path("sends/<int:send_id>/report/", admin_views.SendReportView.as_view(), name="send_report"),
-        *(
-            path(f"sends/<int:send_id>/{action}/", admin_views.send_action, {"action": action}, name=f"send_{action}")
-            for action in admin_views.SEND_ACTIONS
-        ),
-        path(
-            "sends/<int:send_id>/send-unconfirmed-again/",
-            admin_views.send_unconfirmed_resend,
-            name="send_unconfirmed_resend",
-        ),
-    ],
-    "campaigns_admin",
-)
-
 
 @hooks.register("register_admin_urls")
 def register_campaign_admin_urls():
-    return [path("campaigns/", include(admin_patterns))]
+    return [path("campaigns/", include(admin_urls.admin_patterns))]
 
 
 def _campaign_button(page, user, *, permission: str, label: str, url_name: str, icon: str, title: str, priority: int):

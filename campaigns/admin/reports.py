@@ -1,0 +1,32 @@
+"""Admin view of a send's report (HTTP only): aggregates only, never a person."""
+
+from django.conf import settings
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from campaigns.admin.base import SendPageMixin
+from campaigns.results import report
+from campaigns.results.charts import timeline_chart
+
+
+class SendReportView(SendPageMixin, TemplateView):
+    """A send's results for the marketing team: totals, a chart over time and clicks per link. Aggregates only:
+    counts below the minimum group size show as "<5", and no person is named or listed."""
+
+    template_name = "campaigns/admin/send_report.html"
+    page_title = "Report"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            {
+                "report": report.send_report(send=self.send),
+                "chart": timeline_chart(report.send_timeline(send=self.send)),
+                "track_clicks": bool(self.sent_page.track_clicks),
+                "track_opens": bool(self.sent_page.track_opens),
+                "opens_shown": report.count_shown(self.send.opens),
+                "progress_url": reverse("campaigns_admin:send_progress", args=[self.send.pk]),
+                "min_group": settings.REPORT_MIN_GROUP_SIZE,
+            }
+        )
+        return context
