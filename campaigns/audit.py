@@ -8,6 +8,8 @@ says why they happened.
 
 from wagtail.log_actions import log
 
+from campaigns.models import Send
+
 # action type -> (its label in the report's filter, the sentence a log entry shows)
 CAMPAIGN_LOG_ACTIONS = {
     "campaigns.send_now": ("Send campaign", "Started sending the campaign"),
@@ -27,7 +29,9 @@ def campaign_action_log(*, instance, action: str, user, data: dict | None = None
         raise ValueError(f"Unregistered campaign log action: {action}")
     if user is None:
         return
-    log(instance=instance, action=action, user=user, data=data or {})
+    # A send's own name says its state, which changes; the log names it by what stays true.
+    title = f"Send {instance.pk} of {instance.page.title}" if isinstance(instance, Send) else None
+    log(instance=instance, action=action, user=user, data=data or {}, title=title)
 
 
 def campaign_log_actions_register(actions) -> None:
