@@ -8,7 +8,10 @@ from campaigns.models import Send, SendState
 from campaigns.sending.services import send_cancel, send_create, send_pause
 from subscribers.models import User
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def test_site_history_shows_who_paused_a_send_and_filters_by_action(admin_page, settings, tmp_path, screenshot):
