@@ -219,6 +219,8 @@ class Send(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Checked with the right to publish the page (``campaigns.permissions.may_send``).
+        permissions = [("send_campaign", "Can send, schedule, pause, resume and cancel campaign sends")]
 
     def __str__(self):
         return f"{self.page.title}: {self.get_state_display()}"

@@ -9,8 +9,9 @@ from wagtail.admin.widgets.button import Button
 
 from campaigns.admin import policy_announcement as admin_policy_announcement
 from campaigns.admin import urls as admin_urls
-from campaigns.audit import campaign_log_actions_register
+from campaigns.audit import CAMPAIGN_LOG
 from campaigns.models import CampaignPage
+from campaigns.permissions import may_author, may_send
 from campaigns.sending import selectors
 
 
@@ -19,12 +20,12 @@ def register_campaign_admin_urls():
     return [path("campaigns/", include(admin_urls.admin_patterns))]
 
 
-def _campaign_button(page, user, *, permission: str, label: str, url_name: str, icon: str, title: str, priority: int):
-    """A button in a campaign's "..." menus for users with ``permission`` (can_edit, can_publish); None for other
-    pages, which are checked first so that listings of other pages cost no permission lookups."""
+def _campaign_button(page, user, *, allowed, label: str, url_name: str, icon: str, title: str, priority: int):
+    """A button in a campaign's "..." menus for users ``allowed(page, user)`` lets through (``campaigns.permissions``);
+    None for other pages, which are checked first so that listings of other pages cost no permission lookups."""
     if not issubclass(page.specific_class or type(page), CampaignPage):
         return None
-    if not getattr(page.permissions_for_user(user), permission)():
+    if not allowed(page, user):
         return None
     return Button(label, reverse(url_name, args=[page.pk]), icon_name=icon, attrs={"title": title}, priority=priority)
 
@@ -33,7 +34,7 @@ def _test_send_button(page, user, *, priority: int) -> Button | None:
     return _campaign_button(
         page,
         user,
-        permission="can_edit",
+        allowed=may_author,
         label="Send test",
         url_name="campaigns_admin:test_send",
         icon="mail",
@@ -43,11 +44,10 @@ def _test_send_button(page, user, *, priority: int) -> Button | None:
 
 
 def _send_button(page, user, *, priority: int) -> Button | None:
-    # Sending mails the published version to everyone: the same right as publishing it.
     return _campaign_button(
         page,
         user,
-        permission="can_publish",
+        allowed=may_send,
         label="Send",
         url_name="campaigns_admin:send",
         icon="upload",
@@ -101,7 +101,7 @@ def add_recent_sends_panel(request, panels):
 
 @hooks.register("register_log_actions")
 def register_campaign_log_actions(actions):
-    campaign_log_actions_register(actions)
+    CAMPAIGN_LOG.register(actions)
 
 
 @hooks.register("register_privacy_policy_version_actions")

@@ -5,7 +5,7 @@ from django.urls import include, path
 from wagtail import hooks
 
 from .admin import disclosures, imports, permissions, policies, rights, subscribers
-from .services.policies import POLICY_PUBLISH_LOG_ACTION
+from .audit import POLICY_PUBLISH, SUBSCRIBER_LOG
 
 # Here, at import, before anything asks Wagtail for a policy (it would fall back to plain model permissions).
 permissions.register_permission_policies()
@@ -69,10 +69,11 @@ def register_disclosure_permissions():
     return disclosures.group_permissions()
 
 
-# Privacy policy versions: publishing is recorded in the audit log.
+# Staff actions in the audit log; publishing a policy version with its own formatter.
 @hooks.register("register_log_actions")
-def register_policy_log_actions(actions):
-    actions.register_action(POLICY_PUBLISH_LOG_ACTION)(policies.PolicyPublishLogFormatter)
+def register_subscriber_log_actions(actions):
+    SUBSCRIBER_LOG.register(actions, except_for=(POLICY_PUBLISH,))
+    actions.register_action(POLICY_PUBLISH)(policies.PolicyPublishLogFormatter)
 
 
 # Importing subscribers from a CSV file.

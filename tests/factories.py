@@ -59,3 +59,16 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     topic = factory.LazyFunction(lambda: Topic.objects.get(is_default=True))
     status = SubscriptionStatus.ACTIVE
     confirmed_at = factory.LazyFunction(timezone.now)
+
+
+# The roles the data migrations make (docs/roles.md), by the names staff see in Settings > Groups.
+EDITORS, SENDERS, PRIVACY_OFFICERS = "Campaign editors", "Campaign senders", "Privacy officers"
+
+
+def staff_in_role(role: str, email: str) -> User:
+    """A staff account whose only permissions are those of the role ``role`` (a group the migrations made)."""
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(email=email, is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user

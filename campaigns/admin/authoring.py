@@ -17,6 +17,7 @@ from campaigns.authoring import test_send as services
 from campaigns.authoring.checks import campaign_checks, campaign_checks_pass
 from campaigns.authoring.rendering import campaign_render
 from campaigns.models import CampaignIndexPage, CampaignPage
+from campaigns.permissions import may_author
 
 
 class CampaignTestSendForm(forms.Form):
@@ -45,7 +46,7 @@ class CampaignTestSendView(CampaignAdminMixin, FormView):
 
     def dispatch(self, request, *args, **kwargs):
         # Testing a campaign shows and mails its unpublished draft: the same right as editing it.
-        if not self.page.permissions_for_user(request.user).can_edit():
+        if not may_author(self.page, request.user):
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
 

@@ -1,5 +1,5 @@
 """What the campaign admin pages share: the page header and breadcrumbs of a campaign, who may send and who may
-watch a send, the send a URL names, and how times are written.
+watch a send (``campaigns.permissions``), the send a URL names, and how times are written.
 
 Every view is registered under /admin/ (``campaigns/admin/urls.py``), so Wagtail's ``require_admin_access`` guards
 it; each then checks the user's permission on the campaign page itself.
@@ -12,7 +12,8 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.pages.utils import get_breadcrumbs_items_for_page
 from wagtail.admin.widgets.button import HeaderButton
 
-from campaigns.models import CampaignPage, Send
+from campaigns.models import Send
+from campaigns.permissions import may_author, may_send
 
 
 class CampaignAdminMixin(WagtailAdminTemplateMixin):
@@ -35,19 +36,9 @@ class CampaignAdminMixin(WagtailAdminTemplateMixin):
         ]
 
 
-def may_send(page: CampaignPage, user) -> bool:
-    # Sending mails the published version to the whole audience: the same right as publishing it, so an editor
-    # whose changes go through moderation cannot bypass it by sending.
-    return page.permissions_for_user(user).can_publish()
-
-
-def may_watch(page: CampaignPage, user) -> bool:
-    return page.permissions_for_user(user).can_edit()
-
-
 def send_for(request, send_id: int, *, manage: bool = False) -> Send:
     send = get_object_or_404(Send.objects.select_related("page"), pk=send_id)
-    allowed = may_send if manage else may_watch
+    allowed = may_send if manage else may_author
     if not allowed(send.page, request.user):
         raise PermissionDenied
     return send

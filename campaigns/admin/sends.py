@@ -21,13 +21,12 @@ from campaigns.admin.base import (
     SendPageMixin,
     duration_text,
     eta_text,
-    may_send,
-    may_watch,
     send_for,
 )
 from campaigns.authoring.checks import campaign_checks, campaign_checks_pass
 from campaigns.authoring.rendering import campaign_render
 from campaigns.models import CampaignPage, SendState
+from campaigns.permissions import may_author, may_send
 from campaigns.sending import in_doubt, selectors
 from campaigns.sending.audience import audience_summary
 from campaigns.sending.services import (
@@ -306,7 +305,7 @@ class SendsIndexView(WagtailAdminTemplateMixin, TemplateView):
         context.update(
             {
                 "campaign": campaign,
-                "rows": [(send, progress) for send, progress in rows if may_watch(send.page, user)],
+                "rows": [(send, progress) for send, progress in rows if may_author(send.page, user)],
                 "page_subtitle": campaign.get_admin_display_title() if campaign else "",
             }
         )

@@ -11,6 +11,7 @@ from campaigns.authoring.personalise import campaign_message_build
 from campaigns.authoring.rendering import campaign_render
 from campaigns.errors import CampaignError
 from campaigns.models import CampaignPage
+from campaigns.permissions import actor_require, may_author
 from mailer.ses import SesPermanentError, SesTransientError, ses_send_raw
 from subscribers.addresses import email_normalise
 
@@ -59,9 +60,11 @@ test_addresses_parse.__test__ = False
 
 
 def campaign_test_send(*, page: CampaignPage, addresses: list[str], user=None) -> None:
-    """Queue a test of the campaign's latest revision, marked [TEST], through the same mail path as real sends."""
+    """Queue a test of the campaign's latest revision, marked [TEST], through the same mail path as real sends.
+    Refused with CampaignForbidden unless ``user`` may author the campaign (a test shows its unpublished draft)."""
     from campaigns.tasks import campaign_test_send_task
 
+    actor_require(may_author, page=page, user=user, action="send a test of")
     if not addresses or len(addresses) > TEST_ADDRESSES_MAX:
         raise TestSendError(f"Send a test to between 1 and {TEST_ADDRESSES_MAX} addresses.")
     page_id = page.pk

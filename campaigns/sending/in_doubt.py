@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from campaigns.audit import campaign_action_log
 from campaigns.models import Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
+from campaigns.permissions import actor_require, may_send
 from campaigns.sending import services as sending
 from campaigns.sending.services import SendStateError
 
@@ -92,8 +93,9 @@ def deliveries_unconfirmed_resend(*, send: Send, user, expected: int | None = No
     confirmed: a different number now (rows settled or newly qualifying meanwhile) is refused.
 
     Raises UnconfirmedResendError, changing nothing, for a draft, scheduled or cancelled send, when no row
-    qualifies, and when the number is not the one expected.
+    qualifies, and when the number is not the one expected; CampaignForbidden when ``user`` may not send it.
     """
+    actor_require(may_send, page=send.page, user=user, action="send again")
     now = timezone.now()
     with transaction.atomic():
         locked = Send.objects.select_for_update().get(pk=send.pk)

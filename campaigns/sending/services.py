@@ -23,6 +23,7 @@ from campaigns.authoring.checks import campaign_checks
 from campaigns.authoring.rendering import campaign_render
 from campaigns.errors import CampaignError
 from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
+from campaigns.permissions import actor_require, may_send
 from campaigns.results.clicks import links_track
 from campaigns.results.opens import open_pixel_add
 from campaigns.sending.audience import audience_snapshot
@@ -112,8 +113,10 @@ def send_now(*, page: CampaignPage, user=None, seen_send_id: int | None = None) 
     The campaign's row is locked for the transaction, so two requests for the same campaign run one after the
     other; a send of this campaign newer than ``seen_send_id`` (the newest the confirmation step showed) means
     the confirmation was already used, by a double click or a resubmitted form, and is refused. Either way one
-    send starts, not two. Raises SendStateError, and leaves no draft behind, when it cannot start.
+    send starts, not two. Raises SendStateError, and leaves no draft behind, when it cannot start, and
+    CampaignForbidden when ``user`` may not send it.
     """
+    actor_require(may_send, page=page, user=user, action="send")
     with transaction.atomic():
         campaign_send_lock(page_id=page.pk)
         if seen_send_id is not None and Send.objects.filter(page_id=page.pk, pk__gt=seen_send_id).exists():
@@ -131,8 +134,10 @@ def send_schedule(*, send: Send, when: datetime, user=None) -> Send:
 
     Refused, changing nothing, for a time not in the future, for a send past scheduling, when another send of
     the same campaign is scheduled, sending or paused (it would otherwise mail everyone twice), and when the
-    campaign fails its checks now (it would otherwise fail silently at the scheduled time).
+    campaign fails its checks now (it would otherwise fail silently at the scheduled time); CampaignForbidden when
+    ``user`` may not send it.
     """
+    actor_require(may_send, page=send.page, user=user, action="schedule")
     if when <= timezone.now():
         raise SendStateError("Choose a time in the future.")
     with transaction.atomic():
@@ -222,6 +227,7 @@ def send_pause(*, send: Send, user=None, reason: str = "Paused by staff") -> Sen
     ``user`` is who paused it; None for the platform itself (the reputation guard, the daily quota), whose
     ``reason`` says why. The send's history records either.
     """
+    actor_require(may_send, page=send.page, user=user, action="pause")
     with transaction.atomic():
         paused = Send.objects.filter(pk=send.pk, state=SendState.SENDING).update(
             state=SendState.PAUSED, pause_reason=reason[:255]
@@ -234,6 +240,7 @@ def send_pause(*, send: Send, user=None, reason: str = "Paused by staff") -> Sen
 
 def send_resume(*, send: Send, user=None) -> Send:
     """Back to sending, by ``user``: workers are woken after commit."""
+    actor_require(may_send, page=send.page, user=user, action="resume")
     with transaction.atomic():
         updated = Send.objects.filter(pk=send.pk, state=SendState.PAUSED).update(
             state=SendState.SENDING, pause_reason=""
@@ -253,6 +260,7 @@ def send_cancel(*, send: Send, user=None) -> Send:
     to ``CANCEL_WAIT_SECONDS``, while their workers record them. A call of a worker that died meanwhile is left to its
     lease (the sweeper) rather than waited for.
     """
+    actor_require(may_send, page=send.page, user=user, action="cancel")
     with transaction.atomic():
         updated = Send.objects.filter(
             pk=send.pk, state__in=(SendState.DRAFT, SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)

@@ -24,6 +24,7 @@ from wagtail.admin.viewsets.model import ModelViewSet
 
 from .. import selectors
 from ..models import Disclosure, Partner, Topic
+from ..permissions import DISCLOSURE_VIEW, PARTNER_EXPORT
 from ..services.disclosures import PARTNER_EXPORT_FIELDS, partner_export_create
 from ..services.errors import DisclosureError, DisclosureRepeated
 from .breadcrumbs import section_breadcrumbs
@@ -33,11 +34,11 @@ SHOWN = 200  # the log shows the most recent disclosures only
 
 
 def user_may_export(user) -> bool:
-    return user.has_perm("subscribers.export_to_partner")
+    return user.has_perm(PARTNER_EXPORT)
 
 
 def user_may_view(user) -> bool:
-    return user.has_perm("subscribers.view_disclosure") or user_may_export(user)
+    return user.has_perm(DISCLOSURE_VIEW) or user_may_export(user)
 
 
 def user_may_manage_partners(user) -> bool:
@@ -266,5 +267,5 @@ def export_menu_item() -> PermissionMenuItem:
 
 
 def group_permissions():
-    """Offered in Settings > Groups: read the log; export to a partner."""
-    return offered_permissions("view_disclosure", "export_to_partner")
+    """Offered in Settings > Groups: read the log; export to a partner; export for a sale of the business."""
+    return offered_permissions("view_disclosure", "export_to_partner", "export_business_transfer")

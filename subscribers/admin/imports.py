@@ -21,6 +21,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from ..csvcells import csv_cell
 from ..models import PrivacyPolicyVersion, SubscriberImport, Topic
+from ..permissions import IMPORT
 from ..selectors import topic_default
 from ..services.errors import SubscriberImportError
 from ..services.imports import FIELDS
@@ -29,7 +30,6 @@ from ..services.imports.reader import size_text
 from .breadcrumbs import section_breadcrumbs
 from .permissions import PermissionMenuItem, offered_permissions
 
-PERMISSION = "subscribers.import_subscribers"
 ERRORS_SHOWN = 50
 RECENT_SHOWN = 20
 # What the progress page says a running import is doing, for each phase the worker reports.
@@ -43,7 +43,7 @@ PHASE_TEXT = {
 
 
 def user_may_import(user) -> bool:
-    return user.has_perm(PERMISSION)
+    return user.has_perm(IMPORT)
 
 
 def _job_or_404(import_id: int) -> SubscriberImport:
@@ -184,7 +184,7 @@ class ImportMappingView(_ImportAdminMixin, FormView):
                 policy_version=form.cleaned_data["policy_version"],
                 skip_bad_rows=form.cleaned_data["skip_bad_rows"],
             )
-            import_start(job=job, dry_run=True)
+            import_start(job=job, dry_run=True, user=self.request.user)
         except SubscriberImportError as err:
             form.add_error(None, str(err))
             return self.form_invalid(form)
@@ -232,7 +232,7 @@ def import_start_view(request, import_id: int):
     _guard(request)
     job = _job_or_404(import_id)
     try:
-        import_start(job=job, dry_run=False)
+        import_start(job=job, dry_run=False, user=request.user)
     except SubscriberImportError as err:
         messages.error(request, str(err))
     return redirect("imports_admin:detail", import_id=job.pk)

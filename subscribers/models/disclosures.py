@@ -59,7 +59,10 @@ class Disclosure(models.Model):
 
     class Meta:
         ordering = ["-made_at", "-pk"]
-        permissions = [("export_to_partner", "Can export subscribers' details to a partner")]
+        permissions = [
+            ("export_to_partner", "Can export subscribers' details to a partner"),
+            ("export_business_transfer", "Can export every subscriber's data for a sale of the business"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.recipient} at {self.made_at:%Y-%m-%d %H:%M}"

@@ -24,7 +24,9 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .. import permissions
 from ..addresses import address_hmac
+from ..audit import SUBSCRIBER_LOG
 from ..csvcells import csv_address_cell, csv_cell
 from ..models import (
     ConsentEvent,
@@ -238,13 +240,18 @@ def _file_sha256(path: Path) -> str:
 
 
 def business_transfer_export(
-    *, output: Path, recipient: str, made_by=None, progress: Callable[[str], None] = lambda line: None
+    *, output: Path, recipient: str, made_by, progress: Callable[[str], None] = lambda line: None
 ) -> BusinessTransferResult:
-    """Write the archive to ``output`` (never over an existing file) and log it as a Disclosure to ``recipient``.
+    """Write the archive to ``output`` (never over an existing file) and log it as a Disclosure to ``recipient``,
+    made by ``made_by`` (also in the audit log).
 
-    Refused with ``DisclosureError`` before anything is written when the recipient is blank, the file exists or
-    its folder does not. The archive's own SHA-256 is the disclosure's checksum.
+    Refused before anything is written: with ``ActionForbidden`` unless ``made_by`` may make this export, and with
+    ``DisclosureError`` when the recipient is blank, the file exists or its folder does not. The archive's own
+    SHA-256 is the disclosure's checksum.
     """
+    permissions.actor_require(
+        made_by, permissions.BUSINESS_TRANSFER_EXPORT, action="export every subscriber's data for a sale"
+    )
     recipient = recipient.strip()
     if not recipient:
         raise DisclosureError("Name the recipient: the buyer, or their advisers.", field="recipient")
@@ -306,6 +313,12 @@ def _export(*, handle, output: Path, recipient: str, made_by, progress) -> Busin
         )
         disclosure.row_count = _recipients_insert(disclosure=disclosure)
         disclosure.save(update_fields=["row_count"])
+        SUBSCRIBER_LOG.write(
+            instance=disclosure,
+            action="subscribers.business_transfer_export",
+            user=made_by,
+            data={"recipient": recipient, "people": disclosure.row_count, "sha256": checksum},
+        )
     progress(f"Logged as disclosure #{disclosure.pk}: {disclosure.row_count:,} people.")
     return BusinessTransferResult(disclosure=disclosure, path=output, checksum=checksum, manifest=manifest)
 

@@ -16,6 +16,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .. import permissions
+from ..audit import SUBSCRIBER_LOG
 from ..csvcells import csv_address_cell, csv_cell
 from ..models import Disclosure, DisclosureKind, DisclosureRecipient, Partner, Topic
 from ..selectors import partner_export_eligible
@@ -91,10 +93,12 @@ def partner_export_create(
     """Export the topic's eligible subscribers for the partner: the logged ``Disclosure`` and the CSV file (open,
     at its start) whose bytes its checksum covers.
 
-    Refused with ``DisclosureError``, logging nothing, for an inactive partner or topic or when nobody would be in
-    it. ``request_key`` identifies the confirmation form: a second export with the same key raises
-    ``DisclosureRepeated`` naming the first, so a double click hands nothing over twice.
+    Refused with ``ActionForbidden`` unless ``made_by`` may export to partners, and with ``DisclosureError``,
+    logging nothing, for an inactive partner or topic or when nobody would be in it. ``request_key`` identifies the
+    confirmation form: a second export with the same key raises ``DisclosureRepeated`` naming the first, so a
+    double click hands nothing over twice. Written to the audit log under ``made_by``.
     """
+    permissions.actor_require(made_by, permissions.PARTNER_EXPORT, action="export subscribers to a partner")
     if not partner.is_active:
         raise DisclosureError(
             f"{partner.name} is inactive: its contract has ended or is suspended, so nothing can be shared with it.",
@@ -141,4 +145,10 @@ def partner_export_create(
         file, checksum = _csv_write(disclosure=disclosure)
         disclosure.row_count, disclosure.checksum = row_count, checksum
         disclosure.save(update_fields=["row_count", "checksum"])
+        SUBSCRIBER_LOG.write(
+            instance=disclosure,
+            action="subscribers.partner_export",
+            user=made_by,
+            data={"partner": partner.name, "topic": topic.name, "people": row_count, "sha256": checksum},
+        )
     return disclosure, file

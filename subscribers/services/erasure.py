@@ -13,7 +13,9 @@ from django.db import transaction
 
 from mailer.addresses import address_for_transport
 
+from .. import permissions
 from ..addresses import email_normalise
+from ..audit import SUBSCRIBER_LOG
 from ..models import (
     ConsentEvent,
     EmailChangeRequest,
@@ -69,6 +71,8 @@ def _transport_forms(email: str) -> set[str]:
 
 
 def _erase(*, user, subscriber, source, performed_by, rights_request) -> ErasureRecord:
+    if source == ErasureSource.STAFF:
+        permissions.actor_require(performed_by, permissions.RIGHTS_REQUEST_CHANGE, action="erase a person")
     with transaction.atomic():
         if subscriber is not None:
             subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
@@ -99,6 +103,13 @@ def _erase(*, user, subscriber, source, performed_by, rights_request) -> Erasure
             user.delete()  # with it: profile, email-change requests, records of corrected fields
         record = ErasureRecord.objects.create(
             source=source, performed_by=performed_by, request=rights_request, counts=counts
+        )
+        # Who erased, when and how much; never whom (the record's name is its time).
+        SUBSCRIBER_LOG.write(
+            instance=record,
+            action="subscribers.erase",
+            user=performed_by if source == ErasureSource.STAFF else None,
+            data={"request": rights_request.pk if rights_request else None, "counts": counts},
         )
         if rights_request is not None:
             rights_request.refresh_from_db()  # its subscriber is gone

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
-from wagtail.log_actions import log
 
+from .. import permissions
+from ..audit import POLICY_PUBLISH, SUBSCRIBER_LOG
 from ..models import PolicyAcknowledgement, PrivacyPolicyVersion
 from .errors import PolicyVersionError
 
-POLICY_PUBLISH_LOG_ACTION = "subscribers.privacy_policy_publish"
 VERSION_PATTERN = re.compile(r"\d{1,6}(\.\d{1,6}){0,3}")
 SUMMARY_MAX = PrivacyPolicyVersion._meta.get_field("summary").max_length
 # A time picked in a form is a minute or two behind by the time it is submitted: a published_at this close to now
@@ -113,8 +113,10 @@ def privacy_policy_publish(
     """Record a new privacy policy version, in force from ``published_at`` (now when None).
 
     Refused with ``PolicyVersionError`` unless the number is new and above every recorded version and it takes
-    effect after all of them. Records who published it and when, on the version and in Wagtail's audit log.
+    effect after all of them, and with ``ActionForbidden`` unless ``published_by`` may publish versions. Records
+    who published it and when, on the version and in Wagtail's audit log.
     """
+    permissions.actor_require(published_by, permissions.POLICY_PUBLISH, action="publish a privacy policy version")
     with transaction.atomic():
         # Every version row locked, in a fixed order: two staff publishing at once are checked one after the other.
         list(PrivacyPolicyVersion.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
@@ -131,9 +133,9 @@ def privacy_policy_publish(
                 )
         except IntegrityError as err:
             raise PolicyVersionError(f"Version {draft.version} already exists.", field="version") from err
-        log(
+        SUBSCRIBER_LOG.write(
             instance=policy,
-            action=POLICY_PUBLISH_LOG_ACTION,
+            action=POLICY_PUBLISH,
             user=published_by,
             data={"version": policy.version, "published_at": policy.published_at.isoformat()},
         )

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
+from .. import permissions
 from ..models import RightsRequest, RightsRequestChannel, RightsRequestKind, RightsRequestStatus, Subscriber, User
 from .errors import RightsRequestError
 
@@ -56,7 +57,9 @@ def rights_request_open(
     note: str = "",
     created_by: User | None = None,
 ) -> RightsRequest:
-    """Record a request received on ``received_on`` (today or earlier), due by its statutory deadline."""
+    """Record a request received on ``received_on`` (today or earlier), due by its statutory deadline, by
+    ``created_by`` (refused with ActionForbidden unless they may record requests)."""
+    permissions.actor_require(created_by, permissions.RIGHTS_REQUEST_ADD, action="record a privacy request")
     if kind not in RightsRequestKind.values:
         raise RightsRequestError(f"Unknown kind of request {kind!r}.", field="kind")
     if channel not in RightsRequestChannel.values:
@@ -88,7 +91,9 @@ def rights_request_close(
 ) -> RightsRequest:
     """Close an open request as done or refused; a refusal must say why in ``outcome``.
 
-    The row is locked while it is checked, so two staff closing the same request at once close it once."""
+    The row is locked while it is checked, so two staff closing the same request at once close it once. Refused
+    with ActionForbidden unless ``closed_by`` may handle requests."""
+    permissions.actor_require(closed_by, permissions.RIGHTS_REQUEST_CHANGE, action="close a privacy request")
     if status not in (RightsRequestStatus.DONE, RightsRequestStatus.REFUSED):
         raise RightsRequestError(f"A request is closed as done or refused, not {status!r}.", field="status")
     outcome = outcome.strip()

@@ -40,7 +40,7 @@ from subscribers.services import (
 from subscribers.services.disclosures import partner_export_create
 from subscribers.services.erasure import account_erase, subscriber_erase
 from subscribers.wording import CONFIRM_BUTTON, PUBLIC_SIGNUP
-from tests.factories import SubscriptionFactory, UserFactory
+from tests.factories import PRIVACY_OFFICERS, SubscriptionFactory, UserFactory, staff_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def person(campaign, settings, outbox):
     )
     privacy_policy_acknowledge(user=user, version=PrivacyPolicyVersion.objects.latest())
     others = [SubscriptionFactory(topic=general) for _ in range(3)]
-    staff = UserFactory(email="editor@larkspur-lune.example", is_staff=True)
+    staff = staff_in_role(PRIVACY_OFFICERS, "officer@larkspur-lune.example")
     log(instance=subscriber, action="wagtail.edit", user=staff)
     partner = Partner.objects.create(name="Otter & Co", purpose="Gift offers", contract_reference="DSA-9")
     partner_export_create(partner=partner, topic=general, made_by=staff)

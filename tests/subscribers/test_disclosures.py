@@ -69,9 +69,12 @@ def partner(db) -> Partner:
     )
 
 
+STAFF_EMAIL = "officer@larkspur-lune.example"
+
+
 @pytest.fixture
 def staff(db) -> User:
-    return User.objects.create_superuser(email="officer@larkspur-lune.example", password="pw")
+    return User.objects.create_superuser(email=STAFF_EMAIL, password="pw")
 
 
 def _subscribed(email: str, topic: Topic, *, first_name: str = "Kim") -> Subscriber:
@@ -419,12 +422,18 @@ def _registered_without_confirming(email: str, run_on_commit, *, newsletter: boo
     return user
 
 
-def test_a_registration_with_the_newsletter_not_yet_confirmed_is_one_person_in_the_sale(crowd, tmp_path, run_on_commit):
+def test_a_registration_with_the_newsletter_not_yet_confirmed_is_one_person_in_the_sale(
+    crowd, staff, tmp_path, run_on_commit
+):
     user = _registered_without_confirming("una@mail.example", run_on_commit, newsletter=True)
     subscriber = Subscriber.objects.get(email="una@mail.example")
 
     call_command(
-        "export_business_transfer", output=str(tmp_path / "sale.zip"), recipient="Buyer", stdout=io.StringIO()
+        "export_business_transfer",
+        output=str(tmp_path / "sale.zip"),
+        recipient="Buyer",
+        made_by=STAFF_EMAIL,
+        stdout=io.StringIO(),
     )
 
     disclosure = Disclosure.objects.get(kind=DisclosureKind.BUSINESS_TRANSFER)
@@ -439,7 +448,11 @@ def test_an_account_never_confirmed_is_in_the_sale_and_its_copy_of_its_data_show
     user = _registered_without_confirming("una@mail.example", run_on_commit)
     output = tmp_path / "sale.zip"
     call_command(
-        "export_business_transfer", output=str(output), recipient="Buyer Holdings Ltd", stdout=io.StringIO()
+        "export_business_transfer",
+        output=str(output),
+        recipient="Buyer Holdings Ltd",
+        made_by=STAFF_EMAIL,
+        stdout=io.StringIO(),
     )
 
     # Then the sale's list names their account, and counts them
@@ -470,7 +483,11 @@ def test_an_account_never_confirmed_is_in_the_sale_and_its_copy_of_its_data_show
 def test_erasing_an_account_never_confirmed_removes_it_from_the_sale(crowd, staff, tmp_path, run_on_commit):
     user = _registered_without_confirming("una@mail.example", run_on_commit)
     call_command(
-        "export_business_transfer", output=str(tmp_path / "sale.zip"), recipient="Buyer", stdout=io.StringIO()
+        "export_business_transfer",
+        output=str(tmp_path / "sale.zip"),
+        recipient="Buyer",
+        made_by=STAFF_EMAIL,
+        stdout=io.StringIO(),
     )
     disclosure = Disclosure.objects.get(kind=DisclosureKind.BUSINESS_TRANSFER)
     row_count = disclosure.row_count
@@ -484,7 +501,11 @@ def test_erasing_an_account_never_confirmed_removes_it_from_the_sale(crowd, staf
 
 def test_a_disclosure_recipient_must_name_a_subscriber_or_an_account(crowd, staff, tmp_path):
     call_command(
-        "export_business_transfer", output=str(tmp_path / "sale.zip"), recipient="Buyer", stdout=io.StringIO()
+        "export_business_transfer",
+        output=str(tmp_path / "sale.zip"),
+        recipient="Buyer",
+        made_by=STAFF_EMAIL,
+        stdout=io.StringIO(),
     )
 
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -492,7 +513,7 @@ def test_a_disclosure_recipient_must_name_a_subscriber_or_an_account(crowd, staf
 
 
 def test_the_business_transfer_writes_valid_addresses_exactly_unless_a_spreadsheet_could_run_them(
-    crowd, general, tmp_path
+    crowd, staff, general, tmp_path
 ):
     for email in (*HARMLESS_SIGNED_ADDRESSES, *FORMULA_ADDRESSES):
         _subscribed(email, general)
@@ -500,7 +521,9 @@ def test_the_business_transfer_writes_valid_addresses_exactly_unless_a_spreadshe
     UserFactory(email="=shopper@mail.example")
     output = tmp_path / "sale.zip"
 
-    call_command("export_business_transfer", output=str(output), recipient="Buyer", stdout=io.StringIO())
+    call_command(
+        "export_business_transfer", output=str(output), recipient="Buyer", made_by=STAFF_EMAIL, stdout=io.StringIO()
+    )
 
     archive = zipfile.ZipFile(output)
     subscribers = {row["email"] for row in csv_rows(archive.read("subscribers.csv"))}
@@ -521,7 +544,9 @@ def test_the_business_transfer_archive_holds_customers_policy_acknowledgements_w
     privacy_policy_acknowledge(user=staff, version=version)
     output = tmp_path / "sale.zip"
 
-    call_command("export_business_transfer", output=str(output), recipient="Buyer", stdout=io.StringIO())
+    call_command(
+        "export_business_transfer", output=str(output), recipient="Buyer", made_by=STAFF_EMAIL, stdout=io.StringIO()
+    )
 
     archive = zipfile.ZipFile(output)
     data = archive.read("policy_acknowledgements.csv")
@@ -542,12 +567,14 @@ def test_the_business_transfer_archive_holds_customers_policy_acknowledgements_w
     assert "policy_acknowledgements.csv" in Disclosure.objects.get().fields_shared
 
 
-def test_the_business_transfer_refuses_an_existing_file_and_logs_nothing(crowd, tmp_path):
+def test_the_business_transfer_refuses_an_existing_file_and_logs_nothing(crowd, staff, tmp_path):
     output = tmp_path / "sale.zip"
     output.write_bytes(b"earlier work")
 
     with pytest.raises(CommandError, match="already exists"):
-        call_command("export_business_transfer", output=str(output), recipient="Buyer Holdings Ltd")
+        call_command(
+            "export_business_transfer", output=str(output), recipient="Buyer Holdings Ltd", made_by=STAFF_EMAIL
+        )
 
     assert output.read_bytes() == b"earlier work"
     assert not Disclosure.objects.exists()

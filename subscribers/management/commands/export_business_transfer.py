@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from subscribers.errors import ActionForbidden
 from subscribers.models import User
 from subscribers.services.business_transfer import business_transfer_export
 from subscribers.services.errors import DisclosureError
@@ -19,20 +20,21 @@ class Command(BaseCommand):
         parser.add_argument("--output", required=True, help="Path of the zip to create; it must not exist yet.")
         parser.add_argument("--recipient", required=True, help='Who receives it, such as "Buyer Holdings Ltd".')
         parser.add_argument(
-            "--made-by", default="", help="Email address of the staff member responsible, named in the log."
+            "--made-by",
+            required=True,
+            help="Email address of the staff member responsible, named in the disclosure log and the audit log. "
+            "They need the permission to export for a sale (a privacy officer, or a superuser).",
         )
 
     def handle(self, *args, output, recipient, made_by, **options):
-        staff = None
-        if made_by:
-            staff = User.objects.filter(email__iexact=made_by.strip(), is_staff=True).first()
-            if staff is None:
-                raise CommandError(f"--made-by: no staff account has the address {made_by}. Nothing was written.")
+        staff = User.objects.filter(email__iexact=made_by.strip(), is_staff=True).first()
+        if staff is None:
+            raise CommandError(f"--made-by: no staff account has the address {made_by}. Nothing was written.")
         try:
             result = business_transfer_export(
                 output=Path(output), recipient=recipient, made_by=staff, progress=self.stdout.write
             )
-        except DisclosureError as err:
+        except (DisclosureError, ActionForbidden) as err:
             raise CommandError(f"{err} Nothing was written.") from err
         self.stdout.write(
             self.style.SUCCESS(

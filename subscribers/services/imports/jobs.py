@@ -12,6 +12,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from ... import permissions
+from ...audit import SUBSCRIBER_LOG
 from ...models import SubscriberImport, SubscriberImportStatus, Topic
 from ..errors import ImportFileRefused, ImportMappingError, SubscriberImportError
 from .engine import subscribers_import
@@ -37,7 +39,9 @@ def import_file_path(job: SubscriberImport) -> Path:
 
 def import_upload(*, upload, created_by) -> SubscriberImport:
     """Keep an uploaded file (a Django UploadedFile) under IMPORT_FILE_ROOT and read its header. Raises
-    ImportFileRefused (the file is not kept) for a file that is too big, empty, not UTF-8 or without a header."""
+    ImportFileRefused (the file is not kept) for a file that is too big, empty, not UTF-8 or without a header, and
+    ActionForbidden unless ``created_by`` may import."""
+    permissions.actor_require(created_by, permissions.IMPORT, action="import subscribers")
     if upload.size > settings.IMPORT_MAX_FILE_BYTES:
         raise ImportFileRefused(
             f"The file is {size_text(upload.size)}, over the limit of {size_text(settings.IMPORT_MAX_FILE_BYTES)}. "
@@ -94,10 +98,12 @@ def import_options_save(
     return job
 
 
-def import_start(*, job: SubscriberImport, dry_run: bool) -> SubscriberImport:
-    """Queue the dry run (after the mapping is saved) or the import (after a dry run that found it importable)."""
+def import_start(*, job: SubscriberImport, dry_run: bool, user) -> SubscriberImport:
+    """Queue the dry run (after the mapping is saved) or the import (after a dry run that found it importable),
+    started by ``user`` (in the audit log). Refused with ActionForbidden unless they may import."""
     from ...tasks import subscriber_import_task
 
+    permissions.actor_require(user, permissions.IMPORT, action="import subscribers")
     with transaction.atomic():
         job = SubscriberImport.objects.select_for_update().get(pk=job.pk)
         if dry_run and job.status not in (SubscriberImportStatus.UPLOADED, SubscriberImportStatus.CHECKED):
@@ -112,6 +118,13 @@ def import_start(*, job: SubscriberImport, dry_run: bool) -> SubscriberImport:
         job.started_at, job.finished_at = timezone.now(), None
         job.save(update_fields=["status", "started_at", "finished_at"])
         cache.set(PROGRESS_KEY.format(job.pk), {"phase": "queued", "rows": 0, "percent": 0}, 86400)
+        SUBSCRIBER_LOG.write(
+            instance=job,
+            action="subscribers.import_dry_run" if dry_run else "subscribers.import_start",
+            user=user,
+            data={"file": job.file_name, "bytes": job.file_size},
+            title=f"Import {job.pk} of {job.file_name}",
+        )
         transaction.on_commit(lambda: subscriber_import_task.delay(import_id=job.pk, dry_run=dry_run))
     return job
 

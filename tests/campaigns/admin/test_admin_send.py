@@ -8,11 +8,11 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
-from wagtail.models import GroupPagePermission
 
 from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendState
 from campaigns.sending.services import send_create, send_start, sends_sweep
 from subscribers.models import Subscriber, SubscriptionStatus, User
+from tests.factories import EDITORS
 
 pytestmark = pytest.mark.django_db
 
@@ -368,11 +368,7 @@ def test_users_who_may_not_publish_the_campaign_are_refused_everywhere(
         assert response.status_code == 302 and response["Location"] == reverse("wagtailadmin_home"), url
 
     # An editor who may edit but not publish may watch the progress, but not send, pause or cancel
-    editors = Group.objects.create(name="Campaign editors")
-    editors.permissions.add(Permission.objects.get(content_type__app_label="wagtailadmin", codename="access_admin"))
-    GroupPagePermission.objects.create(
-        group=editors, page=campaign.get_parent(), permission=Permission.objects.get(codename="change_page")
-    )
+    editors = Group.objects.get(name=EDITORS)  # the role the migrations make: may edit, not publish
     viewer.groups.set([editors])
     assert client.get(progress_url(send)).status_code == 200
     assert "Cancel send" not in client.get(progress_url(send)).content.decode()

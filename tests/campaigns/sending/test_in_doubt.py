@@ -12,11 +12,10 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
-from wagtail.models import GroupPagePermission
 
 from campaigns.feedback.events import feedback_process, feedback_receive
 from campaigns.models import Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
@@ -32,7 +31,7 @@ from campaigns.sending.worker import send_work
 from mailer import ses
 from subscribers.models import SubscriptionStatus, Topic, User
 from tests.campaigns import ses_events
-from tests.factories import SubscriptionFactory
+from tests.factories import EDITORS, SubscriptionFactory
 from tests.faulty_ses import FaultPlan, FaultySes
 
 pytestmark = pytest.mark.django_db
@@ -409,11 +408,7 @@ def test_sending_again_is_refused_without_the_tick_or_with_a_stale_number(client
 def test_sending_again_needs_the_right_to_send_the_campaign(client, send_in_doubt):
     # Given an editor who may edit the campaign (and watch its sends) but not publish it
     editor = User.objects.create_user(email="writer@larkspur-lune.example", password="unused-in-this-test")
-    editors = Group.objects.create(name="Campaign editors")
-    editors.permissions.add(Permission.objects.get(content_type__app_label="wagtailadmin", codename="access_admin"))
-    GroupPagePermission.objects.create(
-        group=editors, page=send_in_doubt.page.get_parent(), permission=Permission.objects.get(codename="change_page")
-    )
+    editors = Group.objects.get(name=EDITORS)  # the role the migrations make: may edit, not publish
     editor.groups.add(editors)
     client.force_login(editor)
     before = ledger(send_in_doubt)

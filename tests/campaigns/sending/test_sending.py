@@ -154,9 +154,9 @@ def test_pause_stops_the_workers_and_resume_finishes_the_send(campaign, audience
 
 def test_pause_resume_and_cancel_record_who_did_them_and_a_repeat_records_nothing(campaign, audience):
     from campaigns.models import SendAction, SendEvent
-    from tests.factories import UserFactory
+    from tests.factories import SENDERS, staff_in_role
 
-    marketer = UserFactory(is_staff=True)
+    marketer = staff_in_role(SENDERS, "marketer@larkspur-lune.example")
     send = started(campaign)
 
     send_pause(send=send, user=marketer)

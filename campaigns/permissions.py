@@ -1,0 +1,31 @@
+"""Who may do what with a campaign, in one place: asked by the actions themselves, which refuse (``actor_require``),
+and by the admin, which hides what someone may not do.
+
+- **Author** (edit, preview, send a test, watch its sends and read its reports): Wagtail's edit permission on the
+  campaign page.
+- **Send** (send, schedule, pause, resume, cancel, send again to rows in doubt): the ``campaigns.send_campaign``
+  permission *and* the right to publish the page. A send mails the published version to the whole audience, so
+  an editor whose changes go through moderation cannot bypass it by sending; and publishing pages alone (Wagtail's
+  own Moderators) does not make anyone a sender.
+
+``user`` None is the platform acting by itself (the scheduler, the reputation guard), which needs no permission.
+The roles that bundle these are Wagtail groups made by a data migration (``docs/roles.md``).
+"""
+
+from campaigns.errors import CampaignForbidden
+
+SEND_PERMISSION = "campaigns.send_campaign"
+
+
+def may_author(page, user) -> bool:
+    return page.permissions_for_user(user).can_edit()
+
+
+def may_send(page, user) -> bool:
+    return user.has_perm(SEND_PERMISSION) and page.permissions_for_user(user).can_publish()
+
+
+def actor_require(allowed, *, page, user, action: str) -> None:
+    """Refuse with ``CampaignForbidden`` unless ``allowed(page, user)``, or ``user`` is None (the platform)."""
+    if user is not None and not allowed(page, user):
+        raise CampaignForbidden(f"You may not {action} {page.title}: your roles do not allow it.")
