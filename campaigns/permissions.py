@@ -12,6 +12,8 @@ and by the admin, which hides what someone may not do.
 The roles that bundle these are Wagtail groups made by a data migration (``docs/roles.md``).
 """
 
+from wagtail.permission_policies.pages import PagePermissionPolicy
+
 from campaigns.errors import CampaignForbidden
 
 SEND_PERMISSION = "campaigns.send_campaign"
@@ -19,6 +21,11 @@ SEND_PERMISSION = "campaigns.send_campaign"
 
 def may_author(page, user) -> bool:
     return page.permissions_for_user(user).can_edit()
+
+
+def may_author_some(user) -> bool:
+    """Whether ``user`` may author any page at all: who is shown the Campaigns and Sends menus and recent sends."""
+    return PagePermissionPolicy().user_has_any_permission(user, {"add", "change", "publish"})
 
 
 def may_send(page, user) -> bool:

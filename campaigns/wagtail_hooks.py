@@ -3,7 +3,6 @@ progress and report pages, the Campaigns and Sends menu items, and the dashboard
 
 from django.urls import include, path, reverse, reverse_lazy
 from wagtail import hooks
-from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.components import Component
 from wagtail.admin.widgets.button import Button
 
@@ -11,8 +10,9 @@ from campaigns.admin import policy_announcement as admin_policy_announcement
 from campaigns.admin import urls as admin_urls
 from campaigns.audit import CAMPAIGN_LOG
 from campaigns.models import CampaignPage
-from campaigns.permissions import may_author, may_send
+from campaigns.permissions import may_author, may_author_some, may_send
 from campaigns.sending import selectors
+from subscribers.admin.permissions import PermissionMenuItem
 
 
 @hooks.register("register_admin_urls")
@@ -74,29 +74,38 @@ def campaign_page_listing_more_buttons(page, user, next_url=None):
 
 @hooks.register("register_admin_menu_item")
 def register_campaigns_menu_item():
-    return MenuItem("Campaigns", reverse_lazy("campaigns_admin:explore"), icon_name="mail", order=150)
+    return PermissionMenuItem(
+        "Campaigns", reverse_lazy("campaigns_admin:explore"), icon_name="mail", order=150, shown_to=may_author_some
+    )
 
 
 @hooks.register("register_admin_menu_item")
 def register_sends_menu_item():
-    return MenuItem("Sends", reverse_lazy("campaigns_admin:sends"), icon_name="history", order=151)
+    return PermissionMenuItem(
+        "Sends", reverse_lazy("campaigns_admin:sends"), icon_name="history", order=151, shown_to=may_author_some
+    )
 
 
 class RecentSendsPanel(Component):
-    """Dashboard panel: the last sends, their state and how far they got, with links to progress and report."""
+    """Dashboard panel: the last sends of campaigns ``user`` may author, their state and how far they got, with
+    links to progress and report."""
 
     name = "recent_sends"
     order = 60
     template_name = "admin_panels/recent_sends.html"
 
+    def __init__(self, user):
+        self.user = user
+
     def get_context_data(self, parent_context=None):
-        return {"rows": selectors.sends_recent(limit=5)}
+        rows = selectors.sends_recent(limit=20)
+        return {"rows": [(send, progress) for send, progress in rows if may_author(send.page, self.user)][:5]}
 
 
 @hooks.register("construct_homepage_panels")
 def add_recent_sends_panel(request, panels):
-    if request.user.has_perm("wagtailadmin.access_admin"):
-        panels.append(RecentSendsPanel())
+    if may_author_some(request.user):
+        panels.append(RecentSendsPanel(request.user))
 
 
 @hooks.register("register_log_actions")

@@ -2,9 +2,18 @@
 
 import pytest
 
-from subscribers.models import SubscriptionStatus, SuppressionReason, SuppressionScope, Topic
+from subscribers.models import SubscriptionStatus, SuppressionReason, SuppressionScope, Topic, User
 from subscribers.services import suppression_add
 from tests.factories import SubscriptionFactory
+
+EDITOR_EMAIL = "editor@larkspur-lune.example"
+
+
+@pytest.fixture
+def editor_client(client):
+    """A logged-in superuser: may edit, publish and send every campaign. The roles are tested in test_roles.py."""
+    client.force_login(User.objects.create_superuser(email=EDITOR_EMAIL, password="unused-in-this-test"))
+    return client
 
 
 @pytest.fixture

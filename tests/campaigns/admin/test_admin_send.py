@@ -12,18 +12,10 @@ from django.utils import timezone
 from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendState
 from campaigns.sending.services import send_create, send_start, sends_sweep
 from subscribers.models import Subscriber, SubscriptionStatus, User
+from tests.campaigns.admin.conftest import EDITOR_EMAIL
 from tests.factories import EDITORS
 
 pytestmark = pytest.mark.django_db
-
-EDITOR_EMAIL = "editor@larkspur-lune.example"
-
-
-@pytest.fixture
-def editor_client(client):
-    """A logged-in superuser: may edit and publish every page."""
-    client.force_login(User.objects.create_superuser(email=EDITOR_EMAIL, password="unused-in-this-test"))
-    return client
 
 
 def send_url(page: CampaignPage) -> str:

@@ -10,21 +10,12 @@ from subscribers.models import User
 
 pytestmark = pytest.mark.django_db
 
-EDITOR_EMAIL = "editor@larkspur-lune.example"
-
 
 @pytest.fixture
 def winter_campaign(settings, tmp_path) -> CampaignPage:
     """The demo campaign (every block type), its images written under a temporary MEDIA_ROOT."""
     settings.MEDIA_ROOT = tmp_path
     return demo_campaign()
-
-
-@pytest.fixture
-def editor_client(client):
-    """A logged-in superuser: may edit every page."""
-    client.force_login(User.objects.create_superuser(email=EDITOR_EMAIL, password="unused-in-this-test"))
-    return client
 
 
 def send_test_url(page: CampaignPage) -> str:

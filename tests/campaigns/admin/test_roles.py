@@ -130,8 +130,16 @@ def test_publishing_pages_alone_does_not_make_a_sender(client, campaign, audienc
     assert not Send.objects.exists()
 
 
-def test_a_privacy_officer_may_not_test_or_send_a_campaign(client, campaign):
+def test_a_privacy_officer_is_shown_no_campaign_menus_and_may_not_test_or_send_one(client, campaign):
     officer = staff_in_role(PRIVACY_OFFICERS, "officer@larkspur-lune.example")
+    client.force_login(officer)
+
+    # Neither the campaign menus nor the recent sends are shown to someone with no campaign to author
+    dashboard = client.get(reverse("wagtailadmin_home")).content.decode()
+    assert reverse("campaigns_admin:sends") not in dashboard and "Recent sends" not in dashboard
+    client.force_login(staff_in_role(EDITORS, "writer@larkspur-lune.example"))
+    dashboard = client.get(reverse("wagtailadmin_home")).content.decode()
+    assert reverse("campaigns_admin:sends") in dashboard and "Recent sends" in dashboard
     client.force_login(officer)
 
     assert client.get(reverse("campaigns_admin:test_send", args=[campaign.pk]))["Location"] == HOME
