@@ -5,6 +5,7 @@ from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
 from subscribers.urls import account_patterns, accounts_patterns, newsletter_patterns, privacy_policy_patterns
+from subscribers.views.accounts import AdminLoginView
 
 from . import views
 
@@ -16,6 +17,8 @@ urlpatterns = [
     path("newsletter/", include(newsletter_patterns)),
     path("privacy/", include(privacy_policy_patterns)),
     path("", include("campaigns.urls")),
+    # Before Wagtail's own: the admin login with the shop's limits on password guessing (subscribers.login_throttle).
+    path("admin/login/", AdminLoginView.as_view(), name="admin_login"),
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
 ]

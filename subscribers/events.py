@@ -55,10 +55,13 @@ def consent_requested_event(*, subscription: Subscription, source, wording: str,
     )
 
 
-def consent_confirmed_event(*, subscription: Subscription, source, wording: str, ip=None) -> ConsentEvent:
-    """The person clicked the confirmation link and pressed the button."""
+def consent_confirmed_event(
+    *, subscription: Subscription, source, wording: str, ip=None, detail: str = ""
+) -> ConsentEvent:
+    """The person clicked the confirmation link and pressed the button (``detail``: which link, when not the
+    subscription's own)."""
     return _subscription_event(
-        ConsentAction.CONFIRMED, subscription=subscription, source=source, wording=wording, ip=ip
+        ConsentAction.CONFIRMED, subscription=subscription, source=source, wording=wording, ip=ip, reason=detail
     )
 
 

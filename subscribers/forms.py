@@ -6,10 +6,13 @@ import unicodedata
 import phonenumbers
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from wagtail.admin.forms.auth import LoginForm as WagtailLoginForm
 
 from .addresses import email_normalise
+from .login_throttle import LoginRefusal, login_failure_record, login_failures_clear, login_refusal_for
 from .models import Topic
+from .tasks import password_reset_request_task
 from .wording import EXPLICIT_RESUBSCRIBE, MARKETING_OPT_IN_HELP, MARKETING_OPT_IN_LABEL, THIRD_PARTY_OBJECTION
 
 UK_POSTCODE = re.compile(r"^(GIR0AA|[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2})$")
@@ -180,7 +183,34 @@ class EmailChangeForm(forms.Form):
         return email
 
 
-class EmailLoginForm(AuthenticationForm):
+class LoginThrottleFormMixin:
+    """For a login form (an ``AuthenticationForm``): refuse while the address or the client is cooling down
+    after too many failures, and count each failure (see ``login_throttle``).
+
+    A refused attempt is not authenticated at all; ``refusal`` tells the view to answer 429.
+    """
+
+    refusal: LoginRefusal | None = None
+
+    def clean(self):
+        email = self.cleaned_data.get("username") or ""
+        ip = self.request.META.get("REMOTE_ADDR") if self.request else None
+        self.refusal = login_refusal_for(email=email, ip=ip)
+        if self.refusal:
+            raise forms.ValidationError(self.refusal.message, code="throttled")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError as err:
+            if err.code == "invalid_login":
+                self.refusal = login_failure_record(email=email, ip=ip)
+                if self.refusal:
+                    raise forms.ValidationError(self.refusal.message, code="throttled") from err
+            raise
+        login_failures_clear(email=email)
+        return cleaned
+
+
+class EmailLoginForm(LoginThrottleFormMixin, AuthenticationForm):
     username = EmailAddressField(
         label="Email address", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
@@ -189,6 +219,36 @@ class EmailLoginForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "That email address and password do not match an account.",
     }
+
+
+class AdminLoginForm(LoginThrottleFormMixin, WagtailLoginForm):
+    """Wagtail's admin login form with the same limits on password guessing (WAGTAILADMIN_USER_LOGIN_FORM)."""
+
+
+class PasswordResetRequestForm(PasswordResetForm):
+    """The address to send a reset link to. Saving only queues the work: the lookup and the email happen in a
+    task, so the answer is the same, and takes the same time, whether or not an account has the address."""
+
+    email = EmailAddressField(label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+    def save(self, **kwargs) -> None:
+        # Django's own save() would send through send_mail; ours goes through the transactional path.
+        password_reset_request_task.delay(email=self.cleaned_data["email"])
+
+
+class NewPasswordForm(SetPasswordForm):
+    """Choose a new password from a reset link; saving calls the service (which also ends the cool-down)."""
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.fields["new_password1"].label = "New password"
+        self.fields["new_password1"].help_text = "At least 10 characters, not a common password."
+        self.fields["new_password2"].label = "Confirm new password"
+
+    def save(self, commit: bool = True):
+        from .services import account_password_set
+
+        return account_password_set(user=self.user, password=self.cleaned_data["new_password1"])
 
 
 class PreferencesForm(forms.Form):

@@ -48,6 +48,20 @@ def account_subscriber(*, user) -> Subscriber | None:
     return Subscriber.objects.filter(user=user).first()
 
 
+def address_proof_opt_ins(*, email: str, address_proof: str) -> list[Subscription]:
+    """The opt-ins (ticked at registration) that the address confirmation link with nonce hash
+    ``address_proof`` confirms too, default topic first."""
+    return list(
+        Subscription.objects.filter(
+            subscriber__email=email_normalise(email),
+            status=SubscriptionStatus.PENDING,
+            confirm_nonce_hash=address_proof,
+        )
+        .select_related("topic")
+        .order_by("-topic__is_default", "topic__position", "topic__name")
+    )
+
+
 def subscriptions_for_subscriber(*, subscriber: Subscriber) -> dict[int, Subscription]:
     """The subscriber's subscriptions keyed by topic id."""
     return {s.topic_id: s for s in subscriber.subscriptions.select_related("topic")}

@@ -22,6 +22,15 @@ def public_signup_task(*, email: str, first_name: str, ip: str | None) -> None:
     public_signup(email=email, first_name=first_name, ip=ip)
 
 
+@shared_task(acks_late=True)
+def password_reset_request_task(*, email: str) -> None:
+    """The password reset form's work, off the request path like the signup form's: the answer must not
+    reveal, even by its timing, whether an account has the address."""
+    from .services import password_reset_request
+
+    password_reset_request(email=email)
+
+
 @shared_task(bind=True, max_retries=8, acks_late=True)
 def transactional_email_send_task(self, *, to: str, subject: str, text: str, html: str, kind: str) -> str | None:
     """Send one transactional email through SES. Throttling and outages retry with exponential backoff."""

@@ -10,6 +10,13 @@ accounts_patterns = (
         path("register/", accounts.register, name="register"),
         path("login/", accounts.EmailLoginView.as_view(), name="login"),
         path("logout/", LogoutView.as_view(), name="logout"),
+        path("register/sent/", accounts.register_sent, name="register_sent"),
+        path("password/reset/", accounts.PasswordResetRequestView.as_view(), name="password_reset"),
+        path("password/reset/sent/", accounts.PasswordResetSentView.as_view(), name="password_reset_sent"),
+        path("password/reset/done/", accounts.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+        path(
+            "password/reset/<uidb64>/<token>/", accounts.NewPasswordView.as_view(), name="password_reset_confirm"
+        ),
     ],
     "accounts",
 )

@@ -14,6 +14,7 @@ ROLES = {
     "campaigns.tasks.reputation_guard_task": "feedback",
     "subscribers.tasks.transactional_email_send_task": "transactional",
     "subscribers.tasks.public_signup_task": "transactional",
+    "subscribers.tasks.password_reset_request_task": "transactional",
     "campaigns.tasks.campaign_test_send_task": "transactional",
     "campaigns.tasks.sends_sweep_task": "default",
     "subscribers.tasks.subscriber_import_task": "default",

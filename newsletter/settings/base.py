@@ -136,6 +136,7 @@ CELERY_TASK_ROUTES = {
     "campaigns.tasks.reputation_guard_task": {"queue": "feedback"},
     "subscribers.tasks.transactional_email_send_task": {"queue": "transactional"},
     "subscribers.tasks.public_signup_task": {"queue": "transactional"},
+    "subscribers.tasks.password_reset_request_task": {"queue": "transactional"},
     "campaigns.tasks.campaign_test_send_task": {"queue": "transactional"},
 }
 # A send loop that loses the broker keeps going (it reconnects to Redis itself): cancelling it would cut its SES
@@ -210,6 +211,8 @@ WAGTAIL_SITE_NAME = env.str("BRAND_NAME", default="Larkspur & Lune")
 WAGTAILADMIN_BASE_URL = SITE_URL
 WAGTAILDOCS_EXTENSIONS = ["csv", "pdf", "txt", "zip"]
 WAGTAILADMIN_LOGIN_URL = "/admin/login/"
+# The admin's login form, with the shop's limits on password guessing.
+WAGTAILADMIN_USER_LOGIN_FORM = "subscribers.forms.AdminLoginForm"
 # No Gravatar: it would send a hash of every staff address to a third party on each admin page.
 WAGTAIL_GRAVATAR_PROVIDER_URL = None
 
@@ -229,6 +232,19 @@ SUBSCRIBE_RATE_PER_ADDRESS = env.str("SUBSCRIBE_RATE_PER_ADDRESS", default="3/h"
 ACCOUNT_EMAIL_RATE = env.str("ACCOUNT_EMAIL_RATE", default="5/h")
 # Password attempts on the "erase my account" form, per account.
 ACCOUNT_ERASE_RATE = env.str("ACCOUNT_ERASE_RATE", default="5/h")
+# Registrations that send an email (a new account's address link, or the notice to a known address's owner),
+# per client IP; per address they count against ACCOUNT_EMAIL_RATE.
+REGISTER_RATE_PER_IP = env.str("REGISTER_RATE_PER_IP", default="20/h")
+# Password reset links: how long one works, and how many may be asked for per client IP and per address.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_HOURS", default=2) * 3600
+PASSWORD_RESET_RATE_PER_IP = env.str("PASSWORD_RESET_RATE_PER_IP", default="10/h")
+PASSWORD_RESET_RATE_PER_ADDRESS = env.str("PASSWORD_RESET_RATE_PER_ADDRESS", default="3/h")
+# Password guessing, on the shop's login and the admin's (subscribers/login_throttle.py): this many failures
+# within the window pause logging in with that address, or from that client IP, for the cool-down.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
+LOGIN_FAILURE_WINDOW_MINUTES = env.float("LOGIN_FAILURE_WINDOW_MINUTES", default=15)
+LOGIN_COOL_DOWN_MINUTES = env.float("LOGIN_COOL_DOWN_MINUTES", default=15)
 # Bank holidays (ISO dates, comma-separated) on which a data-protection request's deadline cannot fall: it moves
 # to the next working day, as it does from a weekend (docs/privacy.md).
 RIGHTS_REQUEST_HOLIDAYS = env.list("RIGHTS_REQUEST_HOLIDAYS", default=[])

@@ -8,6 +8,7 @@ from .accounts import (
     email_change_pending_for_token,
     email_change_request,
     profile_update,
+    registration_attempt_notice_send,
 )
 from .errors import (
     AccountError,
@@ -21,6 +22,7 @@ from .errors import (
     SuppressedAddressError,
 )
 from .feedback import address_bounced, address_complained
+from .passwords import account_password_set, password_reset_request
 from .policies import privacy_policy_acknowledge, privacy_policy_publish, privacy_policy_publish_check
 from .rights import (
     rights_request_close,
@@ -37,6 +39,7 @@ from .subscriptions import (
     subscriber_get_or_create,
     subscriber_withdraw_all,
     subscription_confirm,
+    subscription_confirm_with_address,
     subscription_give,
     subscription_request,
     subscription_withdraw,
@@ -57,6 +60,7 @@ __all__ = [
     "SubscriptionError",
     "SuppressedAddressError",
     "account_email_verify_request",
+    "account_password_set",
     "account_register",
     "address_bounced",
     "address_complained",
@@ -65,12 +69,14 @@ __all__ = [
     "email_change_confirm",
     "email_change_pending_for_token",
     "email_change_request",
+    "password_reset_request",
     "preferences_save",
     "privacy_policy_acknowledge",
     "privacy_policy_publish",
     "privacy_policy_publish_check",
     "profile_update",
     "public_signup",
+    "registration_attempt_notice_send",
     "rights_request_close",
     "rights_request_deadline",
     "rights_request_holidays",
@@ -78,6 +84,7 @@ __all__ = [
     "subscriber_get_or_create",
     "subscriber_withdraw_all",
     "subscription_confirm",
+    "subscription_confirm_with_address",
     "subscription_give",
     "subscription_request",
     "subscription_withdraw",

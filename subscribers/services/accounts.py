@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -11,12 +12,31 @@ from django.utils import timezone
 from ..addresses import address_hmac, email_normalise
 from ..links import absolute
 from ..mail import transactional_email_send
-from ..models import ConsentSource, CustomerProfile, DetailsChange, EmailChangeRequest, Subscriber, User
-from ..selectors import third_party_objection_exists, topic_default
+from ..models import (
+    ConsentSource,
+    CustomerProfile,
+    DetailsChange,
+    EmailChangeRequest,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    User,
+)
+from ..selectors import (
+    address_proof_opt_ins,
+    marketing_suppressions_needing_explicit_request,
+    third_party_objection_exists,
+    topic_default,
+)
 from ..tokens import EMAIL_CHANGE_SALT, expiring_token_make, expiring_token_read, nonce_hash, nonce_new
 from ..wording import MARKETING_OPT_IN
 from .errors import EmailChangeLinkUsed, EmailInUseError
-from .subscriptions import subscriber_get_or_create, subscription_request, third_party_objection_set
+from .subscriptions import (
+    subscriber_get_or_create,
+    subscription_confirm_with_address,
+    subscription_request,
+    third_party_objection_set,
+)
 
 PROFILE_FIELDS = ("telephone", "address_line1", "address_line2", "town", "county", "postcode", "country")
 USER_FIELDS = ("first_name", "last_name")
@@ -39,15 +59,24 @@ class RegistrationDetails:
     marketing_opt_in: bool
 
 
-def account_register(*, details: RegistrationDetails, ip: str | None = None) -> User:
-    """Create the account and its profile, send a link to prove the address, and start double opt-in
-    if the box was ticked.
+def account_register(*, details: RegistrationDetails, ip: str | None = None) -> User | None:
+    """Create the account and its profile, and send one email: a link to prove the address, which also
+    confirms the marketing opt-in if the box was ticked. Returns the new account.
+
+    When the address already has an account, nothing is created: its owner is told someone tried to
+    register with it (``registration_attempt_notice_send``) and None is returned. Callers answer both cases
+    the same way, so the form tells nobody which addresses have accounts; the password is hashed either way,
+    so neither does the time the answer takes.
 
     Typing an address proves nothing, so the account controls no mailing-list record until its holder
-    uses the link sent to the address (``email_change_confirm`` then links the record). The opt-in is
-    held on the address's own record meanwhile, and its confirmation link works on its own.
+    uses the link sent to the address (``email_change_confirm`` then links the record and confirms the
+    opt-in). The opt-in is held, pending, on the address's own record meanwhile.
     """
     email = email_normalise(details.email)
+    if User.objects.filter(email=email).exists():
+        make_password(details.password)
+        registration_attempt_notice_send(email=email)
+        return None
     try:
         with transaction.atomic():
             user = User.objects.create_user(
@@ -59,19 +88,44 @@ def account_register(*, details: RegistrationDetails, ip: str | None = None) -> 
             CustomerProfile.objects.create(
                 user=user, **{f: getattr(details, f) for f in PROFILE_FIELDS if f != "country"}
             )
-            account_email_verify_request(user=user)
+            proof = nonce_new()
             if details.marketing_opt_in:
                 subscriber = subscriber_get_or_create(email=email, first_name=details.first_name)
+                # After a complaint or an erasure, only the subscription confirmation page can take the
+                # explicit request needed (docs/subscriptions.md): that opt-in gets its own email.
+                needs_own_email = bool(marketing_suppressions_needing_explicit_request(email=email))
                 subscription_request(
                     subscriber=subscriber,
                     topics=[topic_default()],
                     source=ConsentSource.REGISTRATION,
                     wording=MARKETING_OPT_IN,
                     ip=ip,
+                    confirm_with_address_proof=None if needs_own_email else proof[1],
                 )
-    except IntegrityError as err:
-        raise EmailInUseError("An account with this email address already exists.") from err
+            _address_proof_send(user=user, email=email, verifying=True, proof=proof)
+    except IntegrityError:
+        # The same address registered by another request a moment ago: the same answer as any known address.
+        registration_attempt_notice_send(email=email)
+        return None
     return user
+
+
+def registration_attempt_notice_send(*, email: str) -> None:
+    """Tell the owner of an account that someone tried to register with its address, with links to log in
+    and to reset the password (the person may simply have forgotten they have an account)."""
+    user = User.objects.filter(email=email_normalise(email)).first()
+    if user is None:
+        return
+    transactional_email_send(
+        to=user.email,
+        template="registration_attempt",
+        kind="registration-attempt",
+        context={
+            "user": user,
+            "login_url": absolute(reverse("accounts:login")),
+            "reset_url": absolute(reverse("accounts:password_reset")),
+        },
+    )
 
 
 def profile_update(*, user: User, changes: dict[str, str]) -> list[str]:
@@ -116,12 +170,28 @@ def account_email_verify_request(*, user: User) -> EmailChangeRequest:
     return _address_proof_send(user=user, email=user.email, verifying=True)
 
 
-def _address_proof_send(*, user: User, email: str, verifying: bool) -> EmailChangeRequest:
-    """One link per account at a time: a new request retires the older unused ones."""
-    nonce, hashed = nonce_new()
+def _address_proof_send(
+    *, user: User, email: str, verifying: bool, proof: tuple[str, str] | None = None
+) -> EmailChangeRequest:
+    """One link per account at a time: a new request retires the older unused ones.
+
+    ``proof`` is the link's (nonce, nonce hash) when the caller made it already. A link proving the
+    account's own address carries the registration opt-in still waiting for it: asking for a new link moves
+    the opt-in to the new one, and the email says that the click confirms it too.
+    """
+    nonce, hashed = proof or nonce_new()
     with transaction.atomic():
-        EmailChangeRequest.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
+        unused = EmailChangeRequest.objects.filter(user=user, used_at__isnull=True)
+        retired = list(unused.values_list("nonce_hash", flat=True))
+        unused.update(used_at=timezone.now())
         change = EmailChangeRequest.objects.create(user=user, new_email=email, nonce_hash=hashed)
+        opt_in_topics = []
+        if verifying:
+            riding = Subscription.objects.filter(
+                subscriber__email=email, status=SubscriptionStatus.PENDING, confirm_nonce_hash__in=retired
+            )
+            riding.update(confirm_nonce_hash=hashed)
+            opt_in_topics = [s.topic for s in address_proof_opt_ins(email=email, address_proof=hashed)]
         token = expiring_token_make(nonce=nonce, salt=EMAIL_CHANGE_SALT)
         transactional_email_send(
             to=email,
@@ -130,6 +200,7 @@ def _address_proof_send(*, user: User, email: str, verifying: bool) -> EmailChan
             context={
                 "user": user,
                 "verifying": verifying,
+                "opt_in_topics": opt_in_topics,
                 "confirm_url": absolute(reverse("account:email_confirm", args=[token])),
                 "expires_days": settings.EMAIL_CHANGE_TOKEN_MAX_AGE_DAYS,
             },
@@ -154,11 +225,13 @@ def email_change_pending_for_token(*, token: str) -> EmailChangeRequest:
     return change
 
 
-def email_change_confirm(*, token: str) -> User:
+def email_change_confirm(*, token: str, ip: str | None = None) -> User:
     """Make the proven address the account's login and mailing address. The link dies with its first use.
 
     If the address was already on the mailing list without an account, the account adopts that record
     (its subscriptions and consent history); the record of the old address stays, unlinked, with its own.
+    The opt-in ticked at registration and carried by this link is confirmed by the same click (``ip`` is
+    the clicking client's, for the consent ledger).
     """
     with transaction.atomic():
         change = email_change_pending_for_token(token=token)
@@ -191,6 +264,9 @@ def email_change_confirm(*, token: str) -> User:
             adopted.save()
         user.email = change.new_email
         user.save(update_fields=["email"])
+        subscription_confirm_with_address(
+            subscriber=Subscriber.objects.get(user=user), address_proof=change.nonce_hash, ip=ip
+        )
         if old_email != change.new_email:
             _objection_carry_over(old_email=old_email, subscriber=Subscriber.objects.get(user=user))
             transactional_email_send(

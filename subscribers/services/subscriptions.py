@@ -39,7 +39,7 @@ from ..tokens import (
     nonce_hash,
     nonce_new,
 )
-from ..wording import EXPLICIT_RESUBSCRIBE, PUBLIC_SIGNUP, RESEND_BUTTON, THIRD_PARTY_OBJECTION
+from ..wording import EXPLICIT_RESUBSCRIBE, MARKETING_OPT_IN, PUBLIC_SIGNUP, RESEND_BUTTON, THIRD_PARTY_OBJECTION
 from .errors import ConfirmationLinkUsed, ExplicitRequestRequired, SuppressedAddressError
 from .suppression import suppression_add, suppression_lift
 
@@ -62,16 +62,29 @@ def subscriber_get_or_create(*, email: str, first_name: str = "", user: User | N
 
 
 def subscription_request(
-    *, subscriber: Subscriber, topics: list[Topic], source: ConsentSource, wording: str, ip: str | None = None
+    *,
+    subscriber: Subscriber,
+    topics: list[Topic],
+    source: ConsentSource,
+    wording: str,
+    ip: str | None = None,
+    confirm_with_address_proof: str | None = None,
 ) -> list[Subscription]:
     """Start double opt-in for each topic not already active, with one confirmation email for them all.
 
     Returns the subscriptions now pending. When every topic is already active, the person is sent a
     short notice with their preferences link instead, so the public form behaves the same either way.
+
+    ``confirm_with_address_proof`` is the nonce hash of an address confirmation link (registration): the
+    subscriptions wait for that link instead, and this sends no email of its own, so the person gets one
+    email and clicks once (``subscription_confirm_with_address``).
     """
     if source in UNATTENDED_SOURCES and email_is_suppressed(email=subscriber.email, scopes=MARKETING_SCOPES):
         raise SuppressedAddressError("This address is suppressed and cannot be subscribed by import or API.")
-    nonce, hashed = nonce_new()
+    if confirm_with_address_proof:
+        nonce, hashed = None, confirm_with_address_proof  # the link is in the address confirmation email
+    else:
+        nonce, hashed = nonce_new()
     now = timezone.now()
     pending = []
     with transaction.atomic():
@@ -85,7 +98,7 @@ def subscription_request(
             subscription.save(update_fields=["status", "confirm_nonce_hash", "requested_at"])
             events.consent_requested_event(subscription=subscription, source=source, wording=wording, ip=ip)
             pending.append(subscription)
-        if _may_email(subscriber):
+        if nonce is not None and _may_email(subscriber):
             if pending:
                 _confirmation_email_send(subscriber=subscriber, subscriptions=pending, nonce=nonce)
             elif topics:
@@ -181,23 +194,75 @@ def subscription_confirm(
         blocking = marketing_suppressions_needing_explicit_request(email=subscriber.email)
         if blocking and not explicit_request:
             raise ExplicitRequestRequired("Please tick the box to confirm you want marketing email again.")
-        now = timezone.now()
-        for subscription in subscriptions:
-            subscription.status = SubscriptionStatus.ACTIVE
-            subscription.lawful_basis = LawfulBasis.CONSENT
-            subscription.confirmed_at = now
-            subscription.unsubscribed_at = None
-            subscription.confirm_nonce_hash = ""
-            subscription.save(
-                update_fields=["status", "lawful_basis", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"]
-            )
-            events.consent_confirmed_event(subscription=subscription, source=source, wording=wording, ip=ip)
-        subscriber.email_confirmed_at = now
-        subscriber.save(update_fields=["email_confirmed_at"])
-        _lift_marketing_suppressions(
-            subscriber=subscriber, explicit=bool(blocking), mailbox_proven=True, source=source, ip=ip
+        _subscriptions_activate(
+            subscriptions=subscriptions, source=source, wording=wording, ip=ip, explicit=bool(blocking)
         )
     return subscriptions
+
+
+def subscription_confirm_with_address(
+    *, subscriber: Subscriber, address_proof: str, ip: str | None = None
+) -> list[Subscription]:
+    """Confirm the opt-ins ticked at registration, now that the link proving the address was used.
+
+    ``address_proof`` is the nonce hash of the used address confirmation link; only the pending
+    subscriptions requested with it (``subscription_request(confirm_with_address_proof=...)``) are confirmed.
+    The click in the mailbox is the second step of double opt-in, so each gets a ``confirmed`` event with
+    the registration wording (what the person agreed to), source ``email_link`` and the clicking IP.
+
+    An address with a complaint, erasure or staff suppression needs the explicit tick that only the
+    subscription confirmation page offers: those opt-ins are sent that page's email instead.
+    """
+    with transaction.atomic():
+        subscriptions = list(
+            Subscription.objects.select_for_update()
+            .filter(subscriber=subscriber, status=SubscriptionStatus.PENDING, confirm_nonce_hash=address_proof)
+            .select_related("subscriber", "topic")
+            .order_by("pk")
+        )
+        if not subscriptions:
+            return []
+        if marketing_suppressions_needing_explicit_request(email=subscriber.email):
+            subscription_request(
+                subscriber=subscriber,
+                topics=[s.topic for s in subscriptions],
+                source=ConsentSource.EMAIL_LINK,
+                wording=MARKETING_OPT_IN,
+                ip=ip,
+            )
+            return []
+        _subscriptions_activate(
+            subscriptions=subscriptions,
+            source=ConsentSource.EMAIL_LINK,
+            wording=MARKETING_OPT_IN,
+            ip=ip,
+            explicit=False,
+            detail="registration opt-in, confirmed with the address confirmation link",
+        )
+    return subscriptions
+
+
+def _subscriptions_activate(
+    *, subscriptions: list[Subscription], source, wording: str, ip, explicit: bool, detail: str = ""
+) -> None:
+    """Pending -> active after a click in the mailbox: events, the address marked proven, suppressions lifted."""
+    subscriber = subscriptions[0].subscriber
+    now = timezone.now()
+    for subscription in subscriptions:
+        subscription.status = SubscriptionStatus.ACTIVE
+        subscription.lawful_basis = LawfulBasis.CONSENT
+        subscription.confirmed_at = now
+        subscription.unsubscribed_at = None
+        subscription.confirm_nonce_hash = ""
+        subscription.save(
+            update_fields=["status", "lawful_basis", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"]
+        )
+        events.consent_confirmed_event(
+            subscription=subscription, source=source, wording=wording, ip=ip, detail=detail
+        )
+    subscriber.email_confirmed_at = now
+    subscriber.save(update_fields=["email_confirmed_at"])
+    _lift_marketing_suppressions(subscriber=subscriber, explicit=explicit, mailbox_proven=True, source=source, ip=ip)
 
 
 def _lift_marketing_suppressions(*, subscriber: Subscriber, explicit: bool, mailbox_proven: bool, source, ip) -> None:

@@ -2,19 +2,38 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import (
+    LoginView,
+    PasswordResetConfirmView,
+    PasswordResetDoneView,
+    PasswordResetView,
+)
+from django.contrib.auth.views import PasswordResetCompleteView as DjangoPasswordResetCompleteView
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
+from wagtail.admin.views.account import LoginView as WagtailLoginView
 
-from ..forms import DetailsForm, EmailChangeForm, EmailLoginForm, PreferencesForm, RegistrationForm
-from ..models import ConsentSource
+from ..forms import (
+    DetailsForm,
+    EmailChangeForm,
+    EmailLoginForm,
+    NewPasswordForm,
+    PasswordResetRequestForm,
+    PreferencesForm,
+    RegistrationForm,
+)
+from ..models import ConsentSource, SubscriptionStatus
 from ..selectors import (
     account_subscriber,
+    address_proof_opt_ins,
     policy_notice_for,
     policy_version_current,
+    subscriptions_for_subscriber,
     topics_offered,
 )
 from ..services import (
@@ -27,9 +46,13 @@ from ..services import (
     email_change_request,
     profile_update,
 )
+from ..services.passwords import password_reset_hours
 from ..tokens import TokenExpired, TokenInvalid
-from .helpers import client_ip, posted
+from .helpers import client_ip, posted, posted_address
 from .preferences import preferences_form_save, preferences_initial
+
+# What the "check your inbox" page after registering shows: the address typed and whether the box was ticked.
+REGISTERED_SESSION_KEY = "registration_sent"
 
 
 def _email_sending_limited(request) -> bool:
@@ -39,13 +62,34 @@ def _email_sending_limited(request) -> bool:
     )
 
 
+def _registration_limited(request, *, email: str) -> bool:
+    """Registrations send an email whether or not the address has an account: per client IP, and per
+    address as the other account emails are. Both move for known and unknown addresses alike."""
+    by_ip = is_ratelimited(
+        request, group="register-ip", key="ip", rate=settings.REGISTER_RATE_PER_IP, method="POST", increment=True
+    )
+    by_address = is_ratelimited(
+        request,
+        group="register-address",
+        key=lambda group, req: email,
+        rate=settings.ACCOUNT_EMAIL_RATE,
+        method="POST",
+        increment=True,
+    )
+    return by_ip or by_address
+
+
 @require_http_methods(["GET", "POST"])
 def register(request):
+    """Registration. A valid form always lands on the same "check your inbox" page, whether the address is new
+    (an account is made) or already has an account (its owner is told): nobody learns which it was."""
     if request.user.is_authenticated:
         return redirect("account:home")
     form = RegistrationForm(posted(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        if _registration_limited(request, email=data["email"]):
+            return render(request, "newsletter/rate_limited.html", {"attempts": "registrations"}, status=429)
         details = RegistrationDetails(
             email=data["email"],
             password=data["password1"],
@@ -59,24 +103,82 @@ def register(request):
             postcode=data["postcode"],
             marketing_opt_in=data["marketing_opt_in"],
         )
-        try:
-            user = account_register(details=details, ip=client_ip(request))
-        except AccountError as err:
-            form.add_error("email", str(err))
-        else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            welcome = f"Welcome! We have emailed {user.email} a link to confirm the address is yours."
-            if details.marketing_opt_in:
-                welcome += " A second email asks you to confirm our news and offers."
-            messages.success(request, welcome)
-            return redirect("account:home")
+        account_register(details=details, ip=client_ip(request))
+        request.session[REGISTERED_SESSION_KEY] = {"email": details.email, "opt_in": details.marketing_opt_in}
+        return redirect("accounts:register_sent")
     return render(request, "accounts/register.html", {"form": form})
 
 
-class EmailLoginView(LoginView):
+def register_sent(request):
+    """Where every registration lands: check your inbox (the same page for a new and a known address)."""
+    registered = request.session.get(REGISTERED_SESSION_KEY) or {}
+    return render(request, "accounts/register_sent.html", {"registered": registered})
+
+
+class LoginThrottleViewMixin:
+    """For a LoginView whose form uses ``LoginThrottleFormMixin``: a refused login is answered 429 Too Many
+    Requests with Retry-After, the form showing why."""
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if getattr(form, "refusal", None):
+            response.status_code = 429
+            response["Retry-After"] = str(form.refusal.retry_after)
+        return response
+
+
+class EmailLoginView(LoginThrottleViewMixin, LoginView):
     form_class = EmailLoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+
+class AdminLoginView(LoginThrottleViewMixin, WagtailLoginView):
+    """Wagtail's admin login (its form is ours by WAGTAILADMIN_USER_LOGIN_FORM), answering 429 when refused."""
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasswordResetRequestView(PasswordResetView):
+    """Ask for a reset link. The same answer, a redirect to the "check your inbox" page, for any address."""
+
+    form_class = PasswordResetRequestForm
+    template_name = "accounts/password_reset.html"
+    success_url = reverse_lazy("accounts:password_reset_sent")
+
+    def post(self, request, *args, **kwargs):
+        by_ip = is_ratelimited(
+            request, group="password-reset-ip", key="ip", rate=settings.PASSWORD_RESET_RATE_PER_IP,
+            method="POST", increment=True,
+        )
+        by_address = is_ratelimited(
+            request,
+            group="password-reset-address",
+            key=lambda group, req: posted_address(req),
+            rate=settings.PASSWORD_RESET_RATE_PER_ADDRESS,
+            method="POST",
+            increment=True,
+        )
+        if by_ip or by_address:
+            return render(request, "newsletter/rate_limited.html", {"attempts": "password reset requests"}, status=429)
+        return super().post(request, *args, **kwargs)
+
+
+class PasswordResetSentView(PasswordResetDoneView):
+    template_name = "accounts/password_reset_sent.html"
+    extra_context = {"expires_hours": password_reset_hours}
+
+
+class NewPasswordView(PasswordResetConfirmView):
+    """The link from the email: choose a new password (Django's view: the token leaves the URL at once)."""
+
+    form_class = NewPasswordForm
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+    extra_context = {"expires_hours": password_reset_hours}
+
+
+class PasswordResetCompleteView(DjangoPasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
 
 
 @login_required
@@ -139,17 +241,31 @@ def email_change_confirm_view(request, token: str):
             status=400,
         )
     verifying = change.new_email == change.user.email
+    opt_ins = address_proof_opt_ins(email=change.new_email, address_proof=change.nonce_hash) if verifying else []
     if request.method == "POST":
         try:
-            email_change_confirm(token=token)
+            email_change_confirm(token=token, ip=client_ip(request))
         except (TokenInvalid, AccountError) as err:
             return render(request, "account/email_confirm.html", {"error": str(err)}, status=400)
         if verifying:
-            messages.success(request, f"Thank you: {change.new_email} is confirmed as your address.")
+            confirmed = f"Thank you: {change.new_email} is confirmed as your address."
+            now_held = subscriptions_for_subscriber(subscriber=account_subscriber(user=change.user))
+            active = SubscriptionStatus.ACTIVE
+            started = [s.topic.name for s in opt_ins if getattr(now_held.get(s.topic_id), "status", None) == active]
+            if started:
+                confirmed += f" You will now receive: {', '.join(started)}."
+            messages.success(request, confirmed)
         else:
             messages.success(request, f"Your email address is now {change.new_email}.")
-        return redirect("account:home" if request.user.is_authenticated else "accounts:login")
-    return render(request, "account/email_confirm.html", {"change": change, "verifying": verifying})
+        if request.user.is_authenticated:
+            return redirect("account:home")
+        messages.info(request, "Log in with your email address and password to see your account.")
+        return redirect("accounts:login")
+    return render(
+        request,
+        "account/email_confirm.html",
+        {"change": change, "verifying": verifying, "opt_in_topics": [s.topic for s in opt_ins]},
+    )
 
 
 @login_required

@@ -12,7 +12,6 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from ..addresses import email_normalise
 from ..forms import ConfirmForm, PreferencesForm, PublicSubscribeForm, UnsubscribeForm
 from ..links import preferences_url
 from ..models import ConsentSource, Subscriber, Subscription
@@ -29,17 +28,13 @@ from ..services import (
 from ..tasks import public_signup_task
 from ..tokens import PREFERENCES_SALT, UNSUBSCRIBE_SALT, TokenExpired, TokenInvalid, public_token_read
 from ..wording import CONFIRM_BUTTON, EXPLICIT_RESUBSCRIBE, PUBLIC_SIGNUP, UNSUBSCRIBE
-from .helpers import client_ip, posted
+from .helpers import client_ip, posted, posted_address
 from .preferences import preferences_form_save, preferences_initial
-
-
-def _address_key(group, request) -> str:
-    return email_normalise(request.POST.get("email", ""))[:254]
 
 
 def _rate_limited(request) -> bool:
     """Per client IP and per address. Both counters move on every attempt, known address or not."""
-    return _rate_limited_for(request, address_key=_address_key)
+    return _rate_limited_for(request, address_key=lambda group, req: posted_address(req))
 
 
 def _rate_limited_for(request, *, address_key) -> bool:

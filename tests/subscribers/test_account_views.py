@@ -15,6 +15,8 @@ from subscribers.models import (
     SubscriptionStatus,
     User,
 )
+from subscribers.selectors import policy_version_current
+from subscribers.wording import MARKETING_OPT_IN, wording_hash
 from tests.factories import ConfirmedSubscriberFactory, SubscriptionFactory, TopicFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,9 +57,9 @@ def test_registration_shows_an_unticked_marketing_checkbox(client):
 
 def test_registration_with_opt_in_creates_account_profile_and_pending_subscription(client, run_on_commit, outbox):
     with run_on_commit():
-        response = register(client, marketing_opt_in="on")
+        response = client.post("/accounts/register/", {**VALID, "marketing_opt_in": "on"}, REMOTE_ADDR="203.0.113.77")
 
-    assert response.status_code == 302 and response["Location"] == "/account/"
+    assert response.status_code == 302 and response["Location"] == "/accounts/register/sent/"
     user = User.objects.get()
     assert user.email == "ada.byron@mail.example"
     profile = CustomerProfile.objects.get(user=user)
@@ -68,11 +70,110 @@ def test_registration_with_opt_in_creates_account_profile_and_pending_subscripti
     assert subscription.subscriber.user is None, "the account controls nothing until it proves the address"
     event = ConsentEvent.objects.get()
     assert (event.action, event.source) == (ConsentAction.REQUESTED, ConsentSource.REGISTRATION)
+    assert (event.wording_hash, event.ip_truncated) == (wording_hash(MARKETING_OPT_IN), "203.0.113.0")
+    (message,) = outbox.to("ada.byron@mail.example")
+    assert message.subject == "Confirm your email address for Larkspur & Lune"
+    assert "/account/email/confirm/" in message.text and "/newsletter/confirm/" not in message.text
+    assert "The same click confirms that you want the emails you asked for when you registered: General" in message.text
+    assert "<strong>General Subscription</strong>" in message.html
+
+
+def _address_link(outbox, address: str) -> str:
+    return re.search(r"/account/email/confirm/[^/\s]+/", outbox.last_to(address).text).group(0)
+
+
+def test_the_one_address_link_confirms_the_address_and_the_opt_in_ticked_at_registration(
+    client, run_on_commit, outbox
+):
+    # Given a registration with the box ticked
+    with run_on_commit():
+        register(client, marketing_opt_in="on")
+    link = _address_link(outbox, "ada.byron@mail.example")
+    subscription = Subscription.objects.get()
+
+    # When the link is opened, the page names what the click starts, and nothing changes yet
+    page = Client().get(link).content.decode()
+    assert '<ul class="topic-list"><li>General Subscription</li></ul>' in page
+    assert "Yes, this is my address: subscribe me" in page
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.PENDING
+
+    # When its button is pressed, from another network than the registration's
+    response = Client().post(link, REMOTE_ADDR="198.51.100.23", follow=True)
+
+    # Then the address is proven, the account linked, and the subscription active
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.ACTIVE
+    assert subscription.subscriber.user == User.objects.get()
+    assert subscription.subscriber.email_confirmed_at is not None
+    assert "You will now receive: General Subscription." in response.content.decode()
+    assert response.redirect_chain[-1][0] == "/accounts/login/"
+    # And the ledger holds the request and the confirmation: the registration wording, the click's network
+    requested, confirmed = ConsentEvent.objects.order_by("pk")
+    assert (requested.action, confirmed.action) == (ConsentAction.REQUESTED, ConsentAction.CONFIRMED)
+    assert (confirmed.source, confirmed.topic) == (ConsentSource.EMAIL_LINK, subscription.topic)
+    assert confirmed.wording_hash == wording_hash(MARKETING_OPT_IN)
+    assert confirmed.ip_truncated == "198.51.100.0"
+    assert confirmed.policy_version == policy_version_current() is not None
+    assert "address confirmation link" in confirmed.detail
+    # And the account's Newsletter Subscription page shows it ticked, with no "confirm your address first"
+    client.force_login(User.objects.get())
+    newsletter = client.get("/account/newsletter/").content.decode()
+    assert "Confirm your email address first" not in newsletter
+    ticked = r'<input type="checkbox" name="topic_\d+"[^>]*checked[^>]*>\s*<span>General Subscription'
+    assert re.search(ticked, newsletter)
+    assert len(outbox.all()) == 1, "one email, one click"
+
+
+def test_a_new_address_link_asked_for_later_carries_the_registration_opt_in(client, run_on_commit, outbox):
+    with run_on_commit():
+        register(client, marketing_opt_in="on")
+    first = _address_link(outbox, "ada.byron@mail.example")
+    client.force_login(User.objects.get())
+
+    with run_on_commit():
+        client.post("/account/newsletter/", {})  # "send the link again"
+    second = _address_link(outbox, "ada.byron@mail.example")
+
+    assert first != second
+    assert "General Subscription" in outbox.last_to("ada.byron@mail.example").text
+    assert Client().post(first).status_code == 400, "the older link died"
+    Client().post(second)
+    assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
+
+
+def test_without_the_click_the_registration_opt_in_stays_pending(client, run_on_commit, outbox):
+    with run_on_commit():
+        register(client, marketing_opt_in="on")
+    client.force_login(User.objects.get())
+
+    client.get(_address_link(outbox, "ada.byron@mail.example"))  # a mail scanner fetching the link
+
+    assert Subscription.objects.get().status == SubscriptionStatus.PENDING
+    assert "Confirm your email address first" in client.get("/account/newsletter/").content.decode()
+
+
+def test_after_a_complaint_the_registration_opt_in_gets_its_own_email_with_the_explicit_tick(
+    client, run_on_commit, outbox
+):
+    from subscribers.models import SuppressionReason, SuppressionScope
+    from subscribers.services import suppression_add
+
+    suppression_add(
+        email="ada.byron@mail.example", scope=SuppressionScope.MARKETING, reason=SuppressionReason.COMPLAINT
+    )
+
+    with run_on_commit():
+        register(client, marketing_opt_in="on")
     subjects = sorted(m.subject for m in outbox.to("ada.byron@mail.example"))
+    with run_on_commit():
+        Client().post(_address_link(outbox, "ada.byron@mail.example"))
+
     assert subjects == [
         "Confirm your email address for Larkspur & Lune",
         "Please confirm your subscription to Larkspur & Lune",
     ]
+    assert Subscription.objects.get().status == SubscriptionStatus.PENDING, "the address link cannot lift a complaint"
 
 
 def test_registration_without_opt_in_subscribes_to_nothing_and_only_asks_to_verify_the_address(
@@ -123,13 +224,46 @@ def test_registration_rejects_bad_input_with_a_message_naming_the_field_and_crea
     assert not User.objects.exists()
 
 
-def test_registration_with_a_taken_email_says_so_and_creates_nothing_more(client):
+def test_registration_with_a_taken_email_answers_as_for_a_new_one_and_tells_the_owner(client, run_on_commit, outbox):
+    # Given an account, and a registration with a new address for comparison
+    UserFactory(email="ada.byron@mail.example", first_name="Augusta")
+    with run_on_commit():
+        new = Client().post("/accounts/register/", {**VALID, "email": "someone.new@mail.example"}, follow=True)
+
+    # When someone registers with the taken address
+    with run_on_commit():
+        known = client.post("/accounts/register/", VALID, follow=True)
+
+    # Then the answer is the same page, status and wording, and no second account exists
+    assert [r for r in known.redirect_chain] == [r for r in new.redirect_chain] == [("/accounts/register/sent/", 302)]
+    assert known.status_code == new.status_code == 200
+    strip = lambda response, address: response.content.decode().replace(address, "ADDRESS")  # noqa: E731
+    assert strip(known, "ada.byron@mail.example") == strip(new, "someone.new@mail.example")
+    assert User.objects.filter(email="ada.byron@mail.example").count() == 1
+    assert User.objects.get(email="ada.byron@mail.example").first_name == "Augusta", "the account is untouched"
+    # And the owner is told, with links to log in and to reset the password
+    (notice,) = outbox.to("ada.byron@mail.example")
+    assert notice.subject == "Someone tried to register with your address at Larkspur & Lune"
+    assert "Hello Augusta" in notice.text
+    assert "/accounts/login/" in notice.text and "/accounts/password/reset/" in notice.text
+    assert "/account/email/confirm/" not in notice.text
+
+
+def test_registration_notices_to_a_known_address_are_rate_limited_per_address(
+    client, settings, run_on_commit, outbox
+):
+    settings.ACCOUNT_EMAIL_RATE = "2/h"
     UserFactory(email="ada.byron@mail.example")
 
-    response = register(client)
+    with run_on_commit():
+        statuses = [Client().post("/accounts/register/", VALID).status_code for _ in range(3)]
+        unknown = [
+            Client().post("/accounts/register/", {**VALID, "email": "nobody@mail.example"}).status_code
+            for _ in range(3)
+        ]
 
-    assert b"already exists" in response.content
-    assert User.objects.count() == 1
+    assert statuses == unknown == [302, 302, 429], "known and unknown addresses are limited alike"
+    assert len(outbox.to("ada.byron@mail.example")) == 2
 
 
 def test_unicode_names_are_kept_and_html_in_names_is_escaped_everywhere(client, run_on_commit, outbox):
@@ -139,6 +273,7 @@ def test_unicode_names_are_kept_and_html_in_names_is_escaped_everywhere(client, 
     user = User.objects.get()
     assert user.first_name == "Zoë <script>alert(1)</script>"
     assert user.last_name == "Ó Briain-Ñuñez"
+    client.force_login(user)
     home = client.get("/account/").content.decode()
     assert "<script>alert(1)</script>" not in home
     assert "Zoë &lt;script&gt;alert(1)&lt;/script&gt;" in home
@@ -324,6 +459,7 @@ def test_registering_with_an_address_already_on_the_list_does_not_take_over_its_
     # When another person registers an account with that address
     with run_on_commit():
         register(client, email="owner@mail.example")
+    client.force_login(User.objects.get(email="owner@mail.example"))
 
     # Then the account is not linked and cannot see or change the owner's choices
     owner_subscription.subscriber.refresh_from_db()
@@ -379,6 +515,7 @@ def test_an_account_registered_with_someone_elses_address_never_controls_their_s
     # Given Eve registers an account with the victim's address, without opting in
     with run_on_commit():
         register(client, email="victim@mail.example")
+    client.force_login(User.objects.get(email="victim@mail.example"))
     # And the victim later subscribes on the public form and confirms, and objects to sharing
     with run_on_commit():
         Client().post("/newsletter/subscribe/", {"email": "victim@mail.example"})
