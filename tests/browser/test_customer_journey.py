@@ -71,60 +71,59 @@ def test_register_opt_in_confirm_from_the_email_then_untick_general_subscription
     opt_in.check()
     page.get_by_role("button", name="Create account").click()
 
-    # Then they land on Account Home, told to confirm, and nothing is active until they do
-    expect(page).to_have_url(f"{site_url}/account/")
-    expect(page.get_by_role("heading", name="Account Home", level=1)).to_be_visible()
-    expect(page.get_by_role("status")).to_contain_text(f"We have emailed {address} a link to confirm the address")
+    # Then they are asked to check their inbox, and nothing is active until they click
+    expect(page).to_have_url(f"{site_url}/accounts/register/sent/")
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(f"We have sent an email to {address}.")
+    expect(page.locator("main")).to_contain_text("the same click starts the news and offers you asked for")
     subscription = Subscription.objects.get(subscriber__email=address, topic__is_default=True)
     assert subscription.status == SubscriptionStatus.PENDING
     assert subscription.subscriber.user is None, "the account proves the address before it manages the record"
-    screenshot(page, "02-account-home-after-registering")
+    screenshot(page, "A-02-register-check-your-inbox")
 
-    # When both emails arrive through the broker and the worker: the address check, then the opt-in
-    message = email_wait(address, count=2)
-    verification = outbox.to(address)[0]
-    assert verification.subject == "Confirm your email address for Larkspur & Lune"
-    assert message.subject == "Please confirm your subscription to Larkspur & Lune"
+    # When the one email arrives through the broker and the worker: the address check, naming the opt-in
+    message = email_wait(address)
+    assert message.subject == "Confirm your email address for Larkspur & Lune"
+    assert "The same click confirms that you want the emails you asked for when you registered: General" in (
+        message.text
+    )
     assert ("subscribers.tasks.transactional_email_send_task", False) in celery_worker.tasks_run
-    links = CONFIRM_LINK.findall(message.text)
-    assert len(links) == 1, message.text
-    confirm_link = links[0]
-    assert confirm_link.startswith(f"{site_url}/newsletter/confirm/")
-    assert confirm_link in message.html
+    assert not CONFIRM_LINK.search(message.text), "no separate subscription confirmation"
+    verify_link = re.search(r"https?://\S+/account/email/confirm/[^/\s]+/", message.text).group(0)
+    assert verify_link.startswith(site_url) and verify_link in message.html
 
-    # Then opening the link shows a button and changes nothing (mail scanners fetch links too)
-    page.goto(confirm_link)
-    expect(page.get_by_role("heading", name="Confirm your subscription")).to_be_visible()
+    # Then opening the link shows what the click does and a button, and changes nothing (mail scanners fetch links)
+    page.goto(verify_link)
+    expect(page.get_by_role("heading", name="Confirm your email address")).to_be_visible()
     expect(page.locator(".topic-list")).to_have_text("General Subscription")
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.PENDING
     assert not ConsentEvent.objects.filter(subscriber=subscription.subscriber, action=ConsentAction.CONFIRMED).exists()
-    screenshot(page, "03-confirm-subscription")
+    screenshot(page, "A-03-confirm-address-and-opt-in")
 
-    # When they press the button, the subscription is active
-    page.get_by_role("button", name="Yes, subscribe me").click()
-    expect(page.get_by_role("heading", name="Thank you, you are subscribed")).to_be_visible()
-    expect(page.locator("main")).to_contain_text("You will now receive: General Subscription.")
+    # When they press the button, the address is theirs and the subscription active, by one click
+    page.get_by_role("button", name="Yes, this is my address: subscribe me").click()
+    expect(page).to_have_url(f"{site_url}/accounts/login/")
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Thank you: {address} is confirmed as your address. You will now receive: General Subscription."
+    )
     subscription.refresh_from_db()
+    subscription.subscriber.refresh_from_db()
     assert subscription.status == SubscriptionStatus.ACTIVE
+    assert subscription.subscriber.user.profile.postcode == "B18 6LS"
     assert ConsentEvent.objects.filter(
         subscriber=subscription.subscriber, action=ConsentAction.CONFIRMED, source=ConsentSource.EMAIL_LINK
     ).exists()
-    screenshot(page, "04-subscription-confirmed")
+    assert len(outbox.to(address)) == 1, "one email at registration"
+    screenshot(page, "A-04-address-and-subscription-confirmed")
 
-    # And they confirm the address is theirs, from the other email
-    verify_link = re.search(r"https?://\S+/account/email/confirm/[^/\s]+/", verification.text).group(0)
-    page.goto(verify_link)
-    expect(page.get_by_role("heading", name="Confirm your email address")).to_be_visible()
-    screenshot(page, "04b-confirm-address")
-    page.get_by_role("button", name="Yes, this is my address").click()
-    expect(page.get_by_role("status")).to_contain_text(f"{address} is confirmed as your address")
-    subscription.subscriber.refresh_from_db()
-    assert subscription.subscriber.user.profile.postcode == "B18 6LS"
+    # And they log in with the password they chose
+    page.get_by_label("Email address").fill(address)
+    page.get_by_label("Password").fill("silver-locket-1907")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{site_url}/account/")
 
     # When they go to Account Home, then Newsletter Subscription
-    page.get_by_role("banner").get_by_role("link", name="Account Home").click()
-    expect(page).to_have_url(f"{site_url}/account/")
     page.get_by_role("complementary", name="Account pages").get_by_role("link", name="Newsletter Subscription").click()
     expect(page).to_have_url(f"{site_url}/account/newsletter/")
     expect(page.get_by_role("heading", name="Newsletter Subscription", level=1)).to_be_visible()
@@ -171,14 +170,19 @@ def test_registering_without_ticking_the_box_only_asks_to_confirm_the_address_an
     )
     page.get_by_role("button", name="Create account").click()
 
-    expect(page.get_by_role("status")).to_have_text(
-        "Welcome! We have emailed noor@mail.example a link to confirm the address is yours."
+    expect(page.locator("main")).to_contain_text(
+        "We have sent an email to noor@mail.example. Click the button in it to confirm the address is yours."
     )
+    expect(page.locator("main")).not_to_contain_text("news and offers")
     assert not Subscription.objects.exists()
     (verification,) = outbox.to("noor@mail.example")
     assert verification.subject == "Confirm your email address for Larkspur & Lune"
+    assert "news" not in verification.text
 
     page.goto("/account/newsletter/")
+    page.get_by_label("Email address").fill("noor@mail.example")
+    page.get_by_label("Password").fill("rose-gold-band-44")
+    page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Confirm your email address first")).to_be_visible()
     expect(page.get_by_label("General Subscription", exact=True)).to_have_count(0)
 
