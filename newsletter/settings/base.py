@@ -233,7 +233,7 @@ ACCOUNT_EMAIL_RATE = env.str("ACCOUNT_EMAIL_RATE", default="5/h")
 # Password attempts on the "erase my account" form, per account.
 ACCOUNT_ERASE_RATE = env.str("ACCOUNT_ERASE_RATE", default="5/h")
 # Registrations that send an email (a new account's address link, or the notice to a known address's owner),
-# per client IP; per address they count against ACCOUNT_EMAIL_RATE.
+# per client IP; per address they are limited at the ACCOUNT_EMAIL_RATE rate.
 REGISTER_RATE_PER_IP = env.str("REGISTER_RATE_PER_IP", default="20/h")
 # Password reset links: how long one works, and how many may be asked for per client IP and per address.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_HOURS", default=2) * 3600
