@@ -128,6 +128,55 @@ def test_unsubscribe_form_for_one_topic_leaves_the_others(client):
     assert (subscription.status, other.status) == (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.ACTIVE)
 
 
+def test_after_a_one_click_unsubscribe_the_page_says_it_is_done_and_offers_the_preferences(client):
+    # Given a subscriber on two lists who left one with the mailbox's one-click button
+    subscription = SubscriptionFactory(subscriber__email="nell@mail.example")
+    SubscriptionFactory(subscriber=subscription.subscriber, topic=TopicFactory(name="Private Sales"))
+    path = path_of(unsubscribe_url(subscription=subscription))
+    Client(enforce_csrf_checks=True).post(path, {"List-Unsubscribe": "One-Click"})
+    before = snapshot()
+
+    # When the unsubscribe link in the email is opened afterwards
+    response = client.get(path)
+
+    # Then it says that list is already done, names what is left, offers the way back, and changes nothing
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "This is already done: <strong>nell@mail.example</strong> no longer receives" in page
+    assert "Unsubscribe</button>" not in page
+    assert "You still receive:" in page and "<li>Private Sales</li>" in page
+    assert "Stop all marketing email</button>" in page
+    assert f'href="{preferences_url(subscriber=subscription.subscriber)}">Manage your preferences</a>' in page
+    assert snapshot() == before
+
+
+def test_the_done_page_can_still_stop_everything_that_is_left(client):
+    subscription = SubscriptionFactory()
+    other = SubscriptionFactory(subscriber=subscription.subscriber, topic=TopicFactory(name="Private Sales"))
+    subscription_withdraw(subscription=subscription, source=ConsentSource.ONE_CLICK)
+    path = path_of(unsubscribe_url(subscription=subscription))
+
+    response = client.post(path, {"scope": "all"})  # the done page's "Stop all marketing email" button
+
+    other.refresh_from_db()
+    assert other.status == SubscriptionStatus.UNSUBSCRIBED
+    page = response.content.decode()
+    assert "We will send no more marketing email to" in page
+    assert "You still receive" not in page
+    assert client.get(path).content.decode().count("This is already done: we send no more marketing email to") == 1
+
+
+def test_after_leaving_one_list_the_page_names_the_lists_still_received(client):
+    subscription = SubscriptionFactory()
+    SubscriptionFactory(subscriber=subscription.subscriber, topic=TopicFactory(name="Private Sales"))
+
+    response = client.post(path_of(unsubscribe_url(subscription=subscription)), {"scope": "topic"})
+
+    page = response.content.decode()
+    assert "You will no longer receive <strong>General Subscription</strong>." in page
+    assert "<li>Private Sales</li>" in page and "<li>General Subscription</li>" not in page
+
+
 # --- Preference centre -----------------------------------------------------------------------------
 
 
