@@ -6,10 +6,18 @@ import pytest
 from django.test import Client
 
 from subscribers.links import preferences_url, unsubscribe_url
-from subscribers.models import ConsentAction, ConsentEvent, ConsentSource, Subscription, SubscriptionStatus
+from subscribers.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Subscription,
+    SubscriptionStatus,
+    SuppressionReason,
+    SuppressionScope,
+)
 from subscribers.services import subscription_request, subscription_withdraw, suppression_add
 from subscribers.wording import PUBLIC_SIGNUP, UNSUBSCRIBE, wording_hash
-from tests.factories import SubscriberFactory, SubscriptionFactory, TopicFactory
+from tests.factories import ConfirmedSubscriberFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -197,6 +205,55 @@ def test_preference_centre_shows_general_subscription_and_saves_without_login(cl
     assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
     sources = set(ConsentEvent.objects.values_list("source", flat=True))
     assert sources == {ConsentSource.PREFERENCE_CENTRE}
+
+
+def saved_banner(response) -> str:
+    """The text of the message shown after saving the preference centre."""
+    found = re.search(r'<p class="message message-success">(.*?)</p>', response.content.decode(), re.S)
+    assert found, "no message after saving"
+    return found[1]
+
+
+def test_preference_centre_banner_says_where_sharing_stands_after_each_save(client):
+    # Given a confirmed subscriber on General Subscription who has not objected to sharing
+    subscription = SubscriptionFactory(subscriber=ConfirmedSubscriberFactory())
+    path = path_of(preferences_url(subscriber=subscription.subscriber))
+    topic = f"topic_{subscription.topic_id}"
+
+    # When they object and keep their topic, the banner says the objection is saved
+    objected = saved_banner(client.post(path, {topic: "on", "third_party_objection": "on"}))
+    assert objected == (
+        "Your preferences are saved. "
+        "Your objection to sharing is saved: we will not share your details with third parties."
+    )
+    # When they save again changing only a topic, the objection is still mentioned
+    again = saved_banner(client.post(path, {"third_party_objection": "on"}))
+    assert again == (
+        "Your preferences are saved. You will no longer receive: General Subscription. "
+        "Your objection to sharing stays in place: we do not share your details with third parties."
+    )
+    # When they untick the objection, the banner says so
+    lifted = saved_banner(client.post(path, {}))
+    assert lifted == (
+        "Your preferences are saved. "
+        "You no longer object to sharing your details with carefully selected third parties."
+    )
+    # And with no objection and nothing changed, sharing is not mentioned
+    assert saved_banner(client.post(path, {})) == "Your preferences are saved. Nothing needed changing."
+
+
+def test_preference_centre_banner_mentions_an_objection_stored_as_an_address_wide_suppression(client):
+    # An address-wide ("all") suppression also keeps the details from partners; unticking cannot lift it
+    subscription = SubscriptionFactory(subscriber=ConfirmedSubscriberFactory())
+    suppression_add(email=subscription.subscriber.email, scope=SuppressionScope.ALL, reason=SuppressionReason.BOUNCE)
+    path = path_of(preferences_url(subscriber=subscription.subscriber))
+
+    banner = saved_banner(client.post(path, {f"topic_{subscription.topic_id}": "on"}))
+
+    assert banner == (
+        "Your preferences are saved. Nothing needed changing. "
+        "Your objection to sharing stays in place: we do not share your details with third parties."
+    )
 
 
 def test_preference_centre_rejects_a_tampered_token(client):
