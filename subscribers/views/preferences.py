@@ -26,7 +26,7 @@ def _sharing_sentence(outcome: PreferencesOutcome) -> str:
         return "Your objection to sharing stays in place until you confirm your email address from one of our emails."
     if outcome.objection_in_force:
         if outcome.third_party_changed:
-            return "Your objection to sharing is saved: we will not share your details with third parties."
+            return "Your objection to sharing is recorded: we will not share your details with third parties."
         return "Your objection to sharing stays in place: we do not share your details with third parties."
     if outcome.third_party_changed:
         return "You no longer object to sharing your details with carefully selected third parties."

@@ -224,7 +224,7 @@ def test_preference_centre_banner_says_where_sharing_stands_after_each_save(clie
     objected = saved_banner(client.post(path, {topic: "on", "third_party_objection": "on"}))
     assert objected == (
         "Your preferences are saved. "
-        "Your objection to sharing is saved: we will not share your details with third parties."
+        "Your objection to sharing is recorded: we will not share your details with third parties."
     )
     # When they save again changing only a topic, the objection is still mentioned
     again = saved_banner(client.post(path, {"third_party_objection": "on"}))
