@@ -11,6 +11,7 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz/", views.healthz, name="healthz"),
     path("accounts/", include(accounts_patterns)),
     path("account/", include(account_patterns)),

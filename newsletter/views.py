@@ -1,13 +1,17 @@
-"""Project-level pages: the shop's landing page, the health check and the demo outbox."""
+"""Project-level pages: the shop's landing page, the site icon, the health check and the demo outbox."""
 
 import logging
+from functools import cache as memoise
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.staticfiles import finders
 from django.core.cache import cache
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
 
 from mailer.ses import SesError, ses_configuration_problems, ses_send_events_problem, ses_send_quota
 
@@ -18,6 +22,20 @@ logger = logging.getLogger(__name__)
 
 def home(request):
     return render(request, "home.html")
+
+
+@memoise
+def _favicon_bytes() -> bytes:
+    # Found like any static file (static/favicon.ico), so an operator's own icon replaces ours in one place.
+    with open(finders.find("favicon.ico"), "rb") as icon:
+        return icon.read()
+
+
+@require_safe
+@cache_control(public=True, max_age=7 * 24 * 3600)
+def favicon(request):
+    """The site icon at /favicon.ico: browsers ask for it there on their own, whatever the page links to."""
+    return HttpResponse(_favicon_bytes(), content_type="image/vnd.microsoft.icon")
 
 
 def _failure(part: str, err: Exception) -> dict:

@@ -75,6 +75,18 @@ def email_is_suppressed(*, email: str, scopes: tuple[str, ...]) -> bool:
     return Suppression.objects.filter(address_hmac=address_hmac(email), scope__in=scopes).exists()
 
 
+def marketing_stopped(*, email: str) -> bool:
+    """Whether the address receives no marketing email at all (unsubscribed from everything, or suppressed)."""
+    return email_is_suppressed(email=email, scopes=(SuppressionScope.MARKETING, SuppressionScope.ALL))
+
+
+def topics_receiving(*, subscriber: Subscriber) -> list[Topic]:
+    """The topics the subscriber still receives (active subscriptions), in the order the pages list topics."""
+    return list(
+        Topic.objects.filter(subscriptions__subscriber=subscriber, subscriptions__status=SubscriptionStatus.ACTIVE)
+    )
+
+
 def email_hard_bounced(*, email: str) -> bool:
     return Suppression.objects.filter(address_hmac=address_hmac(email), reason=SuppressionReason.BOUNCE).exists()
 

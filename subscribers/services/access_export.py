@@ -12,6 +12,7 @@ import io
 import json
 import secrets
 import zipfile
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from ..tokens import TokenExpired, TokenInvalid, expiring_token_make, expiring_t
 from .errors import AccessExportError
 
 ACCESS_EXPORT_SALT = "subscribers.access-export"
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
 README = """A copy of the data {brand} holds about you, prepared {when}.
 
 data.json holds every table below; each CSV file holds one table, for a spreadsheet.
@@ -154,11 +156,27 @@ def access_export_for_token(*, token: str) -> tuple[AccessExport, Path]:
         raise AccessExportError("This copy has been deleted. Ask for a new copy of your data.")
     if export.expires_at and export.expires_at < timezone.now():
         raise AccessExportError("This download link has expired. Ask for a new copy of your data.")
-    return export, _root() / export.file_name
+    path = _root() / export.file_name
+    if not path.is_file():
+        raise AccessExportError("This copy has been deleted. Ask for a new copy of your data.")
+    return export, path
 
 
 def access_export_downloaded(*, export: AccessExport) -> None:
+    """Record the first complete download (later ones leave the first time in place)."""
     AccessExport.objects.filter(pk=export.pk, downloaded_at__isnull=True).update(downloaded_at=timezone.now())
+
+
+def access_export_chunks(*, export: AccessExport, path: Path) -> Iterator[bytes]:
+    """The zip, chunk by chunk, for a streaming response; the download is recorded after the last chunk.
+
+    A link opened by a mail scanner, or a download the person abandons (the server stops reading this
+    generator and closes it), is therefore never recorded as the person having their copy.
+    """
+    with path.open("rb") as file:
+        while chunk := file.read(DOWNLOAD_CHUNK_BYTES):
+            yield chunk
+    access_export_downloaded(export=export)
 
 
 def access_export_files_delete(*, exports) -> int:

@@ -394,6 +394,9 @@ class PreferencesOutcome:
     withdrawn: list[Topic] = field(default_factory=list)
     third_party_changed: bool = False
     objection_kept: bool = False
+    # Whether an objection to sharing with third parties is in force once saved (however it is stored: an
+    # objection of the person's own, or an address-wide suppression).
+    objection_in_force: bool = False
 
     @property
     def changed(self) -> bool:
@@ -444,4 +447,5 @@ def preferences_save(
             outcome.third_party_changed = third_party_objection_set(
                 subscriber=subscriber, objects=third_party_objection, source=source, ip=ip
             )
+        outcome.objection_in_force = third_party_objection_exists(email=subscriber.email)
     return outcome

@@ -20,15 +20,24 @@ def preferences_initial(subscriber: Subscriber, topics: list[Topic]) -> dict:
     return initial
 
 
+def _sharing_sentence(outcome: PreferencesOutcome) -> str:
+    """What the saved choice about sharing with third parties now is, when there is something to say."""
+    if outcome.objection_kept:
+        return "Your objection to sharing stays in place until you confirm your email address from one of our emails."
+    if outcome.objection_in_force:
+        if outcome.third_party_changed:
+            return "Your objection to sharing is recorded: we will not share your details with third parties."
+        return "Your objection to sharing stays in place: we do not share your details with third parties."
+    if outcome.third_party_changed:
+        return "You no longer object to sharing your details with carefully selected third parties."
+    return ""
+
+
 def preferences_message(outcome: PreferencesOutcome, subscriber: Subscriber) -> str:
-    kept = (
-        " Your objection to sharing stays in place until you confirm your email address from one of our emails."
-        if outcome.objection_kept
-        else ""
-    )
-    if not outcome.changed:
-        return "Your preferences are saved. Nothing needed changing." + kept
+    """The banner after saving: what changed about topics, then where sharing with third parties stands."""
     parts = ["Your preferences are saved."]
+    if not outcome.changed:
+        parts.append("Nothing needed changing.")
     if outcome.withdrawn:
         parts.append("You will no longer receive: " + ", ".join(t.name for t in outcome.withdrawn) + ".")
     if outcome.given:
@@ -39,7 +48,8 @@ def preferences_message(outcome: PreferencesOutcome, subscriber: Subscriber) -> 
             + ", ".join(t.name for t in outcome.confirmation_sent)
             + "."
         )
-    return " ".join(parts) + kept
+    parts.append(_sharing_sentence(outcome))
+    return " ".join(filter(None, parts))
 
 
 def preferences_form_save(

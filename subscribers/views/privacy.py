@@ -4,19 +4,21 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from ..forms import AccountEraseForm
 from ..models import ErasureSource
 from ..selectors import account_subscriber, policy_version_current
-from ..services.access_export import access_export_downloaded, access_export_for_token, access_export_request
+from ..services.access_export import access_export_chunks, access_export_for_token, access_export_request
 from ..services.erasure import account_erase
 from ..services.errors import AccessExportError
 from .helpers import posted
+
+EXPORT_FILE_NAME = "my-data.zip"
 
 
 @login_required
@@ -53,15 +55,29 @@ def account_export_request(request):
 
 
 @never_cache
-@require_GET
+@require_http_methods(["GET", "POST"])
 def account_export_download(request, token: str):
-    """The zip behind a link from the email: no login needed (a copy may be for someone without an account)."""
+    """The link from the email, no login needed (a copy may be for someone without an account).
+
+    GET shows what the copy is, its size and when the link expires, with a download button, and changes nothing:
+    mail scanners and link previews fetch every link in an email. The button POSTs to the same address, which
+    answers with the zip alone; the download is recorded once the whole file has been sent.
+    """
     try:
         export, path = access_export_for_token(token=token)
     except AccessExportError as err:
         return render(request, "account/export_gone.html", {"reason": str(err)}, status=410)
-    access_export_downloaded(export=export)
-    return FileResponse(path.open("rb"), as_attachment=True, filename="my-data.zip", content_type="application/zip")
+    size = path.stat().st_size
+    if request.method == "POST":
+        response = StreamingHttpResponse(access_export_chunks(export=export, path=path), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{EXPORT_FILE_NAME}"'
+        response["Content-Length"] = str(size)
+        return response
+    return render(
+        request,
+        "account/export_download.html",
+        {"export": export, "size": size, "file_name": EXPORT_FILE_NAME},
+    )
 
 
 @login_required

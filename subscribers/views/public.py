@@ -14,8 +14,13 @@ from django_ratelimit.core import is_ratelimited
 
 from ..forms import ConfirmForm, PreferencesForm, PublicSubscribeForm, UnsubscribeForm
 from ..links import preferences_url
-from ..models import ConsentSource, Subscriber, Subscription
-from ..selectors import marketing_suppressions_needing_explicit_request, topics_offered
+from ..models import ConsentSource, Subscriber, Subscription, SubscriptionStatus
+from ..selectors import (
+    marketing_stopped,
+    marketing_suppressions_needing_explicit_request,
+    topics_offered,
+    topics_receiving,
+)
 from ..services import (
     ConfirmationLinkUsed,
     ExplicitRequestRequired,
@@ -183,16 +188,30 @@ def _unsubscribe_page(request, token: str):
             )
         else:
             subscription_withdraw(subscription=subscription, source=source, ip=ip, reason=reason, wording=UNSUBSCRIBE)
-        return render(
-            request,
-            "newsletter/unsubscribed.html",
-            {
-                "subscription": subscription,
-                "everything": form.cleaned_data["scope"] == UnsubscribeForm.SCOPE_ALL,
-                "preferences_url": preferences_url(subscriber=subscription.subscriber),
-            },
-        )
+        return _unsubscribed_page(request, subscription, already=False)
+    if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        # Opened again after it was done (often after the mailbox's own one-click button): say so, and offer the
+        # way back, rather than a second "Unsubscribe" button that would do nothing.
+        return _unsubscribed_page(request, subscription, already=True)
     return render(request, "newsletter/unsubscribe.html", {"subscription": subscription, "form": form})
+
+
+def _unsubscribed_page(request, subscription: Subscription, *, already: bool):
+    """What the address receives now: nothing more of this list, whatever else is left, and how to come back."""
+    subscriber = subscription.subscriber
+    everything = marketing_stopped(email=subscriber.email)
+    return render(
+        request,
+        "newsletter/unsubscribed.html",
+        {
+            "subscription": subscription,
+            "already": already,
+            "everything": everything,
+            "still_receiving": [] if everything else topics_receiving(subscriber=subscriber),
+            "scope_all": UnsubscribeForm.SCOPE_ALL,
+            "preferences_url": preferences_url(subscriber=subscriber),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])

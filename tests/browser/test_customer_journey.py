@@ -124,7 +124,7 @@ def test_register_opt_in_confirm_from_the_email_then_untick_general_subscription
     expect(page).to_have_url(f"{site_url}/account/")
 
     # When they go to Account Home, then Newsletter Subscription
-    page.get_by_role("complementary", name="Account pages").get_by_role("link", name="Newsletter Subscription").click()
+    page.get_by_role("navigation", name="Account pages").get_by_role("link", name="Newsletter Subscription").click()
     expect(page).to_have_url(f"{site_url}/account/newsletter/")
     expect(page.get_by_role("heading", name="Newsletter Subscription", level=1)).to_be_visible()
     general = page.get_by_label("General Subscription", exact=True)
@@ -348,7 +348,7 @@ def test_log_in_and_correct_my_details(page, site_url, screenshot):
     user.profile.refresh_from_db()
     assert (user.profile.town, user.profile.postcode) == ("Solihull", "B91 3QB")
 
-    page.get_by_role("complementary", name="Account pages").get_by_role("link", name="Privacy and my data").click()
+    page.get_by_role("navigation", name="Account pages").get_by_role("link", name="Privacy and my data").click()
     expect(page.get_by_role("heading", name="Privacy and my data", level=1)).to_be_visible()
     screenshot(page, "14-privacy")
 

@@ -10,8 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.template.defaultfilters import filesizeformat
 from django.test import Client
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from campaigns.sending.services import send_create, send_start
 from campaigns.sending.worker import send_work
@@ -30,7 +32,12 @@ from subscribers.models import (
     Topic,
 )
 from subscribers.services import privacy_policy_acknowledge, subscriber_get_or_create, suppression_add
-from subscribers.services.access_export import access_export_request, access_exports_purge
+from subscribers.services.access_export import (
+    access_export_chunks,
+    access_export_for_token,
+    access_export_request,
+    access_exports_purge,
+)
 from subscribers.services.disclosures import partner_export_create
 from subscribers.services.erasure import subscriber_erase
 from subscribers.services.errors import AccessExportError
@@ -97,12 +104,14 @@ def request_and_download(subscriber, outbox, capture) -> tuple[bytes, AccessExpo
     with capture(execute=True):
         export = access_export_request(subscriber=subscriber)
     path = LINK.search(outbox.last_to(subscriber.email).text)[1]
-    response = Client().get(path)
+    response = Client().post(path)  # the page's "Download my data" button
     assert response.status_code == 200, response.content
     assert response["Content-Disposition"] == 'attachment; filename="my-data.zip"'
     assert "no-store" in response["Cache-Control"] or "no-cache" in response["Cache-Control"]
+    data = b"".join(response.streaming_content)
+    assert int(response["Content-Length"]) == len(data)
     export.refresh_from_db()
-    return b"".join(response.streaming_content), export
+    return data, export
 
 
 def test_the_copy_holds_every_table_about_the_person_and_nothing_of_anyone_else(
@@ -136,6 +145,96 @@ def test_the_copy_holds_every_table_about_the_person_and_nothing_of_anyone_else(
         assert trace not in everything
     assert export.downloaded_at is not None
     assert export.checksum == hashlib.sha256(data).hexdigest()
+
+
+def test_the_link_in_the_email_opens_a_page_about_the_copy_and_downloads_nothing(
+    people, outbox, django_capture_on_commit_callbacks, settings
+):
+    # Given a copy whose link was emailed (the link format of emails already sent)
+    mine, _ = people
+    with django_capture_on_commit_callbacks(execute=True):
+        export = access_export_request(subscriber=mine)
+    path = LINK.search(outbox.last_to(mine.email).text)[1]
+    export.refresh_from_db()
+    size = (Path(settings.ACCESS_EXPORT_ROOT) / export.file_name).stat().st_size
+
+    # When the link is fetched, as a person or a mail scanner does, several times
+    responses = [Client().get(path) for _ in range(3)]
+
+    # Then each answer is a page (no file) with the size, the expiry and a button, and nothing is recorded
+    for response in responses:
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/html")
+        assert "Content-Disposition" not in response
+        assert "no-store" in response["Cache-Control"]
+    page = responses[0].content.decode()
+    assert "Your copy of your data" in page
+    assert f"my-data.zip, {filesizeformat(size)}" in page
+    assert f"{date_format(timezone.localtime(export.expires_at), 'j F Y, H:i')} (in 6" in page
+    assert re.search(r'<form method="post">\s*<input type="hidden" name="csrfmiddlewaretoken"', page)
+    assert "Download my data (" in page
+    export.refresh_from_db()
+    assert export.downloaded_at is None
+
+
+def test_the_download_is_recorded_only_once_the_whole_file_has_been_sent(
+    people, outbox, django_capture_on_commit_callbacks
+):
+    mine, _ = people
+    with django_capture_on_commit_callbacks(execute=True):
+        export = access_export_request(subscriber=mine)
+    path = LINK.search(outbox.last_to(mine.email).text)[1]
+
+    # A download abandoned after its first chunk is not recorded (a server closes the response's iterator when
+    # the connection drops, so the generator stops where it was)
+    export, file = access_export_for_token(token=path.rstrip("/").rsplit("/", 1)[1])
+    abandoned = access_export_chunks(export=export, path=file)
+    assert next(abandoned)
+    abandoned.close()
+    export.refresh_from_db()
+    assert export.downloaded_at is None
+    # Nor is a POST whose answer is never read
+    Client().post(path)
+    export.refresh_from_db()
+    assert export.downloaded_at is None
+
+    # A complete one is, and the page then says when
+    b"".join(Client().post(path).streaming_content)
+    export.refresh_from_db()
+    assert export.downloaded_at is not None
+    assert "Downloaded</dt>" in Client().get(path).content.decode()
+
+
+def test_the_download_button_needs_the_pages_csrf_token(people, outbox, django_capture_on_commit_callbacks):
+    mine, _ = people
+    with django_capture_on_commit_callbacks(execute=True):
+        export = access_export_request(subscriber=mine)
+    path = LINK.search(outbox.last_to(mine.email).text)[1]
+    browser = Client(enforce_csrf_checks=True)
+
+    assert browser.post(path).status_code == 403
+
+    browser.get(path)  # the page sets the CSRF cookie its form needs
+    response = browser.post(path, {"csrfmiddlewaretoken": browser.cookies["csrftoken"].value})
+    assert response.status_code == 200
+    assert zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).read("README.txt")
+    export.refresh_from_db()
+    assert export.downloaded_at is not None
+
+
+def test_a_copy_whose_file_is_missing_says_so_on_the_page_and_the_button(
+    people, outbox, django_capture_on_commit_callbacks, settings
+):
+    mine, _ = people
+    with django_capture_on_commit_callbacks(execute=True):
+        export = access_export_request(subscriber=mine)
+    path = LINK.search(outbox.last_to(mine.email).text)[1]
+    export.refresh_from_db()
+    (Path(settings.ACCESS_EXPORT_ROOT) / export.file_name).unlink()
+
+    for response in (Client().get(path), Client().post(path)):
+        assert response.status_code == 410
+        assert "This copy has been deleted" in response.content.decode()
 
 
 def test_csv_cells_cannot_run_as_formulas(people, outbox, django_capture_on_commit_callbacks):

@@ -369,6 +369,8 @@ def test_third_party_objection_from_the_account_page_is_recorded(client):
 
     event = ConsentEvent.objects.get()
     assert (event.purpose, event.action) == ("third_party", ConsentAction.OBJECTED)
+    page = client.get("/account/newsletter/").content.decode()
+    assert "Your objection to sharing is recorded: we will not share your details with third parties." in page
 
 
 def test_correcting_details_records_which_fields_changed_but_not_the_values(client):

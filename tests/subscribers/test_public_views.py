@@ -6,10 +6,18 @@ import pytest
 from django.test import Client
 
 from subscribers.links import preferences_url, unsubscribe_url
-from subscribers.models import ConsentAction, ConsentEvent, ConsentSource, Subscription, SubscriptionStatus
+from subscribers.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Subscription,
+    SubscriptionStatus,
+    SuppressionReason,
+    SuppressionScope,
+)
 from subscribers.services import subscription_request, subscription_withdraw, suppression_add
 from subscribers.wording import PUBLIC_SIGNUP, UNSUBSCRIBE, wording_hash
-from tests.factories import SubscriberFactory, SubscriptionFactory, TopicFactory
+from tests.factories import ConfirmedSubscriberFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +136,55 @@ def test_unsubscribe_form_for_one_topic_leaves_the_others(client):
     assert (subscription.status, other.status) == (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.ACTIVE)
 
 
+def test_after_a_one_click_unsubscribe_the_page_says_it_is_done_and_offers_the_preferences(client):
+    # Given a subscriber on two lists who left one with the mailbox's one-click button
+    subscription = SubscriptionFactory(subscriber__email="nell@mail.example")
+    SubscriptionFactory(subscriber=subscription.subscriber, topic=TopicFactory(name="Private Sales"))
+    path = path_of(unsubscribe_url(subscription=subscription))
+    Client(enforce_csrf_checks=True).post(path, {"List-Unsubscribe": "One-Click"})
+    before = snapshot()
+
+    # When the unsubscribe link in the email is opened afterwards
+    response = client.get(path)
+
+    # Then it says that list is already done, names what is left, offers the way back, and changes nothing
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "This is already done: <strong>nell@mail.example</strong> no longer receives" in page
+    assert "Unsubscribe</button>" not in page
+    assert "You still receive:" in page and "<li>Private Sales</li>" in page
+    assert "Stop all marketing email</button>" in page
+    assert f'href="{preferences_url(subscriber=subscription.subscriber)}">Manage your preferences</a>' in page
+    assert snapshot() == before
+
+
+def test_the_done_page_can_still_stop_everything_that_is_left(client):
+    subscription = SubscriptionFactory()
+    other = SubscriptionFactory(subscriber=subscription.subscriber, topic=TopicFactory(name="Private Sales"))
+    subscription_withdraw(subscription=subscription, source=ConsentSource.ONE_CLICK)
+    path = path_of(unsubscribe_url(subscription=subscription))
+
+    response = client.post(path, {"scope": "all"})  # the done page's "Stop all marketing email" button
+
+    other.refresh_from_db()
+    assert other.status == SubscriptionStatus.UNSUBSCRIBED
+    page = response.content.decode()
+    assert "We will send no more marketing email to" in page
+    assert "You still receive" not in page
+    assert client.get(path).content.decode().count("This is already done: we send no more marketing email to") == 1
+
+
+def test_after_leaving_one_list_the_page_names_the_lists_still_received(client):
+    subscription = SubscriptionFactory()
+    SubscriptionFactory(subscriber=subscription.subscriber, topic=TopicFactory(name="Private Sales"))
+
+    response = client.post(path_of(unsubscribe_url(subscription=subscription)), {"scope": "topic"})
+
+    page = response.content.decode()
+    assert "You will no longer receive <strong>General Subscription</strong>." in page
+    assert "<li>Private Sales</li>" in page and "<li>General Subscription</li>" not in page
+
+
 # --- Preference centre -----------------------------------------------------------------------------
 
 
@@ -148,6 +205,55 @@ def test_preference_centre_shows_general_subscription_and_saves_without_login(cl
     assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
     sources = set(ConsentEvent.objects.values_list("source", flat=True))
     assert sources == {ConsentSource.PREFERENCE_CENTRE}
+
+
+def saved_banner(response) -> str:
+    """The text of the message shown after saving the preference centre."""
+    found = re.search(r'<p class="message message-success">(.*?)</p>', response.content.decode(), re.S)
+    assert found, "no message after saving"
+    return found[1]
+
+
+def test_preference_centre_banner_says_where_sharing_stands_after_each_save(client):
+    # Given a confirmed subscriber on General Subscription who has not objected to sharing
+    subscription = SubscriptionFactory(subscriber=ConfirmedSubscriberFactory())
+    path = path_of(preferences_url(subscriber=subscription.subscriber))
+    topic = f"topic_{subscription.topic_id}"
+
+    # When they object and keep their topic, the banner says the objection is saved
+    objected = saved_banner(client.post(path, {topic: "on", "third_party_objection": "on"}))
+    assert objected == (
+        "Your preferences are saved. "
+        "Your objection to sharing is recorded: we will not share your details with third parties."
+    )
+    # When they save again changing only a topic, the objection is still mentioned
+    again = saved_banner(client.post(path, {"third_party_objection": "on"}))
+    assert again == (
+        "Your preferences are saved. You will no longer receive: General Subscription. "
+        "Your objection to sharing stays in place: we do not share your details with third parties."
+    )
+    # When they untick the objection, the banner says so
+    lifted = saved_banner(client.post(path, {}))
+    assert lifted == (
+        "Your preferences are saved. "
+        "You no longer object to sharing your details with carefully selected third parties."
+    )
+    # And with no objection and nothing changed, sharing is not mentioned
+    assert saved_banner(client.post(path, {})) == "Your preferences are saved. Nothing needed changing."
+
+
+def test_preference_centre_banner_mentions_an_objection_stored_as_an_address_wide_suppression(client):
+    # An address-wide ("all") suppression also keeps the details from partners; unticking cannot lift it
+    subscription = SubscriptionFactory(subscriber=ConfirmedSubscriberFactory())
+    suppression_add(email=subscription.subscriber.email, scope=SuppressionScope.ALL, reason=SuppressionReason.BOUNCE)
+    path = path_of(preferences_url(subscriber=subscription.subscriber))
+
+    banner = saved_banner(client.post(path, {f"topic_{subscription.topic_id}": "on"}))
+
+    assert banner == (
+        "Your preferences are saved. Nothing needed changing. "
+        "Your objection to sharing stays in place: we do not share your details with third parties."
+    )
 
 
 def test_preference_centre_rejects_a_tampered_token(client):
