@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.urls import include, path
+from django.views.generic import RedirectView
 from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
@@ -20,6 +21,9 @@ urlpatterns = [
     path("", include("campaigns.urls")),
     # Before Wagtail's own: the admin login with the shop's limits on password guessing (subscribers.login_throttle).
     path("admin/login/", AdminLoginView.as_view(), name="admin_login"),
+    # Wagtail's "Forgotten password?" would email through Django's send_mail, which this platform does not use: it
+    # leads to the shop's own reset instead, which emails through SES like every other message.
+    path("admin/password_reset/", RedirectView.as_view(pattern_name="accounts:password_reset"), name="admin_reset"),
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
 ]

@@ -39,6 +39,23 @@ def test_the_login_page_links_to_password_reset(client):
     assert "Reset your password" in client.get("/accounts/password/reset/").content.decode()
 
 
+def test_the_admin_logins_forgotten_password_leads_to_the_same_reset_which_emails_through_ses(
+    client, run_on_commit, outbox
+):
+    # Wagtail's own reset would go through Django's send_mail, which nothing here delivers
+    staff = UserFactory(email="staff@larkspur-lune.example", is_staff=True)
+    login = client.get("/admin/login/").content.decode()
+    assert 'href="/admin/password_reset/"' in login
+
+    response = client.get("/admin/password_reset/", follow=True)
+    assert response.redirect_chain == [("/accounts/password/reset/", 302)]
+    with run_on_commit():
+        ask_for_reset(staff.email)
+
+    assert reset_link(outbox, staff.email).startswith("/accounts/password/reset/")
+    assert mail.outbox == []
+
+
 def test_a_reset_request_answers_the_same_for_known_and_unknown_addresses_and_emails_only_the_account(
     run_on_commit, outbox
 ):
