@@ -63,7 +63,7 @@ def test_a_rate_is_hidden_when_one_to_four_people_are_behind_it_or_the_group_is_
 
 
 def test_the_report_gives_each_rate_out_of_the_messages_ses_accepted_hiding_small_groups(finished):
-    send, people = finished
+    send, _ = finished
     rows = list(Delivery.objects.filter(send=send).order_by("pk"))
     Delivery.objects.filter(pk__in=[r.pk for r in rows[:6]]).update(delivered_at=timezone.now())
     Delivery.objects.filter(pk=rows[6].pk).update(bounce_type="permanent", bounced_at=timezone.now())
