@@ -1,6 +1,7 @@
 """The "Send" admin views: the confirmation step, send now, schedule, live progress, pause / resume / cancel."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -205,6 +206,44 @@ def test_a_scheduled_campaign_cannot_be_scheduled_or_sent_again_until_that_is_ca
     assert "Nothing new was sent." in now.content.decode()
     assert "This campaign is scheduled to send on" in fresh
     assert "disabled" in fresh.split("data-send-now-form")[1].split("</form>")[0]
+
+
+def subject_shown(html: str) -> tuple[str, list[str]]:
+    """The subject as written and its samples, from a page's header."""
+    source = re.search(r"<strong data-subject-source>(.*?)</strong>", html).group(1)
+    return source, re.findall(r"<strong data-subject-sample>(.*?)</strong>", html)
+
+
+def test_the_send_progress_and_report_pages_show_the_subject_as_recipients_receive_it(
+    campaign, audience, editor_client
+):
+    written = "{{ first_name|Hello }}, the winter collection is here"
+    samples = ["Ada, the winter collection is here", "Hello, the winter collection is here"]
+
+    confirm = editor_client.get(send_url(campaign)).content.decode()
+    send = send_start(send=send_create(page=campaign))
+    progress = editor_client.get(progress_url(send)).content.decode()
+    report = editor_client.get(reverse("campaigns_admin:send_report", args=[send.pk])).content.decode()
+
+    for html in (confirm, progress, report):
+        assert subject_shown(html) == (written, samples)
+        assert "by a subscriber with no first name" in html
+
+
+def test_a_scheduled_send_shows_the_subject_samples_of_the_revision_it_will_send(campaign, audience, editor_client):
+    # Given a send scheduled (not yet rendered), then the campaign's subject changed and published
+    post_schedule(editor_client, campaign, when=local_text(timezone.now() + timedelta(days=1)), seen=0)
+    send = Send.objects.get()
+    campaign.subject = "Last call, {{ first_name|friend }}"
+    campaign.save_revision().publish()
+
+    html = editor_client.get(progress_url(send)).content.decode()
+
+    assert send.subject_source == ""
+    assert subject_shown(html) == (
+        "{{ first_name|Hello }}, the winter collection is here",
+        ["Ada, the winter collection is here", "Hello, the winter collection is here"],
+    )
 
 
 def test_progress_json_counts_every_outcome_the_rate_and_the_eta(campaign, audience, editor_client):
