@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendState
+from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
 from campaigns.sending.services import send_create, send_start, sends_sweep
 from subscribers.models import Subscriber, SubscriptionStatus, User
 from tests.campaigns.admin.conftest import EDITOR_EMAIL
@@ -276,12 +276,56 @@ def test_progress_json_counts_every_outcome_the_rate_and_the_eta(campaign, audie
     assert "@" not in json.dumps(data), "aggregates only"
 
 
+def test_after_a_resume_the_rate_and_the_eta_leave_out_the_seconds_the_send_was_paused(
+    campaign, audience, editor_client
+):
+    # Given a send paused a minute ago and resumed four seconds ago, two rows sent since, two still queued
+    send = send_start(send=send_create(page=campaign))
+    now = timezone.now()
+    SendEvent.objects.create(send=send, action=SendAction.PAUSED, created_at=now - timedelta(seconds=60))
+    SendEvent.objects.create(send=send, action=SendAction.RESUMED, created_at=now - timedelta(seconds=4))
+    ids = list(send.deliveries.order_by("id").values_list("id", flat=True))
+    Delivery.objects.filter(pk__in=ids[:2]).update(state=DeliveryState.SENT, finished_at=now - timedelta(seconds=1))
+
+    data = editor_client.get(reverse("campaigns_admin:send_progress_json", args=[send.pk])).json()
+
+    # Then two messages in four seconds of sending: 0.5 a second, and four seconds for the two left (over the whole
+    # ten-second window it would be 0.2 a second and ten seconds)
+    assert data["rate"] == 0.5
+    assert data["eta_seconds"] == 4
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        ([], 10.0),
+        ([("paused", -60), ("resumed", -60 + 50)], 10.0),  # paused and resumed before the window
+        ([("paused", -60), ("resumed", -4)], 4.0),
+        ([("paused", -8), ("resumed", -5)], 7.0),
+        ([("paused", -8), ("resumed", -5), ("paused", -3), ("resumed", -1)], 5.0),
+        ([("paused", -6)], 4.0),  # paused now
+        ([("paused", -60)], 0.0),  # paused for the whole window
+        ([("paused", -60), ("resumed", -10)], 10.0),  # resumed exactly at the window's start
+    ],
+)
+def test_sending_seconds_leave_out_every_pause_in_the_window(campaign, audience, events, expected):
+    from campaigns.sending.selectors import send_sending_seconds
+
+    send = send_start(send=send_create(page=campaign))
+    now = timezone.now()
+    for action, offset in events:
+        SendEvent.objects.create(send=send, action=action, created_at=now + timedelta(seconds=offset))
+    SendEvent.objects.create(send=send, action=SendAction.CANCELLED, created_at=now - timedelta(seconds=2))
+
+    assert send_sending_seconds(send=send, since=now - timedelta(seconds=10), now=now) == expected
+
+
 def test_progress_counts_come_from_one_query(campaign, audience, django_assert_num_queries):
     from campaigns.sending.selectors import send_progress
 
     send = send_start(send=send_create(page=campaign))
 
-    with django_assert_num_queries(2):  # the send itself, then one GROUP BY over its rows
+    with django_assert_num_queries(3):  # the send itself, one GROUP BY over its rows, its pauses and resumes
         progress = send_progress(send=send)
     assert progress["queued"] == 4 and progress["percent"] == 0.0
 
