@@ -42,22 +42,24 @@ REPORT_RATES = (
 
 
 def rate_shown(numerator: int, denominator: int) -> dict:
-    """A rate as the marketing team may see it: ``{"shown", "hidden", "why"}``.
+    """A rate as the marketing team may see it: ``{"shown", "hidden", "why", "hint"}``.
 
     Hidden, like a count, when the people it is about are 1 to 4 (the numerator), and when the whole group is that
     small (the denominator): a percentage of a small group gives away its count. ``why`` says which, for a
-    tooltip; it is empty when the rate shows.
+    tooltip, and ``hint`` in a few words, shown under it (a phone has no hover); both are empty when the rate
+    shows.
     """
     minimum = settings.REPORT_MIN_GROUP_SIZE
     if denominator == 0:
-        return {"shown": "\u2013", "hidden": False, "why": "No message was accepted by SES, so there is no rate."}
+        why = "No message was accepted by SES, so there is no rate."
+        return {"shown": "\u2013", "hidden": False, "why": why, "hint": ""}
     if count_hidden(denominator):
         why = f"Hidden: fewer than {minimum} messages were accepted, and a rate would give away who is behind it."
-        return {"shown": "hidden", "hidden": True, "why": why}
+        return {"shown": "hidden", "hidden": True, "why": why, "hint": f"Fewer than {minimum} messages in all"}
     if count_hidden(numerator):
         why = f"Hidden: fewer than {minimum} people are behind this rate, so it could single someone out."
-        return {"shown": "hidden", "hidden": True, "why": why}
-    return {"shown": _percent_text(100 * numerator / denominator), "hidden": False, "why": ""}
+        return {"shown": "hidden", "hidden": True, "why": why, "hint": f"Fewer than {minimum} people behind it"}
+    return {"shown": _percent_text(100 * numerator / denominator), "hidden": False, "why": "", "hint": ""}
 
 
 def _unsubscribed_after() -> Exists:
