@@ -8,6 +8,7 @@ call goes through boto3.
 
 import functools
 import logging
+from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
@@ -148,21 +149,35 @@ def ses_configuration_problems() -> list[str]:
     return problems
 
 
-def ses_max_send_rate() -> float:
-    """Messages per second the account may send: SES_MAX_SEND_RATE when set, else the account's MaxSendRate
-    from SES v2 GetAccount (or v1 GetSendQuota where GetAccount is not answered), cached for five minutes."""
+@dataclass(frozen=True)
+class SendRate:
+    """The messages per second every sender shares, and where that number came from."""
+
+    per_second: float
+    source: str  # "SES_MAX_SEND_RATE" (the setting), "GetAccount" or "GetSendQuota" (the SES call that gave it)
+
+
+def ses_send_rate() -> SendRate:
+    """The rate the senders use: SES_MAX_SEND_RATE when set, else the account's MaxSendRate from SES v2 GetAccount
+    (or v1 GetSendQuota where GetAccount is not answered), cached for five minutes. The health check reports this,
+    so what it shows is what the workers send at."""
     if settings.SES_MAX_SEND_RATE:
-        return float(settings.SES_MAX_SEND_RATE)
+        return SendRate(float(settings.SES_MAX_SEND_RATE), "SES_MAX_SEND_RATE")
     from django.core.cache import cache
 
-    rate = cache.get("ses:max-send-rate")
-    if rate is None:
+    cached = cache.get("ses:send-rate")
+    if cached is None:
         try:
-            rate = float(ses_client().get_account()["SendQuota"]["MaxSendRate"])
+            cached = (float(ses_client().get_account()["SendQuota"]["MaxSendRate"]), "GetAccount")
         except (ClientError, BotoCoreError, KeyError):
-            rate = float(ses_send_quota()["MaxSendRate"])
-        cache.set("ses:max-send-rate", rate, 300)
-    return rate
+            cached = (float(ses_send_quota()["MaxSendRate"]), "GetSendQuota")
+        cache.set("ses:send-rate", cached, 300)
+    return SendRate(*cached)
+
+
+def ses_max_send_rate() -> float:
+    """Messages per second the account may send (``ses_send_rate``), for the rate limiter."""
+    return ses_send_rate().per_second
 
 
 def ses_send_quota() -> dict:

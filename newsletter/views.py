@@ -13,7 +13,13 @@ from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-from mailer.ses import SesError, ses_configuration_problems, ses_send_events_problem, ses_send_quota
+from mailer.ses import (
+    SesError,
+    ses_configuration_problems,
+    ses_send_events_problem,
+    ses_send_quota,
+    ses_send_rate,
+)
 
 from .local_ses import local_outbox
 
@@ -81,7 +87,19 @@ def _check_ses() -> dict:
         except SesError as err:
             return {**result, **_failure("ses", err), "error": "SES did not answer GetSendQuota"}
         cache.set("healthz:ses-quota", quota, 60)
-    result["max_send_rate"] = quota["MaxSendRate"]
+    # The rate the workers send at (the same function they call), where it came from, and the account's own limit
+    # for comparison: SES throttles a fleet told to send faster than that.
+    try:
+        rate = ses_send_rate()
+    except SesError as err:
+        return {**result, **_failure("ses", err), "error": "SES did not answer GetAccount or GetSendQuota"}
+    result.update(
+        {
+            "max_send_rate": rate.per_second,
+            "max_send_rate_source": rate.source,
+            "account_max_send_rate": quota["MaxSendRate"],
+        }
+    )
     # Without Send events, rows in doubt after a crash are never settled (docs/sending.md); cached in Redis.
     try:
         problem = ses_send_events_problem()

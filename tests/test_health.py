@@ -20,6 +20,22 @@ def test_healthz_is_200_with_every_check_ok(client):
     assert body["checks"]["ses"]["send_events"] is True
 
 
+def test_healthz_reports_the_send_rate_the_workers_use_and_where_it_came_from(client, settings):
+    from mailer.ses import ses_max_send_rate
+
+    # Given the rate set by SES_MAX_SEND_RATE (as the demo does), then read from the SES account instead
+    settings.SES_MAX_SEND_RATE = 100
+    from_setting = client.get("/healthz/").json()["checks"]["ses"]
+    settings.SES_MAX_SEND_RATE = None
+    from_account = client.get("/healthz/").json()["checks"]["ses"]
+
+    assert (from_setting["max_send_rate"], from_setting["max_send_rate_source"]) == (100.0, "SES_MAX_SEND_RATE")
+    # The local endpoint does not answer v2 GetAccount, so the rate comes from v1 GetSendQuota, as for the workers
+    assert (from_account["max_send_rate"], from_account["max_send_rate_source"]) == (1.0, "GetSendQuota")
+    assert from_account["max_send_rate"] == ses_max_send_rate(), "what the send worker's rate limiter is given"
+    assert from_setting["account_max_send_rate"] == from_account["account_max_send_rate"] == 1.0
+
+
 def test_healthz_is_503_naming_the_missing_ses_setting(client, settings):
     settings.DEFAULT_FROM_EMAIL = ""
 

@@ -12,6 +12,8 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.pages.utils import get_breadcrumbs_items_for_page
 from wagtail.admin.widgets.button import HeaderButton
 
+from campaigns.authoring.personalise import subject_samples
+from campaigns.authoring.rendering import rendered_from_sources
 from campaigns.models import Send
 from campaigns.permissions import may_author, may_send
 
@@ -84,11 +86,23 @@ class SendPageMixin(CampaignAdminMixin):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         self.sent_page = self.send.revision.as_object()  # the campaign as it was sent
-        context.update(
-            {
-                "campaign": self.page,
-                "send": self.send,
-                "subject": self.send.subject_source or self.sent_page.subject,
-            }
-        )
+        context.update({"campaign": self.page, "send": self.send, **send_subject_context(self.send, self.sent_page)})
         return context
+
+
+def send_subject_context(send: Send, sent_page) -> dict:
+    """The subject as written (with its merge tags) and as sample recipients receive it, for a send's pages.
+
+    A send that has started stored its render; one not started yet shows its revision's subject, rendered the way
+    ``send_start`` will.
+    """
+    rendered = rendered_from_sources(
+        page_id=send.page_id,
+        revision_id=send.revision_id,
+        subject=send.subject_source or " ".join(sent_page.subject.split()),
+        html=send.html_source,
+        text=send.text_source,
+        sender=send.sender,
+        reply_to=send.reply_to,
+    )
+    return {"subject": rendered.subject_source, "subject_samples": subject_samples(rendered=rendered)}

@@ -8,19 +8,32 @@ from campaigns.admin.base import SendPageMixin
 from campaigns.results import report
 from campaigns.results.charts import timeline_chart
 
+RATE_LABELS = {
+    "delivered": "Delivered",
+    "bounced": "Bounced (hard and soft)",
+    "complained": "Complained",
+    "unsubscribed": "Unsubscribed from this email",
+}
+
 
 class SendReportView(SendPageMixin, TemplateView):
-    """A send's results for the marketing team: totals, a chart over time and clicks per link. Aggregates only:
-    counts below the minimum group size show as "<5", and no person is named or listed."""
+    """A send's results for the marketing team: totals, rates, a chart over time and clicks per link. Aggregates
+    only: counts of 1 to 4 show as "<5", rates with so few people behind them are hidden, and no person is named or
+    listed."""
 
     template_name = "campaigns/admin/send_report.html"
     page_title = "Report"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        results = report.send_report(send=self.send)
         context.update(
             {
-                "report": report.send_report(send=self.send),
+                "report": results,
+                "rates": [
+                    {"name": name, "label": label, **results["rates"][name]} for name, label in RATE_LABELS.items()
+                ],
+                "clicks_shown": report.count_shown(results["clicks"]),
                 "chart": timeline_chart(report.send_timeline(send=self.send)),
                 "track_clicks": bool(self.sent_page.track_clicks),
                 "track_opens": bool(self.sent_page.track_opens),

@@ -24,6 +24,7 @@ from campaigns.admin.base import (
     send_for,
 )
 from campaigns.authoring.checks import campaign_checks, campaign_checks_pass
+from campaigns.authoring.personalise import subject_samples
 from campaigns.authoring.rendering import campaign_render
 from campaigns.models import CampaignPage, SendState
 from campaigns.permissions import may_author, may_send
@@ -116,10 +117,13 @@ class CampaignSendView(CampaignAdminMixin, TemplateView):
         )
         if published is not None:
             topics = list(published.topics.all())
-            checks = campaign_checks(rendered=campaign_render(page=published), subject=published.subject)
+            rendered = campaign_render(page=published)
+            checks = campaign_checks(rendered=rendered, subject=published.subject)
             summary = audience_summary(topic_ids=[t.pk for t in topics])
             context.update(
                 {
+                    "subject": rendered.subject_source,
+                    "subject_samples": subject_samples(rendered=rendered),
                     "topics": topics,
                     "summary": summary,
                     "excluded_total": sum(summary["excluded"].values()),

@@ -15,6 +15,7 @@ from subscribers.models import Subscription
 from subscribers.tokens import sign
 
 VIEW_IN_BROWSER_SALT = "campaigns.view-in-browser"
+SAMPLE_FIRST_NAME = "Ada"  # the sample reader's first name, in previews and the subject samples
 TEST_PREFIX = "[TEST] "
 
 
@@ -41,12 +42,41 @@ def merge_values(*, rendered: RenderedCampaign, subscription: Subscription | Non
     return {**values, "first_name": subscription.subscriber.first_name, **subscriber_links(subscription=subscription)}
 
 
+def subject_personalise(*, rendered: RenderedCampaign, values: dict[str, str]) -> str:
+    """The subject one recipient receives: their values merged in, made safe for the header."""
+    return header_safe(rendered.subject.render(values))
+
+
+def subject_samples(*, rendered: RenderedCampaign) -> list[dict[str, str]]:
+    """The subject as sample recipients receive it, through the same merge as a real send: ``[{"who", "subject"}]``.
+
+    Empty when the subject has no merge field (it reads as written). With ``{{ first_name }}``, one sample with a
+    first name and one without, who gets the fallback.
+    """
+    fields = {name for name, _ in rendered.subject.fields}
+    if not fields:
+        return []
+    values = merge_values(rendered=rendered, subscription=None)
+    if "first_name" not in fields:
+        return [{"who": "a sample recipient", "subject": subject_personalise(rendered=rendered, values=values)}]
+    return [
+        {
+            "who": f"a subscriber named {SAMPLE_FIRST_NAME}",
+            "subject": subject_personalise(rendered=rendered, values={**values, "first_name": SAMPLE_FIRST_NAME}),
+        },
+        {
+            "who": "a subscriber with no first name",
+            "subject": subject_personalise(rendered=rendered, values={**values, "first_name": ""}),
+        },
+    ]
+
+
 def campaign_message_build(
     *, rendered: RenderedCampaign, to: str, subscription: Subscription | None, test: bool = False
 ) -> bytes:
     """One complete message: personalised subject, HTML and text, and per-recipient unsubscribe headers."""
     values = merge_values(rendered=rendered, subscription=subscription)
-    subject = header_safe(rendered.subject.render(values))
+    subject = subject_personalise(rendered=rendered, values=values)
     headers = list_unsubscribe_headers(url=values["unsubscribe_url"]) if subscription else {}
     return message_build(
         to=to,

@@ -4,10 +4,8 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 
 from campaigns.authoring.checks import campaign_checks
-from campaigns.authoring.personalise import merge_values
+from campaigns.authoring.personalise import SAMPLE_FIRST_NAME, merge_values
 from campaigns.authoring.rendering import campaign_render
-
-SAMPLE_FIRST_NAME = "Ada"
 
 
 def campaign_preview_response(request, *, page, mode: str) -> HttpResponse:

@@ -13,10 +13,53 @@ from subscribers.models import ConsentAction, ConsentEvent, ConsentSource
 EMAIL_UNSUBSCRIBE_SOURCES = (ConsentSource.EMAIL_LINK, ConsentSource.ONE_CLICK, ConsentSource.PREFERENCE_CENTRE)
 
 
+def count_hidden(count: int) -> bool:
+    """Whether a count is too small a group to show: 1 to REPORT_MIN_GROUP_SIZE - 1 people. Zero singles out
+    nobody, so it shows."""
+    return 0 < count < settings.REPORT_MIN_GROUP_SIZE
+
+
 def count_shown(count: int) -> str:
-    """A count as the marketing team may see it: below the minimum group size it is "<5"."""
+    """A count as the marketing team may see it: 0, or "<5" for 1 to 4 people, or the count with thousands
+    separators."""
+    return f"<{settings.REPORT_MIN_GROUP_SIZE}" if count_hidden(count) else f"{count:,}"
+
+
+def _percent_text(value: float) -> str:
+    """A rate as a percentage: two decimals below 1% (complaint rates live there: SES's limit is 0.1%), else one."""
+    if value == 0:
+        return "0%"
+    return f"{value:.2f}%" if value < 1 else f"{value:.1f}%"
+
+
+# The rates a report shows: (name, numerator in ``counts``); every one is out of the messages SES accepted.
+REPORT_RATES = (
+    ("delivered", "delivered"),
+    ("bounced", "bounced"),
+    ("complained", "complained"),
+    ("unsubscribed", "unsubscribed"),
+)
+
+
+def rate_shown(numerator: int, denominator: int) -> dict:
+    """A rate as the marketing team may see it: ``{"shown", "hidden", "why", "hint"}``.
+
+    Hidden, like a count, when the people it is about are 1 to 4 (the numerator), and when the whole group is that
+    small (the denominator): a percentage of a small group gives away its count. ``why`` says which, for a
+    tooltip, and ``hint`` in a few words, shown under it (a phone has no hover); both are empty when the rate
+    shows.
+    """
     minimum = settings.REPORT_MIN_GROUP_SIZE
-    return f"<{minimum}" if count < minimum else f"{count:,}"
+    if denominator == 0:
+        why = "No message was accepted by SES, so there is no rate."
+        return {"shown": "\u2013", "hidden": False, "why": why, "hint": ""}
+    if count_hidden(denominator):
+        why = f"Hidden: fewer than {minimum} messages were accepted, and a rate would give away who is behind it."
+        return {"shown": "hidden", "hidden": True, "why": why, "hint": f"Fewer than {minimum} messages in all"}
+    if count_hidden(numerator):
+        why = f"Hidden: fewer than {minimum} people are behind this rate, so it could single someone out."
+        return {"shown": "hidden", "hidden": True, "why": why, "hint": f"Fewer than {minimum} people behind it"}
+    return {"shown": _percent_text(100 * numerator / denominator), "hidden": False, "why": "", "hint": ""}
 
 
 def _unsubscribed_after() -> Exists:
@@ -41,7 +84,8 @@ def send_report(*, send: Send) -> dict:
     """A send's results in one aggregate query over its ledger, and its links' click counts.
 
     "Unsubscribed" counts recipients who withdrew through an email's link after this message arrived and
-    before the next message we sent them. Nothing here names or lists a person.
+    before the next message we sent them. Rates are out of the messages SES accepted (``sent``), the base SES
+    itself uses for bounce and complaint rates. Nothing here names or lists a person.
     """
     rows = Delivery.objects.filter(send=send)
     counts = rows.aggregate(
@@ -62,9 +106,11 @@ def send_report(*, send: Send) -> dict:
         {"position": link.position, "url": link.url, "clicks": link.clicks, "clicks_shown": count_shown(link.clicks)}
         for link in TrackedLink.objects.filter(send=send).order_by("position")
     ]
+    counts["bounced"] = counts["hard_bounced"] + counts["soft_bounced"]
     return {
         "counts": counts,
         "shown": {name: count_shown(value) for name, value in counts.items()},
+        "rates": {name: rate_shown(counts[numerator], counts["sent"]) for name, numerator in REPORT_RATES},
         "links": links,
         "clicks": sum(link["clicks"] for link in links),
     }

@@ -325,6 +325,28 @@ def test_the_confirmation_shows_who_is_included_and_who_is_left_out_then_export_
     assert disclosure.checksum in detail
 
 
+def test_counts_on_the_export_pages_have_thousands_separators(crowd, general, partner):
+    # Given 1,003 more people who may be shared (the demo's audience, made in bulk): 1,005 in all
+    call_command("seed_audience", count=1003)
+    client = staff_client("exporter@larkspur-lune.example", "export_to_partner")
+
+    page = client.get(reverse("disclosures_admin:confirm"), {"partner": partner.pk, "topic": general.pk})
+    html = page.content.decode()
+    client.post(
+        reverse("disclosures_admin:confirm"),
+        {"partner": partner.pk, "topic": general.pk, "request_key": page.context["request_key"]},
+    )
+    disclosure = Disclosure.objects.get()
+    log = client.get(reverse("disclosures_admin:index")).content.decode()
+    detail = client.get(reverse("disclosures_admin:detail", args=[disclosure.pk])).content.decode()
+
+    assert '<p class="disclosure-total" data-included>1,005</p>' in html
+    assert "Export 1,005 people as CSV" in html
+    assert disclosure.row_count == 1005
+    assert '<td data-rows>1,005</td>' in log
+    assert "<dd data-rows>1,005</dd>" in detail
+
+
 def test_staff_without_the_export_permission_are_refused_and_nothing_is_shared(crowd, general, partner):
     viewer = staff_client("auditor@larkspur-lune.example", "view_disclosure")
     outsider = staff_client("editor@larkspur-lune.example")

@@ -134,11 +134,14 @@ def test_a_lost_answer_is_reported_as_unknown_after_exactly_one_request(ses_endp
 def test_the_sending_rate_comes_from_the_ses_account_unless_overridden(settings):
     from django.core.cache import cache
 
-    from mailer.ses import ses_max_send_rate
+    from mailer.ses import SendRate, ses_max_send_rate, ses_send_rate
 
     settings.SES_MAX_SEND_RATE = None
-    cache.delete("ses:max-send-rate")
+    cache.delete("ses:send-rate")
     assert ses_max_send_rate() == 1.0  # what the local SES endpoint reports for its account
+    # It does not answer v2 GetAccount (moto), so the rate came from v1 GetSendQuota, and says so
+    assert ses_send_rate() == SendRate(1.0, "GetSendQuota")
 
     settings.SES_MAX_SEND_RATE = 250
     assert ses_max_send_rate() == 250.0
+    assert ses_send_rate() == SendRate(250.0, "SES_MAX_SEND_RATE")

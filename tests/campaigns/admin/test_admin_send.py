@@ -1,6 +1,7 @@
 """The "Send" admin views: the confirmation step, send now, schedule, live progress, pause / resume / cancel."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendState
+from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
 from campaigns.sending.services import send_create, send_start, sends_sweep
 from subscribers.models import Subscriber, SubscriptionStatus, User
 from tests.campaigns.admin.conftest import EDITOR_EMAIL
@@ -207,6 +208,44 @@ def test_a_scheduled_campaign_cannot_be_scheduled_or_sent_again_until_that_is_ca
     assert "disabled" in fresh.split("data-send-now-form")[1].split("</form>")[0]
 
 
+def subject_shown(html: str) -> tuple[str, list[str]]:
+    """The subject as written and its samples, from a page's header."""
+    source = re.search(r"<strong data-subject-source>(.*?)</strong>", html).group(1)
+    return source, re.findall(r"<strong data-subject-sample>(.*?)</strong>", html)
+
+
+def test_the_send_progress_and_report_pages_show_the_subject_as_recipients_receive_it(
+    campaign, audience, editor_client
+):
+    written = "{{ first_name|Hello }}, the winter collection is here"
+    samples = ["Ada, the winter collection is here", "Hello, the winter collection is here"]
+
+    confirm = editor_client.get(send_url(campaign)).content.decode()
+    send = send_start(send=send_create(page=campaign))
+    progress = editor_client.get(progress_url(send)).content.decode()
+    report = editor_client.get(reverse("campaigns_admin:send_report", args=[send.pk])).content.decode()
+
+    for html in (confirm, progress, report):
+        assert subject_shown(html) == (written, samples)
+        assert "by a subscriber with no first name" in html
+
+
+def test_a_scheduled_send_shows_the_subject_samples_of_the_revision_it_will_send(campaign, audience, editor_client):
+    # Given a send scheduled (not yet rendered), then the campaign's subject changed and published
+    post_schedule(editor_client, campaign, when=local_text(timezone.now() + timedelta(days=1)), seen=0)
+    send = Send.objects.get()
+    campaign.subject = "Last call, {{ first_name|friend }}"
+    campaign.save_revision().publish()
+
+    html = editor_client.get(progress_url(send)).content.decode()
+
+    assert send.subject_source == ""
+    assert subject_shown(html) == (
+        "{{ first_name|Hello }}, the winter collection is here",
+        ["Ada, the winter collection is here", "Hello, the winter collection is here"],
+    )
+
+
 def test_progress_json_counts_every_outcome_the_rate_and_the_eta(campaign, audience, editor_client):
     # Given a send of four rows: two sent (one just now), one failed, one still queued
     send = send_start(send=send_create(page=campaign))
@@ -237,12 +276,56 @@ def test_progress_json_counts_every_outcome_the_rate_and_the_eta(campaign, audie
     assert "@" not in json.dumps(data), "aggregates only"
 
 
+def test_after_a_resume_the_rate_and_the_eta_leave_out_the_seconds_the_send_was_paused(
+    campaign, audience, editor_client
+):
+    # Given a send paused a minute ago and resumed four seconds ago, two rows sent since, two still queued
+    send = send_start(send=send_create(page=campaign))
+    now = timezone.now()
+    SendEvent.objects.create(send=send, action=SendAction.PAUSED, created_at=now - timedelta(seconds=60))
+    SendEvent.objects.create(send=send, action=SendAction.RESUMED, created_at=now - timedelta(seconds=4))
+    ids = list(send.deliveries.order_by("id").values_list("id", flat=True))
+    Delivery.objects.filter(pk__in=ids[:2]).update(state=DeliveryState.SENT, finished_at=now - timedelta(seconds=1))
+
+    data = editor_client.get(reverse("campaigns_admin:send_progress_json", args=[send.pk])).json()
+
+    # Then two messages in four seconds of sending: 0.5 a second, and four seconds for the two left (over the whole
+    # ten-second window it would be 0.2 a second and ten seconds)
+    assert data["rate"] == 0.5
+    assert data["eta_seconds"] == 4
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        ([], 10.0),
+        ([("paused", -60), ("resumed", -60 + 50)], 10.0),  # paused and resumed before the window
+        ([("paused", -60), ("resumed", -4)], 4.0),
+        ([("paused", -8), ("resumed", -5)], 7.0),
+        ([("paused", -8), ("resumed", -5), ("paused", -3), ("resumed", -1)], 5.0),
+        ([("paused", -6)], 4.0),  # paused now
+        ([("paused", -60)], 0.0),  # paused for the whole window
+        ([("paused", -60), ("resumed", -10)], 10.0),  # resumed exactly at the window's start
+    ],
+)
+def test_sending_seconds_leave_out_every_pause_in_the_window(campaign, audience, events, expected):
+    from campaigns.sending.selectors import send_sending_seconds
+
+    send = send_start(send=send_create(page=campaign))
+    now = timezone.now()
+    for action, offset in events:
+        SendEvent.objects.create(send=send, action=action, created_at=now + timedelta(seconds=offset))
+    SendEvent.objects.create(send=send, action=SendAction.CANCELLED, created_at=now - timedelta(seconds=2))
+
+    assert send_sending_seconds(send=send, since=now - timedelta(seconds=10), now=now) == expected
+
+
 def test_progress_counts_come_from_one_query(campaign, audience, django_assert_num_queries):
     from campaigns.sending.selectors import send_progress
 
     send = send_start(send=send_create(page=campaign))
 
-    with django_assert_num_queries(2):  # the send itself, then one GROUP BY over its rows
+    with django_assert_num_queries(3):  # the send itself, one GROUP BY over its rows, its pauses and resumes
         progress = send_progress(send=send)
     assert progress["queued"] == 4 and progress["percent"] == 0.0
 

@@ -11,7 +11,7 @@ from django.test import Client
 from campaigns.authoring import test_send as services
 from campaigns.authoring.checks import campaign_checks
 from campaigns.authoring.merge import MergeTemplate, merge_fields_validate
-from campaigns.authoring.personalise import campaign_message_build, merge_values
+from campaigns.authoring.personalise import campaign_message_build, merge_values, subject_samples
 from campaigns.authoring.rendering import campaign_render
 from tests.factories import SubscriptionFactory
 
@@ -376,3 +376,30 @@ def test_header_values_lose_control_characters_and_extra_spaces(value, expected)
     from campaigns.authoring.merge import header_safe
 
     assert header_safe(value) == expected
+
+
+def test_subject_samples_are_what_a_real_send_puts_in_the_subject_header(campaign):
+    # Given the demo subject "{{ first_name|Hello }}, the winter collection is here"
+    rendered = campaign_render(page=campaign)
+
+    samples = subject_samples(rendered=rendered)
+
+    assert [sample["subject"] for sample in samples] == [
+        "Ada, the winter collection is here",
+        "Hello, the winter collection is here",
+    ]
+    assert samples[1]["who"] == "a subscriber with no first name"
+    # The same merge as the message a recipient receives
+    for first_name, sample in (("Ada", samples[0]), ("", samples[1])):
+        subscription = SubscriptionFactory(subscriber__first_name=first_name)
+        raw = campaign_message_build(rendered=rendered, to=subscription.subscriber.email, subscription=subscription)
+        assert parse(raw)["Subject"] == sample["subject"]
+
+
+def test_a_subject_without_merge_fields_needs_no_sample_and_one_without_a_fallback_shows_the_gap(campaign):
+    campaign.subject = "The winter collection is here"
+    assert subject_samples(rendered=campaign_render(page=campaign)) == []
+
+    campaign.subject = "{{ first_name }}, the   winter\ncollection"
+    samples = subject_samples(rendered=campaign_render(page=campaign))
+    assert [sample["subject"] for sample in samples] == ["Ada, the winter collection", ", the winter collection"]

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryState, TrackedLink
 from campaigns.results.charts import timeline_chart
-from campaigns.results.report import count_shown, send_report, send_timeline
+from campaigns.results.report import count_shown, rate_shown, send_report, send_timeline
 from campaigns.sending.services import send_create, send_start
 from campaigns.sending.worker import send_work
 from subscribers.models import ConsentSource
@@ -29,9 +29,50 @@ def finished(campaign, outbox, settings):
     return send, people
 
 
-def test_small_counts_show_as_less_than_the_minimum_group_size(settings):
+def test_counts_of_one_to_four_show_as_less_than_the_minimum_group_size_and_zero_shows_as_zero(settings):
     settings.REPORT_MIN_GROUP_SIZE = 5
-    assert [count_shown(n) for n in (0, 1, 4, 5, 1234)] == ["<5", "<5", "<5", "5", "1,234"]
+    assert [count_shown(n) for n in (0, 1, 4, 5, 1234)] == ["0", "<5", "<5", "5", "1,234"]
+    settings.REPORT_MIN_GROUP_SIZE = 10
+    assert [count_shown(n) for n in (0, 9, 10)] == ["0", "<10", "10"]
+
+
+@pytest.mark.parametrize(
+    ("numerator", "denominator", "shown", "why"),
+    [
+        (0, 100, "0%", ""),
+        (5, 1000, "0.50%", ""),
+        (12, 400, "3.0%", ""),
+        (100, 100, "100.0%", ""),
+        (1, 100, "hidden", "fewer than 5 people are behind this rate"),
+        (4, 3000, "hidden", "fewer than 5 people are behind this rate"),
+        (0, 4, "hidden", "fewer than 5 messages were accepted"),
+        (4, 4, "hidden", "fewer than 5 messages were accepted"),
+        (0, 0, "\u2013", "No message was accepted by SES"),
+    ],
+)
+def test_a_rate_is_hidden_when_one_to_four_people_are_behind_it_or_the_group_is_that_small(
+    settings, numerator, denominator, shown, why
+):
+    settings.REPORT_MIN_GROUP_SIZE = 5
+
+    rate = rate_shown(numerator, denominator)
+
+    assert rate["shown"] == shown
+    assert rate["hidden"] is (shown == "hidden")
+    assert why in rate["why"] and bool(rate["why"]) is bool(why)
+
+
+def test_the_report_gives_each_rate_out_of_the_messages_ses_accepted_hiding_small_groups(finished):
+    send, _ = finished
+    rows = list(Delivery.objects.filter(send=send).order_by("pk"))
+    Delivery.objects.filter(pk__in=[r.pk for r in rows[:6]]).update(delivered_at=timezone.now())
+    Delivery.objects.filter(pk=rows[6].pk).update(bounce_type="permanent", bounced_at=timezone.now())
+
+    rates = send_report(send=send)["rates"]
+
+    assert rates["delivered"]["shown"] == "75.0%", "6 of the 8 accepted"
+    assert rates["bounced"]["hidden"] and "fewer than 5 people" in rates["bounced"]["why"], "1 person: hidden"
+    assert rates["complained"]["shown"] == rates["unsubscribed"]["shown"] == "0%", "nobody: nobody singled out"
 
 
 def test_the_report_counts_outcomes_and_unsubscribes_from_this_email(finished):
@@ -100,8 +141,27 @@ def test_the_report_page_shows_totals_chart_and_links_and_names_nobody(finished,
     assert response.status_code == 200
     html = response.content.decode()
     assert re.search(r'data-report="recipients">\s*8<', html)
-    assert re.search(r'data-report="complained">\s*&lt;5<', html)
+    assert re.search(r'data-report="complained">\s*0<', html), "zero singles out nobody: it shows"
+    assert re.search(r'data-report="clicks">\s*9<', html), "every click on every link, not people"
     assert "<svg" in html and "send-chart__bar--accepted" in html
     assert links[0].url in html and ">7<" in html and "&lt;5" in html
     for person in people:
         assert person.subscriber.email not in html
+
+
+def test_the_report_page_shows_rates_and_says_why_one_is_hidden(finished, admin_client):
+    send, _ = finished
+    rows = list(Delivery.objects.filter(send=send).order_by("pk"))
+    Delivery.objects.filter(pk__in=[r.pk for r in rows[:5]]).update(delivered_at=timezone.now())
+    Delivery.objects.filter(pk=rows[5].pk).update(bounce_type="transient", bounced_at=timezone.now())
+
+    html = admin_client.get(reverse("campaigns_admin:send_report", args=[send.pk])).content.decode()
+
+    rates = html.split("data-report-rates")[1].split("</dl>")[0]
+    assert re.search(r'data-rate="delivered">\s*<dt>Delivered</dt>\s*<dd>62.5%</dd>', rates)
+    bounced = rates.split('data-rate="bounced"')[1].split("</div>")[0]
+    assert "data-rate-hidden" in bounced and ">hidden<" in bounced
+    assert 'title="Hidden: fewer than 5 people are behind this rate, so it could single someone out."' in bounced
+    assert re.search(r'data-rate="complained">\s*<dt>Complained</dt>\s*<dd>0%</dd>', rates)
+    assert "Not measured" in rates.split('data-rate="clicked"')[1], "clicks are counted per link, never per person"
+    assert "out of the 8 messages SES accepted" in html
