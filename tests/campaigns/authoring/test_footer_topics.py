@@ -51,7 +51,7 @@ def test_topics_are_named_as_a_sentence_says_them():
 
 
 def test_a_recipient_reads_only_their_own_topics_in_the_html_and_the_text(campaign, topics):
-    general, offers, journal = topics
+    _, offers, _ = topics
     subscription = SubscriptionFactory(topic=offers)
     rendered = campaign_render(page=campaign)
 
@@ -73,7 +73,7 @@ def test_a_recipient_reads_only_their_own_topics_in_the_html_and_the_text(campai
 
 
 def test_two_of_three_topics_are_joined_with_and_in_the_campaigns_order(campaign, topics):
-    general, offers, journal = topics
+    general, _, journal = topics
     subscription = SubscriptionFactory(topic=journal)
     rendered = campaign_render(page=campaign)
 
@@ -83,7 +83,7 @@ def test_two_of_three_topics_are_joined_with_and_in_the_campaigns_order(campaign
 
 
 def test_without_the_recipients_topics_the_footer_names_the_topic_of_their_links(campaign, topics):
-    general, offers, journal = topics
+    _, _, journal = topics
     subscription = SubscriptionFactory(topic=journal)
 
     values = merge_values(rendered=campaign_render(page=campaign), subscription=subscription)
