@@ -131,8 +131,9 @@ class CampaignPage(Page):
         MultiFieldPanel([FieldPanel("track_clicks"), FieldPanel("track_opens")], heading="Tracking"),
     ]
 
-    preview_modes = [("desktop", "Desktop"), ("phone", "Phone"), ("text", "Plain text"), ("checks", "Checklist")]
-    default_preview_mode = "desktop"
+    # The width is Wagtail's own preview sizes (mobile, tablet, desktop); the modes are what to look at.
+    preview_modes = [("email", "Email"), ("text", "Plain text"), ("checks", "Checklist")]
+    default_preview_mode = "email"
 
     class Meta:
         verbose_name = "campaign"

@@ -20,6 +20,7 @@ from campaigns.models import CampaignPage
 from campaigns.results.clicks import ClickError, click_follow
 from campaigns.results.opens import PIXEL, OpenTokenInvalid, open_count
 from subscribers.models import Subscription
+from subscribers.selectors import active_topic_ids_by_subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,14 @@ def view_in_browser(request, token: str):
     ) as err:
         raise Http404("This email is no longer available.") from err
     rendered = campaign_render(page=page)
-    response = HttpResponse(rendered.html.render(merge_values(rendered=rendered, subscription=subscription)))
+    topic_ids = None
+    if subscription is not None:  # the footer names the campaign's topics the recipient is subscribed to
+        subscribed = active_topic_ids_by_subscriber(
+            subscriber_ids=[subscription.subscriber_id], topic_ids=[topic_id for topic_id, _ in rendered.topics]
+        )
+        topic_ids = subscribed.get(subscription.subscriber_id)
+    values = merge_values(rendered=rendered, subscription=subscription, topic_ids=topic_ids)
+    response = HttpResponse(rendered.html.render(values))
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"  # the URL is personal: do not pass it to linked sites
     return response

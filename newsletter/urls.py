@@ -35,7 +35,10 @@ if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 if settings.OUTBOX_ENABLED:
-    urlpatterns.append(path("outbox/", views.outbox, name="outbox"))
+    urlpatterns += [
+        path("outbox/", views.outbox, name="outbox"),
+        path("outbox/<str:message_id>/", views.outbox_message_view, name="outbox_message"),
+    ]
 
 # Wagtail serves its page tree under /pages/ so that it never shadows the paths above.
 urlpatterns.append(path("pages/", include(wagtail_urls)))

@@ -7,8 +7,9 @@ from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.staticfiles import finders
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
@@ -21,7 +22,7 @@ from mailer.ses import (
     ses_send_rate,
 )
 
-from .local_ses import local_outbox
+from .local_ses import local_outbox_entries, local_outbox_search, outbox_message, outbox_summary
 
 logger = logging.getLogger(__name__)
 
@@ -120,12 +121,42 @@ def healthz(request):
     return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)
 
 
+OUTBOX_PAGE_SIZE = 50
+
+
+def _outbox_unreachable(err: OSError) -> str:
+    return f"The local SES endpoint at {settings.SES_ENDPOINT_URL} did not answer: {err}"
+
+
 @staff_member_required(login_url="/admin/login/")
 def outbox(request):
-    """Demo only: every email the local SES endpoint received, newest first, rendered so links can be clicked."""
+    """Demo only: the emails the local SES endpoint received, newest first, 50 a page, searchable by recipient.
+
+    Only the page's messages are parsed, and only their headers: a message opens in ``outbox_message``."""
+    recipient = request.GET.get("to", "").strip()
     try:
-        emails = list(reversed(local_outbox(endpoint_url=settings.SES_ENDPOINT_URL)))
+        entries = local_outbox_search(endpoint_url=settings.SES_ENDPOINT_URL, recipient=recipient)
         error = None
     except OSError as err:
-        emails, error = [], f"The local SES endpoint at {settings.SES_ENDPOINT_URL} did not answer: {err}"
-    return render(request, "outbox.html", {"emails": emails, "error": error})
+        entries, error = [], _outbox_unreachable(err)
+    page = Paginator(entries, OUTBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "summaries": [outbox_summary(entry) for entry in page.object_list],
+        "recipient": recipient,
+        "error": error,
+    }
+    return render(request, "outbox.html", context)
+
+
+@staff_member_required(login_url="/admin/login/")
+def outbox_message_view(request, message_id: str):
+    """Demo only: one email the local SES endpoint received, rendered so its links can be clicked."""
+    try:
+        entries = local_outbox_entries(endpoint_url=settings.SES_ENDPOINT_URL)
+    except OSError as err:
+        return render(request, "outbox_message.html", {"error": _outbox_unreachable(err)}, status=502)
+    entry = next((entry for entry in entries if entry.message_id == message_id), None)
+    if entry is None:
+        raise Http404("The local SES endpoint holds no email with this id (it forgets everything when it restarts).")
+    return render(request, "outbox_message.html", {"message": outbox_message(entry), "summary": outbox_summary(entry)})

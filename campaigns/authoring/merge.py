@@ -21,6 +21,7 @@ MERGE_FIELDS = {
     "preferences_url": "Link to the recipient's Newsletter Subscription page",
     "unsubscribe_url": "Link that unsubscribes the recipient from this email's topic",
     "view_in_browser_url": "Link to this email as a web page",
+    "subscribed_topics": "The campaign's topics the recipient subscribed to, such as 'New arrivals and Offers'",
 }
 # Spaces inside a tag may arrive URL-encoded when the tag stands in an href (the CSS inliner encodes them).
 _SPACE = r"(?:\s|%20)*"

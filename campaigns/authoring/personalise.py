@@ -4,6 +4,8 @@ This is the hot path of a send: no template engine, no CSS inliner, no database 
 what the caller already loaded.
 """
 
+from collections.abc import Collection
+
 from django.core import signing
 from django.urls import reverse
 
@@ -32,14 +34,52 @@ def view_in_browser_read(token: str) -> tuple[int, int, str]:
     return int(page_id), int(revision_id), recipient
 
 
-def merge_values(*, rendered: RenderedCampaign, subscription: Subscription | None) -> dict[str, str]:
-    """The merge values for one recipient, or for a sample reader (previews and test sends)."""
+def topics_phrase(names: list[str], *, conjunction: str = "and") -> str:
+    """"Offers", "Offers and Events", "Offers, Events and Journal": topic names as a sentence says them."""
+    if not names:
+        return "our emails"
+    if len(names) == 1:
+        return names[0]
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
+
+
+def subscribed_topics(*, rendered: RenderedCampaign, topic_ids: Collection[int] | None) -> str:
+    """The campaign's topics among ``topic_ids`` (a recipient's active subscriptions), in the campaign's order.
+
+    None is a reader with no subscriptions of their own (a preview, a test send, a sample "view in browser"): every
+    topic of the campaign, joined with "or", which is true of every recipient. A few topics at most: no cache."""
+    if topic_ids is None:
+        return topics_phrase([name for _, name in rendered.topics], conjunction="or")
+    own = [name for topic_id, name in rendered.topics if topic_id in topic_ids]
+    return topics_phrase(own or [name for _, name in rendered.topics], conjunction="and" if own else "or")
+
+
+def merge_values(
+    *, rendered: RenderedCampaign, subscription: Subscription | None, topic_ids: Collection[int] | None = None
+) -> dict[str, str]:
+    """The merge values for one recipient, or for a sample reader (previews and test sends).
+
+    ``topic_ids`` are the ids of the recipient's active subscriptions among the campaign's topics (the worker loads
+    them with each batch it claims); the topic of ``subscription``, the one its links are for, is always one."""
     token = view_in_browser_token(page_id=rendered.page_id, revision_id=rendered.revision_id, subscription=subscription)
     values = {"view_in_browser_url": absolute(token_path("campaigns:view_in_browser", token))}
     if subscription is None:
         sample = absolute(reverse("newsletter:subscribe"))
-        return {**values, "first_name": "", "preferences_url": sample, "unsubscribe_url": sample}
-    return {**values, "first_name": subscription.subscriber.first_name, **subscriber_links(subscription=subscription)}
+        return {
+            **values,
+            "first_name": "",
+            "preferences_url": sample,
+            "unsubscribe_url": sample,
+            "subscribed_topics": subscribed_topics(rendered=rendered, topic_ids=None),
+        }
+    return {
+        **values,
+        "first_name": subscription.subscriber.first_name,
+        "subscribed_topics": subscribed_topics(
+            rendered=rendered, topic_ids={subscription.topic_id, *topic_ids} if topic_ids else (subscription.topic_id,)
+        ),
+        **subscriber_links(subscription=subscription),
+    }
 
 
 def subject_personalise(*, rendered: RenderedCampaign, values: dict[str, str]) -> str:
@@ -72,10 +112,16 @@ def subject_samples(*, rendered: RenderedCampaign) -> list[dict[str, str]]:
 
 
 def campaign_message_build(
-    *, rendered: RenderedCampaign, to: str, subscription: Subscription | None, test: bool = False
+    *,
+    rendered: RenderedCampaign,
+    to: str,
+    subscription: Subscription | None,
+    test: bool = False,
+    topic_ids: Collection[int] | None = None,
 ) -> bytes:
-    """One complete message: personalised subject, HTML and text, and per-recipient unsubscribe headers."""
-    values = merge_values(rendered=rendered, subscription=subscription)
+    """One complete message: personalised subject, HTML and text, and per-recipient unsubscribe headers.
+    ``topic_ids``: the recipient's subscribed topics, as for ``merge_values``."""
+    values = merge_values(rendered=rendered, subscription=subscription, topic_ids=topic_ids)
     subject = subject_personalise(rendered=rendered, values=values)
     headers = list_unsubscribe_headers(url=values["unsubscribe_url"]) if subscription else {}
     return message_build(

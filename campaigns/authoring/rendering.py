@@ -14,7 +14,7 @@ from campaigns.models import BrandSettings, CampaignPage
 
 TEXT_FOOTER = """
 --
-You receive this email because you subscribed to {topics} from {brand}.
+You receive this email because you subscribed to {{{{ subscribed_topics }}}} from {brand}.
 Manage your preferences: {{{{ preferences_url }}}}
 Unsubscribe: {{{{ unsubscribe_url }}}}
 View this email in your browser: {{{{ view_in_browser_url }}}}
@@ -38,6 +38,9 @@ class RenderedCampaign:
     subject_source: str
     text_source: str
     text_body: str  # the plain-text content before the footer (checked: never empty)
+    # The campaign's topics as (id, name), in the order topics are listed: the footer of each message names those
+    # its recipient subscribed to (the ``subscribed_topics`` merge value, personalise.py).
+    topics: tuple[tuple[int, str], ...] = ()
 
     @property
     def html_bytes(self) -> int:
@@ -47,12 +50,9 @@ class RenderedCampaign:
 def campaign_render(*, page: CampaignPage) -> RenderedCampaign:
     """Render ``page`` once: Django templates, then premailer, then split around the merge tags."""
     brand = BrandSettings.load()
-    topic_names = " and ".join(t.name for t in page.topics.all()) or "our emails"
-    html = css_inline(
-        render_to_string("emails/campaign.html", {"page": page, "brand": brand, "topic_names": topic_names})
-    )
+    html = css_inline(render_to_string("emails/campaign.html", {"page": page, "brand": brand}))
     text_body = page.plain_text_override.strip() or campaign_text_body(page)
-    text = text_body + TEXT_FOOTER.format(topics=topic_names, brand=brand.brand_name, address=brand.postal_address)
+    text = text_body + TEXT_FOOTER.format(brand=brand.brand_name, address=brand.postal_address)
     subject = " ".join(page.subject.split())
     return RenderedCampaign(
         page_id=page.pk,
@@ -66,11 +66,25 @@ def campaign_render(*, page: CampaignPage) -> RenderedCampaign:
         reply_to=page.reply_to,
         html_source=html,
         text_body=text_body,
+        topics=campaign_topics(page=page),
     )
 
 
+def campaign_topics(*, page: CampaignPage) -> tuple[tuple[int, str], ...]:
+    """The topics ``page`` goes to, as (id, name) in their listed order: a revision's page gives its own."""
+    return tuple((topic.pk, topic.name) for topic in page.topics.all())
+
+
 def rendered_from_sources(
-    *, page_id: int, revision_id: int | None, subject: str, html: str, text: str, sender: str, reply_to: str
+    *,
+    page_id: int,
+    revision_id: int | None,
+    subject: str,
+    html: str,
+    text: str,
+    sender: str,
+    reply_to: str,
+    topics: tuple[tuple[int, str], ...] = (),
 ) -> RenderedCampaign:
     """A rendered campaign rebuilt from what a send stored: compiling is cheap, rendering is not repeated."""
     return RenderedCampaign(
@@ -85,4 +99,5 @@ def rendered_from_sources(
         subject_source=subject,
         text_source=text,
         text_body="",
+        topics=topics,
     )

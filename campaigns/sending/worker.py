@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from campaigns.authoring.personalise import campaign_message_build
-from campaigns.authoring.rendering import RenderedCampaign, rendered_from_sources
+from campaigns.authoring.rendering import RenderedCampaign, campaign_topics, rendered_from_sources
 from campaigns.models import Delivery, DeliveryState, Send, SendState
 from campaigns.sending import worker_stop
 from campaigns.sending.services import (
@@ -57,6 +57,7 @@ from mailer.ses import (
 )
 from mailer.throttle import SendRateLimiter
 from subscribers.models import SubscriptionStatus, Suppression, SuppressionScope
+from subscribers.selectors import active_topic_ids_by_subscriber
 
 logger = logging.getLogger(__name__)
 # Rows marked in one commit have their slots within this span: at low rates one row at a time, marked just before
@@ -122,8 +123,23 @@ class _Message:
     raw: bytes
 
 
-def _build(rendered: RenderedCampaign, row: Delivery) -> bytes:
-    return campaign_message_build(rendered=rendered, to=row.subscriber.email, subscription=row.subscription)
+def _recipient_topics(rendered: RenderedCampaign, rows: list[Delivery]) -> dict[int, set[int]]:
+    """{subscriber id: the campaign's topics they are subscribed to}, for the footer of each message: one query per
+    batch, none when the campaign has a single topic (every recipient is subscribed to it)."""
+    if len(rendered.topics) < 2:
+        return {}
+    return active_topic_ids_by_subscriber(
+        subscriber_ids=[row.subscriber_id for row in rows], topic_ids=[topic_id for topic_id, _ in rendered.topics]
+    )
+
+
+def _build(rendered: RenderedCampaign, row: Delivery, topics: dict[int, set[int]]) -> bytes:
+    return campaign_message_build(
+        rendered=rendered,
+        to=row.subscriber.email,
+        subscription=row.subscription,
+        topic_ids=topics.get(row.subscriber_id),
+    )
 
 
 def _send_one(*, send_id: int, sender: str, message: _Message) -> Outcome:
@@ -300,6 +316,7 @@ class _SendWorker:
             text=send.text_source,
             sender=send.sender,
             reply_to=send.reply_to,
+            topics=campaign_topics(page=send.revision.as_object()),  # the topics of the revision sent
         )
         ses_send_email_client()  # made here, once: creating boto3 clients from several threads at once is not safe
         limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
@@ -371,6 +388,7 @@ class _SendWorker:
         ineligible = self.patience.run("re-checking recipients", _ineligible, rows)
         self.unwritten += [Outcome(pk, DeliveryState.SKIPPED, reason=reason) for pk, reason in ineligible.items()]
         waiting = deque(row for row in rows if row.pk not in ineligible)
+        topics = self.patience.run("reading recipients' topics", _recipient_topics, self.rendered, list(waiting))
         stop = False
         while waiting and not stop:
             # A whole group's worth of calls free first: at high rates that is what keeps commits few.
@@ -382,7 +400,7 @@ class _SendWorker:
                 stop = True
                 break
             group = [waiting.popleft() for _ in range(min(self.calls.free(), self.group_size, len(waiting)))]
-            messages = [_Message(row, _build(self.rendered, row)) for row in group]
+            messages = [_Message(row, _build(self.rendered, row, topics)) for row in group]
             slots = self.patience.run("reserving sending slots", self.slots.take, len(messages))
             if time.monotonic() > renew_at:
                 self.patience.run(

@@ -27,8 +27,7 @@ def test_campaign_editor_opens_with_only_verified_senders(staff_client, campaign
 @pytest.mark.parametrize(
     ("mode", "expected"),
     [
-        ("desktop", "Made for the long evenings"),
-        ("phone", "Email at phone width"),
+        ("email", "Made for the long evenings"),
         ("text", "Made for the long evenings\n=========================="),
         ("checks", "Before this campaign can be sent"),
     ],
@@ -43,7 +42,7 @@ def test_each_preview_mode_shows_the_real_email_for_a_sample_reader(staff_client
 
     body = response.content.decode()
     assert expected in body
-    if mode == "desktop":
+    if mode == "email":
         assert "Dear Ada," in body, "the sample reader's first name is merged in"
 
 
