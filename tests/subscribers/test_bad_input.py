@@ -113,7 +113,8 @@ def assert_refused_beside_the_field(responses, field: str, *, form: str = "form"
         assert any(
             words in message
             for words in (
-                "Null characters", "on one line", "at most", "longer than", "Enter a valid", "not UTF-8", "not a version"
+                "Null characters", "on one line", "at most", "longer than", "Enter a valid", "not UTF-8",
+                "not a version",
             )
         ), message
         page = html.unescape(response.content.decode())
