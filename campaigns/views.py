@@ -4,6 +4,7 @@ open-tracking image (/o/<token>.gif), and the hook SES events arrive at through 
 import logging
 import uuid
 
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotFound, HttpResponseRedirect
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from wagtail.models import Revision
 
 from campaigns.authoring.personalise import merge_values, view_in_browser_read
+from campaigns.authoring.preview import EMAIL_PAGE_POLICY
 from campaigns.authoring.rendering import campaign_render
 from campaigns.feedback.events import FeedbackError, feedback_receive
 from campaigns.feedback.sns import SnsFetchFailed, SnsVerificationError, sns_message_verify, sns_subscription_confirm
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 @require_GET
+@csp_replace(EMAIL_PAGE_POLICY)
 def view_in_browser(request, token: str):
     """The campaign as its recipient received it. The token is signed; it names no address."""
     try:

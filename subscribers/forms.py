@@ -1,7 +1,6 @@
 """Forms: validation and clear per-field messages only. They never write models; views call services."""
 
 import re
-import unicodedata
 
 import phonenumbers
 from django import forms
@@ -9,7 +8,9 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from wagtail.admin.forms.auth import LoginForm as WagtailLoginForm
 
+from . import fieldrules
 from .addresses import email_normalise
+from .fieldrules import RuleFieldsMixin
 from .login_throttle import LoginRefusal, login_failure_record, login_failures_clear, login_refusal_for
 from .models import Topic
 from .tasks import password_reset_request_task
@@ -47,14 +48,6 @@ def telephone_clean(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def text_clean(value: str, label: str) -> str:
-    """Trim and refuse control characters (which no name or address contains)."""
-    value = unicodedata.normalize("NFC", (value or "").strip())
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise forms.ValidationError(f"{label} contains characters that cannot be used.", code="control")
-    return value
-
-
 class EmailAddressField(forms.EmailField):
     """An email field that trims and lower-cases what it accepts."""
 
@@ -67,7 +60,7 @@ class EmailAddressField(forms.EmailField):
         return email_normalise(super().clean(value))
 
 
-class ProfileFieldsMixin(forms.Form):
+class ProfileFieldsMixin(RuleFieldsMixin, forms.Form):
     """Name, telephone and postal address with the shop's validation, shared by registration and details."""
 
     first_name = forms.CharField(label="First name", max_length=150)
@@ -92,7 +85,7 @@ class ProfileFieldsMixin(forms.Form):
         label="Postcode", max_length=10, widget=forms.TextInput(attrs={"autocomplete": "postal-code"})
     )
 
-    TEXT_FIELDS = ("first_name", "last_name", "address_line1", "address_line2", "town", "county")
+    field_rules = fieldrules.PERSON_RULES
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -104,16 +97,6 @@ class ProfileFieldsMixin(forms.Form):
 
     def clean_postcode(self):
         return postcode_clean(self.cleaned_data["postcode"])
-
-    def clean(self):
-        cleaned = super().clean()
-        for name in self.TEXT_FIELDS:
-            if name in cleaned:
-                try:
-                    cleaned[name] = text_clean(cleaned[name], self.fields[name].label)
-                except forms.ValidationError as err:
-                    self.add_error(name, err)
-        return cleaned
 
 
 class RegistrationForm(ProfileFieldsMixin):
@@ -271,12 +254,11 @@ class PreferencesForm(forms.Form):
         return {t for t in self.topics if self.cleaned_data.get(f"topic_{t.pk}")}
 
 
-class PublicSubscribeForm(forms.Form):
+class PublicSubscribeForm(RuleFieldsMixin, forms.Form):
     email = EmailAddressField(label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     first_name = forms.CharField(label="First name (optional)", max_length=150, required=False)
 
-    def clean_first_name(self):
-        return text_clean(self.cleaned_data["first_name"], "First name")
+    field_rules = {"first_name": fieldrules.FIRST_NAME}
 
 
 class ResendConfirmationForm(forms.Form):
@@ -287,7 +269,7 @@ class ConfirmForm(forms.Form):
     explicit_resubscribe = forms.BooleanField(label=EXPLICIT_RESUBSCRIBE, required=False)
 
 
-class UnsubscribeForm(forms.Form):
+class UnsubscribeForm(RuleFieldsMixin, forms.Form):
     SCOPE_TOPIC = "topic"
     SCOPE_ALL = "all"
     REASONS = [
@@ -308,6 +290,8 @@ class UnsubscribeForm(forms.Form):
     reason_text = forms.CharField(
         max_length=200, required=False, label="Anything to add? (optional)", widget=forms.TextInput
     )
+
+    field_rules = {"reason_text": fieldrules.UNSUBSCRIBE_REASON}
 
     def reason_summary(self) -> str:
         return " ".join(filter(None, [self.cleaned_data.get("reason"), self.cleaned_data.get("reason_text")]))

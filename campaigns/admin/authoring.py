@@ -25,6 +25,7 @@ class CampaignTestSendForm(forms.Form):
 
     addresses = forms.CharField(
         label="Send a test to",
+        max_length=services.TEST_ADDRESSES_MAX * 256,  # ten of the longest addresses, with their separators
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "you@example.com, colleague@example.com"}),
         help_text=f"Up to {services.TEST_ADDRESSES_MAX} addresses, separated by commas, spaces or new lines.",
     )

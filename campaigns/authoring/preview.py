@@ -8,6 +8,8 @@ import re
 from email.utils import parseaddr
 from html.parser import HTMLParser
 
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 
@@ -76,7 +78,18 @@ def _with_inbox_line(html: str, line_html: str) -> str:
         return line_html + html
     return html[: opening.end()] + line_html + html[opening.end() :]
 
+# The Content-Security-Policy of a page that shows an email: the preview here and the web view (/email/<token>/).
+# An email is written for mail clients, with inline styles everywhere and images that may be served from anywhere
+# (a CDN, the shop's site): those are allowed, and still no script runs at all. Wagtail renders the preview for a
+# request of its own, which the middleware would otherwise give the site's policy (docs/operations.md).
+EMAIL_PAGE_POLICY = {
+    "script-src": [NONE],
+    "style-src": [SELF, UNSAFE_INLINE],
+    "img-src": [SELF, "data:", "https:"],
+}
 
+
+@csp_replace(EMAIL_PAGE_POLICY)
 def campaign_preview_response(request, *, page, mode: str) -> HttpResponse:
     """email (the default): the inbox line, then the HTML part; text: the plain-text part; checks: the checklist."""
     rendered = campaign_render(page=page)

@@ -18,11 +18,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse, reverse_lazy
 from django.views.generic import FormView, TemplateView
 from wagtail.admin import messages
+from wagtail.admin.forms import WagtailAdminModelForm
+from wagtail.admin.panels import FieldPanel, ObjectList
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSetGroup
 from wagtail.admin.viewsets.model import ModelViewSet
 
-from .. import selectors
+from .. import fieldrules, selectors
 from ..models import Disclosure, Partner, Topic
 from ..permissions import DISCLOSURE_VIEW, PARTNER_EXPORT
 from ..services.disclosures import PARTNER_EXPORT_FIELDS, partner_export_create
@@ -213,13 +215,26 @@ class PartnerExportConfirmView(_DisclosureAdminMixin, TemplateView):
         )
 
 
+class PartnerForm(fieldrules.RuleFieldsMixin, WagtailAdminModelForm):
+    """A partner's name, purpose and contract, each on one line: they go into file names, CSV headers and the log."""
+
+    field_rules = {
+        "name": fieldrules.PARTNER_NAME,
+        "purpose": fieldrules.PARTNER_PURPOSE,
+        "contract_reference": fieldrules.CONTRACT_REFERENCE,
+    }
+
+
 class PartnerViewSet(ModelViewSet):
     model = Partner
     name = "partners"
     icon = "site"
     menu_label = "Partners"
     menu_order = 3
-    form_fields = ["name", "purpose", "contract_reference", "is_active"]
+    edit_handler = ObjectList(
+        [FieldPanel("name"), FieldPanel("purpose"), FieldPanel("contract_reference"), FieldPanel("is_active")],
+        base_form_class=PartnerForm,
+    )
     list_display = ["name", "purpose", "contract_reference", "is_active", "created_at"]
     list_filter = ["is_active"]
     copy_view_enabled = False

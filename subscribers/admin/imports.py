@@ -20,6 +20,7 @@ from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from ..csvcells import csv_cell
+from ..fieldrules import CONSENT_SOURCE, RuleFieldsMixin
 from ..models import PrivacyPolicyVersion, SubscriberImport, Topic
 from ..permissions import IMPORT
 from ..selectors import topic_default
@@ -73,8 +74,10 @@ class UploadForm(forms.Form):
     )
 
 
-class MappingForm(forms.Form):
+class MappingForm(RuleFieldsMixin, forms.Form):
     """One select per field, listing the file's columns; the topic, source and policy version for the whole file."""
+
+    field_rules = {"source": CONSENT_SOURCE}
 
     def __init__(self, *args, job: SubscriberImport, **kwargs):
         super().__init__(*args, **kwargs)

@@ -20,7 +20,7 @@ from wagtail.admin.ui.components import Component
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import AdminDateInput
 
-from .. import selectors
+from .. import fieldrules, selectors
 from ..models import (
     ConsentSource,
     ErasureSource,
@@ -46,7 +46,7 @@ def user_may_view(user) -> bool:
     return user_may(user, "view")
 
 
-class RightsRequestRecordForm(forms.Form):
+class RightsRequestRecordForm(fieldrules.RuleFieldsMixin, forms.Form):
     """A request as staff received it. The address finds the subscriber; it is not stored on the request."""
 
     kind = forms.ChoiceField(label="What they ask for", choices=RightsRequestKind.choices)
@@ -63,6 +63,7 @@ class RightsRequestRecordForm(forms.Form):
         max_length=RightsRequest._meta.get_field("note").max_length,
         help_text="A reference for staff, such as “letter of 3 March”. Not their details.",
     )
+    field_rules = {"note": fieldrules.RIGHTS_NOTE}
 
     def clean_email(self) -> Subscriber:
         email = self.cleaned_data["email"]
@@ -76,11 +77,12 @@ class RightsRequestRecordForm(forms.Form):
         return subscriber
 
 
-class RightsRequestCloseForm(forms.Form):
+class RightsRequestCloseForm(fieldrules.RuleFieldsMixin, forms.Form):
     """Closing a request: done, or refused with the reason."""
 
     status = forms.ChoiceField(choices=[(s, s) for s in (RightsRequestStatus.DONE, RightsRequestStatus.REFUSED)])
     outcome = forms.CharField(required=False, max_length=RightsRequest._meta.get_field("outcome").max_length)
+    field_rules = {"outcome": fieldrules.RIGHTS_OUTCOME}
 
 
 CLOSED_SHOWN = 200  # the closed list shows the most recent ones only
@@ -236,7 +238,8 @@ def rights_request_close_view(request, request_id: int):
     rights_request = _request_for_change(request, request_id)
     form = RightsRequestCloseForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "That form was incomplete; the request was not closed.")
+        problems = " ".join(form.errors.get("outcome", [])) or "That form was incomplete."
+        messages.error(request, f"The request was not closed. {problems}")
         return redirect("rights_admin:detail", request_id=rights_request.pk)
     try:
         rights_request = rights_request_close(

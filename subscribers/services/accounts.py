@@ -1,6 +1,6 @@
 """Accounts: registration, correcting details, changing the login address (confirmed before use)."""
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ..addresses import address_hmac, email_normalise
+from ..fieldrules import PERSON_RULES, values_require
 from ..links import absolute
 from ..mail import transactional_email_send
 from ..models import (
@@ -71,7 +72,11 @@ def account_register(*, details: RegistrationDetails, ip: str | None = None) -> 
     Typing an address proves nothing, so the account controls no mailing-list record until its holder
     uses the link sent to the address (``email_change_confirm`` then links the record and confirms the
     opt-in). The opt-in is held, pending, on the address's own record meanwhile.
+
+    Raises FieldRuleError for a name or address line that breaks its field's rule (``fieldrules``).
     """
+    person = {name: value for name, value in asdict(details).items() if name in PERSON_RULES}
+    details = replace(details, **values_require(person, PERSON_RULES))
     email = email_normalise(details.email)
     if User.objects.filter(email=email).exists():
         make_password(details.password)
@@ -129,7 +134,9 @@ def registration_attempt_notice_send(*, email: str) -> None:
 
 
 def profile_update(*, user: User, changes: dict[str, str]) -> list[str]:
-    """Correct name, telephone or address. Records which fields changed and when, never the values."""
+    """Correct name, telephone or address. Records which fields changed and when, never the values. Raises
+    FieldRuleError for a name or address line that breaks its field's rule (``fieldrules``)."""
+    changes = values_require(changes, PERSON_RULES)
     profile = user.profile
     changed = []
     with transaction.atomic():

@@ -1,6 +1,8 @@
 """The subscribers domain's exceptions. Services raise them; views turn them into messages."""
 
-from subscribers.errors import SubscribersError
+from subscribers.errors import FormFieldError, SubscribersError
+
+__all__ = ["FormFieldError", "SubscribersError"]  # re-exported: FormFieldError lives beside the base class
 
 
 class SubscriptionError(SubscribersError):
@@ -29,15 +31,6 @@ class EmailInUseError(AccountError):
 
 class EmailChangeLinkUsed(AccountError):
     """The email-change link was already used."""
-
-
-class FormFieldError(SubscribersError, ValueError):
-    """A refusal a form can show beside its cause: ``field`` names the form field the problem belongs to, when
-    there is one; the message says why."""
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 class RightsRequestError(FormFieldError):

@@ -16,6 +16,7 @@ from django.utils.formats import date_format
 
 from .. import permissions
 from ..audit import POLICY_PUBLISH, SUBSCRIBER_LOG
+from ..fieldrules import POLICY_SUMMARY, POLICY_TEXT
 from ..models import PolicyAcknowledgement, PrivacyPolicyVersion
 from .errors import PolicyVersionError
 
@@ -74,6 +75,9 @@ def privacy_policy_publish_check(
         raise PolicyVersionError(
             "Say in a sentence or two what changed: customers see it in the notice on Account Home.", field="summary"
         )
+    for name, rule, value in (("text", POLICY_TEXT, text), ("summary", POLICY_SUMMARY, summary)):
+        if problem := rule.problem(value):
+            raise PolicyVersionError(f"{rule.label} {problem}", field=name)
     if len(summary) > SUMMARY_MAX:
         raise PolicyVersionError(
             f"Keep the summary to {SUMMARY_MAX} characters ({len(summary)} given); the full text says the rest.",

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import permissions
+from ..fieldrules import RIGHTS_NOTE, RIGHTS_OUTCOME
 from ..models import RightsRequest, RightsRequestChannel, RightsRequestKind, RightsRequestStatus, Subscriber, User
 from .errors import RightsRequestError
 
@@ -64,6 +65,7 @@ def rights_request_open(
         raise RightsRequestError(f"Unknown kind of request {kind!r}.", field="kind")
     if channel not in RightsRequestChannel.values:
         raise RightsRequestError(f"Unknown channel {channel!r}.", field="channel")
+    note = RIGHTS_NOTE.require(note, field="note")
     today = timezone.localdate()
     if received_on > today:
         raise RightsRequestError(
@@ -77,7 +79,7 @@ def rights_request_open(
         received_on=received_on,
         deadline=rights_request_deadline(received_on, holidays=rights_request_holidays()),
         subscriber=subscriber,
-        note=note.strip(),
+        note=note,
         created_by=created_by,
     )
 
@@ -96,7 +98,7 @@ def rights_request_close(
     permissions.actor_require(closed_by, permissions.RIGHTS_REQUEST_CHANGE, action="close a privacy request")
     if status not in (RightsRequestStatus.DONE, RightsRequestStatus.REFUSED):
         raise RightsRequestError(f"A request is closed as done or refused, not {status!r}.", field="status")
-    outcome = outcome.strip()
+    outcome = RIGHTS_OUTCOME.require(outcome, field="outcome")
     if status == RightsRequestStatus.REFUSED and not outcome:
         raise RightsRequestError(
             "Give the reason for refusing the request: the person must be told why.", field="outcome"

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from .. import events
 from ..addresses import address_hmac, email_normalise
+from ..fieldrules import FIRST_NAME
 from ..links import absolute, preferences_url
 from ..mail import transactional_email_send
 from ..models import (
@@ -52,9 +53,10 @@ def subscriber_get_or_create(*, email: str, first_name: str = "", user: User | N
     """The subscriber for an address, created if new (and linked to ``user`` when given).
 
     An existing subscriber is never linked here: an account takes over a record only after proving the
-    address (``email_change_confirm``).
+    address (``email_change_confirm``). Raises FieldRuleError for a first name that breaks its rule.
     """
     email = email_normalise(email)
+    first_name = FIRST_NAME.require(first_name, field="first_name")
     subscriber, _ = Subscriber.objects.get_or_create(
         email=email, defaults={"first_name": first_name, "user": user, "address_hmac": address_hmac(email)}
     )

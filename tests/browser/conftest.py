@@ -26,6 +26,12 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}  # the narrowest common phone
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 EMAIL_TIMEOUT_SECONDS = 30
+# For page.wait_for_function: the progress bar (an import's, a send's) is drawn full. Its width is a class when
+# the page is drawn and a style the script sets while it polls; what counts is the width on screen.
+BAR_FULL = (
+    "() => { const f = document.querySelector('[data-progress-fill]'); "
+    "return f && f.getBoundingClientRect().width >= f.parentElement.getBoundingClientRect().width - 1; }"
+)
 
 
 def chromium_executable() -> str | None:

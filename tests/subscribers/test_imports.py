@@ -369,3 +369,45 @@ def test_an_error_message_never_repeats_a_cell_that_holds_an_address(write, gene
     report = run(path)
 
     assert report.errors == [[2, "Topic", "names no topic (use a topic's slug or name)."]]
+
+
+def test_a_first_name_source_or_order_reference_that_every_form_refuses_is_a_row_error(write, general):
+    # A quoted cell may span lines in CSV: the import reads it whole, then holds it to the forms' rules. A row is
+    # reported at the line it ends on.
+    path = write(
+        HEADER
+        + good("ann@mail.example")  # line 2: fine
+        + 'bob@mail.example,"Bob\r\nBcc: x@elsewhere.example",general,consent,Shop,2024-05-01,Yes,,\n'  # lines 3-4
+        + "cat@mail.example,Cat\x1b[31m,general,consent,Shop,2024-05-01,Yes,,\n"  # 5: a control character
+        + f"dan@mail.example,{'D' * 151},general,consent,Shop,2024-05-01,Yes,,\n"  # 6: longer than the form allows
+        + 'eve@mail.example,Eve,general,consent,"Shop\nfloor",2024-05-01,Yes,,\n'  # 7-8: source over two lines
+        + "fay@mail.example,Fay,general,soft_opt_in,,,,,A1\u2028B2\n"  # 9: a Unicode line separator
+        + 'gus@mail.example,Gus,general,consent,Shop,2024-05-01,"Yes,\nplease",,\n'  # 10-11: a wording may span lines
+    )
+
+    report = run(path)
+
+    assert report.errors == [
+        [4, "First name", "must be on one line: it contains a line break."],
+        [5, "First name", "contains control characters that cannot be used."],
+        [6, "First name", "is longer than 150 characters."],
+        [8, "Source", "must be on one line: it contains a line break."],
+        [9, "Order reference", "must be on one line: it contains a line break."],
+    ]
+    assert (report.rows, report.error_rows) == (7, 5)
+    assert not Subscriber.objects.exists()
+
+
+def test_names_are_stored_as_the_forms_store_them(write, general):
+    path = write(HEADER + good("ann@mail.example", name="  Zoe\u0301  "))  # "e" and a combining accent
+
+    run(path)
+
+    assert Subscriber.objects.get().first_name == "Zo\u00e9"  # one character, as the registration form keeps it
+
+
+def test_a_whole_file_source_over_two_lines_refuses_the_mapping(write, general):
+    path = write(HEADER + good("ann@mail.example"))
+
+    with pytest.raises(ImportMappingError, match="The consent source for the whole file must be on one line"):
+        run(path, source="Fair\r\nstall")

@@ -4,6 +4,7 @@ IMPORT_FILE_HOURS (``import_files_purge``, hourly)."""
 
 import logging
 import secrets
+import unicodedata
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,22 +50,30 @@ def import_upload(*, upload, created_by) -> SubscriberImport:
         )
     stored_name = f"{secrets.token_hex(16)}.csv"
     path = _root() / stored_name
-    with open(path, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
     try:
+        with open(path, "wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
         columns = csv_header_read(path)
-    except SubscriberImportError:
+        return SubscriberImport.objects.create(
+            created_by=created_by,
+            file_name=_file_name_shown(upload.name),
+            file_size=upload.size,
+            stored_name=stored_name,
+            columns=columns,
+            mapping=mapping_guess(columns),
+        )
+    except BaseException:
+        # Refused, or failed for any other reason: a file no import refers to would never be purged.
         path.unlink(missing_ok=True)
         raise
-    return SubscriberImport.objects.create(
-        created_by=created_by,
-        file_name=Path(upload.name).name[:255],
-        file_size=upload.size,
-        stored_name=stored_name,
-        columns=columns,
-        mapping=mapping_guess(columns),
-    )
+
+
+def _file_name_shown(name: str | None) -> str:
+    """The uploaded file's name as the admin shows it: its last part, without control characters (a browser never
+    sends them; a hand-made request may, and PostgreSQL cannot store a NUL)."""
+    shown = "".join(ch for ch in Path(name or "").name if unicodedata.category(ch) != "Cc")
+    return shown[:255] or "upload.csv"
 
 
 def import_options_save(

@@ -2,8 +2,8 @@
 row found, and the columns mapped to the import's fields.
 
 The file is never read whole: lines are read in binary with a length limit (a 10 MB line is refused after reading
-``IMPORT_MAX_LINE_BYTES`` of it), decoded strictly (the error names the line and the byte), and handed to the
-``csv`` module, which joins the lines of a quoted cell that contains line breaks.
+``IMPORT_MAX_LINE_BYTES`` of it), refused at the first NUL byte, decoded strictly (the error names the line and the
+byte), and handed to the ``csv`` module, which joins the lines of a quoted cell that contains line breaks.
 """
 
 import csv
@@ -116,6 +116,15 @@ class _LineReader:
             if self.number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM) :]
                 start += len(BOM)
+            nul = raw.find(b"\x00")
+            if nul >= 0:
+                # Text never holds one, and PostgreSQL cannot store one: a spreadsheet's own format, or UTF-16.
+                raise ImportFileRefused(
+                    f"Line {self.number} holds a NUL byte (byte {start + nul + 1} of the file), which a CSV file of "
+                    "text never has: is it a spreadsheet file, or saved as UTF-16? Save it as “CSV UTF-8” and "
+                    "upload it again.",
+                    line=self.number,
+                )
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as err:

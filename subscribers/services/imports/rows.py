@@ -17,14 +17,12 @@ from django.utils import timezone
 
 from ...addresses import AddressHasher
 from ...csvcells import FORMULA_START, signed_plain_address
+from ...fieldrules import CONSENT_SOURCE, FIRST_NAME, ORDER_REFERENCE
 from ...models import LawfulBasis, PrivacyPolicyVersion, Topic
 from ...wording import wording_hash
 from ..errors import ImportMappingError
 from .reader import FIELDS
 
-MAX_SOURCE = 100
-MAX_ORDER_REFERENCE = 64
-MAX_FIRST_NAME = 150
 DEFAULT_SOFT_OPT_IN_SOURCE = "order"
 BASES = {"consent": LawfulBasis.CONSENT, "softoptin": LawfulBasis.SOFT_OPT_IN}
 
@@ -124,6 +122,8 @@ class RowChecker:
                 f"There is no privacy policy version “{options.policy_version}”; the versions are "
                 f"{', '.join(sorted(self.versions)) or 'none yet'}."
             )
+        if options.source and (problem := CONSENT_SOURCE.problem(options.source)):
+            raise ImportMappingError(f"The consent source for the whole file {problem}")
         if options.topic is not None and not options.topic.is_active:
             raise ImportMappingError(f"The topic “{options.topic.name}” is inactive.")
         self.width = len(columns)
@@ -158,15 +158,17 @@ class RowChecker:
         email, email_key, email_alt = self._address(email_raw)
         if email is None:
             error((line, self._label("email"), "is not a valid email address." if email_raw else "is empty."))
-        if len(first_name) > MAX_FIRST_NAME:
-            error((line, self._label("first_name"), f"is longer than {MAX_FIRST_NAME} characters."))
+        # The same rules as every form's (subscribers.fieldrules): a name the registration form refuses is a row error.
+        first_name = FIRST_NAME.normalise(first_name)
+        if problem := FIRST_NAME.problem(first_name):
+            error((line, self._label("first_name"), problem))
         topic = self._topic(topic_raw, line, error)
         basis = _basis(basis_raw)
         if basis is None:
             error((line, self._label("lawful_basis"), "must be “consent” or “soft_opt_in”."))
         source = source or self.options.source
-        if len(source) > MAX_SOURCE:
-            error((line, self._label("consent_source"), f"is longer than {MAX_SOURCE} characters."))
+        if problem := CONSENT_SOURCE.problem(source):
+            error((line, self._label("consent_source"), problem))
         consented_at = None
         if date_raw:
             consented_at = _parse_date(date_raw)
@@ -188,8 +190,8 @@ class RowChecker:
                     f"{version.published_at:%Y-%m-%d}, after the consent {'date' if consented_at else 'was recorded'}.",
                 )
             )
-        if len(order) > MAX_ORDER_REFERENCE:
-            error((line, self._label("order_reference"), f"is longer than {MAX_ORDER_REFERENCE} characters."))
+        if problem := ORDER_REFERENCE.problem(order):
+            error((line, self._label("order_reference"), problem))
 
         if basis == LawfulBasis.CONSENT and not (source and date_raw and (wording or version_name)):
             missing = [
