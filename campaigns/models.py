@@ -279,6 +279,9 @@ class Delivery(models.Model):
     bounce_type = models.CharField(max_length=16, blank=True, default="", db_default="", choices=BounceType.choices)
     bounced_at = models.DateTimeField(null=True, blank=True)
     complained_at = models.DateTimeField(null=True, blank=True)
+    # That the recipient followed one of the email's tracked links, at least once: when first, never which link
+    # (link counts stay per link, on TrackedLink). Behind the report's "clicked by unique recipients" rate only.
+    clicked_at = models.DateTimeField(null=True, blank=True)
     resent_at = models.DateTimeField(
         null=True,
         blank=True,

@@ -36,6 +36,7 @@ def campaigns_export(subscriber_id: int) -> dict[str, list[dict]]:
                 "bounce": row.get_bounce_type_display(),
                 "bounced_at": _when(row.bounced_at),
                 "complained_at": _when(row.complained_at),
+                "first_clicked_at": _when(row.clicked_at),
             }
             for row in rows
         ]

@@ -71,12 +71,15 @@ def view_in_browser(request, token: str):
 def click(request, token: str):
     """A tracked link: count the click and redirect to the address stored for that link of that send.
 
-    The destination comes only from the database, never from the request (its query string, path or Referer
-    are ignored), so this is no open redirect. A bad token or an unknown link is a plain 404, never a redirect.
-    HEAD is answered like GET, and counted: link scanners use both (docs/campaigns.md).
+    The destination comes only from the database, never from the request (its path and Referer are ignored, and
+    of the query string only the recipient key ``r`` is read), so this is no open redirect. A bad token or an
+    unknown link is a plain 404, never a redirect. HEAD is answered like GET, and counted: link scanners use both
+    (docs/campaigns.md).
     """
     try:
-        response = HttpResponseRedirect(click_follow(token=token))
+        # ``r``: the recipient's signed key, for the "clicked by unique recipients" rate; only ever read, never
+        # followed. A recipient key is short: anything longer is not one.
+        response = HttpResponseRedirect(click_follow(token=token, recipient_key=request.GET.get("r", "")[:100]))
     except ClickError as err:
         response = HttpResponseNotFound(f"{err}\n", content_type="text/plain; charset=utf-8")
     # never_cache marks both answers no-store and private, so no proxy replays a redirect without counting it.

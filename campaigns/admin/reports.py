@@ -12,6 +12,7 @@ RATE_LABELS = {
     "delivered": "Delivered",
     "bounced": "Bounced (hard and soft)",
     "complained": "Complained",
+    "clicked": "Clicked (unique recipients)",
     "unsubscribed": "Unsubscribed from this email",
 }
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from campaigns.authoring.merge import header_safe
 from campaigns.authoring.rendering import RenderedCampaign
+from campaigns.results.clicks import CLICK_RECIPIENT_FIELD, click_recipient_key
 from subscribers.links import absolute, list_unsubscribe_headers, subscriber_links, token_path
 from subscribers.mail import message_build
 from subscribers.models import Subscription
@@ -71,6 +72,7 @@ def merge_values(
             "preferences_url": sample,
             "unsubscribe_url": sample,
             "subscribed_topics": subscribed_topics(rendered=rendered, topic_ids=None),
+            CLICK_RECIPIENT_FIELD: "",  # a sample reader's clicks mark no one
         }
     return {
         **values,
@@ -79,6 +81,7 @@ def merge_values(
             rendered=rendered, topic_ids={subscription.topic_id, *topic_ids} if topic_ids else (subscription.topic_id,)
         ),
         **subscriber_links(subscription=subscription),
+        CLICK_RECIPIENT_FIELD: click_recipient_key(subscription=subscription),
     }
 
 

@@ -1,11 +1,18 @@
-"""Click tracking: links of a send rewritten to ``/c/<token>/``, counted per link and never per person.
+"""Click tracking: links of a send rewritten to ``/c/<token>/?r=<recipient key>``, counted per link, and per
+recipient only as "followed a link of this email".
 
 At the start of a send, ``links_track`` replaces the address of every ``<a href>`` that is an absolute
 ``http(s)`` URL with a link to this site, and stores each distinct address once as a ``TrackedLink``. The token
-names only the send and the link's position, so every recipient's copy carries the same tracked links and a
-click says which link was followed, never who followed it (DESIGN.md section 7). ``click_follow`` counts a click
-and returns the stored address: the redirect can only go where the campaign linked, never to an address taken
-from the request (no open redirect).
+names only the send and the link's position; it is followed by a merge tag that each recipient's copy fills with
+their own signed key (``click_recipient_key``). ``click_follow`` counts the click on the link (how often each link
+was followed), marks the recipient's delivery as clicked the first time (how many people clicked, the report's
+"clicked by unique recipients" rate) and returns the stored address: the redirect can only go where the campaign
+linked, never to an address taken from the request (no open redirect).
+
+What is kept about a person is one time on their delivery row, like the delivery and bounce times SES reports:
+that they followed a link, never which one or how often. It is in their copy of their data and goes with
+erasure; reports show it only as an aggregate with the minimum group size (DESIGN.md section 7). A link whose key
+is missing, empty or forged still redirects and counts for the link, and marks nobody.
 """
 
 import re
@@ -15,12 +22,18 @@ from urllib.parse import urlsplit
 from django.core import signing
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.errors import CampaignError
-from campaigns.models import Send, TrackedLink
+from campaigns.models import Delivery, Send, TrackedLink
 from subscribers.links import absolute
+from subscribers.models import Subscription
+from subscribers.tokens import sign
 
 CLICK_SALT = "campaigns.click"
+CLICK_RECIPIENT_SALT = "campaigns.click-recipient"
+# The merge field each recipient's copy fills with their key; not one an author may use (merge.MERGE_FIELDS).
+CLICK_RECIPIENT_FIELD = "click_recipient"
 URL_MAX_LENGTH = TrackedLink._meta.get_field("url").max_length
 POSITION_MAX = 32767  # the largest PositiveSmallIntegerField every database accepts
 
@@ -80,6 +93,20 @@ def click_url(*, send_id: int, position: int) -> str:
     return absolute(reverse("campaigns:click", args=[click_token(send_id=send_id, position=position)]))
 
 
+def click_recipient_key(*, subscription: Subscription) -> str:
+    """Signed and opaque, one per recipient (the random public id of the subscription the email went to): which
+    delivery of a send a click marks. Computed once per message, beside the unsubscribe link."""
+    return sign(subscription.public_id.hex, salt=CLICK_RECIPIENT_SALT)
+
+
+def _click_recipient_read(key: str) -> str | None:
+    """The subscription public id (hex) a key names, or None for an empty, forged or foreign key."""
+    try:
+        return signing.Signer(salt=CLICK_RECIPIENT_SALT, sep=".").unsign(key)
+    except signing.BadSignature:
+        return None
+
+
 def _trackable(href: str) -> str | None:
     """The URL a browser would follow for this href, if it is one to track; None to leave the href alone.
 
@@ -135,7 +162,8 @@ def links_track(*, send: Send, html: str) -> str:
             continue
         position = positions.setdefault(url, len(positions) + 1)
         start, end, quoted, _ = span
-        new_href = escape(click_url(send_id=send.pk, position=position), quote=True)
+        tracked = f"{click_url(send_id=send.pk, position=position)}?r={{{{ {CLICK_RECIPIENT_FIELD} }}}}"
+        new_href = escape(tracked, quote=True)
         if not quoted:
             new_href = f'"{new_href}"'  # quoted now: safe whatever the address holds
         out += [html[last : match.start()], tag[:start], new_href, tag[end:]]
@@ -147,16 +175,23 @@ def links_track(*, send: Send, html: str) -> str:
     return "".join(out)
 
 
-def click_follow(*, token: str) -> str:
-    """Count one click on the link the token names and return its stored address, the only place to go.
+def click_follow(*, token: str, recipient_key: str = "") -> str:
+    """Count one click on the link the token names, mark the recipient's delivery clicked the first time, and
+    return the link's stored address, the only place to go.
 
     Raises ClickTokenInvalid for a forged, altered or foreign token and ClickLinkUnknown when no such link is
     stored; nothing is counted then. The count is incremented in the database (F()), so concurrent clicks are
-    never lost.
+    never lost; the delivery is marked by one conditional UPDATE, so a second click (or a concurrent one) changes
+    nothing. A missing or forged ``recipient_key`` marks nobody.
     """
     send_id, position = click_token_read(token=token)
     link = TrackedLink.objects.filter(send_id=send_id, position=position).only("pk", "url").first()
     if link is None:
         raise ClickLinkUnknown("This link is not valid.")
     TrackedLink.objects.filter(pk=link.pk).update(clicks=F("clicks") + 1)
+    public_id = _click_recipient_read(recipient_key) if recipient_key else None
+    if public_id:
+        Delivery.objects.filter(
+            send_id=send_id, subscription__public_id=public_id, clicked_at__isnull=True
+        ).update(clicked_at=timezone.now())
     return link.url

@@ -8,6 +8,7 @@ from django.db.models.functions import TruncDay, TruncHour, TruncMinute, TruncSe
 from django.utils import timezone
 
 from campaigns.models import BounceType, Delivery, DeliveryState, Send, TrackedLink
+from campaigns.results.clicks import CLICK_RECIPIENT_FIELD
 from subscribers.models import ConsentAction, ConsentEvent, ConsentSource
 
 EMAIL_UNSUBSCRIBE_SOURCES = (ConsentSource.EMAIL_LINK, ConsentSource.ONE_CLICK, ConsentSource.PREFERENCE_CENTRE)
@@ -37,6 +38,7 @@ REPORT_RATES = (
     ("delivered", "delivered"),
     ("bounced", "bounced"),
     ("complained", "complained"),
+    ("clicked", "clicked"),
     ("unsubscribed", "unsubscribed"),
 )
 
@@ -83,6 +85,7 @@ def _unsubscribed_after() -> Exists:
 def send_report(*, send: Send) -> dict:
     """A send's results in one aggregate query over its ledger, and its links' click counts.
 
+    "Clicked" counts recipients who followed at least one tracked link (each once, however often they clicked).
     "Unsubscribed" counts recipients who withdrew through an email's link after this message arrived and
     before the next message we sent them. Rates are out of the messages SES accepted (``sent``), the base SES
     itself uses for bounce and complaint rates. Nothing here names or lists a person.
@@ -98,6 +101,7 @@ def send_report(*, send: Send) -> dict:
         hard_bounced=Count("pk", filter=Q(bounce_type=BounceType.PERMANENT)),
         soft_bounced=Count("pk", filter=Q(bounce_type__in=(BounceType.TRANSIENT, BounceType.UNDETERMINED))),
         complained=Count("pk", filter=Q(complained_at__isnull=False)),
+        clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
     )
     counts["unsubscribed"] = (
         rows.filter(state=DeliveryState.SENT, subscriber__isnull=False).filter(_unsubscribed_after()).count()
@@ -113,7 +117,14 @@ def send_report(*, send: Send) -> dict:
         "rates": {name: rate_shown(counts[numerator], counts["sent"]) for name, numerator in REPORT_RATES},
         "links": links,
         "clicks": sum(link["clicks"] for link in links),
+        "clicks_per_recipient": clicks_per_recipient_tracked(send=send),
     }
+
+
+def clicks_per_recipient_tracked(*, send: Send) -> bool:
+    """Whether the send's links carry each recipient's key: sends made before clicks were told apart by recipient,
+    or of a campaign that does not track clicks, cannot say how many people clicked."""
+    return "{{ " + CLICK_RECIPIENT_FIELD + " }}" in (send.html_source or "")
 
 
 def _bucket(span: timedelta) -> tuple[type, timedelta]:

@@ -49,6 +49,7 @@ def test_the_report_shows_zero_as_zero_rates_and_why_a_small_group_is_hidden(
     Delivery.objects.filter(pk__in=[r.pk for r in rows[36:39]]).update(
         bounce_type="permanent", bounced_at=rows[0].finished_at
     )
+    Delivery.objects.filter(pk__in=[r.pk for r in rows[:6]]).update(clicked_at=rows[0].finished_at)
     links = list(TrackedLink.objects.filter(send=send).order_by("position"))
     TrackedLink.objects.filter(pk=links[0].pk).update(clicks=1234)
     TrackedLink.objects.filter(pk=links[1].pk).update(clicks=3)
@@ -73,7 +74,7 @@ def test_the_report_shows_zero_as_zero_rates_and_why_a_small_group_is_hidden(
     expect(bounced).to_contain_text("hidden")
     expect(bounced).to_have_attribute("title", re.compile(r"^Hidden: fewer than 5 people are behind this rate"))
     expect(bounced).to_contain_text("Fewer than 5 people behind it")  # on a phone, where there is no hover
-    expect(rates.locator("[data-rate=clicked] dd")).to_contain_text("Not measured")
+    expect(rates.locator("[data-rate=clicked] dd")).to_have_text("15.0%")  # 6 of the 40 followed a link
     expect(page.locator("#rates-note")).to_contain_text("out of the 40 messages SES accepted")
     screenshot(page, "C-report-rates", reload=True)
     section_screenshots(page, "#rates-heading", "C-report-rates-section")

@@ -96,7 +96,9 @@ def people(campaign, settings, tmp_path):
     partner_export_create(partner=partner, topic=general, made_by=None)
     suppression_add(email=mine.email, scope=SuppressionScope.THIRD_PARTY, reason=SuppressionReason.OBJECTED)
     partner_export_create(partner=partner, topic=general, made_by=None)
-    send_work(send_id=send_start(send=send_create(page=campaign)).pk)
+    send = send_start(send=send_create(page=campaign))
+    send_work(send_id=send.pk)
+    send.deliveries.filter(subscriber=mine).update(clicked_at=timezone.now())  # she followed a link in it
     return mine, other
 
 
@@ -135,6 +137,7 @@ def test_the_copy_holds_every_table_about_the_person_and_nothing_of_anyone_else(
     ]
     assert tables["emails_sent"][0]["campaign"] == "Winter collection"
     assert tables["emails_sent"][0]["state"] == "Accepted by SES"
+    assert tables["emails_sent"][0]["first_clicked_at"]
     assert tables["corrections"][0]["fields_changed"] == "telephone"
     assert [row["privacy_policy_version"] for row in tables["privacy_policy_acknowledgements"]] == ["1.0"]
     assert tables["privacy_policy_acknowledgements"][0]["acknowledged_at"]

@@ -1,5 +1,6 @@
-"""Click tracking: links rewritten at send start, counted per link (never per person), redirected only to the
-stored address. Real parts: send_start, the worker sending through moto's SES server, the Django test client."""
+"""Click tracking: links rewritten at send start, counted per link, each recipient's first click marked on their
+delivery (never which link), redirected only to the stored address. Real parts: send_start, the worker sending
+through moto's SES server, the Django test client."""
 
 import re
 from collections import Counter
@@ -10,11 +11,13 @@ from django.db.models import Sum
 
 from campaigns.authoring.personalise import view_in_browser_token
 from campaigns.authoring.rendering import campaign_render
-from campaigns.models import Send, TrackedLink
+from campaigns.models import Delivery, Send, TrackedLink
 from campaigns.results.clicks import (
+    CLICK_RECIPIENT_FIELD,
     ClickLinkUnknown,
     ClickTokenInvalid,
     click_follow,
+    click_recipient_key,
     click_token,
     click_url,
     links_track,
@@ -51,7 +54,12 @@ def hrefs(html: str) -> list[str]:
 
 
 def tracked_hrefs(html: str, site_url: str) -> list[str]:
-    return [h for h in hrefs(html) if h.startswith(f"{site_url}/c/")]
+    """The tracked links, without the recipient key that follows each (``?r=``)."""
+    return [h.split("?")[0] for h in hrefs(html) if h.startswith(f"{site_url}/c/")]
+
+
+def recipient_keys(html: str, site_url: str) -> set[str]:
+    return {h.split("?r=")[1] for h in hrefs(html) if h.startswith(f"{site_url}/c/")}
 
 
 def path_of(url: str) -> str:
@@ -87,7 +95,8 @@ def test_only_the_link_addresses_change_the_rest_of_the_html_is_byte_identical(c
 
     restored = send.html_source
     for link in send.links.all():
-        restored = restored.replace(click_url(send_id=send.pk, position=link.position), link.url)
+        tracked = f"{click_url(send_id=send.pk, position=link.position)}?r={{{{ {CLICK_RECIPIENT_FIELD} }}}}"
+        restored = restored.replace(tracked, link.url)
     assert restored == original != send.html_source
 
 
@@ -169,7 +178,9 @@ def test_any_quoting_and_attribute_order_is_rewritten_and_the_new_href_is_escape
         (2, "https://a.example/2"),
         (3, "https://a.example/3?x=1"),
     ]
-    one, two, three = (click_url(send_id=send.pk, position=p).replace('"', "&quot;") for p in (1, 2, 3))
+    one, two, three = (
+        click_url(send_id=send.pk, position=p).replace('"', "&quot;") + "?r={{ click_recipient }}" for p in (1, 2, 3)
+    )
     assert result == (
         f'<A class="b" data-href="https://evil.example" HREF="{one}">1</A>'
         f"<a href='{two}' title=\"it's > here\">2</a>"
@@ -294,7 +305,7 @@ def test_a_token_made_for_another_purpose_is_a_404(client, send, campaign):
 # End to end: a real send through the worker and moto's SES server
 
 
-def test_every_recipient_gets_the_same_tracked_links_and_one_leads_to_the_shop(campaign, client, outbox, settings):
+def test_every_recipient_gets_the_same_tracked_links_each_with_their_own_key(campaign, client, outbox, settings):
     # Given three subscribers and a send that tracks clicks
     subscriptions = [SubscriptionFactory() for _ in range(3)]
     send = started(campaign)
@@ -302,24 +313,63 @@ def test_every_recipient_gets_the_same_tracked_links_and_one_leads_to_the_shop(c
     # When the worker sends it through SES
     assert send_work(send_id=send.pk) == 3
 
-    # Then each recipient's HTML carries the same tracked links, in the same order: nothing personal in them
-    per_recipient = {}
+    # Then each recipient's HTML carries the same tracked links, in the same order, each followed by one key that
+    # is theirs alone
+    per_recipient, keys = {}, {}
     for subscription in subscriptions:
         message = outbox.last_to(subscription.subscriber.email)
-        per_recipient[subscription.subscriber.email] = tracked_hrefs(message.html, settings.SITE_URL)
+        per_recipient[subscription.pk] = tracked_hrefs(message.html, settings.SITE_URL)
+        keys[subscription.pk] = recipient_keys(message.html, settings.SITE_URL)
         assert not any(h.startswith(SHOP) for h in hrefs(message.html))
         assert f"{SHOP}/winter" in message.text  # the plain-text part is not tracked
+        assert keys[subscription.pk] == {click_recipient_key(subscription=subscription)}
+        assert subscription.subscriber.email not in message.html.split("/c/")[1]
     links = next(iter(per_recipient.values()))
     assert len(links) == 7
     assert all(found == links for found in per_recipient.values())
     assert set(links) == {click_url(send_id=send.pk, position=p) for p in (1, 2, 3)}
-    for subscription in subscriptions:
-        assert not any(subscription.public_id.hex in link for link in links)
+    assert len(set().union(*keys.values())) == 3
 
-    # And following one counts a click on that link and leads to the shop
-    response = client.get(path_of(links[2]))
+    # And following one, twice, counts two clicks on that link, marks that recipient once, and leads to the shop
+    first = subscriptions[0]
+    href = f"{path_of(links[2])}?r={click_recipient_key(subscription=first)}"
+    response = client.get(href)
     assert (response.status_code, response["Location"]) == (302, f"{SHOP}/aurora-ring")
-    assert list(send.links.values_list("position", "clicks")) == [(1, 0), (2, 1), (3, 0)]
+    marked = Delivery.objects.get(send=send, subscription=first).clicked_at
+    assert marked is not None
+    client.get(href)
+    assert list(send.links.values_list("position", "clicks")) == [(1, 0), (2, 2), (3, 0)]
+    assert Delivery.objects.get(send=send, subscription=first).clicked_at == marked, "the first click's time stays"
+    assert Delivery.objects.filter(send=send, clicked_at__isnull=False).count() == 1
+
+
+@pytest.mark.parametrize("key", ["", "nonsense", "0123456789abcdef0123456789abcdef.forged"])
+def test_a_click_with_no_key_or_a_forged_one_counts_for_the_link_and_marks_nobody(client, campaign, outbox, key):
+    SubscriptionFactory()
+    send = started(campaign)
+    send_work(send_id=send.pk)
+
+    response = client.get(f"{path_of(click_url(send_id=send.pk, position=1))}?r={key}")
+
+    assert (response.status_code, response["Location"]) == (302, f"{SHOP}/winter")
+    assert send.links.get(position=1).clicks == 1
+    assert not Delivery.objects.filter(clicked_at__isnull=False).exists()
+
+
+def test_a_key_of_someone_this_send_did_not_go_to_marks_nobody(client, campaign, outbox):
+    # Given a send to one subscriber, and someone who subscribed afterwards (so is not in its audience)
+    SubscriptionFactory()
+    send = started(campaign)
+    send_work(send_id=send.pk)
+    stranger = SubscriptionFactory()
+
+    # When a link of that send is followed with the stranger's genuine key
+    key = click_recipient_key(subscription=stranger)
+    response = client.get(f"{path_of(click_url(send_id=send.pk, position=1))}?r={key}")
+
+    # Then the link counts, and no delivery is marked (none exists for them)
+    assert response.status_code == 302 and send.links.get(position=1).clicks == 1
+    assert not Delivery.objects.filter(clicked_at__isnull=False).exists()
 
 
 def test_the_unsubscribe_link_in_a_tracked_email_is_personal_and_still_works(campaign, client, outbox, settings):

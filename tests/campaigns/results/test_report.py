@@ -163,5 +163,50 @@ def test_the_report_page_shows_rates_and_says_why_one_is_hidden(finished, admin_
     assert "data-rate-hidden" in bounced and ">hidden<" in bounced
     assert 'title="Hidden: fewer than 5 people are behind this rate, so it could single someone out."' in bounced
     assert re.search(r'data-rate="complained">\s*<dt>Complained</dt>\s*<dd>0%</dd>', rates)
-    assert "Not measured" in rates.split('data-rate="clicked"')[1], "clicks are counted per link, never per person"
+    clicked = rates.split('data-rate="clicked"')[1].split("</div>")[0]
+    assert re.search(r"<dt>Clicked \(unique recipients\)</dt>\s*<dd>0%</dd>", clicked), "nobody clicked: 0%"
     assert "out of the 8 messages SES accepted" in html
+
+
+def test_the_clicked_rate_counts_each_recipient_once_from_their_real_clicks(finished, client, outbox, admin_client):
+    # Given a send to eight people, five of whom follow links from their own email, one of them three times
+    send, people = finished
+    for person in people[:5]:
+        html = outbox.last_to(person.subscriber.email).html
+        tracked = re.findall(r'href="https?://[^/"]+(/c/[^"]+)"', html)
+        for href in tracked[: 3 if person is people[0] else 1]:
+            assert client.get(href.replace("&amp;", "&")).status_code == 302
+
+    # Then the report counts five people out of eight, however many clicks they made
+    results = send_report(send=send)
+    assert results["counts"]["clicked"] == 5
+    assert results["clicks"] == 7
+    assert results["rates"]["clicked"]["shown"] == "62.5%"
+    html = admin_client.get(reverse("campaigns_admin:send_report", args=[send.pk])).content.decode()
+    clicked = html.split('data-rate="clicked"')[1].split("</div>")[0]
+    assert re.search(r"<dd>62.5%</dd>", clicked)
+
+
+def test_the_clicked_rate_is_hidden_when_one_to_four_people_clicked(finished, admin_client):
+    send, _ = finished
+    Delivery.objects.filter(pk__in=list(send.deliveries.values_list("pk", flat=True)[:2])).update(
+        clicked_at=timezone.now()
+    )
+
+    html = admin_client.get(reverse("campaigns_admin:send_report", args=[send.pk])).content.decode()
+
+    clicked = html.split('data-rate="clicked"')[1].split("</div>")[0]
+    assert "data-rate-hidden" in clicked and ">hidden<" in clicked
+
+
+def test_a_send_whose_links_carry_no_recipient_key_says_the_clicked_rate_was_not_measured(finished, admin_client):
+    # Given a send made before recipients' keys were added to its links (its stored HTML has none)
+    send, _ = finished
+    send.html_source = send.html_source.replace("?r={{ click_recipient }}", "")
+    send.save(update_fields=["html_source"])
+
+    html = admin_client.get(reverse("campaigns_admin:send_report", args=[send.pk])).content.decode()
+
+    clicked = html.split('data-rate="clicked"')[1].split("</div>")[0]
+    assert "Not measured" in clicked and "Sent before clicks were counted per recipient" in clicked
+    assert send_report(send=send)["clicks_per_recipient"] is False
