@@ -99,7 +99,10 @@ class CampaignPage(Page):
     )
     track_clicks = models.BooleanField(
         default=True,
-        help_text="Count clicks per link (never per person): links go through this site, which redirects them.",
+        help_text=(
+            "Count clicks on each link, and how many recipients clicked (each once; never which link they chose): "
+            "links go through this site, which redirects them."
+        ),
     )
     track_opens = models.BooleanField(
         default=False,
