@@ -132,7 +132,8 @@ def webhook_endpoint_update(
     its pending deliveries go out again, in order."""
     actor_require(user, MANAGE, action="change a webhook endpoint")
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.select_for_update().select_related("partner").get(pk=endpoint.pk)
+        locked = WebhookEndpoint.objects.select_for_update(of=("self",)).select_related("partner")
+        endpoint = locked.get(pk=endpoint.pk)
         before = _snapshot(endpoint)
         if name is not UNSET:
             endpoint.name = _name_clean(name)
