@@ -20,11 +20,13 @@ PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 # The recommended shape on a two-core machine (docs/operations.md, "Workers and beat"): sends have processes of
 # their own, so a confirmation email or a bounce never waits behind a campaign, and so does "default", so an
-# import never does either. (node name, queues, processes)
+# import never does either; outgoing webhooks have theirs, so a slow receiver delays nothing else.
+# (node name, queues, processes)
 WORKERS = (
     ("sends", "sends", 2),
     ("mail", "transactional,feedback", 1),
     ("default", "default", 1),
+    ("webhooks", "webhooks", 1),
 )
 
 

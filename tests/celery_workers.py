@@ -194,7 +194,7 @@ class WorkerProcesses:
 
 
 def queues_clear() -> None:
-    """Delete the messages of the four queues (and those taken but not acknowledged) from the test Redis, and the
+    """Delete the messages of every queue (and those taken but not acknowledged) from the test Redis, and the
     worker processes' cache keys, so that nothing of one test wakes a worker of the next. Never FLUSHDB: the
     database may hold what other processes of this run keep there."""
     client = redis.Redis.from_url(settings.REDIS_URL)

@@ -19,6 +19,8 @@ ROLES = {
     "campaigns.tasks.sends_sweep_task": "default",
     "subscribers.tasks.subscriber_import_task": "default",
     "subscribers.tasks.access_export_task": "default",
+    "webhooks.tasks.webhook_deliver_task": "webhooks",
+    "webhooks.tasks.webhooks_sweep_task": "webhooks",
 }
 
 
@@ -29,17 +31,17 @@ def queue_of(task_name: str, options: dict | None = None) -> str:
 
 def our_tasks() -> list[str]:
     celery_app.loader.import_default_modules()  # what a worker does at start: every app's tasks module
-    return sorted(name for name in celery_app.tasks if name.startswith(("campaigns.", "subscribers.")))
+    return sorted(name for name in celery_app.tasks if name.startswith(("campaigns.", "subscribers.", "webhooks.")))
 
 
-def test_the_four_queues_are_declared_once_and_unrouted_tasks_go_to_default():
-    assert settings.TASK_QUEUE_NAMES == ("sends", "transactional", "feedback", "default")
+def test_the_five_queues_are_declared_once_and_unrouted_tasks_go_to_default():
+    assert settings.TASK_QUEUE_NAMES == ("sends", "transactional", "feedback", "webhooks", "default")
     assert [q.name for q in settings.CELERY_TASK_QUEUES] == list(settings.TASK_QUEUE_NAMES)
     assert celery_app.conf.task_default_queue == "default"
     assert set(celery_app.amqp.queues) == set(settings.TASK_QUEUE_NAMES)
 
 
-def test_every_task_of_ours_goes_to_one_of_the_four_queues():
+def test_every_task_of_ours_goes_to_one_of_the_five_queues():
     names = our_tasks()
 
     assert set(ROLES) <= set(names), f"tasks not registered: {sorted(set(ROLES) - set(names))}"
@@ -51,12 +53,13 @@ def test_each_role_has_its_queue(task_name, queue):
     assert queue_of(task_name) == queue
 
 
-def test_every_beat_task_runs_on_the_default_queue():
+def test_every_beat_task_runs_on_the_default_queue_but_the_webhooks_sweep_which_runs_beside_its_deliveries():
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
-        assert queue_of(entry["task"], entry.get("options")) == "default", entry
+        expected = "webhooks" if entry["task"].startswith("webhooks.") else "default"
+        assert queue_of(entry["task"], entry.get("options")) == expected, entry
 
 
-def test_a_worker_started_without_queues_consumes_all_four():
+def test_a_worker_started_without_queues_consumes_all_five():
     # Development and the test suite's in-thread worker run every role in one worker.
     assert set(celery_app.amqp.queues.consume_from) == set(settings.TASK_QUEUE_NAMES)
 
@@ -65,4 +68,4 @@ def test_a_signup_queued_through_redis_lands_on_the_transactional_queue(broker_t
     public_signup_task.delay(email="new@mail.example", first_name="", ip=None)
 
     assert [m["task"] for m in queued_tasks("transactional")] == ["subscribers.tasks.public_signup_task"]
-    assert [queued_tasks(q) for q in ("sends", "feedback", "default")] == [[], [], []]
+    assert [queued_tasks(q) for q in ("sends", "feedback", "webhooks", "default")] == [[], [], [], []]

@@ -35,6 +35,7 @@ from campaigns.errors import CampaignError
 from campaigns.models import BounceType, Delivery, DeliveryState, FeedbackEvent, SoftBounce
 from campaigns.personal_data import event_payload_without_erased
 from subscribers.addresses import address_hmac, address_spellings
+from subscribers.outbound import outbound_event_publish
 from subscribers.services import address_bounced, address_complained
 
 logger = logging.getLogger(__name__)
@@ -179,6 +180,14 @@ def _on_bounce(event: dict) -> None:
     if not hard and bounce_type not in ("Permanent", "Transient"):
         kind = BounceType.UNDETERMINED
     _deliveries(event).update(bounce_type=kind, bounced_at=when)
+    _deliveries_announce(event, type="delivery.bounced", bounce_type=str(kind))
+
+
+def _deliveries_announce(event: dict, *, type: str, **data) -> None:
+    """One event for other systems (outgoing webhooks) per ledger row the SES event is about, with its send and the
+    subscriber's public id; never the address SES names."""
+    for row in _deliveries(event).select_related("subscriber").only("pk", "send_id", "subscriber"):
+        outbound_event_publish(type=type, subscriber=row.subscriber, data={"send": row.send_id, **data})
 
 
 def _suppress_bounced(*, email: str, detail: str) -> None:
@@ -196,6 +205,7 @@ def _on_complaint(event: dict) -> None:
     for email in _recipients(complaint.get("complainedRecipients")):
         address_complained(email=email, detail=detail)
     _deliveries(event).update(complained_at=_when(complaint.get("timestamp")))
+    _deliveries_announce(event, type="delivery.complained", feedback_type=complaint.get("complaintFeedbackType") or "")
 
 
 def _on_failure(event: dict) -> None:

@@ -28,6 +28,7 @@ from campaigns.results.clicks import links_track
 from campaigns.results.opens import open_pixel_add
 from campaigns.sending.audience import audience_snapshot
 from campaigns.sending.locks import campaign_send_lock
+from subscribers.outbound import outbound_event_publish
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def send_start(*, send: Send) -> Send:
         send.audience_complete, send.audience_cursor = end is None, end or 0
         send.state, send.started_at = SendState.SENDING, timezone.now()
         send.save()
+        _send_announce(send=send, type="send.started", total=send.total)
         transaction.on_commit(lambda: _wake_workers(send.pk))
         if end is not None:
             transaction.on_commit(lambda: _audience_continue_later(send.pk))
@@ -212,6 +214,16 @@ def send_wake_later(*, send_id: int, seconds: float) -> None:
     send_work_task.apply_async(kwargs={"send_id": send_id}, countdown=max(0.0, seconds))
 
 
+def _send_announce(*, send: Send, type: str, **data) -> None:
+    """Tell other systems (outgoing webhooks) about a send's state, in the transaction that changed it. Once per
+    state change of a send, never per message: nothing here runs in the send loop."""
+    outbound_event_publish(
+        type=type,
+        data={"send": send.pk, "campaign": send.page_id, **data},
+        ordering_key=f"send:{send.pk}",
+    )
+
+
 def _send_event(*, send: Send, action: str, user=None, rows: int = 0, detail: str = "") -> None:
     """The send's own history, and for a person's action the site's audit log."""
     SendEvent.objects.create(send_id=send.pk, action=action, user=user, rows=rows, detail=detail)
@@ -234,6 +246,7 @@ def send_pause(*, send: Send, user=None, reason: str = "Paused by staff") -> Sen
         )
         if paused:  # a person's pause needs no reason in the history; the platform's says why
             _send_event(send=send, action=SendAction.PAUSED, user=user, detail="" if user else reason)
+            _send_announce(send=send, type="send.paused", by="staff" if user else "platform")
     send.refresh_from_db()
     return send
 
@@ -319,6 +332,7 @@ def send_finish_if_done(*, send_id: int) -> bool:
         if send is None or Delivery.objects.filter(send_id=send_id, state__in=OPEN_STATES).exists():
             return False
         Send.objects.filter(pk=send_id).update(state=SendState.SENT, finished_at=timezone.now())
+        _send_announce(send=send, type="send.finished", state=SendState.SENT.value)
     return True
 
 

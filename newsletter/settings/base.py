@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "mailer",
     "subscribers",
     "campaigns",
+    "webhooks",
     "wagtail.contrib.forms",
     "wagtail.contrib.redirects",
     "wagtail.contrib.settings",
@@ -128,9 +129,10 @@ CELERY_BROKER_URL, CACHES = redis_settings(REDIS_URL or "redis://127.0.0.1:6379/
 # Queues by role (docs/operations.md, "Workers and beat"): each role has workers of its own, so a long send never
 # holds up a confirmation email or the processing of a bounce. Everything not routed here (the sweeper and the
 # other beat tasks, imports, exports, retention, purges, and the rest of a large send's audience, which must not wait
-# for a sends process to come free) goes to "default".
-TASK_QUEUE_NAMES = ("sends", "transactional", "feedback", "default")
-# Declared, so that a worker started without -Q consumes all four (development, tests, the smallest setups).
+# for a sends process to come free) goes to "default". Outgoing webhooks have their own: a receiver that is slow or
+# down holds up only its own deliveries.
+TASK_QUEUE_NAMES = ("sends", "transactional", "feedback", "webhooks", "default")
+# Declared, so that a worker started without -Q consumes all five (development, tests, the smallest setups).
 CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUE_NAMES)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
@@ -141,6 +143,8 @@ CELERY_TASK_ROUTES = {
     "subscribers.tasks.public_signup_task": {"queue": "transactional"},
     "subscribers.tasks.password_reset_request_task": {"queue": "transactional"},
     "campaigns.tasks.campaign_test_send_task": {"queue": "transactional"},
+    "webhooks.tasks.webhook_deliver_task": {"queue": "webhooks"},
+    "webhooks.tasks.webhooks_sweep_task": {"queue": "webhooks"},
 }
 # A send loop that loses the broker keeps going (it reconnects to Redis itself): cancelling it would cut its SES
 # calls short and leave rows in doubt.
@@ -165,7 +169,28 @@ CELERY_BEAT_SCHEDULE: dict = {
     "feedback-payloads-purge": {"task": "campaigns.tasks.feedback_payloads_purge_task", "schedule": 86400.0},
     # Uploaded CSV files of subscriber imports are deleted when the import ends, or after IMPORT_FILE_HOURS.
     "import-files-purge": {"task": "subscribers.tasks.subscriber_import_files_purge_task", "schedule": 3600.0},
+    # Webhook retries whose task was lost, endpoints failing for five days, rotated secrets whose overlap is over.
+    # On the webhooks queue, beside the deliveries: a backlog there never delays the other sweeps, nor they it.
+    "webhooks-sweep": {"task": "webhooks.tasks.webhooks_sweep_task", "schedule": 30.0},
 }
+# --- Outgoing webhooks (docs/webhooks.md) ----------------------------------------------------------------
+# Seconds to wait after each failed attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts in all).
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+# How long the previous secret goes on signing after a rotation.
+WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", default=24.0)
+# Deliveries a worker claims at a time; how long one task delivers before handing over to a new one; how many tasks
+# the sweep queues at most when it finds due work.
+WEBHOOK_CLAIM_BATCH = env.int("WEBHOOK_CLAIM_BATCH", default=20)
+WEBHOOK_TASK_SECONDS = env.float("WEBHOOK_TASK_SECONDS", default=120.0)
+WEBHOOK_SWEEP_WAKE = env.int("WEBHOOK_SWEEP_WAKE", default=4)
+# Posting to private, loopback, link-local or reserved addresses is refused unless this is true (local and test
+# settings only: production never posts inside its own network).
+WEBHOOKS_ALLOW_PRIVATE_URLS = env.bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=False)
+
 RETENTION_PENDING_OPT_IN_DAYS = env.int("RETENTION_PENDING_OPT_IN_DAYS", default=30)
 RETENTION_SES_EVENT_DAYS = env.int("RETENTION_SES_EVENT_DAYS", default=90)
 

@@ -17,6 +17,8 @@ SES_ENDPOINT_URL = env.str("SES_ENDPOINT_URL", default="http://127.0.0.1:8025")
 SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="newsletter-local")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Larkspur & Lune <hello@larkspur-lune.example>")
 OUTBOX_ENABLED = env.bool("OUTBOX_ENABLED", default=True)
+# Development receivers listen on 127.0.0.1.
+WEBHOOKS_ALLOW_PRIVATE_URLS = env.bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=True)
 SES_MAX_SEND_RATE = env.float("SES_MAX_SEND_RATE", default=100.0)
 CAMPAIGN_SENDERS = env.list(
     "CAMPAIGN_SENDERS",

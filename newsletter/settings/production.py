@@ -23,6 +23,8 @@ CAMPAIGN_SENDERS = env.list("CAMPAIGN_SENDERS", default=[DEFAULT_FROM_EMAIL])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 WAGTAILADMIN_BASE_URL = SITE_URL
 OUTBOX_ENABLED = False
+# Never post webhooks inside our own network (webhooks/addresses.py), whatever the environment says.
+WEBHOOKS_ALLOW_PRIVATE_URLS = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

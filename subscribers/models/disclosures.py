@@ -34,6 +34,8 @@ class Partner(models.Model):
 class DisclosureKind(models.TextChoices):
     PARTNER_EXPORT = "partner_export", "Partner export"
     BUSINESS_TRANSFER = "business_transfer", "Sale of the business"
+    # One event about one person, with their address and name, posted to a partner's webhook endpoint.
+    WEBHOOK = "webhook", "Webhook to a partner"
 
 
 class Disclosure(models.Model):

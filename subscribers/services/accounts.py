@@ -23,6 +23,7 @@ from ..models import (
     SubscriptionStatus,
     User,
 )
+from ..outbound import outbound_event_publish
 from ..selectors import (
     address_proof_opt_ins,
     marketing_suppressions_needing_explicit_request,
@@ -269,6 +270,8 @@ def email_change_confirm(*, token: str, ip: str | None = None) -> User:
             adopted.user = user
             adopted.email_confirmed_at = now
             adopted.save()
+            if existing is None:
+                outbound_event_publish(type="subscriber.created", subscriber=adopted, data={})
         user.email = change.new_email
         user.save(update_fields=["email"])
         subscription_confirm_with_address(

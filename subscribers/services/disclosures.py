@@ -52,6 +52,35 @@ def disclosure_recipients_insert(
         return cursor.rowcount
 
 
+def webhook_disclosure_record(
+    *,
+    partner: Partner | None,
+    recipient: str,
+    subscriber_id: int,
+    fields: list[str],
+    checksum: str,
+    description: str,
+) -> Disclosure:
+    """Log one webhook delivery that carries a person's details to a partner's endpoint: a disclosure of one person,
+    its fields and the SHA-256 of the body handed over. ``recipient`` names the endpoint when no partner is linked;
+    ``description`` (the event type and its id) stands where an export names its file. Made by the platform itself,
+    so nobody is named as having made it. Call inside a transaction with the delivery it is for."""
+    disclosure = Disclosure.objects.create(
+        kind=DisclosureKind.WEBHOOK,
+        partner=partner,
+        recipient=(partner.name if partner else recipient)[:150],
+        purpose=partner.purpose if partner else "Events about subscribers, by webhook",
+        contract_reference=partner.contract_reference if partner else "",
+        made_at=timezone.now(),
+        row_count=1,
+        checksum=checksum,
+        fields_shared=list(fields),
+        file_name=description[:255],
+    )
+    DisclosureRecipient.objects.create(disclosure=disclosure, subscriber_id=subscriber_id)
+    return disclosure
+
+
 def partner_export_file_name(*, partner: Partner, topic: Topic, when=None) -> str:
     when = when or timezone.now()
     return f"{slugify(partner.name) or 'partner'}-{topic.slug}-{timezone.localtime(when):%Y-%m-%d}.csv"

@@ -27,6 +27,7 @@ from ..models import (
     SuppressionReason,
     SuppressionScope,
 )
+from ..outbound import outbound_event_publish
 from ..personal_data import ErasureTarget, erasers
 from .access_export import access_export_files_delete
 from .suppression import suppression_add
@@ -83,6 +84,9 @@ def _erase(*, user, subscriber, source, performed_by, rights_request) -> Erasure
             subscription_ids=tuple(subscriber.subscriptions.values_list("pk", flat=True)) if subscriber else (),
             emails=tuple(sorted(emails)),
         )
+        if subscriber is not None:
+            # Before the erasers run, so that the webhooks' eraser takes the person's details out of this event too.
+            outbound_event_publish(type="subscriber.erased", subscriber=subscriber, data={})
         counts: dict[str, int] = {}
         for eraser in erasers().values():
             counts.update(eraser(target))

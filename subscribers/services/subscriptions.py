@@ -25,6 +25,7 @@ from ..models import (
     Topic,
     User,
 )
+from ..outbound import outbound_event_publish
 from ..selectors import (
     email_hard_bounced,
     email_is_suppressed,
@@ -57,10 +58,18 @@ def subscriber_get_or_create(*, email: str, first_name: str = "", user: User | N
     """
     email = email_normalise(email)
     first_name = FIRST_NAME.require(first_name, field="first_name")
-    subscriber, _ = Subscriber.objects.get_or_create(
-        email=email, defaults={"first_name": first_name, "user": user, "address_hmac": address_hmac(email)}
-    )
+    with transaction.atomic():
+        subscriber, created = Subscriber.objects.get_or_create(
+            email=email, defaults={"first_name": first_name, "user": user, "address_hmac": address_hmac(email)}
+        )
+        if created:
+            outbound_event_publish(type="subscriber.created", subscriber=subscriber, data={})
     return subscriber
+
+
+def _subscription_data(subscription: Subscription) -> dict:
+    """What an event about a subscription names: public ids and the topic's slug, never the address."""
+    return {"subscription": str(subscription.public_id), "topic": subscription.topic.slug}
 
 
 def subscription_request(
@@ -262,6 +271,9 @@ def _subscriptions_activate(
         events.consent_confirmed_event(
             subscription=subscription, source=source, wording=wording, ip=ip, detail=detail
         )
+        outbound_event_publish(
+            type="subscription.confirmed", subscriber=subscriber, data=_subscription_data(subscription)
+        )
     subscriber.email_confirmed_at = now
     subscriber.save(update_fields=["email_confirmed_at"])
     _lift_marketing_suppressions(subscriber=subscriber, explicit=explicit, mailbox_proven=True, source=source, ip=ip)
@@ -312,6 +324,9 @@ def subscription_give(
             update_fields=["status", "lawful_basis", "confirmed_at", "unsubscribed_at", "confirm_nonce_hash"]
         )
         events.consent_given_event(subscription=subscription, source=source, wording=wording, ip=ip)
+        outbound_event_publish(
+            type="subscription.confirmed", subscriber=subscriber, data=_subscription_data(subscription)
+        )
         _lift_marketing_suppressions(subscriber=subscriber, explicit=False, mailbox_proven=False, source=source, ip=ip)
     return subscription
 
@@ -336,6 +351,11 @@ def subscription_withdraw(
         subscription.confirm_nonce_hash = ""
         subscription.save(update_fields=["status", "unsubscribed_at", "confirm_nonce_hash"])
         events.consent_withdrawn_event(subscription=subscription, source=source, wording=wording, ip=ip, reason=reason)
+        outbound_event_publish(
+            type="subscription.withdrawn",
+            subscriber=subscription.subscriber,
+            data=_subscription_data(subscription),
+        )
     return subscription
 
 

@@ -2,8 +2,9 @@
 
 from django.db import transaction
 
-from ..addresses import address_hmac
-from ..models import Suppression, SuppressionReason, SuppressionScope
+from ..addresses import address_hmac, email_normalise
+from ..models import Subscriber, Suppression, SuppressionReason, SuppressionScope
+from ..outbound import outbound_event_publish
 
 # How hard each reason is to lift, weakest first. A scope keeps the strongest reason it was given, so a
 # complaint recorded after an unsubscribe is not lifted by the rule for unsubscribes.
@@ -26,6 +27,14 @@ def suppression_add(*, email: str, scope: SuppressionScope, reason: SuppressionR
         if not created and REASON_STRENGTH.index(reason) > REASON_STRENGTH.index(suppression.reason):
             suppression.reason = reason
             suppression.save(update_fields=["reason"])
+        # An erasure's tombstone is announced as the erasure (subscriber.erased), never as a suppression of a person
+        # who by then is gone.
+        if created and reason != SuppressionReason.ERASED:
+            outbound_event_publish(
+                type="suppression.added",
+                subscriber=Subscriber.objects.filter(email=email_normalise(email)).first(),
+                data={"scope": str(scope), "reason": str(reason)},
+            )
     return suppression
 
 

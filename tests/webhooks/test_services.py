@@ -1,0 +1,113 @@
+"""The staff actions the admin and the API call: each checks webhooks.manage_webhooks, refuses bad input naming the
+field and changing nothing, and writes the audit log."""
+
+import pytest
+from wagtail.models import ModelLogEntry
+
+from subscribers.errors import ActionForbidden
+from subscribers.services import subscriber_get_or_create
+from tests.factories import PRIVACY_OFFICERS, SENDERS, staff_in_role
+from webhooks import selectors, services
+from webhooks.delivery import webhook_deliveries_run
+from webhooks.errors import WebhookError
+from webhooks.models import DeliveryState, WebhookDelivery, WebhookEndpoint
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def officer():
+    return staff_in_role(PRIVACY_OFFICERS, "officer@larkspur-lune.example")
+
+
+def _create(user, **overrides):
+    options = {"name": "CRM", "url": "https://hooks.example/in", "events": ["subscriber.created"], **overrides}
+    return services.webhook_endpoint_create(user=user, **options)
+
+
+def test_privacy_officers_may_manage_endpoints_and_each_action_is_in_the_audit_log(officer):
+    endpoint, secret = _create(officer)
+    services.webhook_endpoint_update(user=officer, endpoint=endpoint, name="Shop CRM")
+    services.webhook_endpoint_secret_rotate(user=officer, endpoint=endpoint)
+    services.webhook_endpoint_delete(user=officer, endpoint=endpoint)
+
+    actions = list(ModelLogEntry.objects.filter(user=officer).order_by("pk").values_list("action", flat=True))
+    assert actions == [
+        "webhooks.endpoint_create",
+        "webhooks.endpoint_update",
+        "webhooks.endpoint_secret_rotate",
+        "webhooks.endpoint_delete",
+    ]
+    assert secret not in str(list(ModelLogEntry.objects.values_list("data", flat=True)))
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda user, endpoint: _create(user),
+        lambda user, endpoint: services.webhook_endpoint_update(user=user, endpoint=endpoint, name="X"),
+        lambda user, endpoint: services.webhook_endpoint_secret_rotate(user=user, endpoint=endpoint),
+        lambda user, endpoint: services.webhook_endpoint_delete(user=user, endpoint=endpoint),
+        lambda user, endpoint: selectors.webhook_endpoints_list(user=user),
+    ],
+)
+def test_a_campaign_sender_may_not_manage_webhooks_and_nothing_changes(action):
+    endpoint, secret = _create(None)
+    sender = staff_in_role(SENDERS, "sender@larkspur-lune.example")
+
+    with pytest.raises(ActionForbidden, match=r"webhooks\.manage_webhooks"):
+        action(sender, endpoint)
+
+    endpoint.refresh_from_db()
+    assert (WebhookEndpoint.objects.count(), endpoint.name, endpoint.secret) == (1, "CRM", secret)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"name": " "}, "name"),
+        ({"url": "ftp://hooks.example/in"}, "url"),
+        ({"url": "https://hooks.example/" + "x" * 500}, "url"),
+        ({"events": []}, "events"),
+        ({"events": ["subscriber.created", "order.paid"]}, "events"),
+        ({"is_partner": True}, "partner"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_saved(overrides, field):
+    with pytest.raises(WebhookError) as refused:
+        _create(None, **overrides)
+
+    assert refused.value.field == field
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_rotation_keeps_the_previous_secret_signing_until_its_overlap_ends():
+    endpoint, first = _create(None)
+
+    endpoint, second = services.webhook_endpoint_secret_rotate(user=None, endpoint=endpoint, previous_valid_hours=24)
+
+    assert second != first
+    assert (endpoint.secret, endpoint.previous_secret) == (second, first)
+    assert endpoint.previous_secret_expires_at is not None
+
+
+def test_send_again_makes_one_new_attempt_for_a_failed_delivery_and_is_refused_for_a_pending_one(
+    receiver, endpoint_for, officer, settings
+):
+    settings.WEBHOOK_RETRY_SCHEDULE = []  # one attempt, then failed
+    receiver.plan = lambda n: (500, 0) if n == 0 else (200, 0)
+    endpoint_for(events=["subscriber.created"])
+    subscriber_get_or_create(email="ada@mail.example")
+    webhook_deliveries_run()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == DeliveryState.FAILED
+
+    services.webhook_delivery_resend(user=officer, delivery=delivery)
+    with pytest.raises(WebhookError, match="still pending"):
+        services.webhook_delivery_resend(user=officer, delivery=delivery)
+    webhook_deliveries_run()
+
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.SUCCEEDED, 2)
+    assert receiver.requests[0].headers["webhook-id"] == receiver.requests[1].headers["webhook-id"]
+    assert ModelLogEntry.objects.filter(user=officer, action="webhooks.delivery_resend").count() == 1

@@ -1,0 +1,107 @@
+"""From a change to the ledger: an event row and one delivery row per endpoint that wants it, written inside the
+transaction of the change (registered with ``subscribers.outbound`` when the app starts), and a worker woken after
+commit. So every committed change is announced at least once, and a change that rolls back announces nothing.
+
+Privacy is decided here first and again just before each attempt (``webhooks.delivery``): an event about a person
+who objected to sharing is never delivered to a partner's endpoint; its delivery row is written as skipped, with the
+reason, so staff can see it was held back.
+"""
+
+from functools import reduce
+from operator import or_
+
+from django.db import transaction
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from subscribers.addresses import address_hmac
+from subscribers.models import Suppression, SuppressionScope
+from subscribers.personal_data import ErasureTarget, text_scrub
+
+from .models import EVENT_TYPES, DeliveryState, WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+OBJECTED_REASON = "The person objected to sharing with third parties; a partner's endpoint never receives them."
+# Addresses suppressed on these scopes may not be shared (the same rule as a partner export's).
+SHARING_REFUSED_SCOPES = (SuppressionScope.THIRD_PARTY, SuppressionScope.ALL)
+
+
+def sharing_refused(*, address_hmac_value: str) -> bool:
+    """Whether the person with this address HMAC objected to sharing (or was erased, which includes it)."""
+    if not address_hmac_value:
+        return False
+    return Suppression.objects.filter(address_hmac=address_hmac_value, scope__in=SHARING_REFUSED_SCOPES).exists()
+
+
+def webhook_deliveries_wake() -> None:
+    """Queue a delivery task (call after commit: the worker must find the rows)."""
+    from .tasks import webhook_deliver_task
+
+    webhook_deliver_task.delay()
+
+
+def webhook_event_publish(
+    *, type: str, data: dict, subscriber=None, ordering_key: str | None = None
+) -> WebhookEvent | None:
+    """Record the event and its deliveries to the enabled endpoints that want ``type``; None when none does (then
+    nothing is written). Call inside the transaction of the change; the workers are woken after it commits."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"Unknown webhook event type: {type}")
+    endpoints = [e for e in WebhookEndpoint.objects.filter(enabled=True) if type in (e.events or [])]
+    if not endpoints:
+        return None
+    data = dict(data)
+    personal, hmac_value = {}, ""
+    if subscriber is not None:
+        data.setdefault("subscriber", str(subscriber.public_id))
+        ordering_key = ordering_key or str(subscriber.public_id)
+        personal = {"email": subscriber.email, "first_name": subscriber.first_name}
+        hmac_value = subscriber.address_hmac or address_hmac(subscriber.email)
+    now = timezone.now()
+    event = WebhookEvent.objects.create(
+        type=type,
+        occurred_at=now,
+        data=data,
+        personal=personal,
+        subscriber=subscriber,
+        address_hmac=hmac_value,
+        ordering_key=ordering_key or "",
+    )
+    objected = any(e.is_partner for e in endpoints) and sharing_refused(address_hmac_value=hmac_value)
+    rows = []
+    for endpoint in endpoints:
+        skip = endpoint.is_partner and objected
+        rows.append(
+            WebhookDelivery(
+                event=event,
+                endpoint=endpoint,
+                ordering_key=event.ordering_key,
+                state=DeliveryState.SKIPPED if skip else DeliveryState.PENDING,
+                reason=OBJECTED_REASON if skip else "",
+                next_attempt_at=None if skip else now,
+                finished_at=now if skip else None,
+            )
+        )
+    WebhookDelivery.objects.bulk_create(rows)
+    if not objected or not all(e.is_partner for e in endpoints):
+        transaction.on_commit(webhook_deliveries_wake)
+    return event
+
+
+def webhooks_erase(target: ErasureTarget) -> dict[str, int]:
+    """Eraser (``subscribers.personal_data``): the person's address and name leave every event about them, so
+    deliveries still pending go out thin; any address in an event's data is replaced. The events themselves stay:
+    they hold public ids only, and an erasure is itself announced (``subscriber.erased``)."""
+    counts = {"webhook_events_scrubbed": 0}
+    if target.subscriber_id is not None:
+        counts["webhook_events_scrubbed"] = (
+            WebhookEvent.objects.filter(subscriber_id=target.subscriber_id).exclude(personal={}).update(personal={})
+        )
+    if target.emails:
+        naming = reduce(or_, (Q(text__icontains=email) for email in target.emails))
+        events = WebhookEvent.objects.annotate(text=Cast("data", TextField())).filter(naming)
+        for event in events.only("pk", "data"):
+            event.data = text_scrub(event.data, target.emails)
+            event.save(update_fields=["data"])
+            counts["webhook_events_scrubbed"] += 1
+    return counts
