@@ -242,7 +242,7 @@ def webhook_attempt_record(
                 endpoint_changes = {"last_success_at": now, "failing_since": None}
             elif delivery.attempts >= allowed:
                 delivery.state, delivery.next_attempt_at, delivery.finished_at = DeliveryState.FAILED, None, now
-                delivery.reason = f"Gave up after {delivery.attempts} attempts."
+                delivery.reason = f"Gave up after {delivery.attempts} attempt{'' if delivery.attempts == 1 else 's'}."
             else:
                 wait = retry_schedule()[min(delivery.attempts, len(retry_schedule())) - 1]
                 delivery.next_attempt_at = now + timedelta(seconds=wait)
