@@ -8,10 +8,13 @@ from rest_framework.routers import SimpleRouter
 
 from .docs_views import DocsView, SchemaView
 from .errors import not_found
+from .views.subscribers import SubscriberViewSet, TopicViewSet
 
 app_name = "api"
 
 router = SimpleRouter(trailing_slash=True)
+router.register("topics", TopicViewSet, basename="topic")
+router.register("subscribers", SubscriberViewSet, basename="subscriber")
 
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),

@@ -30,8 +30,8 @@ def api_routes() -> set[str]:
         if route.endswith("^.*$") or "\\.(?P<format>" in route or "schema/" in route or "docs/" in route:
             continue  # the catch-all 404, format suffixes, the schema and docs themselves
         route = route.replace("^", "").replace("$", "")
-        route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
         route = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)
+        route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
         paths.add("/" + route)
     return paths
 
