@@ -45,7 +45,7 @@ def wait_for(port: int, timeout: float = 30) -> None:
     while time.monotonic() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz/")
+            connection.request("GET", "/favicon.ico")  # not /healthz/, which would also ask SES
             connection.getresponse().read()
             return
         except OSError:
