@@ -5,6 +5,7 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
+from api.urls import urls_with_catch_all as api_urls
 from subscribers.urls import account_patterns, accounts_patterns, newsletter_patterns, privacy_policy_patterns
 from subscribers.views.accounts import AdminLoginView
 
@@ -19,6 +20,7 @@ urlpatterns = [
     path("newsletter/", include(newsletter_patterns)),
     path("privacy/", include(privacy_policy_patterns)),
     path("", include("campaigns.urls")),
+    path("api/v1/", include((api_urls(), "api"))),
     # Before Wagtail's own: the admin login with the shop's limits on password guessing (subscribers.login_throttle).
     path("admin/login/", AdminLoginView.as_view(), name="admin_login"),
     # Wagtail's "Forgotten password?" would email through Django's send_mail, which this platform does not use: it

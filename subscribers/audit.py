@@ -48,6 +48,14 @@ SUBSCRIBER_LOG = ActionLog(
             "Exported every subscriber's data for a sale of the business",
         ),
         "subscribers.erase": ("Erase a person", "Erased a person's data at their request"),
+        # Changes made on a person's behalf by another system (services/consent.py; the API's key as the actor).
+        "subscribers.signup_request": ("Ask a subscriber to confirm", "Asked a subscriber to confirm topics by email"),
+        "subscribers.evidence_add": ("Subscribe with evidence", "Subscribed someone on evidence of consent"),
+        "subscribers.details_update": ("Correct a subscriber's details", "Corrected a subscriber's details"),
+        "subscribers.topics_set": ("Change a subscriber's topics", "Changed a subscriber's topics"),
+        "subscribers.unsubscribe_all": ("Unsubscribe from everything", "Unsubscribed someone from all email"),
+        "subscribers.objection_set": ("Record an objection to sharing", "Changed an objection to sharing"),
+        "subscribers.access_export_request": ("Send a copy of their data", "Asked for a copy of someone's data"),
         # Shown by ``PolicyPublishLogFormatter`` (the version and when it takes effect).
         POLICY_PUBLISH: ("Publish privacy policy version", "Published a privacy policy version"),
     }

@@ -48,10 +48,30 @@ def _subscription_event(
     )
 
 
-def consent_requested_event(*, subscription: Subscription, source, wording: str, ip=None) -> ConsentEvent:
-    """Double opt-in started: a confirmation email is on its way."""
+def consent_requested_event(
+    *, subscription: Subscription, source, wording: str, ip=None, detail: str = ""
+) -> ConsentEvent:
+    """Double opt-in started: a confirmation email is on its way (``detail``: who asked, when not the person)."""
     return _subscription_event(
-        ConsentAction.REQUESTED, subscription=subscription, source=source, wording=wording, ip=ip
+        ConsentAction.REQUESTED, subscription=subscription, source=source, wording=wording, ip=ip, reason=detail
+    )
+
+
+def consent_imported_event(
+    *, subscription: Subscription, source, policy_version, wording_hash_value: str, detail: str
+) -> ConsentEvent:
+    """Consent given elsewhere, recorded with its evidence (the CSV import's rules): the policy version the person
+    could have read, the hash of the words they agreed to, and where and when in ``detail``. No IP: nobody was
+    present."""
+    return ConsentEvent.objects.create(
+        subscriber=subscription.subscriber,
+        topic=subscription.topic,
+        purpose=ConsentPurpose.MARKETING,
+        action=ConsentAction.IMPORTED,
+        source=source,
+        policy_version=policy_version or policy_version_current(),
+        wording_hash=wording_hash_value,
+        detail=detail[:255],
     )
 
 

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "subscribers",
     "campaigns",
     "webhooks",
+    "api",
     "wagtail.contrib.forms",
     "wagtail.contrib.redirects",
     "wagtail.contrib.settings",
@@ -51,6 +52,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -172,6 +176,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Webhook retries whose task was lost, endpoints failing for five days, rotated secrets whose overlap is over.
     # On the webhooks queue, beside the deliveries: a backlog there never delays the other sweeps, nor they it.
     "webhooks-sweep": {"task": "webhooks.tasks.webhooks_sweep_task", "schedule": 30.0},
+    # Answers kept for Idempotency-Key replays are forgotten after 24 hours (docs/api.md).
+    "api-idempotency-purge": {"task": "api.tasks.idempotency_records_purge_task", "schedule": 3600.0},
 }
 # --- Outgoing webhooks (docs/webhooks.md) ----------------------------------------------------------------
 # Seconds to wait after each failed attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts in all).
@@ -367,6 +373,34 @@ SES_CONNECT_TIMEOUT = env.float("SES_CONNECT_TIMEOUT", default=5.0)
 SES_READ_TIMEOUT = env.float("SES_READ_TIMEOUT", default=15.0)
 # Shows the staff-only page listing every email the local SES endpoint received (demo only).
 OUTBOX_ENABLED = env.bool("OUTBOX_ENABLED", default=False)
+
+# --- REST API (docs/api.md) -------------------------------------------------------------------------
+# Requests per API key (DRF's rate syntax: "600/min", "20/s", "10000/h"), counted in the Redis cache.
+API_RATE = env.str("API_RATE", default="600/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiCursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": f"{WAGTAIL_SITE_NAME} newsletter API",
+    "DESCRIPTION": "Subscribers, topics, consent and privacy rights. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["api.schema.api_endpoints_only"],
+    # Swagger UI's files from the drf-spectacular-sidecar package, served as our static files: no outside assets.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 LOGGING = {
     "version": 1,

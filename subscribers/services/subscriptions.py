@@ -45,8 +45,11 @@ from ..wording import EXPLICIT_RESUBSCRIBE, MARKETING_OPT_IN, PUBLIC_SIGNUP, RES
 from .errors import ConfirmationLinkUsed, ExplicitRequestRequired, SuppressedAddressError
 from .suppression import suppression_add, suppression_lift
 
-# Paths where nobody is present to confirm: a suppressed address is refused outright.
-UNATTENDED_SOURCES = (ConsentSource.IMPORT, ConsentSource.API)
+# Paths where nobody is present to confirm: a suppressed address is refused outright. A request through the API is
+# not one of them: like the public form's, it only sends a confirmation email, and the person's own click (with the
+# explicit tick an erased or complained address needs) is what subscribes them. What the API may do unattended,
+# subscribe with evidence of consent given elsewhere, refuses a suppressed address itself (services/consent.py).
+UNATTENDED_SOURCES = (ConsentSource.IMPORT,)
 MARKETING_SCOPES = (SuppressionScope.MARKETING, SuppressionScope.ALL)
 
 
@@ -80,6 +83,7 @@ def subscription_request(
     wording: str,
     ip: str | None = None,
     confirm_with_address_proof: str | None = None,
+    detail: str = "",
 ) -> list[Subscription]:
     """Start double opt-in for each topic not already active, with one confirmation email for them all.
 
@@ -88,10 +92,10 @@ def subscription_request(
 
     ``confirm_with_address_proof`` is the nonce hash of an address confirmation link (registration): the
     subscriptions wait for that link instead, and this sends no email of its own, so the person gets one
-    email and clicks once (``subscription_confirm_with_address``).
+    email and clicks once (``subscription_confirm_with_address``). ``detail`` goes into each event (who asked).
     """
     if source in UNATTENDED_SOURCES and email_is_suppressed(email=subscriber.email, scopes=MARKETING_SCOPES):
-        raise SuppressedAddressError("This address is suppressed and cannot be subscribed by import or API.")
+        raise SuppressedAddressError("This address is suppressed and cannot be subscribed by an import.")
     if confirm_with_address_proof:
         nonce, hashed = None, confirm_with_address_proof  # the link is in the address confirmation email
     else:
@@ -107,7 +111,9 @@ def subscription_request(
             subscription.confirm_nonce_hash = hashed
             subscription.requested_at = now
             subscription.save(update_fields=["status", "confirm_nonce_hash", "requested_at"])
-            events.consent_requested_event(subscription=subscription, source=source, wording=wording, ip=ip)
+            events.consent_requested_event(
+                subscription=subscription, source=source, wording=wording, ip=ip, detail=detail
+            )
             pending.append(subscription)
         if nonce is not None and _may_email(subscriber):
             if pending:

@@ -273,15 +273,25 @@ def test_the_import_hasher_needs_the_key(settings):
         AddressHasher()
 
 
-@pytest.mark.parametrize("source", [ConsentSource.IMPORT, ConsentSource.API])
-def test_suppressed_address_cannot_be_subscribed_by_import_or_api(general, source):
+def test_suppressed_address_cannot_be_subscribed_by_import(general):
     subscriber = SubscriberFactory()
     suppression_add(email=subscriber.email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
 
     with pytest.raises(SuppressedAddressError):
-        subscription_request(subscriber=subscriber, topics=[general], source=source, wording="")
+        subscription_request(subscriber=subscriber, topics=[general], source=ConsentSource.IMPORT, wording="")
     assert not Subscription.objects.filter(subscriber=subscriber).exists()
     assert events(subscriber) == []
+
+
+def test_a_suppressed_address_asked_for_through_the_api_only_gets_a_confirmation_request(general):
+    # Like the public form: pending, with a confirmation email; only the person's click can make it active.
+    subscriber = SubscriberFactory()
+    suppression_add(email=subscriber.email, scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
+
+    pending = subscription_request(subscriber=subscriber, topics=[general], source=ConsentSource.API, wording="")
+
+    assert [s.status for s in pending] == [SubscriptionStatus.PENDING]
+    assert not Subscription.objects.filter(subscriber=subscriber, status=SubscriptionStatus.ACTIVE).exists()
 
 
 def test_confirmed_public_opt_in_lifts_an_unsubscribed_suppression(general, run_on_commit, outbox):

@@ -1,0 +1,1 @@
+"""The admin area for API keys (Settings > API keys), in ``keys``."""

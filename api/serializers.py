@@ -1,0 +1,122 @@
+"""What the API reads and writes, field by field. Validation of shape only: the rules live in the services."""
+
+from rest_framework import serializers
+
+from subscribers.models import LawfulBasis, Subscriber, Subscription, SubscriptionStatus, Topic
+from subscribers.selectors import topics_offered
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    active = serializers.BooleanField(source="is_active", read_only=True)
+
+    class Meta:
+        model = Topic
+        fields = ["slug", "name", "description", "active"]
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    topic = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Subscription
+        fields = ["topic", "status", "confirmed_at", "unsubscribed_at"]
+
+
+class SubscriberSerializer(serializers.ModelSerializer):
+    """A subscriber as the API shows it. ``objects_to_sharing`` comes from the view's context (looked up for a whole
+    page at once), by the address's keyed hash."""
+
+    subscriptions = SubscriptionSerializer(many=True, read_only=True)
+    objects_to_sharing = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Subscriber
+        fields = [
+            "public_id",
+            "email",
+            "first_name",
+            "created_at",
+            "email_confirmed_at",
+            "subscriptions",
+            "objects_to_sharing",
+        ]
+
+    def get_objects_to_sharing(self, subscriber) -> bool:
+        return subscriber.address_hmac in self.context.get("objecting_hmacs", ())
+
+
+class TopicSlugsField(serializers.ListField):
+    """Topic slugs, each naming an active topic; the value is the list of Topic rows, in the order given."""
+
+    child = serializers.SlugField(max_length=100)
+
+    def to_internal_value(self, data):
+        slugs = list(dict.fromkeys(super().to_internal_value(data)))
+        topics = {topic.slug: topic for topic in topics_offered().filter(slug__in=slugs)}
+        unknown = [slug for slug in slugs if slug not in topics]
+        if unknown:
+            offered = ", ".join(topics_offered().values_list("slug", flat=True))
+            raise serializers.ValidationError(
+                f"No active topic has the slug {', '.join(unknown)}. The topics are: {offered}."
+            )
+        return [topics[slug] for slug in slugs]
+
+
+class ConsentEvidenceSerializer(serializers.Serializer):
+    """Evidence of consent given elsewhere, as the CSV import asks for it (docs/imports.md)."""
+
+    lawful_basis = serializers.ChoiceField(choices=LawfulBasis.choices, default=LawfulBasis.CONSENT)
+    source = serializers.CharField(allow_blank=True, default="", max_length=100, trim_whitespace=False)
+    date = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, input_formats=["iso-8601", "%Y-%m-%d"]
+    )
+    wording = serializers.CharField(allow_blank=True, default="", max_length=10_000, trim_whitespace=False)
+    policy_version = serializers.CharField(allow_blank=True, default="", max_length=20)
+    order_reference = serializers.CharField(allow_blank=True, default="", max_length=64, trim_whitespace=False)
+
+
+class SubscriberCreateSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(allow_blank=True, default="", max_length=150, trim_whitespace=False)
+    topics = TopicSlugsField(required=False, min_length=1, help_text="Topic slugs; the default topic when omitted.")
+    consent = ConsentEvidenceSerializer(
+        required=False,
+        help_text="Evidence of consent given elsewhere: subscribes at once under the CSV import's rules. "
+        "Without it, the person is sent a confirmation email (double opt-in).",
+    )
+
+
+class SubscriberLookupSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class SubscriberUpdateSerializer(serializers.Serializer):
+    first_name = serializers.CharField(allow_blank=True, max_length=150, trim_whitespace=False)
+
+
+class TopicsSetSerializer(serializers.Serializer):
+    topics = TopicSlugsField(allow_empty=True)
+
+
+class ObjectionSerializer(serializers.Serializer):
+    objects = serializers.BooleanField()
+
+
+class SubscriberListFilterSerializer(serializers.Serializer):
+    topic = serializers.SlugField(required=False)
+    status = serializers.ChoiceField(choices=SubscriptionStatus.choices, required=False)
+
+
+class TopicsOutcomeSerializer(serializers.Serializer):
+    requested = serializers.ListField(child=serializers.CharField(), help_text="Confirmation email sent for these.")
+    withdrawn = serializers.ListField(child=serializers.CharField())
+    unchanged = serializers.ListField(child=serializers.CharField())
+    subscriber = SubscriberSerializer()
+
+
+class ErasedSerializer(serializers.Serializer):
+    erased = serializers.BooleanField()
+
+
+class AccessExportSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="“preparing”: the link goes to the person's own confirmed address.")

@@ -1,0 +1,27 @@
+"""``/api/v1/``: the endpoints, the schema (``schema/``, JSON with ``?format=json``) and the docs (``docs/``).
+
+Endpoints of other modules are added to ``router`` or to ``urlpatterns`` before the final catch-all, which answers
+any other path under /api/v1/ with a 404 in the API's error shape."""
+
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from .docs_views import DocsView, SchemaView
+from .errors import not_found
+from .views.subscribers import SubscriberViewSet, TopicViewSet
+
+app_name = "api"
+
+router = SimpleRouter(trailing_slash=True)
+router.register("topics", TopicViewSet, basename="topic")
+router.register("subscribers", SubscriberViewSet, basename="subscriber")
+
+urlpatterns = [
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(), name="docs"),
+]
+
+
+def urls_with_catch_all():
+    """The routes, then the catch-all 404 (it must come last)."""
+    return [*urlpatterns, *router.urls, re_path(r"^.*$", not_found, name="not_found")]

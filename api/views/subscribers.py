@@ -1,0 +1,238 @@
+"""Topics and subscribers. Thin: each endpoint checks the input's shape and calls one service
+(``subscribers.services.consent``, ``erasure``), with the key's user as the actor and the key's name in every
+consent event. Subscribers are named by public id in URLs, never by address."""
+
+from django.db.models import Exists, OuterRef
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from subscribers.models import (
+    ConsentSource,
+    ErasureSource,
+    Subscriber,
+    Subscription,
+    Suppression,
+    SuppressionScope,
+    Topic,
+)
+from subscribers.selectors import subscriber_by_email, topic_default
+from subscribers.services.consent import (
+    ConsentEvidence,
+    subscriber_access_export_request,
+    subscriber_details_update,
+    subscriber_objection_set,
+    subscriber_signup,
+    subscriber_topics_set,
+    subscriber_unsubscribe_all,
+    subscriptions_add_with_evidence,
+)
+from subscribers.services.erasure import subscriber_erase
+
+from .. import serializers as s
+from ..scopes import Scope
+from .base import ApiViewSet
+
+
+class TopicViewSet(mixins.ListModelMixin, ApiViewSet):
+    """Every topic, active or not (an inactive one is hidden from customers and cannot be subscribed to)."""
+
+    required_scope = Scope.SUBSCRIBERS_READ
+    serializer_class = s.TopicSerializer
+    queryset = Topic.objects.all()
+    pagination_class = None  # a handful of rows, shown in the admin's order
+
+
+def _objecting_hmacs(subscribers) -> set[str]:
+    """The keyed hashes, among these subscribers' addresses, that carry an objection to sharing (one query)."""
+    hmacs = [subscriber.address_hmac for subscriber in subscribers]
+    return set(
+        Suppression.objects.filter(
+            address_hmac__in=hmacs, scope__in=(SuppressionScope.THIRD_PARTY, SuppressionScope.ALL)
+        ).values_list("address_hmac", flat=True)
+    )
+
+
+class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    serializer_class = s.SubscriberSerializer
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+    lookup_value_regex = "[0-9a-f-]{36}"
+    required_scopes = {
+        "list": Scope.SUBSCRIBERS_READ,
+        "retrieve": Scope.SUBSCRIBERS_READ,
+        "lookup": Scope.SUBSCRIBERS_READ,
+        "create": Scope.SUBSCRIBERS_WRITE,
+        "partial_update": Scope.SUBSCRIBERS_WRITE,
+        "topics": Scope.SUBSCRIBERS_WRITE,
+        "unsubscribe": Scope.SUBSCRIBERS_WRITE,
+        "objection": Scope.SUBSCRIBERS_WRITE,
+        # Privacy rights act on the person's whole record: a key that only manages subscriptions may not.
+        "erase": Scope.PRIVACY_WRITE,
+        "access_export": Scope.PRIVACY_WRITE,
+    }
+
+    def get_queryset(self):
+        queryset = Subscriber.objects.prefetch_related("subscriptions__topic").order_by("-pk")
+        if self.action == "list":
+            filters = s.SubscriberListFilterSerializer(data=self.request.query_params)
+            filters.is_valid(raise_exception=True)
+            wanted = Subscription.objects.filter(subscriber=OuterRef("pk"))
+            if "topic" in filters.validated_data:
+                wanted = wanted.filter(topic__slug=filters.validated_data["topic"])
+            if "status" in filters.validated_data:
+                wanted = wanted.filter(status=filters.validated_data["status"])
+            if filters.validated_data:
+                queryset = queryset.filter(Exists(wanted))
+        return queryset
+
+    def _detail(self) -> str:
+        return f"API key: {self.api_key().name}"
+
+    def _show(self, subscriber: Subscriber, *, status_code: int = status.HTTP_200_OK) -> Response:
+        subscriber = Subscriber.objects.prefetch_related("subscriptions__topic").get(pk=subscriber.pk)
+        context = {"objecting_hmacs": _objecting_hmacs([subscriber])}
+        return Response(s.SubscriberSerializer(subscriber, context=context).data, status=status_code)
+
+    def _subscriber(self) -> Subscriber:
+        return get_object_or_404(Subscriber, public_id=self.kwargs["id"])
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("topic", str, description="Only subscribers with a subscription to this topic (slug)."),
+            OpenApiParameter(
+                "status", str, enum=["pending", "active", "unsubscribed"], description="... in this state."
+            ),
+            OpenApiParameter("page_size", int, description="Rows per page, at most 500 (default 50)."),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        serializer = self.get_serializer(page, many=True, context={"objecting_hmacs": _objecting_hmacs(page)})
+        return self.get_paginated_response(serializer.data)
+
+    def retrieve(self, request, *args, **kwargs):
+        return self._show(self._subscriber())
+
+    @extend_schema(
+        request=s.SubscriberCreateSerializer,
+        responses={202: s.SubscriberSerializer, 201: s.SubscriberSerializer},
+        description="Without `consent`: pending subscriptions and one confirmation email, as the public form "
+        "(202). With `consent`: active subscriptions under the CSV import's rules (201); a suppressed address is "
+        "refused (409).",
+    )
+    def create(self, request, *args, **kwargs):
+        data = self._valid(s.SubscriberCreateSerializer)
+        topics = data.get("topics") or [topic_default()]
+        if "consent" in data:
+            outcome = subscriptions_add_with_evidence(
+                email=data["email"],
+                first_name=data["first_name"],
+                topics=topics,
+                evidence=ConsentEvidence(**data["consent"]),
+                source=ConsentSource.API,
+                detail=self._detail(),
+                actor=self.actor(),
+            )
+            return self._show(outcome.subscriber, status_code=status.HTTP_201_CREATED)
+        subscriber, _ = subscriber_signup(
+            email=data["email"],
+            first_name=data["first_name"],
+            topics=topics,
+            source=ConsentSource.API,
+            ip=self.ip(),
+            detail=self._detail(),
+            actor=self.actor(),
+        )
+        return self._show(subscriber, status_code=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.SubscriberUpdateSerializer, responses=s.SubscriberSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        subscriber = self._subscriber()
+        data = self._valid(s.SubscriberUpdateSerializer, partial=True)
+        if "first_name" in data:
+            subscriber = subscriber_details_update(
+                subscriber=subscriber, first_name=data["first_name"], actor=self.actor()
+            )
+        return self._show(subscriber)
+
+    @extend_schema(request=s.SubscriberLookupSerializer, responses=s.SubscriberSerializer)
+    @action(detail=False, methods=["post"])
+    def lookup(self, request):
+        """Find a subscriber by address (in the body, never in a URL)."""
+        data = self._valid(s.SubscriberLookupSerializer)
+        subscriber = subscriber_by_email(email=data["email"])
+        if subscriber is None:
+            return self._not_found()
+        return self._show(subscriber)
+
+    @extend_schema(request=s.TopicsSetSerializer, responses=s.TopicsOutcomeSerializer)
+    @action(detail=True, methods=["put"])
+    def topics(self, request, id=None):
+        """The topics the person wants: added ones start double opt-in, removed ones are withdrawn at once."""
+        subscriber = self._subscriber()
+        data = self._valid(s.TopicsSetSerializer)
+        outcome = subscriber_topics_set(
+            subscriber=subscriber,
+            topics=data["topics"],
+            source=ConsentSource.API,
+            ip=self.ip(),
+            detail=self._detail(),
+            actor=self.actor(),
+        )
+        shown = self._show(subscriber).data
+        return Response(
+            {"requested": outcome.requested, "withdrawn": outcome.withdrawn, "unchanged": outcome.unchanged,
+             "subscriber": shown}
+        )
+
+    @extend_schema(request=None, responses=s.SubscriberSerializer)
+    @action(detail=True, methods=["post"])
+    def unsubscribe(self, request, id=None):
+        """Every topic withdrawn, and the address suppressed for marketing email."""
+        subscriber = self._subscriber()
+        subscriber_unsubscribe_all(
+            subscriber=subscriber, source=ConsentSource.API, ip=self.ip(), detail=self._detail(), actor=self.actor()
+        )
+        return self._show(subscriber)
+
+    @extend_schema(request=s.ObjectionSerializer, responses=s.SubscriberSerializer)
+    @action(detail=True, methods=["post"])
+    def objection(self, request, id=None):
+        """Record (true) or withdraw (false) the person's objection to sharing with third parties."""
+        subscriber = self._subscriber()
+        data = self._valid(s.ObjectionSerializer)
+        subscriber_objection_set(
+            subscriber=subscriber, objects=data["objects"], source=ConsentSource.API, ip=self.ip(), actor=self.actor()
+        )
+        return self._show(subscriber)
+
+    @extend_schema(request=None, responses=s.ErasedSerializer)
+    @action(detail=True, methods=["post"])
+    def erase(self, request, id=None):
+        """The staff erasure: personal data deleted, ledgers anonymised, every address tombstoned."""
+        subscriber = self._subscriber()
+        subscriber_erase(subscriber=subscriber, source=ErasureSource.STAFF, performed_by=self.actor())
+        return Response({"erased": True})
+
+    @extend_schema(request=None, responses={202: s.AccessExportSerializer})
+    @action(detail=True, methods=["post"], url_path="access-export")
+    def access_export(self, request, id=None):
+        """A copy of the person's data, prepared in the background; the link goes to their own confirmed address,
+        never to the caller."""
+        subscriber_access_export_request(subscriber=self._subscriber(), actor=self.actor())
+        return Response({"status": "preparing"}, status=status.HTTP_202_ACCEPTED)
+
+    def _valid(self, serializer_class, **kwargs) -> dict:
+        serializer = serializer_class(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def _not_found(self):
+        from ..errors import error_body
+
+        return Response(
+            error_body(code="not_found", message="No subscriber has this address."), status=status.HTTP_404_NOT_FOUND
+        )
