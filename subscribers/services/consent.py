@@ -30,6 +30,7 @@ from ..models import (
     SubscriptionStatus,
     Topic,
 )
+from ..outbound import outbound_event_publish
 from ..selectors import email_is_suppressed
 from ..wording import wording_hash
 from .access_export import access_export_request
@@ -38,6 +39,7 @@ from .subscriptions import (
     MARKETING_SCOPES,
     subscriber_get_or_create,
     subscriber_withdraw_all,
+    subscription_event_data,
     subscription_request,
     subscription_withdraw,
     third_party_objection_set,
@@ -214,6 +216,9 @@ def subscriptions_add_with_evidence(
                 policy_version=version,
                 wording_hash_value=hashed,
                 detail=event_detail,
+            )
+            outbound_event_publish(
+                type="subscription.confirmed", subscriber=subscriber, data=subscription_event_data(subscription)
             )
             outcome.activated.append(topic.slug)
         _log(

@@ -70,7 +70,7 @@ def subscriber_get_or_create(*, email: str, first_name: str = "", user: User | N
     return subscriber
 
 
-def _subscription_data(subscription: Subscription) -> dict:
+def subscription_event_data(subscription: Subscription) -> dict:
     """What an event about a subscription names: public ids and the topic's slug, never the address."""
     return {"subscription": str(subscription.public_id), "topic": subscription.topic.slug}
 
@@ -278,7 +278,7 @@ def _subscriptions_activate(
             subscription=subscription, source=source, wording=wording, ip=ip, detail=detail
         )
         outbound_event_publish(
-            type="subscription.confirmed", subscriber=subscriber, data=_subscription_data(subscription)
+            type="subscription.confirmed", subscriber=subscriber, data=subscription_event_data(subscription)
         )
     subscriber.email_confirmed_at = now
     subscriber.save(update_fields=["email_confirmed_at"])
@@ -331,7 +331,7 @@ def subscription_give(
         )
         events.consent_given_event(subscription=subscription, source=source, wording=wording, ip=ip)
         outbound_event_publish(
-            type="subscription.confirmed", subscriber=subscriber, data=_subscription_data(subscription)
+            type="subscription.confirmed", subscriber=subscriber, data=subscription_event_data(subscription)
         )
         _lift_marketing_suppressions(subscriber=subscriber, explicit=False, mailbox_proven=False, source=source, ip=ip)
     return subscription
@@ -360,7 +360,7 @@ def subscription_withdraw(
         outbound_event_publish(
             type="subscription.withdrawn",
             subscriber=subscription.subscriber,
-            data=_subscription_data(subscription),
+            data=subscription_event_data(subscription),
         )
     return subscription
 

@@ -14,6 +14,7 @@ from subscribers.services import (
     subscription_give,
     subscription_withdraw,
 )
+from subscribers.services.consent import ConsentEvidence, subscriptions_add_with_evidence
 from subscribers.services.erasure import subscriber_erase
 from tests.campaigns import ses_events as ses
 from tests.factories import ConfirmedSubscriberFactory, SubscriptionFactory
@@ -54,6 +55,27 @@ def test_subscription_confirmed_from_subscription_give_with_the_topic_slug():
         "subscription": str(subscription.public_id),
         "topic": general.slug,
     }
+
+
+def test_subscription_confirmed_from_subscribing_on_consent_evidence_given_elsewhere():
+    # The API's and a shop's way in: consent given at the shop's checkout, with its wording and date
+    general = Topic.objects.get(is_default=True)
+
+    outcome = subscriptions_add_with_evidence(
+        email="ada@mail.example",
+        topics=[general],
+        evidence=ConsentEvidence(source="checkout", date=timezone.now(), wording="Email me offers"),
+        source=ConsentSource.API,
+    )
+
+    [event] = _events("subscription.confirmed")
+    subscription = outcome.subscriber.subscriptions.get()
+    assert event.data == {
+        "subscriber": str(outcome.subscriber.public_id),
+        "subscription": str(subscription.public_id),
+        "topic": general.slug,
+    }
+    assert [e.type for e in WebhookEvent.objects.order_by("pk")] == ["subscriber.created", "subscription.confirmed"]
 
 
 def test_subscription_withdrawn_from_subscription_withdraw_once_however_often_it_is_called():
