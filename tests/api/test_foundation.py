@@ -313,7 +313,7 @@ def test_an_expired_answer_is_not_replayed(api_client):
     assert "Idempotent-Replayed" not in response and response.json()["acts"] == 2
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_posts_with_the_same_idempotency_key_act_once(live_server, api_key_make):
     # Given a slow action and two clients racing with one Idempotency-Key over real HTTP
     key = api_key_make("subscribers:write").key
