@@ -206,7 +206,11 @@ class SendActionView(ApiGenericView):
         send = get_object_or_404(Send.objects.select_related("page", "revision"), pk=send_id)
         service, from_states, to_state, from_text, done = SEND_ACTIONS[self.send_action]
         before = send.state
-        send = service(send=send, user=self.actor())
+        # The pause's reason is shown on the send's progress page: it says which key paused it.
+        extra = {}
+        if service is send_pause:
+            extra["reason"] = f"Paused through the API by the key “{self.api_key().name}”"
+        send = service(send=send, user=self.actor(), **extra)
         if before not in from_states or send.state != to_state:
             raise SendStateError(
                 f"Nothing changed: the send is {send.get_state_display().lower()}; "

@@ -279,6 +279,20 @@ def test_a_second_schedule_while_one_is_waiting_is_409_and_the_first_stays(campa
     assert list(Send.objects.values_list("pk", "state")) == [(first.json()["id"], SendState.SCHEDULED)]
 
 
+def test_schedule_with_a_stale_seen_send_id_is_409_and_leaves_no_draft(campaign, audience, sender):
+    earlier = post(sender, f"/api/v1/campaigns/{campaign.pk}/send/").json()
+    send_work(send_id=earlier["id"])
+
+    path = f"/api/v1/campaigns/{campaign.pk}/schedule/"
+    stale = post(sender, path, {"when": FUTURE, "seen_send_id": 0})
+    current = post(sender, path, {"when": FUTURE, "seen_send_id": earlier["id"]})
+
+    assert stale.status_code == 409
+    assert "after this confirmation was shown" in error_of(stale)["message"]
+    assert current.status_code == 201
+    assert sorted(Send.objects.values_list("state", flat=True)) == [SendState.SCHEDULED, SendState.SENT]
+
+
 # Pause, resume, cancel --------------------------------------------------------------------------------------------
 
 
@@ -288,6 +302,7 @@ def test_pause_stops_the_workers_and_resume_finishes_the_send(campaign, audience
     # When the send is paused, the worker sends nothing
     paused = post(sender, f"/api/v1/sends/{send_id}/pause/")
     assert paused.status_code == 200 and paused.json()["state"] == "paused"
+    assert paused.json()["pause_reason"] == "Paused through the API by the key “Shop scheduler”"
     assert send_work(send_id=send_id) == 0 and outbox.all() == []
 
     # When it is resumed, the worker finishes it
