@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from .docs_views import DocsView, SchemaView
 from .errors import not_found
+from .views import campaigns
 from .views.subscribers import SubscriberViewSet, TopicViewSet
 
 app_name = "api"
@@ -19,6 +20,20 @@ router.register("subscribers", SubscriberViewSet, basename="subscriber")
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(), name="docs"),
+]
+
+# Campaigns and sends (campaigns:read, campaigns:send).
+urlpatterns += [
+    path("campaigns/", campaigns.CampaignListView.as_view(), name="campaign_list"),
+    path("campaigns/<int:campaign_id>/", campaigns.CampaignDetailView.as_view(), name="campaign_detail"),
+    path("campaigns/<int:campaign_id>/sends/", campaigns.CampaignSendListView.as_view(), name="campaign_sends"),
+    path("campaigns/<int:campaign_id>/send/", campaigns.CampaignSendNowView.as_view(), name="campaign_send_now"),
+    path("campaigns/<int:campaign_id>/schedule/", campaigns.CampaignScheduleView.as_view(), name="campaign_schedule"),
+    path("sends/", campaigns.SendListView.as_view(), name="send_list"),
+    path("sends/<int:send_id>/", campaigns.SendDetailView.as_view(), name="send_detail"),
+    path("sends/<int:send_id>/pause/", campaigns.SendPauseView.as_view(), name="send_pause"),
+    path("sends/<int:send_id>/resume/", campaigns.SendResumeView.as_view(), name="send_resume"),
+    path("sends/<int:send_id>/cancel/", campaigns.SendCancelView.as_view(), name="send_cancel"),
 ]
 
 

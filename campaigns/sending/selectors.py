@@ -120,6 +120,13 @@ def sends_recent(*, limit: int = 50, page_id: int | None = None) -> list[tuple[S
     return [(send, _progress(send, counts[send.pk])) for send in sends]
 
 
+def sends_progress(*, sends: list[Send]) -> dict[int, dict]:
+    """{send id: progress} for a page of sends, counted in one GROUP BY query: the numbers ``send_progress`` gives,
+    without the rate and the time left (which need each send's recent history)."""
+    counts = _counts_by_state(send_ids=[s.pk for s in sends])
+    return {send.pk: _progress(send, counts[send.pk]) for send in sends}
+
+
 def send_open_for_campaign(*, page_id: int) -> Send | None:
     """The campaign's send that is scheduled, sending or paused, if any (there is at most one)."""
     open_states = (SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)

@@ -161,6 +161,21 @@ def send_schedule(*, send: Send, when: datetime, user=None) -> Send:
     return send
 
 
+def send_schedule_new(*, page: CampaignPage, when: datetime, user=None, seen_send_id: int | None = None) -> Send:
+    """Create a send of the published campaign and schedule it for ``when``, or nothing at all.
+
+    ``seen_send_id`` works as in ``send_now``: a send of this campaign newer than it means the request was already
+    acted on (a retried request, a double click) and is refused. Raises what ``send_create`` and ``send_schedule``
+    raise; a refusal leaves no draft behind.
+    """
+    actor_require(may_send, page=page, user=user, action="schedule")
+    with transaction.atomic():
+        campaign_send_lock(page_id=page.pk)
+        if seen_send_id is not None and Send.objects.filter(page_id=page.pk, pk__gt=seen_send_id).exists():
+            raise SendStateError("This campaign was sent or scheduled after this confirmation was shown.")
+        return send_schedule(send=send_create(page=page, user=user), when=when, user=user)
+
+
 def _audience_continue_later(send_id: int) -> None:
     from campaigns.tasks import send_audience_task
 
