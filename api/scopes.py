@@ -33,7 +33,8 @@ SCOPE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Scope.CAMPAIGNS_SEND: (),
     # Erasure (``subscriber_erase`` from staff) checks ``change_rightsrequest``.
     Scope.PRIVACY_WRITE: ("subscribers.add_rightsrequest", "subscribers.change_rightsrequest"),
-    Scope.WEBHOOKS_MANAGE: (),
+    # Every webhooks service and selector checks ``manage_webhooks``.
+    Scope.WEBHOOKS_MANAGE: ("webhooks.manage_webhooks",),
 }
 
 # The groups each scope puts its key's user in. "API campaign senders" (migration api 0002) holds what ``may_send``

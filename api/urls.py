@@ -8,7 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from .docs_views import DocsView, SchemaView
 from .errors import not_found
-from .views import campaigns
+from .views import campaigns, webhooks
 from .views.subscribers import SubscriberViewSet, TopicViewSet
 
 app_name = "api"
@@ -34,6 +34,28 @@ urlpatterns += [
     path("sends/<int:send_id>/pause/", campaigns.SendPauseView.as_view(), name="send_pause"),
     path("sends/<int:send_id>/resume/", campaigns.SendResumeView.as_view(), name="send_resume"),
     path("sends/<int:send_id>/cancel/", campaigns.SendCancelView.as_view(), name="send_cancel"),
+]
+
+# Outgoing webhooks' endpoints and deliveries (webhooks:manage).
+urlpatterns += [
+    path("webhooks/endpoints/", webhooks.EndpointListView.as_view(), name="webhook_endpoint_list"),
+    path("webhooks/endpoints/<int:endpoint_id>/", webhooks.EndpointDetailView.as_view(), name="webhook_endpoint"),
+    path(
+        "webhooks/endpoints/<int:endpoint_id>/rotate-secret/",
+        webhooks.EndpointRotateView.as_view(),
+        name="webhook_endpoint_rotate",
+    ),
+    path(
+        "webhooks/endpoints/<int:endpoint_id>/deliveries/",
+        webhooks.EndpointDeliveriesView.as_view(),
+        name="webhook_endpoint_deliveries",
+    ),
+    path("webhooks/deliveries/<int:delivery_id>/", webhooks.DeliveryDetailView.as_view(), name="webhook_delivery"),
+    path(
+        "webhooks/deliveries/<int:delivery_id>/resend/",
+        webhooks.DeliveryResendView.as_view(),
+        name="webhook_delivery_resend",
+    ),
 ]
 
 
