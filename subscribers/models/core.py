@@ -70,6 +70,10 @@ class CustomerProfile(models.Model):
 class Subscriber(models.Model):
     """A person who can receive marketing email. May exist without an account (public signup form)."""
 
+    # Kept out of Wagtail's reference index: admin "usage" counts of these rows help nobody, and indexing each save
+    # cost about a third of an API sign-up's time (docs/BENCHMARKS.md).
+    wagtail_reference_index_ignore = True
+
     email = models.EmailField(unique=True, max_length=254)
     # Keyed HMAC of the address (addresses.address_hmac), so that audiences can leave out suppressed
     # addresses in SQL. Set by every service that sets ``email``.
@@ -128,6 +132,10 @@ class LawfulBasis(models.TextChoices):
 
 class Subscription(models.Model):
     """One subscriber on one topic: pending -> active -> unsubscribed (and back through double opt-in)."""
+
+    # Kept out of Wagtail's reference index: admin "usage" counts of these rows help nobody, and indexing each save
+    # cost about a third of an API sign-up's time (docs/BENCHMARKS.md).
+    wagtail_reference_index_ignore = True
 
     # No index of their own: (subscriber, topic) and (topic, status, subscriber) below lead with each of them.
     subscriber = models.ForeignKey(
@@ -240,6 +248,10 @@ class ConsentEventQuerySet(models.QuerySet):
 class ConsentEvent(models.Model):
     """Append-only ledger of every consent change: who, what, how, when, under which policy and wording."""
 
+    # Kept out of Wagtail's reference index: admin "usage" counts of these rows help nobody, and indexing each save
+    # cost about a third of an API sign-up's time (docs/BENCHMARKS.md).
+    wagtail_reference_index_ignore = True
+
     subscriber = models.ForeignKey(
         Subscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="consent_events"
     )
@@ -291,6 +303,10 @@ class SuppressionReason(models.TextChoices):
 
 class Suppression(models.Model):
     """An address that must not be mailed (or shared), named only by a keyed HMAC of its normalised form."""
+
+    # Kept out of Wagtail's reference index: admin "usage" counts of these rows help nobody, and indexing each save
+    # cost about a third of an API sign-up's time (docs/BENCHMARKS.md).
+    wagtail_reference_index_ignore = True
 
     address_hmac = models.CharField(max_length=64, db_index=True)
     scope = models.CharField(max_length=16, choices=SuppressionScope.choices)
