@@ -5,8 +5,10 @@
 ``disclosures``: partners we may share details with, and the log of every disclosure to another organisation.
 ``policies``: who acknowledged which privacy policy version.
 ``imports``: CSV imports of subscribers started in the admin.
+``attributes``: what staff declare about subscribers (country, last order) and each person's values.
 """
 
+from .attributes import Attribute, AttributeType, AttributeValue
 from .core import (
     ConsentAction,
     ConsentEvent,
@@ -43,6 +45,9 @@ from .rights import (
 
 __all__ = [
     "AccessExport",
+    "Attribute",
+    "AttributeType",
+    "AttributeValue",
     "ConsentAction",
     "ConsentEvent",
     "ConsentEventQuerySet",
