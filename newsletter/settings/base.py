@@ -390,7 +390,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": f"{WAGTAIL_SITE_NAME} newsletter API",
-    "DESCRIPTION": "Subscribers, topics, consent and privacy rights. See docs/api.md.",
+    "DESCRIPTION": "Subscribers, topics, consent and privacy rights; campaigns and their sends; outgoing webhook "
+    "endpoints and deliveries. See docs/api.md.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
