@@ -21,7 +21,7 @@ from subscribers.permissions import actor_require
 
 from .audit import API_LOG
 from .models import ApiKey, IdempotencyRecord
-from .scopes import SCOPE_GROUPS, SCOPE_PERMISSIONS, scopes_parse
+from .scopes import SCOPE_GROUPS, SCOPE_PERMISSIONS, scope_missing_permission, scopes_parse
 
 KEY_PREFIX = "nlk"
 # last_used_at is written at most this often per key, so that reads do not each cost a write.
@@ -66,7 +66,8 @@ def _service_user_grant(*, user, scopes: list[str]) -> None:
 def api_key_create(*, name: str, scopes, created_by=None) -> NewApiKey:
     """Make a key with ``scopes`` and its service user. The returned ``key`` is the only time the secret exists.
 
-    Raises ApiKeyError for an empty or taken name or an unknown scope (naming it and the valid ones), and
+    Raises ApiKeyError for an empty or taken name, an unknown scope (naming it and the valid ones) or a scope whose
+    powers ``created_by`` lacks (naming the scope and what is missing: a key does no more than its maker could), and
     ActionForbidden when ``created_by`` may not manage keys (None: the platform, e.g. a management command).
     """
     actor_require(created_by, MANAGE_PERMISSION, action="create API keys")
@@ -80,6 +81,13 @@ def api_key_create(*, name: str, scopes, created_by=None) -> NewApiKey:
         scopes = scopes_parse(scopes)
     except ValueError as err:
         raise ApiKeyError(str(err), field="scopes") from err
+    for scope in scopes:
+        missing = scope_missing_permission(created_by, scope)
+        if missing is not None:
+            raise ApiKeyError(
+                f"You may not give a key the scope {scope}: it needs {missing}, which your roles lack.",
+                field="scopes",
+            )
     User = get_user_model()
     with transaction.atomic():
         if ApiKey.objects.filter(name=name).exists():
