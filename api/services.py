@@ -27,6 +27,9 @@ KEY_PREFIX = "nlk"
 # last_used_at is written at most this often per key, so that reads do not each cost a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# A claim still without an answer after this is taken for one whose process died (no request of ours runs this long:
+# gunicorn's timeout is shorter), so a retry may claim it again and act.
+IDEMPOTENCY_CLAIM_EXPIRY = timedelta(seconds=60)
 MANAGE_PERMISSION = "api.manage_api_keys"
 KEY_NAME = TextRule("Name", 100)
 SERVICE_USER_DOMAIN = "api-keys.invalid"  # .invalid (RFC 2606): never an address anyone can receive mail at
@@ -185,7 +188,9 @@ def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> Idempot
 
     The insert commits on its own (outside any transaction of the action), so a concurrent request with the same
     key waits on the unique index only for that insert and then sees the row. A record older than 24 hours is
-    forgotten, and the key may be used afresh.
+    forgotten, and the key may be used afresh; so is a claim still without an answer after 60 seconds (its process
+    died), so a retry acts then rather than being told 409 for a day. At most once holds only within those 60 s:
+    a request that was in fact still running after them may act a second time.
     """
     for _ in range(3):
         try:
@@ -196,8 +201,14 @@ def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> Idempot
             record = IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
             if record is None:
                 continue  # deleted meanwhile (expired, or its request failed): try again
-            if record.created_at < timezone.now() - IDEMPOTENCY_TTL:
+            now = timezone.now()
+            if record.created_at < now - IDEMPOTENCY_TTL:
                 IdempotencyRecord.objects.filter(pk=record.pk).delete()
+                continue
+            if record.status_code is None and record.created_at < now - IDEMPOTENCY_CLAIM_EXPIRY:
+                # A stuck claim (its process died before answering): forget it, conditionally, so that of two
+                # retries racing here only one deletes and re-claims; the other then finds the new claim.
+                IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
                 continue
             return IdempotencyClaim(record=record, fresh=False, mismatch=record.fingerprint != fingerprint)
     raise RuntimeError("Could not claim the Idempotency-Key; try again.")
