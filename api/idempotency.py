@@ -6,6 +6,10 @@ constraint *before* the action runs, so of two concurrent requests with the same
 told to retry (409) and then gets the first answer. The same key with another method, path or body is refused
 (422): it is a mistake in the caller, not a retry. An answer of 5xx is not kept: nothing was done, so the retry may
 act. Replays carry ``Idempotent-Replayed: true``.
+
+An answer holding a secret (a webhook endpoint's signing secret, shown once) is never kept as it is: the view names
+the fields to withhold (``idempotency_withhold`` on its response, or ``response_withholding``), and the kept answer
+has each replaced by a note that it was shown once. A replay thus says what was done without the secret.
 """
 
 import json
@@ -18,6 +22,25 @@ from .services import idempotency_claim, idempotency_complete, idempotency_finge
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+WITHHELD_NOTE = "Shown once, in the first answer, and not kept: a replay does not give it again."
+
+
+def response_withholding(response, *fields: str):
+    """Mark ``response`` so that the answer kept for an Idempotency-Key replay leaves out ``fields`` (secrets)."""
+    response.idempotency_withhold = fields
+    return response
+
+
+def _kept_body(response) -> bytes:
+    """The body kept for replays: the answer, with the fields its view withholds replaced by a note."""
+    fields = getattr(response, "idempotency_withhold", ())
+    if not fields:
+        return response.content
+    data = json.loads(response.content)
+    for field in fields:
+        if field in data:
+            data[field] = WITHHELD_NOTE
+    return json.dumps(data).encode()
 
 
 class IdempotencyKeyInvalid(exceptions.ValidationError):
@@ -103,7 +126,7 @@ class IdempotencyMixin:
                 idempotency_complete(
                     record=record,
                     status_code=response.status_code,
-                    body=response.content,
+                    body=_kept_body(response),
                     content_type=response.get("Content-Type", "application/json"),
                 )
         return response

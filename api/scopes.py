@@ -4,9 +4,14 @@ A view names the scope it needs (``required_scope``); ``HasScope`` refuses a key
 services check Django permissions as they do for staff (``subscribers.permissions.actor_require``,
 ``campaigns.permissions.may_send``), so each scope also grants its key's user exactly the permissions and groups
 those checks ask for, and nothing else: no ``wagtailadmin.access_admin``, so a key's user never enters the admin.
+
+A person may give a key only the scopes whose powers they hold themselves (``scope_missing_permission``), so a key
+never does more than the staff member who made it could.
 """
 
 from django.db import models
+
+from campaigns.permissions import SEND_PERMISSION, may_author_some, may_publish_everywhere
 
 
 class Scope(models.TextChoices):
@@ -42,6 +47,30 @@ SCOPE_PERMISSIONS: dict[str, tuple[str, ...]] = {
 # staff role "Campaign senders" also holds.
 API_SENDERS_GROUP = "API campaign senders"
 SCOPE_GROUPS: dict[str, tuple[str, ...]] = {Scope.CAMPAIGNS_SEND: (API_SENDERS_GROUP,)}
+
+
+def scope_missing_permission(user, scope: str) -> str | None:
+    """What ``user`` lacks to give a key ``scope``, in words naming the permission, or None when they may give it.
+
+    Every permission the scope grants the key's user; for ``campaigns:send`` also the send permission and the right
+    to publish on the whole page tree (the key's group publishes from the root); for ``campaigns:read``, which grants
+    no permission but reads every campaign and its results, the right to author campaigns somewhere (who sees the
+    admin's Campaigns and Sends). ``user`` None is the platform (an operator at the shell), which may give any scope;
+    a superuser holds everything.
+    """
+    if user is None:
+        return None
+    for label in SCOPE_PERMISSIONS.get(scope, ()):
+        if not user.has_perm(label):
+            return f"the permission {label}"
+    if scope == Scope.CAMPAIGNS_READ and not may_author_some(user):
+        return "the right to edit or publish campaign pages"
+    if scope == Scope.CAMPAIGNS_SEND:
+        if not user.has_perm(SEND_PERMISSION):
+            return f"the permission {SEND_PERMISSION}"
+        if not may_publish_everywhere(user):
+            return "the right to publish pages on the whole page tree"
+    return None
 
 
 def scopes_parse(value) -> list[str]:

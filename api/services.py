@@ -21,12 +21,15 @@ from subscribers.permissions import actor_require
 
 from .audit import API_LOG
 from .models import ApiKey, IdempotencyRecord
-from .scopes import SCOPE_GROUPS, SCOPE_PERMISSIONS, scopes_parse
+from .scopes import SCOPE_GROUPS, SCOPE_PERMISSIONS, scope_missing_permission, scopes_parse
 
 KEY_PREFIX = "nlk"
 # last_used_at is written at most this often per key, so that reads do not each cost a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# A claim still without an answer after this is taken for one whose process died (no request of ours runs this long:
+# gunicorn's timeout is shorter), so a retry may claim it again and act.
+IDEMPOTENCY_CLAIM_EXPIRY = timedelta(seconds=60)
 MANAGE_PERMISSION = "api.manage_api_keys"
 KEY_NAME = TextRule("Name", 100)
 SERVICE_USER_DOMAIN = "api-keys.invalid"  # .invalid (RFC 2606): never an address anyone can receive mail at
@@ -66,7 +69,8 @@ def _service_user_grant(*, user, scopes: list[str]) -> None:
 def api_key_create(*, name: str, scopes, created_by=None) -> NewApiKey:
     """Make a key with ``scopes`` and its service user. The returned ``key`` is the only time the secret exists.
 
-    Raises ApiKeyError for an empty or taken name or an unknown scope (naming it and the valid ones), and
+    Raises ApiKeyError for an empty or taken name, an unknown scope (naming it and the valid ones) or a scope whose
+    powers ``created_by`` lacks (naming the scope and what is missing: a key does no more than its maker could), and
     ActionForbidden when ``created_by`` may not manage keys (None: the platform, e.g. a management command).
     """
     actor_require(created_by, MANAGE_PERMISSION, action="create API keys")
@@ -80,6 +84,13 @@ def api_key_create(*, name: str, scopes, created_by=None) -> NewApiKey:
         scopes = scopes_parse(scopes)
     except ValueError as err:
         raise ApiKeyError(str(err), field="scopes") from err
+    for scope in scopes:
+        missing = scope_missing_permission(created_by, scope)
+        if missing is not None:
+            raise ApiKeyError(
+                f"You may not give a key the scope {scope}: it needs {missing}, which your roles lack.",
+                field="scopes",
+            )
     User = get_user_model()
     with transaction.atomic():
         if ApiKey.objects.filter(name=name).exists():
@@ -177,7 +188,9 @@ def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> Idempot
 
     The insert commits on its own (outside any transaction of the action), so a concurrent request with the same
     key waits on the unique index only for that insert and then sees the row. A record older than 24 hours is
-    forgotten, and the key may be used afresh.
+    forgotten, and the key may be used afresh; so is a claim still without an answer after 60 seconds (its process
+    died), so a retry acts then rather than being told 409 for a day. At most once holds only within those 60 s:
+    a request that was in fact still running after them may act a second time.
     """
     for _ in range(3):
         try:
@@ -188,8 +201,14 @@ def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> Idempot
             record = IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
             if record is None:
                 continue  # deleted meanwhile (expired, or its request failed): try again
-            if record.created_at < timezone.now() - IDEMPOTENCY_TTL:
+            now = timezone.now()
+            if record.created_at < now - IDEMPOTENCY_TTL:
                 IdempotencyRecord.objects.filter(pk=record.pk).delete()
+                continue
+            if record.status_code is None and record.created_at < now - IDEMPOTENCY_CLAIM_EXPIRY:
+                # A stuck claim (its process died before answering): forget it, conditionally, so that of two
+                # retries racing here only one deletes and re-claims; the other then finds the new claim.
+                IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
                 continue
             return IdempotencyClaim(record=record, fresh=False, mismatch=record.fingerprint != fingerprint)
     raise RuntimeError("Could not claim the Idempotency-Key; try again.")

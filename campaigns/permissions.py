@@ -12,6 +12,7 @@ and by the admin, which hides what someone may not do.
 The roles that bundle these are Wagtail groups made by a data migration (``docs/roles.md``).
 """
 
+from wagtail.models import Page
 from wagtail.permission_policies.pages import PagePermissionPolicy
 
 from campaigns.errors import CampaignForbidden
@@ -26,6 +27,13 @@ def may_author(page, user) -> bool:
 def may_author_some(user) -> bool:
     """Whether ``user`` may author any page at all: who is shown the Campaigns and Sends menus and recent sends."""
     return PagePermissionPolicy().user_has_any_permission(user, {"add", "change", "publish"})
+
+
+def may_publish_everywhere(user) -> bool:
+    """Whether ``user`` may publish every page: publish permission on the root of the page tree (or a superuser).
+    Asked before someone gives an API key the right to send, which publishes from the root."""
+    root = Page.get_first_root_node()
+    return root is not None and PagePermissionPolicy().user_has_permission_for_instance(user, "publish", root)
 
 
 def may_send(page, user) -> bool:

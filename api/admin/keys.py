@@ -13,7 +13,7 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from ..models import ApiKey
-from ..scopes import Scope
+from ..scopes import Scope, scope_missing_permission
 from ..services import MANAGE_PERMISSION, ApiKeyError, api_key_create, api_key_revoke
 
 TITLE = "API keys"
@@ -66,8 +66,15 @@ class KeyForm(forms.Form):
     scopes = forms.MultipleChoiceField(
         choices=Scope.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Give the key only what the system using it needs.",
+        help_text="Give the key only what the system using it needs. You may give only what your own roles allow.",
     )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the scopes this person may give (the service refuses the others too).
+        self.fields["scopes"].choices = [
+            (value, label) for value, label in Scope.choices if scope_missing_permission(user, value) is None
+        ]
 
 
 class KeyCreateView(_Guarded, FormView):
@@ -77,6 +84,9 @@ class KeyCreateView(_Guarded, FormView):
 
     def get_breadcrumbs_items(self):
         return _crumbs(self.page_title, index=False)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
 
     def form_valid(self, form):
         try:

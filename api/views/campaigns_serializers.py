@@ -2,8 +2,10 @@
 
 A send's progress is the admin's progress page's numbers (``campaigns.sending.selectors``); its results are the
 report's aggregates (``campaigns.results.report``) under the same privacy floor: a count of 1 to 4 people is given as
-``{"count": null, "shown": "<5"}``, never as a number, and a rate with so few people behind it has no percentage.
-Nothing here names or lists a person.
+``{"count": null, "shown": "<5"}``, never as a number, and a rate with so few people behind it has no percentage. A
+count that would give such a count away by subtraction from the others given (a sum with exactly one hidden part) is
+withheld too: ``{"count": null, "shown": "hidden"}``. The progress's failed, skipped and unknown rows are people too:
+they follow the same rules (null when hidden). Nothing here names or lists a person.
 """
 
 from django.conf import settings
@@ -15,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import CampaignPage, Send, SendState
-from campaigns.results.report import REPORT_RATES, count_hidden, count_shown, rate_shown
+from campaigns.results.report import OUTCOME_COUNTS, REPORT_RATES, count_hidden, count_shown, outcomes_withheld
 from subscribers.links import absolute
 
 # Campaign ---------------------------------------------------------------------------------------------------------
@@ -81,9 +83,14 @@ class ProgressSerializer(serializers.Serializer):
     queued = serializers.IntegerField(help_text="Waiting for a worker.")
     claimed = serializers.IntegerField(help_text="Held by a worker.")
     sent = serializers.IntegerField(help_text="Accepted by SES.")
-    failed = serializers.IntegerField()
-    skipped = serializers.IntegerField(help_text="Left out at the last check (unsubscribed, suppressed, cancelled).")
-    unknown = serializers.IntegerField(help_text="In doubt: a worker was lost during the SES call.")
+    failed = serializers.IntegerField(allow_null=True, help_text="Null when hidden (1 to 4, or would give one away).")
+    skipped = serializers.IntegerField(
+        allow_null=True,
+        help_text="Left out at the last check (unsubscribed, suppressed, cancelled). Null when hidden, as failed.",
+    )
+    unknown = serializers.IntegerField(
+        allow_null=True, help_text="In doubt: a worker was lost during the SES call. Null when hidden, as failed."
+    )
     in_flight = serializers.IntegerField()
     done = serializers.IntegerField(help_text="Rows with an outcome.")
     remaining = serializers.IntegerField()
@@ -95,8 +102,12 @@ class ProgressSerializer(serializers.Serializer):
 
 
 class CountSerializer(serializers.Serializer):
-    count = serializers.IntegerField(allow_null=True, help_text="Null when 1 to 4 (below the minimum group size).")
-    shown = serializers.CharField(help_text='As the admin shows it: "0", "<5", "1,234".')
+    count = serializers.IntegerField(
+        allow_null=True,
+        help_text="Null when 1 to 4 (below the minimum group size), or when, with the counts given beside it, it "
+        "would give such a count away by subtraction.",
+    )
+    shown = serializers.CharField(help_text='As the admin shows it: "0", "<5", "1,234", or "hidden".')
 
 
 class RateSerializer(serializers.Serializer):
@@ -121,32 +132,50 @@ class ResultsSerializer(serializers.Serializer):
     opens = CountSerializer(allow_null=True, help_text="Null unless the campaign counted opens.")
 
 
-def count_given(count: int) -> dict:
-    """A count as the API gives it: the number, or null with "<5" when 1 to 4 people are behind it."""
+def count_given(count: int, *, withheld: bool = False) -> dict:
+    """A count as the API gives it: the number, or null with "<5" when 1 to 4 people are behind it, or null with
+    "hidden" when it is ``withheld`` (it would give away a hidden count by subtraction)."""
+    if withheld:
+        return {"count": None, "shown": "hidden"}
     return {"count": None if count_hidden(count) else count, "shown": count_shown(count)}
 
 
-def rate_given(numerator: int, denominator: int) -> dict:
-    """A rate as the report shows it, with its percentage as a number when it may be shown."""
-    rate = rate_shown(numerator, denominator)
+def rate_given(rate: dict, numerator: int, denominator: int) -> dict:
+    """A rate as the report shows it (``send_report``'s ``rates``), with its percentage as a number when it may be
+    shown."""
     percent = None if rate["hidden"] or not denominator else round(100 * numerator / denominator, 2)
     return {"percent": percent, "shown": rate["shown"], "hidden": rate["hidden"], "why": rate["why"]}
 
 
 def results_given(report: dict, *, opens: int | None) -> dict:
-    """The report of ``send_report`` for the API: every count and rate under the privacy floor."""
-    counts = report["counts"]
+    """The report of ``send_report`` for the API: every count and rate under the privacy floor, withheld where the
+    report withholds it."""
+    counts, withheld = report["counts"], report["withheld"]
     return {
         "min_group_size": settings.REPORT_MIN_GROUP_SIZE,
-        "counts": {name: count_given(value) for name, value in counts.items()},
-        "rates": {name: rate_given(counts[numerator], counts["sent"]) for name, numerator in REPORT_RATES},
-        "clicks": count_given(report["clicks"]),
+        "counts": {name: count_given(value, withheld=name in withheld) for name, value in counts.items()},
+        "rates": {
+            name: rate_given(report["rates"][name], counts[numerator], counts["sent"])
+            for name, numerator in REPORT_RATES
+        },
+        "clicks": count_given(report["clicks"], withheld=report["clicks_shown"] == "hidden"),
         "links": [
             {"position": link["position"], "url": link["url"], "clicks": count_given(link["clicks"])}
             for link in report["links"]
         ],
         "opens": None if opens is None else count_given(opens),
     }
+
+
+def progress_given(progress: dict) -> dict:
+    """A send's progress for the API: the failed, skipped and unknown rows are people, so each is null when 1 to 4,
+    or when exactly one other is (the total less the rest would give it away). The other numbers stay."""
+    given = {name: progress[name] for name in PROGRESS_FIELDS}
+    withheld = outcomes_withheld(progress)
+    for name in OUTCOME_COUNTS:
+        if name in withheld or count_hidden(progress[name]):
+            given[name] = None
+    return given
 
 
 class CampaignRefSerializer(serializers.Serializer):
@@ -185,8 +214,7 @@ class SendSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, send) -> dict:
-        progress = self.context["progress"][send.pk]
-        return {name: progress[name] for name in PROGRESS_FIELDS}
+        return progress_given(self.context["progress"][send.pk])
 
     def get_url(self, send) -> str:
         return absolute(reverse("api:send_detail", args=[send.pk]))

@@ -17,6 +17,7 @@ from webhooks.errors import WebhookError
 from webhooks.models import EVENT_TYPES, DeliveryState, WebhookDelivery, WebhookEndpoint
 
 from ..errors import error_body
+from ..idempotency import response_withholding
 from ..scopes import Scope
 from .base import ApiGenericView
 
@@ -137,7 +138,8 @@ class EndpointListView(WebhooksView):
         body = EndpointWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         endpoint, secret = services.webhook_endpoint_create(user=self.actor(), **body.validated_data)
-        return Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED)
+        # The secret is in this answer only: an Idempotency-Key replay gives the answer without it.
+        return response_withholding(Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED), "secret")
 
 
 class EndpointDetailView(WebhooksView):
@@ -177,7 +179,7 @@ class EndpointRotateView(WebhooksView):
         endpoint, secret = services.webhook_endpoint_secret_rotate(
             user=self.actor(), endpoint=endpoint, previous_valid_hours=body.validated_data.get("previous_valid_hours")
         )
-        return Response(_with_secret(endpoint, secret))
+        return response_withholding(Response(_with_secret(endpoint, secret)), "secret")
 
 
 STATE_FILTER = OpenApiParameter(

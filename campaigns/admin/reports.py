@@ -34,7 +34,7 @@ class SendReportView(SendPageMixin, TemplateView):
                 "rates": [
                     {"name": name, "label": label, **results["rates"][name]} for name, label in RATE_LABELS.items()
                 ],
-                "clicks_shown": report.count_shown(results["clicks"]),
+                "clicks_shown": results["clicks_shown"],
                 "chart": timeline_chart(report.send_timeline(send=self.send)),
                 "track_clicks": bool(self.sent_page.track_clicks),
                 "track_opens": bool(self.sent_page.track_opens),

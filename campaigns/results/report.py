@@ -26,6 +26,44 @@ def count_shown(count: int) -> str:
     return f"<{settings.REPORT_MIN_GROUP_SIZE}" if count_hidden(count) else f"{count:,}"
 
 
+def count_why(count: int) -> str:
+    """Why a count is not shown, for a tooltip: empty when it shows."""
+    if count_hidden(count):
+        return f"Hidden: fewer than {settings.REPORT_MIN_GROUP_SIZE} people, so it could single someone out."
+    return ""
+
+
+# Secondary suppression: a count that shows is hidden too when, with the counts shown beside it, it would give away a
+# hidden one by subtraction (bounced - hard bounces = soft bounces; all clicks - the links shown = the hidden link).
+WITHHELD_WHY = (
+    "Hidden: with the numbers shown beside it, it would give away a count of fewer than {minimum} people by "
+    "subtraction."
+)
+# The outcomes of a send's rows besides "sent": their sum is known from the total, sent and rows still waiting, so
+# when exactly one of them is hidden, the smallest other one is hidden too.
+OUTCOME_COUNTS = ("failed", "skipped", "unknown")
+
+
+def _withheld_why() -> str:
+    return WITHHELD_WHY.format(minimum=settings.REPORT_MIN_GROUP_SIZE)
+
+
+def sum_withheld(total: int, parts: list[int]) -> bool:
+    """Whether a shown ``total`` of ``parts`` must be hidden: exactly one part is hidden, so the total minus the
+    other parts would be it."""
+    return not count_hidden(total) and sum(1 for part in parts if count_hidden(part)) == 1
+
+
+def outcomes_withheld(counts: dict) -> dict[str, str]:
+    """{name: why} for the outcome counts (failed, skipped, unknown) that show but must be hidden: when exactly one
+    of them is hidden, the smallest of the others too, so that neither can be worked out from the total."""
+    hidden = [name for name in OUTCOME_COUNTS if count_hidden(counts[name])]
+    if len(hidden) != 1:
+        return {}
+    other = min((name for name in OUTCOME_COUNTS if name not in hidden), key=lambda name: counts[name])
+    return {other: _withheld_why()}
+
+
 def _percent_text(value: float) -> str:
     """A rate as a percentage: two decimals below 1% (complaint rates live there: SES's limit is 0.1%), else one."""
     if value == 0:
@@ -89,6 +127,9 @@ def send_report(*, send: Send) -> dict:
     "Unsubscribed" counts recipients who withdrew through an email's link after this message arrived and
     before the next message we sent them. Rates are out of the messages SES accepted (``sent``), the base SES
     itself uses for bounce and complaint rates. Nothing here names or lists a person.
+
+    ``shown`` is each count as staff may see it ("<5", or "hidden" when it is ``withheld``: it shows, but with the
+    counts beside it would give away a hidden one by subtraction), and ``why`` the reason when it does not show.
     """
     rows = Delivery.objects.filter(send=send)
     counts = rows.aggregate(
@@ -111,12 +152,28 @@ def send_report(*, send: Send) -> dict:
         for link in TrackedLink.objects.filter(send=send).order_by("position")
     ]
     counts["bounced"] = counts["hard_bounced"] + counts["soft_bounced"]
+    withheld = outcomes_withheld(counts)
+    if sum_withheld(counts["bounced"], [counts["hard_bounced"], counts["soft_bounced"]]):
+        withheld["bounced"] = _withheld_why()
+    clicks = sum(link["clicks"] for link in links)
+    clicks_withheld = _withheld_why() if sum_withheld(clicks, [link["clicks"] for link in links]) else ""
+    rates = {}
+    for name, numerator in REPORT_RATES:
+        rates[name] = rate_shown(counts[numerator], counts["sent"])
+        if numerator in withheld and not rates[name]["hidden"]:
+            rates[name] = {**rates[name], "shown": "hidden", "hidden": True, "why": withheld[numerator]}
+            rates[name]["hint"] = "Would give away a small count"
     return {
         "counts": counts,
-        "shown": {name: count_shown(value) for name, value in counts.items()},
-        "rates": {name: rate_shown(counts[numerator], counts["sent"]) for name, numerator in REPORT_RATES},
+        "shown": {name: "hidden" if name in withheld else count_shown(value) for name, value in counts.items()},
+        "why": {name: withheld.get(name) or count_why(value) for name, value in counts.items()},
+        "withheld": withheld,
+        "outcomes_why": " ".join(dict.fromkeys(why for name in OUTCOME_COUNTS if (why := withheld.get(name)))),
+        "rates": rates,
         "links": links,
-        "clicks": sum(link["clicks"] for link in links),
+        "clicks": clicks,
+        "clicks_shown": "hidden" if clicks_withheld else count_shown(clicks),
+        "clicks_why": clicks_withheld or count_why(clicks),
         "clicks_per_recipient": clicks_per_recipient_tracked(send=send),
     }
 

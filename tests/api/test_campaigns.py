@@ -12,7 +12,8 @@ from campaigns.models import CampaignPage, Delivery, SendState
 from campaigns.sending import selectors
 from campaigns.sending.services import send_create, send_now, send_pause
 from campaigns.sending.worker import send_work
-from subscribers.models import Topic
+from subscribers.models import ConsentSource, Topic
+from subscribers.services.subscriptions import subscription_withdraw
 from tests.factories import SubscriptionFactory
 
 from .conftest import client_for, error_of
@@ -244,6 +245,43 @@ def test_a_links_clicks_of_one_to_four_are_hidden_too(campaign, audience, reader
 
     assert links[1] == {"count": None, "shown": "<5"}
     assert links[2] == {"count": 12, "shown": "12"}
+
+
+def test_no_hidden_count_can_be_worked_out_by_subtraction_from_the_rest_of_the_answer(campaign, reader):
+    # Given twelve recipients, two of whom unsubscribe before their message: their rows are skipped
+    general = Topic.objects.get(is_default=True)
+    people = [SubscriptionFactory(topic=general) for _ in range(12)]
+    send = send_now(page=campaign)
+    for subscription in people[:2]:
+        subscription_withdraw(subscription=subscription, source=ConsentSource.PREFERENCE_CENTRE)
+    send_work(send_id=send.pk)
+    # ten accepted: five hard bounces, two soft; one link clicked 3 times, another 12
+    rows = list(Delivery.objects.filter(send=send, state="sent").order_by("pk"))
+    now = timezone.now()
+    Delivery.objects.filter(pk__in=[r.pk for r in rows[:5]]).update(bounce_type="permanent", bounced_at=now)
+    Delivery.objects.filter(pk__in=[r.pk for r in rows[5:7]]).update(bounce_type="transient", bounced_at=now)
+    send.links.filter(position=1).update(clicks=3)
+    send.links.filter(position=2).update(clicks=12)
+
+    body = reader.get(f"/api/v1/sends/{send.pk}/").json()
+    progress, results = body["progress"], body["results"]
+
+    # Then the skipped two are hidden everywhere, and so is one more outcome, so that the total does not give them
+    assert progress["skipped"] is None and results["counts"]["skipped"] == {"count": None, "shown": "<5"}
+    assert progress["failed"] is None and results["counts"]["failed"] == {"count": None, "shown": "hidden"}
+    assert progress["unknown"] == 0 and results["counts"]["unknown"] == {"count": 0, "shown": "0"}
+    assert progress["sent"] == 10 and body["total"] == 12
+    # bounced - hard_bounced would be the hidden soft bounces: bounced and its rate are withheld
+    counts = results["counts"]
+    assert counts["soft_bounced"] == {"count": None, "shown": "<5"} and counts["hard_bounced"]["count"] == 5
+    assert counts["bounced"] == {"count": None, "shown": "hidden"}
+    bounced_rate = results["rates"]["bounced"]
+    assert bounced_rate["percent"] is None and bounced_rate["hidden"] and "subtraction" in bounced_rate["why"]
+    # all clicks - the links shown would be the hidden link's clicks: the total is withheld
+    assert results["clicks"] == {"count": None, "shown": "hidden"}
+    assert {link["position"]: link["clicks"]["count"] for link in results["links"]}[2] == 12
+    listed = next(s for s in reader.get("/api/v1/sends/").json()["results"] if s["id"] == send.pk)
+    assert listed["progress"]["skipped"] is None and listed["progress"]["failed"] is None
 
 
 def test_a_send_never_names_or_identifies_a_recipient(campaign, audience, reader):

@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from api.models import ApiKey, IdempotencyRecord
-from api.services import api_key_revoke, idempotency_records_purge
+from api.services import api_key_revoke, idempotency_fingerprint, idempotency_records_purge
 from api.tasks import idempotency_records_purge_task
 from tests.factories import TopicFactory
 
@@ -311,6 +311,22 @@ def test_an_expired_answer_is_not_replayed(api_client):
     response = client.post(ACT, {"value": 1}, HTTP_IDEMPOTENCY_KEY="k")
 
     assert "Idempotent-Replayed" not in response and response.json()["acts"] == 2
+
+
+def test_a_claim_whose_request_never_answered_expires_after_a_minute_and_a_retry_acts(api_client):
+    client = api_client("subscribers:write")
+    # A claim with no answer, as a process that died after claiming leaves it
+    fingerprint = idempotency_fingerprint(method="POST", path=ACT, body=b'{"value":1}')
+    IdempotencyRecord.objects.create(api_key=client.api_key, key="stuck", fingerprint=fingerprint)
+
+    fresh = client.post(ACT, {"value": 1}, HTTP_IDEMPOTENCY_KEY="stuck")
+    IdempotencyRecord.objects.filter(key="stuck").update(created_at=timezone.now() - timedelta(seconds=61))
+    retried = client.post(ACT, {"value": 1}, HTTP_IDEMPOTENCY_KEY="stuck")
+    replayed = client.post(ACT, {"value": 1}, HTTP_IDEMPOTENCY_KEY="stuck")
+
+    assert fresh.status_code == 409 and error_of(fresh)["code"] == "idempotency_in_progress"
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried and retried.json()["acts"] == 1
+    assert replayed["Idempotent-Replayed"] == "true" and replayed.json() == retried.json()
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -6,6 +6,7 @@ import pytest
 from standardwebhooks import Webhook
 from wagtail.models import ModelLogEntry
 
+from api.models import IdempotencyRecord
 from subscribers.services import subscriber_get_or_create
 from webhooks.delivery import webhook_deliveries_run
 from webhooks.models import DeliveryState, WebhookDelivery, WebhookEndpoint
@@ -131,6 +132,26 @@ def test_a_rotation_answers_the_new_secret_and_both_sign_meanwhile(manager, rece
     [received] = receiver.requests
     for secret in (made["secret"], rotated["secret"]):
         assert Webhook(secret).verify(received.body, received.headers)["type"] == "subscriber.created"
+
+
+def test_a_secret_is_never_kept_for_an_idempotency_key_replay(manager, receiver):
+    body = {"name": "CRM", "url": receiver.url, "events": ["subscriber.created"]}
+    first = manager.post(ENDPOINTS, body, headers={"Idempotency-Key": "create-1"})
+    rotated = manager.post(f"{ENDPOINTS}{first.json()['id']}/rotate-secret/", {}, headers={"Idempotency-Key": "rot-1"})
+
+    again = manager.post(ENDPOINTS, body, headers={"Idempotency-Key": "create-1"})
+    rotated_again = manager.post(
+        f"{ENDPOINTS}{first.json()['id']}/rotate-secret/", {}, headers={"Idempotency-Key": "rot-1"}
+    )
+
+    assert first.status_code == 201 and first.json()["secret"].startswith("whsec_")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"] and "shown once" in again.json()["secret"].lower()
+    assert rotated_again.headers["Idempotent-Replayed"] == "true" and "whsec_" not in rotated_again.json()["secret"]
+    assert WebhookEndpoint.objects.count() == 1
+    assert WebhookEndpoint.objects.get().secret == rotated.json()["secret"]  # rotated once, not twice
+    kept = b"".join(bytes(record.body) for record in IdempotencyRecord.objects.all())
+    assert b"whsec_" not in kept
 
 
 def test_deliveries_and_their_attempts_are_listed_and_a_failed_one_can_be_sent_again(manager, receiver, settings):

@@ -142,7 +142,9 @@ def test_the_report_page_shows_totals_chart_and_links_and_names_nobody(finished,
     html = response.content.decode()
     assert re.search(r'data-report="recipients">\s*8<', html)
     assert re.search(r'data-report="complained">\s*0<', html), "zero singles out nobody: it shows"
-    assert re.search(r'data-report="clicks">\s*9<', html), "every click on every link, not people"
+    # all clicks less the link shown (7) would be the other link's 2: the total is withheld, saying why
+    clicks = re.search(r'data-report="clicks" title="([^"]+)">\s*hidden<', html)
+    assert clicks and "by subtraction" in clicks[1]
     assert "<svg" in html and "send-chart__bar--accepted" in html
     assert links[0].url in html and ">7<" in html and "&lt;5" in html
     for person in people:
@@ -210,3 +212,47 @@ def test_a_send_whose_links_carry_no_recipient_key_says_the_clicked_rate_was_not
     clicked = html.split('data-rate="clicked"')[1].split("</div>")[0]
     assert "Not measured" in clicked and "Sent before clicks were counted per recipient" in clicked
     assert send_report(send=send)["clicks_per_recipient"] is False
+
+
+def test_a_count_that_would_give_a_hidden_one_away_by_subtraction_is_withheld_too(finished, settings):
+    settings.REPORT_MIN_GROUP_SIZE = 3
+    send, _ = finished
+    rows = list(Delivery.objects.filter(send=send).order_by("pk"))
+    now = timezone.now()
+    Delivery.objects.filter(pk__in=[r.pk for r in rows[:4]]).update(bounce_type="permanent", bounced_at=now)
+    Delivery.objects.filter(pk=rows[4].pk).update(bounce_type="transient", bounced_at=now)
+    Delivery.objects.filter(pk=rows[5].pk).update(state=DeliveryState.FAILED)
+    links = list(TrackedLink.objects.filter(send=send).order_by("position"))
+    TrackedLink.objects.filter(pk=links[0].pk).update(clicks=9)
+    TrackedLink.objects.filter(pk=links[1].pk).update(clicks=1)
+
+    report = send_report(send=send)
+
+    # Five bounces, four hard: "bounced" less "hard" would be the one soft bounce
+    assert report["shown"]["soft_bounced"] == "<3" and report["shown"]["hard_bounced"] == "4"
+    assert report["shown"]["bounced"] == "hidden" and "subtraction" in report["why"]["bounced"]
+    assert report["rates"]["bounced"]["hidden"] and "subtraction" in report["rates"]["bounced"]["why"]
+    # One failed row: the total less the rest would give it, so the smallest other outcome is withheld
+    assert report["shown"]["failed"] == "<3"
+    assert report["shown"]["skipped"] == "hidden" or report["shown"]["unknown"] == "hidden"
+    assert report["shown"]["sent"] == "7" and report["shown"]["recipients"] == "8"
+    # Ten clicks, one of them on a hidden link
+    assert report["clicks_shown"] == "hidden" and "subtraction" in report["clicks_why"]
+
+
+def test_sums_whose_hidden_parts_are_none_or_several_still_show(finished, settings):
+    settings.REPORT_MIN_GROUP_SIZE = 3
+    send, _ = finished
+    rows = list(Delivery.objects.filter(send=send).order_by("pk"))
+    now = timezone.now()
+    Delivery.objects.filter(pk__in=[r.pk for r in rows[:2]]).update(bounce_type="permanent", bounced_at=now)
+    Delivery.objects.filter(pk__in=[r.pk for r in rows[2:4]]).update(bounce_type="transient", bounced_at=now)
+    links = list(TrackedLink.objects.filter(send=send).order_by("position"))
+    TrackedLink.objects.filter(pk=links[0].pk).update(clicks=9)
+    TrackedLink.objects.filter(pk=links[1].pk).update(clicks=4)
+
+    report = send_report(send=send)
+
+    assert report["shown"]["bounced"] == "4" and report["withheld"] == {}
+    assert report["shown"]["failed"] == report["shown"]["skipped"] == report["shown"]["unknown"] == "0"
+    assert report["clicks_shown"] == "13" and report["clicks_why"] == ""
