@@ -401,6 +401,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two resources have a "state" with different values: each enum gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "SendStateEnum": "campaigns.models.SendState",
+        "WebhookDeliveryStateEnum": "webhooks.models.DeliveryState",
+    },
 }
 
 LOGGING = {
