@@ -123,19 +123,31 @@ def consent_re_consented_event(*, subscriber: Subscriber, source, wording: str, 
     )
 
 
-def _third_party_event(action: str, *, subscriber: Subscriber, source, wording: str, ip=None) -> ConsentEvent:
+def _third_party_event(
+    action: str, *, subscriber: Subscriber, source, wording: str, ip=None, detail: str = ""
+) -> ConsentEvent:
     return _record(
-        subscriber=subscriber, action=action, purpose=ConsentPurpose.THIRD_PARTY, source=source, wording=wording, ip=ip
+        subscriber=subscriber,
+        action=action,
+        purpose=ConsentPurpose.THIRD_PARTY,
+        source=source,
+        wording=wording,
+        ip=ip,
+        detail=detail,
     )
 
 
-def third_party_objected_event(*, subscriber: Subscriber, source, wording: str, ip=None) -> ConsentEvent:
-    return _third_party_event(ConsentAction.OBJECTED, subscriber=subscriber, source=source, wording=wording, ip=ip)
-
-
-def third_party_objection_withdrawn_event(*, subscriber: Subscriber, source, wording: str, ip=None) -> ConsentEvent:
+def third_party_objected_event(*, subscriber: Subscriber, source, wording: str, ip=None, detail="") -> ConsentEvent:
     return _third_party_event(
-        ConsentAction.OBJECTION_WITHDRAWN, subscriber=subscriber, source=source, wording=wording, ip=ip
+        ConsentAction.OBJECTED, subscriber=subscriber, source=source, wording=wording, ip=ip, detail=detail
+    )
+
+
+def third_party_objection_withdrawn_event(
+    *, subscriber: Subscriber, source, wording: str, ip=None, detail=""
+) -> ConsentEvent:
+    return _third_party_event(
+        ConsentAction.OBJECTION_WITHDRAWN, subscriber=subscriber, source=source, wording=wording, ip=ip, detail=detail
     )
 
 

@@ -16,6 +16,11 @@ RIGHTS_REQUEST_ADD = "subscribers.add_rightsrequest"
 # Handling privacy requests, including erasing the person a request is about.
 RIGHTS_REQUEST_CHANGE = "subscribers.change_rightsrequest"
 POLICY_PUBLISH = "subscribers.add_privacypolicyversion"
+# Adding people and their subscriptions on someone's behalf (an API key, staff): double opt-in or evidence.
+SUBSCRIPTION_ADD = "subscribers.add_subscription"
+# Correcting a person's details; changing their subscriptions or recording their objection to sharing.
+SUBSCRIBER_CHANGE = "subscribers.change_subscriber"
+SUBSCRIPTION_CHANGE = "subscribers.change_subscription"
 
 
 def actor_require(user, permission: str, *, action: str) -> None:

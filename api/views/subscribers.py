@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from subscribers.models import (
@@ -201,11 +202,22 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
     @extend_schema(request=s.ObjectionSerializer, responses=s.SubscriberSerializer)
     @action(detail=True, methods=["post"])
     def objection(self, request, id=None):
-        """Record (true) or withdraw (false) the person's objection to sharing with third parties."""
+        """Record (true) or withdraw (false) the person's objection to sharing with third parties. Withdrawing one
+        lets their details go to partners again, so it also needs ``privacy:write``."""
         subscriber = self._subscriber()
         data = self._valid(s.ObjectionSerializer)
+        if not data["objects"] and Scope.PRIVACY_WRITE not in self.api_key().scopes:
+            raise PermissionDenied(
+                f"This API key lacks the scope {Scope.PRIVACY_WRITE}, which lifting an objection to sharing needs: "
+                "the person's details would go to partners again."
+            )
         subscriber_objection_set(
-            subscriber=subscriber, objects=data["objects"], source=ConsentSource.API, ip=self.ip(), actor=self.actor()
+            subscriber=subscriber,
+            objects=data["objects"],
+            source=ConsentSource.API,
+            ip=self.ip(),
+            detail=self._detail(),
+            actor=self.actor(),
         )
         return self._show(subscriber)
 

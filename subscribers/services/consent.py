@@ -31,6 +31,13 @@ from ..models import (
     Topic,
 )
 from ..outbound import outbound_event_publish
+from ..permissions import (
+    RIGHTS_REQUEST_CHANGE,
+    SUBSCRIBER_CHANGE,
+    SUBSCRIPTION_ADD,
+    SUBSCRIPTION_CHANGE,
+    actor_require,
+)
 from ..selectors import email_is_suppressed
 from ..wording import wording_hash
 from .access_export import access_export_request
@@ -78,6 +85,7 @@ def subscriber_signup(
     the person's click (with the explicit tick the confirmation page asks of an erased or complained address)
     makes anything active.
     """
+    actor_require(actor, SUBSCRIPTION_ADD, action="sign someone up")
     with transaction.atomic():
         subscriber = subscriber_get_or_create(email=email, first_name=first_name)
         pending = subscription_request(
@@ -177,6 +185,7 @@ def subscriptions_add_with_evidence(
     refused (SuppressedAddressError) and nothing is made; a topic the person unsubscribed from stays unsubscribed;
     an active one is left alone; each subscription made active gets one ``imported`` event with the evidence.
     """
+    actor_require(actor, SUBSCRIPTION_ADD, action="subscribe someone on evidence of consent")
     evidence, version = _evidence_check(evidence)
     email = email_normalise(email)
     if _suppressed_for_marketing(email):
@@ -232,6 +241,7 @@ def subscriptions_add_with_evidence(
 
 def subscriber_details_update(*, subscriber: Subscriber, first_name: str, actor=None) -> Subscriber:
     """Correct a subscriber's first name (the same rule as every form's); logged with the fields, never values."""
+    actor_require(actor, SUBSCRIBER_CHANGE, action="correct a subscriber's details")
     first_name = FIRST_NAME.require(first_name, field="first_name")
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
@@ -264,6 +274,7 @@ def subscriber_topics_set(
     """Make ``topics`` the subscriber's wanted topics: each topic added starts double opt-in (one confirmation email
     for them all; nothing is active until the person clicks), each topic removed is withdrawn at once. Every change
     is a consent event with ``source`` and ``detail``."""
+    actor_require(actor, SUBSCRIPTION_CHANGE, action="change a subscriber's topics")
     outcome = TopicsOutcome()
     wanted = {topic.pk for topic in topics}
     with transaction.atomic():
@@ -299,6 +310,7 @@ def subscriber_unsubscribe_all(
     *, subscriber: Subscriber, source: ConsentSource, ip: str | None = None, detail: str = "", actor=None
 ) -> list[Subscription]:
     """Unsubscribe from every topic and suppress the address for marketing (``subscriber_withdraw_all``), logged."""
+    actor_require(actor, SUBSCRIPTION_CHANGE, action="unsubscribe someone")
     with transaction.atomic():
         withdrawn = subscriber_withdraw_all(subscriber=subscriber, source=source, ip=ip, reason=detail)
         _log(
@@ -311,12 +323,27 @@ def subscriber_unsubscribe_all(
 
 
 def subscriber_objection_set(
-    *, subscriber: Subscriber, objects: bool, source: ConsentSource, ip: str | None = None, actor=None
+    *,
+    subscriber: Subscriber,
+    objects: bool,
+    source: ConsentSource,
+    ip: str | None = None,
+    detail: str = "",
+    actor=None,
 ) -> bool:
     """Record or withdraw the person's objection to sharing with third parties (``third_party_objection_set``),
-    logged when it changed something. Returns whether it did."""
+    logged when it changed something. Returns whether it did.
+
+    Recording one needs the right to change subscriptions; lifting one, on the person's behalf, lets their details
+    flow to partners again, so it needs the privacy officer's right to handle requests (``change_rightsrequest``)."""
+    if objects:
+        actor_require(actor, SUBSCRIPTION_CHANGE, action="record an objection to sharing")
+    else:
+        actor_require(actor, RIGHTS_REQUEST_CHANGE, action="lift a person's objection to sharing")
     with transaction.atomic():
-        changed = third_party_objection_set(subscriber=subscriber, objects=objects, source=source, ip=ip)
+        changed = third_party_objection_set(
+            subscriber=subscriber, objects=objects, source=source, ip=ip, detail=detail
+        )
         if changed:
             _log(subscriber=subscriber, action="subscribers.objection_set", actor=actor, data={"objects": objects})
     return changed
@@ -325,6 +352,7 @@ def subscriber_objection_set(
 def subscriber_access_export_request(*, subscriber: Subscriber, actor=None) -> AccessExport:
     """Prepare a copy of the person's data and email its link to their own confirmed address, as the self-service
     path does (``access_export_request``); refused (AccessExportError) for an address never confirmed. Logged."""
+    actor_require(actor, RIGHTS_REQUEST_CHANGE, action="send someone a copy of their data")
     with transaction.atomic():
         export = access_export_request(subscriber=subscriber, requested_by=actor)
         _log(

@@ -388,7 +388,7 @@ def subscriber_withdraw_all(
 
 
 def third_party_objection_set(
-    *, subscriber: Subscriber, objects: bool, source: ConsentSource, ip: str | None = None
+    *, subscriber: Subscriber, objects: bool, source: ConsentSource, ip: str | None = None, detail: str = ""
 ) -> bool:
     """Record or withdraw an objection to sharing with third parties. Returns True when something changed."""
     with transaction.atomic():
@@ -398,7 +398,7 @@ def third_party_objection_set(
                 email=subscriber.email, scope=SuppressionScope.THIRD_PARTY, reason=SuppressionReason.OBJECTED
             )
             events.third_party_objected_event(
-                subscriber=subscriber, source=source, wording=THIRD_PARTY_OBJECTION, ip=ip
+                subscriber=subscriber, source=source, wording=THIRD_PARTY_OBJECTION, ip=ip, detail=detail
             )
             return True
         if not objects and exists:
@@ -407,7 +407,7 @@ def third_party_objection_set(
             )
             if lifted:
                 events.third_party_objection_withdrawn_event(
-                    subscriber=subscriber, source=source, wording=THIRD_PARTY_OBJECTION, ip=ip
+                    subscriber=subscriber, source=source, wording=THIRD_PARTY_OBJECTION, ip=ip, detail=detail
                 )
             return bool(lifted)
     return False

@@ -8,10 +8,12 @@ import pytest
 from django.utils import timezone
 from wagtail.models import ModelLogEntry
 
+from subscribers.errors import ActionForbidden
 from subscribers.models import (
     AccessExport,
     ConsentAction,
     ConsentEvent,
+    ConsentPurpose,
     ConsentSource,
     ErasureRecord,
     Subscriber,
@@ -22,7 +24,20 @@ from subscribers.models import (
     SuppressionScope,
     Topic,
 )
-from tests.factories import ConfirmedSubscriberFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
+from subscribers.selectors import third_party_objection_exists
+from subscribers.services.consent import (
+    subscriber_details_update,
+    subscriber_objection_set,
+    subscriber_signup,
+    subscriber_unsubscribe_all,
+)
+from tests.factories import (
+    ConfirmedSubscriberFactory,
+    SubscriberFactory,
+    SubscriptionFactory,
+    TopicFactory,
+    UserFactory,
+)
 
 from .conftest import error_of
 
@@ -268,7 +283,7 @@ def test_setting_topics_writes_consent_events_with_source_api_and_the_key_name(
 
 def test_unsubscribe_and_objection(api_client):
     subscriber = SubscriptionFactory().subscriber
-    client = api_client("subscribers:write")
+    client = api_client("subscribers:write", "privacy:write", name="Shop account page")
     base = f"/api/v1/subscribers/{subscriber.public_id}"
 
     objected = client.post(f"{base}/objection/", {"objects": True}).json()
@@ -280,6 +295,47 @@ def test_unsubscribe_and_objection(api_client):
     assert withdrawn["objects_to_sharing"] is False
     assert Suppression.objects.filter(scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED).exists()
     assert client.post(f"{base}/objection/", {}).status_code == 400
+    # Each change to the objection names the key in the consent ledger, as topic changes do
+    details = ConsentEvent.objects.filter(subscriber=subscriber, purpose=ConsentPurpose.THIRD_PARTY)
+    assert sorted(details.values_list("action", "detail")) == [
+        (ConsentAction.OBJECTED, "API key: Shop account page"),
+        (ConsentAction.OBJECTION_WITHDRAWN, "API key: Shop account page"),
+    ]
+
+
+def test_a_key_that_may_only_change_subscriptions_records_an_objection_but_cannot_lift_one(api_client):
+    # Given someone who objected to sharing, and a key with subscribers:write alone
+    subscriber = SubscriptionFactory().subscriber
+    client = api_client("subscribers:write")
+    base = f"/api/v1/subscribers/{subscriber.public_id}"
+    assert client.post(f"{base}/objection/", {"objects": True}).json()["objects_to_sharing"] is True
+
+    # When it tries to lift the objection
+    refused = client.post(f"{base}/objection/", {"objects": False})
+
+    # Then it is refused naming the scope, and the objection stands
+    assert refused.status_code == 403
+    assert "privacy:write" in error_of(refused)["message"]
+    assert client.get(f"{base}/").status_code == 403  # and it cannot read either: no subscribers:read
+    assert third_party_objection_exists(email=subscriber.email)
+
+
+def test_the_consent_services_refuse_an_actor_without_the_permission(general):
+    # An actor is held to its permissions by the services themselves, whichever way in it came
+    nobody = UserFactory()
+    subscriber = SubscriptionFactory().subscriber
+    for call in (
+        lambda: subscriber_signup(email="x@mail.example", topics=[general], source=ConsentSource.API, actor=nobody),
+        lambda: subscriber_details_update(subscriber=subscriber, first_name="Lin", actor=nobody),
+        lambda: subscriber_unsubscribe_all(subscriber=subscriber, source=ConsentSource.API, actor=nobody),
+        lambda: subscriber_objection_set(
+            subscriber=subscriber, objects=True, source=ConsentSource.API, actor=nobody
+        ),
+    ):
+        with pytest.raises(ActionForbidden):
+            call()
+    assert not Subscriber.objects.filter(email="x@mail.example").exists()
+    assert subscriber.subscriptions.get().status == SubscriptionStatus.ACTIVE
 
 
 def test_the_access_export_goes_to_the_persons_own_address_and_never_confirmed_ones_are_refused(
