@@ -17,6 +17,7 @@ from wagtail.models import Page
 
 from campaigns.authoring.blocks import CampaignBodyBlock
 from campaigns.authoring.merge import merge_fields_validate
+from campaigns.segments.models import Segment  # noqa: F401 - a model of this app, in a module of its own
 from subscribers.models import Topic
 
 COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as # and six hex digits, for example #7a5c1e.")
