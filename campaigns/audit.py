@@ -18,6 +18,9 @@ CAMPAIGN_LOG = ActionLog(
         "campaigns.send_cancel": ("Cancel send", "Cancelled the send"),
         "campaigns.send_unconfirmed_resend": ("Send again to rows in doubt", "Sent again to unconfirmed recipients"),
         "campaigns.test_send": ("Send test", "Sent a test of the campaign"),
+        "campaigns.segment_create": ("Create segment", "Created the segment"),
+        "campaigns.segment_update": ("Change segment", "Changed the segment"),
+        "campaigns.segment_delete": ("Delete segment", "Deleted the segment"),
     }
 )
 

@@ -17,6 +17,7 @@ from wagtail.models import Page
 
 from campaigns.authoring.blocks import CampaignBodyBlock
 from campaigns.authoring.merge import merge_fields_validate
+from campaigns.segments.models import Segment  # a model of this app, in a module of its own
 from subscribers.models import Topic
 
 COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as # and six hex digits, for example #7a5c1e.")
@@ -92,6 +93,16 @@ class CampaignPage(Page):
     sender = models.CharField(max_length=254, help_text="A verified sender identity.")
     reply_to = models.EmailField(blank=True)
     topics = ParentalManyToManyField("subscribers.Topic", related_name="campaigns", blank=False)
+    # Narrows the audience to the people the segment selects (docs/segments.md); consent and suppression still
+    # apply after it. PROTECT: a segment a campaign relies on cannot vanish under it.
+    segment = models.ForeignKey(
+        Segment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        help_text="Optional: only the people on these topics whom the segment selects. Empty: everyone on the topics.",
+    )
     body = StreamField(CampaignBodyBlock(), use_json_field=True)
     plain_text_override = models.TextField(
         blank=True,
@@ -126,6 +137,7 @@ class CampaignPage(Page):
                 FieldPanel("sender"),
                 FieldPanel("reply_to"),
                 FieldPanel("topics", widget=forms.CheckboxSelectMultiple),
+                FieldPanel("segment"),
             ],
             heading="Envelope",
         ),
@@ -220,6 +232,11 @@ class Send(models.Model):
     text_source = models.TextField(blank=True)
     sender = models.CharField(max_length=254, blank=True)
     reply_to = models.CharField(max_length=254, blank=True)
+    # The segment as it was when the send started, frozen: editing or deleting the segment later changes neither a
+    # running send's remaining chunks nor what a finished send says it went to.
+    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="sends")
+    segment_name = models.CharField(max_length=100, blank=True)
+    segment_definition = models.JSONField(null=True, blank=True, help_text="A copy of the definition, at the start.")
 
     class Meta:
         ordering = ["-created_at"]

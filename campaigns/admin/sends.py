@@ -2,6 +2,8 @@
 with pause, resume and cancel, the list of recent sends, and sending again to the recipients SES never confirmed
 (``in_doubt``)."""
 
+import json
+
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -28,6 +30,8 @@ from campaigns.authoring.personalise import subject_samples
 from campaigns.authoring.rendering import campaign_render
 from campaigns.models import CampaignPage, SendState
 from campaigns.permissions import may_author, may_send
+from campaigns.segments.describe import segment_describe
+from campaigns.segments.errors import SegmentError
 from campaigns.sending import in_doubt, selectors
 from campaigns.sending.audience import audience_summary
 from campaigns.sending.services import (
@@ -119,7 +123,17 @@ class CampaignSendView(CampaignAdminMixin, TemplateView):
             topics = list(published.topics.all())
             rendered = campaign_render(page=published)
             checks = campaign_checks(rendered=rendered, subject=published.subject)
-            summary = audience_summary(topic_ids=[t.pk for t in topics])
+            segment = published.segment if published.segment_id else None
+            try:
+                summary = audience_summary(
+                    topic_ids=[t.pk for t in topics], segment_definition=segment.definition if segment else None
+                )
+            except SegmentError as err:
+                # A segment that no longer checks (an attribute it names was deleted): say so, send nothing.
+                context["segment_error"] = str(err)
+                summary = audience_summary(topic_ids=[t.pk for t in topics])
+                summary["eligible"] = 0
+            context["segment"] = segment
             context.update(
                 {
                     "subject": rendered.subject_source,
@@ -210,6 +224,8 @@ class SendProgressView(SendPageMixin, TemplateView):
                 "can_cancel": state in (SendState.DRAFT, SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED),
                 "can_resend": state in (SendState.SENDING, SendState.PAUSED, SendState.SENT),
                 "is_final": state in (SendState.SENT, SendState.CANCELLED),
+                "segment_lines": segment_describe(self.send.segment_definition),
+                "segment_json": json.dumps(self.send.segment_definition, indent=2, ensure_ascii=False),
                 "progress_url": reverse("campaigns_admin:send_progress_json", args=[self.send.pk]),
                 "sends_url": reverse("campaigns_admin:sends") + f"?campaign={self.page.pk}",
             }

@@ -26,6 +26,8 @@ from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendAc
 from campaigns.permissions import actor_require, may_send
 from campaigns.results.clicks import links_track
 from campaigns.results.opens import open_pixel_add
+from campaigns.segments.errors import SegmentError
+from campaigns.segments.models import Segment
 from campaigns.sending.audience import audience_snapshot
 from campaigns.sending.locks import campaign_send_lock
 from subscribers.outbound import outbound_event_publish
@@ -81,18 +83,39 @@ def send_start(*, send: Send) -> Send:
         if page.track_opens:  # off by default: the count runs high (docs/feedback.md)
             send.html_source = open_pixel_add(send=send, html=send.html_source)
         send.sender, send.reply_to = rendered.sender, rendered.reply_to
+        _segment_freeze(send=send, page=page)
+        send.started_at = timezone.now()
         # The first chunk of the audience now; the rest, if any, after commit, chunk by chunk, while sending.
-        send.total, end = audience_snapshot(
-            send_id=send.pk, topic_ids=[t.pk for t in page.topics.all()], size=settings.SEND_SNAPSHOT_CHUNK
-        )
+        try:
+            send.total, end = audience_snapshot(
+                send_id=send.pk,
+                topic_ids=[t.pk for t in page.topics.all()],
+                size=settings.SEND_SNAPSHOT_CHUNK,
+                segment_definition=send.segment_definition,
+                now=send.started_at,
+            )
+        except SegmentError as err:
+            raise SendStateError(f"The segment {send.segment_name!r} cannot be used as it is: {err}") from err
         send.audience_complete, send.audience_cursor = end is None, end or 0
-        send.state, send.started_at = SendState.SENDING, timezone.now()
+        send.state = SendState.SENDING
         send.save()
         _send_announce(send=send, type="send.started", total=send.total)
         transaction.on_commit(lambda: _wake_workers(send.pk))
         if end is not None:
             transaction.on_commit(lambda: _audience_continue_later(send.pk))
     return send
+
+
+def _segment_freeze(*, send: Send, page: CampaignPage) -> None:
+    """Copy the campaign's segment onto the send as it is now: the send's audience, all of its chunks, and what the
+    send page shows keep to this copy whatever happens to the segment later."""
+    if page.segment_id is None:
+        send.segment, send.segment_name, send.segment_definition = None, "", None
+        return
+    segment = Segment.objects.filter(pk=page.segment_id).first()
+    if segment is None:
+        raise SendStateError("The campaign's segment no longer exists: choose another and publish the campaign.")
+    send.segment, send.segment_name, send.segment_definition = segment, segment.name, segment.definition
 
 
 OPEN_SEND_STATES = (SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)
@@ -202,7 +225,12 @@ def send_audience_continue(*, send_id: int) -> int:
                 send.save(update_fields=["audience_complete"])
                 return written
             rows, end = audience_snapshot(
-                send_id=send_id, topic_ids=topic_ids, after=send.audience_cursor, size=settings.SEND_SNAPSHOT_CHUNK
+                send_id=send_id,
+                topic_ids=topic_ids,
+                after=send.audience_cursor,
+                size=settings.SEND_SNAPSHOT_CHUNK,
+                segment_definition=send.segment_definition,  # the copy made at the start, never the segment now
+                now=send.started_at,
             )
             written += rows
             send.total += rows

@@ -4,6 +4,7 @@ Environment-specific modules (``local``, ``test``, ``production``) import this o
 differs. Production leaves secrets without defaults, so a missing one stops the process at start-up.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -345,6 +346,12 @@ SEND_RETRY_WAIT_SECONDS = env.float("SEND_RETRY_WAIT_SECONDS", default=15.0)
 # Subscribers per chunk of a send's audience snapshot: the first chunk is written when the send starts, the
 # rest while it sends, so the first message goes out within a second or two of "Send" whatever the audience.
 SEND_SNAPSHOT_CHUNK = env.int("SEND_SNAPSHOT_CHUNK", default=50_000)
+# At most N campaigns to one person in D days, as "N/D" (for example "2/7"); empty: no cap (docs/segments.md).
+SEND_FREQUENCY_CAP = env.str("SEND_FREQUENCY_CAP", default="").strip()
+if SEND_FREQUENCY_CAP and not re.fullmatch(r"[1-9][0-9]{0,2}/[1-9][0-9]{0,3}", SEND_FREQUENCY_CAP):
+    raise ImproperlyConfigured(
+        f"SEND_FREQUENCY_CAP is campaigns/days, such as 2/7 (at most 2 in 7 days); got {SEND_FREQUENCY_CAP!r}."
+    )
 # Minutes after its SES call a row still in doubt, with no SES event since, is offered to staff to send again.
 SEND_UNCONFIRMED_AFTER_MINUTES = env.int("SEND_UNCONFIRMED_AFTER_MINUTES", default=60)
 # Test sends one editor may make (each to at most ten addresses).

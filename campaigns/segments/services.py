@@ -1,0 +1,60 @@
+"""Every change to a saved segment: create, change, delete. Each checks the definition first and writes the audit
+log with the person who acted, in the transaction of the change."""
+
+from django.db import transaction
+from django.db.models import ProtectedError
+
+from campaigns.audit import campaign_action_log
+from campaigns.segments.errors import SegmentError
+from campaigns.segments.grammar import segment_validate
+from campaigns.segments.models import Segment
+
+
+def _name_check(*, name: str, exclude_id: int | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise SegmentError("name", "a segment needs a name")
+    if len(name) > Segment._meta.get_field("name").max_length:
+        raise SegmentError("name", "the name is longer than 100 characters")
+    if Segment.objects.filter(name__iexact=name).exclude(pk=exclude_id).exists():
+        raise SegmentError("name", f"a segment named {name!r} exists already")
+    return name
+
+
+def segment_create(*, name: str, definition: dict, description: str = "", user=None) -> Segment:
+    """Save a new segment after checking its name and definition; nothing is saved if either is refused."""
+    name, cleaned = _name_check(name=name), segment_validate(definition)
+    with transaction.atomic():
+        segment = Segment.objects.create(
+            name=name, description=description[:255], definition=cleaned, created_by=user
+        )
+        campaign_action_log(instance=segment, action="campaigns.segment_create", user=user)
+    return segment
+
+
+def segment_update(
+    *, segment: Segment, user=None, name: str | None = None, description: str | None = None, definition=None
+) -> Segment:
+    """Change a segment's name, description or definition (those given). Sends already started keep the
+    definition they started with (``Send.segment_definition``); campaigns not yet sent use the new one."""
+    if name is not None:
+        segment.name = _name_check(name=name, exclude_id=segment.pk)
+    if description is not None:
+        segment.description = description[:255]
+    if definition is not None:
+        segment.definition = segment_validate(definition)
+    with transaction.atomic():
+        segment.save()
+        campaign_action_log(instance=segment, action="campaigns.segment_update", user=user)
+    return segment
+
+
+def segment_delete(*, segment: Segment, user=None) -> None:
+    """Delete a segment no campaign uses; a segment in use is refused with the campaigns that use it."""
+    try:
+        with transaction.atomic():
+            campaign_action_log(instance=segment, action="campaigns.segment_delete", user=user)
+            segment.delete()
+    except ProtectedError as err:
+        names = ", ".join(sorted({str(obj) for obj in err.protected_objects}))
+        raise SegmentError("segment", f"used by {names}; choose another segment for them first") from err
