@@ -16,6 +16,12 @@ RIGHTS_REQUEST_ADD = "subscribers.add_rightsrequest"
 # Handling privacy requests, including erasing the person a request is about.
 RIGHTS_REQUEST_CHANGE = "subscribers.change_rightsrequest"
 POLICY_PUBLISH = "subscribers.add_privacypolicyversion"
+# Declaring what is recorded about people, and setting a person's values.
+ATTRIBUTE_VIEW = "subscribers.view_attribute"
+ATTRIBUTE_ADD = "subscribers.add_attribute"
+ATTRIBUTE_CHANGE = "subscribers.change_attribute"
+ATTRIBUTE_DELETE = "subscribers.delete_attribute"
+ATTRIBUTE_VALUES_CHANGE = "subscribers.change_attributevalue"
 
 
 def actor_require(user, permission: str, *, action: str) -> None:
