@@ -144,6 +144,18 @@ def attribute_value_shown(value):
     return value
 
 
+def attribute_value_text(value) -> str:
+    """A stored value as text, for a CSV file or a person's copy of their data: 12.5 (never 12.500000 or 1.25E+1),
+    1990-02-28, yes or no, the text itself."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
 def stored_value(row) -> object:
     """The value an AttributeValue row holds, from the column of its attribute's type (``row.attribute`` loaded)."""
     return getattr(row, COLUMN[row.attribute.type])
