@@ -96,7 +96,8 @@ def api_exception_handler(exc, context):
     if entry is not None:
         status_code, code = entry
         field = getattr(exc, "field", None)
-        fields = {field: [str(exc)]} if field else {}
+        # An error about several fields at once (attribute values) lists each; otherwise the one it names.
+        fields = getattr(exc, "fields", None) or ({field: [str(exc)]} if field else {})
         set_rollback()
         return Response(error_body(code=code, message=str(exc), fields=fields), status=status_code)
     if isinstance(exc, DjangoValidationError):

@@ -27,12 +27,19 @@ SCOPE_NAMES = tuple(Scope.values)
 
 # The Django permissions ("app_label.codename") each scope grants its key's user.
 SCOPE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    Scope.SUBSCRIBERS_READ: ("subscribers.view_subscriber", "subscribers.view_subscription", "subscribers.view_topic"),
+    Scope.SUBSCRIBERS_READ: (
+        "subscribers.view_subscriber",
+        "subscribers.view_subscription",
+        "subscribers.view_topic",
+        "subscribers.view_attribute",
+    ),
     Scope.SUBSCRIBERS_WRITE: (
         "subscribers.add_subscriber",
         "subscribers.change_subscriber",
         "subscribers.add_subscription",
         "subscribers.change_subscription",
+        # Setting a person's attribute values (``subscriber_attributes_set``).
+        "subscribers.change_attributevalue",
     ),
     Scope.CAMPAIGNS_READ: (),
     Scope.CAMPAIGNS_SEND: (),

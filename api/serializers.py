@@ -2,8 +2,9 @@
 
 from rest_framework import serializers
 
-from subscribers.models import LawfulBasis, Subscriber, Subscription, SubscriptionStatus, Topic
-from subscribers.selectors import topics_offered
+from subscribers.attributevalues import attribute_value_shown
+from subscribers.models import Attribute, LawfulBasis, Subscriber, Subscription, SubscriptionStatus, Topic
+from subscribers.selectors import subscriber_attribute_values, topics_offered
 
 
 class TopicSerializer(serializers.ModelSerializer):
@@ -22,12 +23,22 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         fields = ["topic", "status", "confirmed_at", "unsubscribed_at"]
 
 
+class AttributeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attribute
+        fields = ["key", "label", "type", "choices", "position"]
+
+
 class SubscriberSerializer(serializers.ModelSerializer):
-    """A subscriber as the API shows it. ``objects_to_sharing`` comes from the view's context (looked up for a whole
-    page at once), by the address's keyed hash."""
+    """A subscriber as the API shows it. ``objects_to_sharing`` and ``attributes`` come from the view's context
+    (looked up for a whole page at once): the first by the address's keyed hash, the second by subscriber id."""
 
     subscriptions = SubscriptionSerializer(many=True, read_only=True)
     objects_to_sharing = serializers.SerializerMethodField()
+    attributes = serializers.SerializerMethodField(
+        help_text="The person's attribute values by key: text, a number, a date (YYYY-MM-DD), true or false, or one "
+        "of the attribute's choices. Attributes without a value are left out."
+    )
 
     class Meta:
         model = Subscriber
@@ -39,10 +50,25 @@ class SubscriberSerializer(serializers.ModelSerializer):
             "email_confirmed_at",
             "subscriptions",
             "objects_to_sharing",
+            "attributes",
         ]
 
     def get_objects_to_sharing(self, subscriber) -> bool:
         return subscriber.address_hmac in self.context.get("objecting_hmacs", ())
+
+    def get_attributes(self, subscriber) -> dict[str, object]:
+        by_subscriber = self.context.get("attribute_values")
+        values = by_subscriber[subscriber.pk] if by_subscriber is not None else subscriber_attribute_values(
+            subscriber=subscriber
+        )
+        return {key: attribute_value_shown(value) for key, value in values.items()}
+
+
+class AttributeValuesField(serializers.DictField):
+    """``{key: value}``: the values are checked by the attribute service, by each attribute's type; here only the
+    shape (an object) is."""
+
+    child = serializers.JSONField(allow_null=True)
 
 
 class TopicSlugsField(serializers.ListField):
@@ -84,6 +110,9 @@ class SubscriberCreateSerializer(serializers.Serializer):
         help_text="Evidence of consent given elsewhere: subscribes at once under the CSV import's rules. "
         "Without it, the person is sent a confirmation email (double opt-in).",
     )
+    attributes = AttributeValuesField(
+        required=False, help_text="Attribute values by key (GET /api/v1/attributes/ lists the keys and types)."
+    )
 
 
 class SubscriberLookupSerializer(serializers.Serializer):
@@ -92,6 +121,9 @@ class SubscriberLookupSerializer(serializers.Serializer):
 
 class SubscriberUpdateSerializer(serializers.Serializer):
     first_name = serializers.CharField(allow_blank=True, max_length=150, trim_whitespace=False)
+    attributes = AttributeValuesField(
+        help_text="Attribute values to set by key; null or \"\" clears one. Attributes not named keep their values."
+    )
 
 
 class TopicsSetSerializer(serializers.Serializer):

@@ -9,13 +9,14 @@ from rest_framework.routers import SimpleRouter
 from .docs_views import DocsView, SchemaView
 from .errors import not_found
 from .views import campaigns, webhooks
-from .views.subscribers import SubscriberViewSet, TopicViewSet
+from .views.subscribers import AttributeViewSet, SubscriberViewSet, TopicViewSet
 
 app_name = "api"
 
 router = SimpleRouter(trailing_slash=True)
 router.register("topics", TopicViewSet, basename="topic")
 router.register("subscribers", SubscriberViewSet, basename="subscriber")
+router.register("attributes", AttributeViewSet, basename="attribute")
 
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),

@@ -56,6 +56,11 @@ SUBSCRIBER_LOG = ActionLog(
         "subscribers.unsubscribe_all": ("Unsubscribe from everything", "Unsubscribed someone from all email"),
         "subscribers.objection_set": ("Record an objection to sharing", "Changed an objection to sharing"),
         "subscribers.access_export_request": ("Send a copy of their data", "Asked for a copy of someone's data"),
+        # Attributes (services/attributes.py): the key and what changed, never a person's value.
+        "subscribers.attribute_declare": ("Declare an attribute", "Declared a subscriber attribute"),
+        "subscribers.attribute_update": ("Change an attribute", "Changed a subscriber attribute"),
+        "subscribers.attribute_delete": ("Delete an attribute", "Deleted a subscriber attribute and its values"),
+        "subscribers.attributes_set": ("Set a subscriber's attributes", "Changed a subscriber's attribute values"),
         # Shown by ``PolicyPublishLogFormatter`` (the version and when it takes effect).
         POLICY_PUBLISH: ("Publish privacy policy version", "Published a privacy policy version"),
     }

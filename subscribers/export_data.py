@@ -3,7 +3,8 @@
 from django.conf import settings
 
 from .addresses import address_hmac
-from .models import ConsentEvent, DetailsChange, RightsRequest, Subscriber, Suppression
+from .attributevalues import attribute_value_text, stored_value
+from .models import AttributeValue, ConsentEvent, DetailsChange, RightsRequest, Subscriber, Suppression
 from .personal_data import export_time as _when
 
 
@@ -61,6 +62,13 @@ def subscriber_tables(subscriber_id: int) -> dict[str, list[dict]]:
                 "unsubscribed_at": _when(s.unsubscribed_at),
             }
             for s in subscriber.subscriptions.select_related("topic")
+        ],
+        # What staff recorded about the person (subscribers/models/attributes.py), by the attribute's label.
+        "attributes": [
+            {"key": row.attribute.key, "label": row.attribute.label, "value": attribute_value_text(stored_value(row))}
+            for row in AttributeValue.objects.filter(subscriber=subscriber)
+            .select_related("attribute")
+            .order_by("attribute__position", "attribute__label")
         ],
         "consent_history": [
             {

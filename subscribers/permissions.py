@@ -21,6 +21,12 @@ SUBSCRIPTION_ADD = "subscribers.add_subscription"
 # Correcting a person's details; changing their subscriptions or recording their objection to sharing.
 SUBSCRIBER_CHANGE = "subscribers.change_subscriber"
 SUBSCRIPTION_CHANGE = "subscribers.change_subscription"
+# Declaring what is recorded about people, and setting a person's values.
+ATTRIBUTE_VIEW = "subscribers.view_attribute"
+ATTRIBUTE_ADD = "subscribers.add_attribute"
+ATTRIBUTE_CHANGE = "subscribers.change_attribute"
+ATTRIBUTE_DELETE = "subscribers.delete_attribute"
+ATTRIBUTE_VALUES_CHANGE = "subscribers.change_attributevalue"
 
 
 def actor_require(user, permission: str, *, action: str) -> None:

@@ -6,7 +6,10 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .addresses import address_hmac, email_normalise
+from .attributevalues import stored_value
 from .models import (
+    Attribute,
+    AttributeValue,
     Disclosure,
     DisclosureRecipient,
     LawfulBasis,
@@ -279,3 +282,26 @@ def policy_notice_for(*, user) -> PrivacyPolicyVersion | None:
     if current.acknowledgements.filter(user=user).exists():
         return None
     return current
+
+
+def attributes_declared() -> QuerySet[Attribute]:
+    """Every declared attribute, in the admin's order (position, then label)."""
+    return Attribute.objects.all()
+
+
+def attribute_values_by_subscriber(*, subscriber_ids: list[int]) -> dict[int, dict[str, object]]:
+    """{subscriber id: {key: typed value}} for these subscribers, in one query (a page of the API's list)."""
+    values: dict[int, dict[str, object]] = {subscriber_id: {} for subscriber_id in subscriber_ids}
+    rows = (
+        AttributeValue.objects.filter(subscriber_id__in=subscriber_ids)
+        .select_related("attribute")
+        .order_by("attribute__position", "attribute__label")
+    )
+    for row in rows:
+        values[row.subscriber_id][row.attribute.key] = stored_value(row)
+    return values
+
+
+def subscriber_attribute_values(*, subscriber: Subscriber) -> dict[str, object]:
+    """{key: typed value} of the attributes the subscriber holds a value of, in the admin's order."""
+    return attribute_values_by_subscriber(subscriber_ids=[subscriber.pk])[subscriber.pk]

@@ -4,7 +4,7 @@ the Subscribers menu and its dashboard panel, privacy requests, disclosures, pri
 from django.urls import include, path
 from wagtail import hooks
 
-from .admin import disclosures, imports, permissions, policies, rights, subscribers
+from .admin import attributes, disclosures, imports, permissions, policies, rights, subscribers
 from .audit import POLICY_PUBLISH, SUBSCRIBER_LOG
 
 # Here, at import, before anything asks Wagtail for a policy (it would fall back to plain model permissions).
@@ -25,6 +25,12 @@ def add_topic_counts_panel(request, panels):
 @hooks.register("register_admin_urls")
 def register_topic_export_urls():
     return subscribers.admin_patterns
+
+
+# A subscriber's attribute values (Subscribers > Attributes is in the group above).
+@hooks.register("register_admin_urls")
+def register_subscriber_attributes_urls():
+    return attributes.admin_patterns
 
 
 # Privacy requests: requests from people to exercise their data-protection rights, with their deadlines.

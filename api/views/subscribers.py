@@ -2,6 +2,7 @@
 (``subscribers.services.consent``, ``erasure``), with the key's user as the actor and the key's name in every
 consent event. Subscribers are named by public id in URLs, never by address."""
 
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -19,7 +20,13 @@ from subscribers.models import (
     SuppressionScope,
     Topic,
 )
-from subscribers.selectors import subscriber_by_email, topic_default
+from subscribers.selectors import (
+    attribute_values_by_subscriber,
+    attributes_declared,
+    subscriber_by_email,
+    topic_default,
+)
+from subscribers.services.attributes import attribute_values_check, subscriber_attributes_set
 from subscribers.services.consent import (
     ConsentEvidence,
     subscriber_access_export_request,
@@ -44,6 +51,26 @@ class TopicViewSet(mixins.ListModelMixin, ApiViewSet):
     serializer_class = s.TopicSerializer
     queryset = Topic.objects.all()
     pagination_class = None  # a handful of rows, shown in the admin's order
+
+
+class AttributeViewSet(mixins.ListModelMixin, ApiViewSet):
+    """The declared attributes: the keys a subscriber's ``attributes`` may hold, with their types and choices."""
+
+    required_scope = Scope.SUBSCRIBERS_READ
+    serializer_class = s.AttributeSerializer
+    pagination_class = None  # a handful of rows, in the admin's order
+
+    def get_queryset(self):
+        return attributes_declared()
+
+
+def _page_context(subscribers) -> dict:
+    """What a page of subscribers shows beside their own fields, each looked up for the whole page in one query."""
+    ids = [subscriber.pk for subscriber in subscribers]
+    return {
+        "objecting_hmacs": _objecting_hmacs(subscribers),
+        "attribute_values": attribute_values_by_subscriber(subscriber_ids=ids),
+    }
 
 
 def _objecting_hmacs(subscribers) -> set[str]:
@@ -94,8 +121,8 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
 
     def _show(self, subscriber: Subscriber, *, status_code: int = status.HTTP_200_OK) -> Response:
         subscriber = Subscriber.objects.prefetch_related("subscriptions__topic").get(pk=subscriber.pk)
-        context = {"objecting_hmacs": _objecting_hmacs([subscriber])}
-        return Response(s.SubscriberSerializer(subscriber, context=context).data, status=status_code)
+        shown = s.SubscriberSerializer(subscriber, context=_page_context([subscriber])).data
+        return Response(shown, status=status_code)
 
     def _subscriber(self) -> Subscriber:
         return get_object_or_404(Subscriber, public_id=self.kwargs["id"])
@@ -111,7 +138,7 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
     )
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        serializer = self.get_serializer(page, many=True, context={"objecting_hmacs": _objecting_hmacs(page)})
+        serializer = self.get_serializer(page, many=True, context=_page_context(page))
         return self.get_paginated_response(serializer.data)
 
     def retrieve(self, request, *args, **kwargs):
@@ -127,6 +154,15 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
     def create(self, request, *args, **kwargs):
         data = self._valid(s.SubscriberCreateSerializer)
         topics = data.get("topics") or [topic_default()]
+        # Checked before anything is made, and set in the same transaction: a bad value creates nobody.
+        values = attribute_values_check(values=data["attributes"]) if "attributes" in data else None
+        with transaction.atomic():
+            subscriber, status_code = self._create(data, topics)
+            if values is not None:
+                subscriber_attributes_set(subscriber=subscriber, values=values, actor=self.actor(), source="api")
+        return self._show(subscriber, status_code=status_code)
+
+    def _create(self, data: dict, topics) -> tuple[Subscriber, int]:
         if "consent" in data:
             outcome = subscriptions_add_with_evidence(
                 email=data["email"],
@@ -137,7 +173,7 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
                 detail=self._detail(),
                 actor=self.actor(),
             )
-            return self._show(outcome.subscriber, status_code=status.HTTP_201_CREATED)
+            return outcome.subscriber, status.HTTP_201_CREATED
         subscriber, _ = subscriber_signup(
             email=data["email"],
             first_name=data["first_name"],
@@ -147,16 +183,20 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
             detail=self._detail(),
             actor=self.actor(),
         )
-        return self._show(subscriber, status_code=status.HTTP_202_ACCEPTED)
+        return subscriber, status.HTTP_202_ACCEPTED
 
     @extend_schema(request=s.SubscriberUpdateSerializer, responses=s.SubscriberSerializer)
     def partial_update(self, request, *args, **kwargs):
         subscriber = self._subscriber()
         data = self._valid(s.SubscriberUpdateSerializer, partial=True)
-        if "first_name" in data:
-            subscriber = subscriber_details_update(
-                subscriber=subscriber, first_name=data["first_name"], actor=self.actor()
-            )
+        values = attribute_values_check(values=data["attributes"]) if "attributes" in data else None
+        with transaction.atomic():  # the name and the values, both or neither
+            if "first_name" in data:
+                subscriber = subscriber_details_update(
+                    subscriber=subscriber, first_name=data["first_name"], actor=self.actor()
+                )
+            if values is not None:
+                subscriber_attributes_set(subscriber=subscriber, values=values, actor=self.actor(), source="api")
         return self._show(subscriber)
 
     @extend_schema(request=s.SubscriberLookupSerializer, responses=s.SubscriberSerializer)

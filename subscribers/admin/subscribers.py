@@ -21,6 +21,7 @@ from wagtail.admin.viewsets.model import ModelViewSet, ModelViewSetGroup
 from ..csvcells import csv_address_cell, csv_cell
 from ..models import ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from ..selectors import topic_subscription_counts
+from .attributes import AttributeViewSet, SubscriberInspectView
 from .policies import PrivacyPolicyVersionViewSet
 
 
@@ -41,6 +42,7 @@ class SubscriberViewSet(ModelViewSet):
     list_display = ["email", "first_name", "email_confirmed_at", "created_at"]
     search_fields = ["email", "first_name"]
     inspect_view_enabled = True
+    inspect_view_class = SubscriberInspectView  # with the person's attribute values
     inspect_view_fields = ["email", "first_name", "user", "email_confirmed_at", "created_at"]
     copy_view_enabled = False
 
@@ -87,6 +89,7 @@ class SubscribersGroup(ModelViewSetGroup):
         SubscriberViewSet,
         SubscriptionViewSet,
         TopicViewSet,
+        AttributeViewSet,
         ConsentEventViewSet,
         SuppressionViewSet,
         PrivacyPolicyVersionViewSet,

@@ -26,9 +26,12 @@ from django.utils import timezone
 
 from .. import permissions
 from ..addresses import address_hmac
+from ..attributevalues import COLUMN, attribute_value_text
 from ..audit import SUBSCRIBER_LOG
 from ..csvcells import csv_address_cell, csv_cell
 from ..models import (
+    Attribute,
+    AttributeValue,
     ConsentEvent,
     Disclosure,
     DisclosureKind,
@@ -54,6 +57,28 @@ KEY_CHECK_ADDRESS = "key-check@hmac.invalid"
 def _customer_accounts():
     """The shop's customers' accounts: staff accounts are not customers, and are not handed over."""
     return User.objects.filter(is_staff=False, is_superuser=False)
+
+
+class _Rows:
+    """A queryset read in chunks with each row changed by ``transform`` on the way (for ``_table_write``)."""
+
+    def __init__(self, queryset, transform):
+        self.queryset, self.transform = queryset, transform
+
+    def iterator(self, chunk_size: int):
+        return map(self.transform, self.queryset.iterator(chunk_size=chunk_size))
+
+
+def _attribute_values():
+    """Each value held, as (subscriber_id, key, value as text), the value read from its type's column."""
+    types = dict(Attribute.objects.values_list("pk", "type"))
+    position = {"text": 3, "number": 4, "date": 5, "boolean": 6}
+    rows = AttributeValue.objects.order_by("pk").values_list(
+        "subscriber_id", "attribute_id", "attribute__key", "text", "number", "date", "boolean"
+    )
+    return _Rows(
+        rows, lambda row: (row[0], row[2], attribute_value_text(row[position[COLUMN[types[row[1]]]]]))
+    )
 
 
 # Columns holding an email address, written exactly as held unless a spreadsheet could run it (csv_address_cell).
@@ -97,6 +122,16 @@ TABLES: list[tuple[str, tuple[str, ...], Callable[[], Iterable[tuple]]]] = [
             "pk", "subscriber_id", "topic__slug", "purpose", "action", "source", "occurred_at",
             "policy_version__version", "wording_hash", "ip_truncated", "detail",
         ),
+    ),
+    (
+        "attributes.csv",
+        ("key", "label", "type", "choices"),
+        lambda: Attribute.objects.order_by("position", "label").values_list("key", "label", "type", "choices"),
+    ),
+    (
+        "attribute_values.csv",
+        ("subscriber_id", "attribute", "value"),
+        _attribute_values,
     ),
     (
         "topics.csv",
@@ -155,6 +190,8 @@ How the files fit together:
   confirmed their address: they have no consent to email.
 - subscriptions.csv: one row per person and topic. Only an "active" subscription with a confirmed_at date is
   consent to email. lawful_basis "soft_opt_in" covers the shop's own similar products only, never sharing.
+- attribute_values.csv: what was recorded about each subscriber (subscriber_id joins subscribers.csv), one row
+  per person and attribute; attributes.csv says what each attribute (by key) is, its type and its choices.
 - consent_events.csv is the append-only evidence: who, what, how, when, the privacy policy version in force
   (privacy_policy_versions.csv) and the SHA-256 of the exact wording the person saw. Events without a
   subscriber_id belonged to people who were erased; they are kept, anonymised, for the totals.

@@ -101,6 +101,8 @@ def _erase(*, user, subscriber, source, performed_by, rights_request) -> Erasure
             counts["subscriptions"] = len(target.subscription_ids)
             RightsRequest.objects.filter(subscriber=subscriber).update(note="")
             counts["access_export_files"] = access_export_files_delete(exports=subscriber.access_exports.all())
+            # Deleted with the subscriber (the foreign key cascades); counted first for the erasure's record.
+            counts["attribute_values"] = subscriber.attribute_values.count()
             subscriber.delete()
         if user is not None:
             counts["accounts"] = 1

@@ -1,0 +1,161 @@
+"""Reading a value for a declared attribute, whatever way it came in: a form, the REST API's JSON or a CSV cell.
+
+One parser per type, in one place, so that the admin, the API and the CSV import accept exactly the same values and
+refuse the others with the same words (docs/attributes.md, "Types and the values they accept"):
+
+- text: one line, no control characters, at most 255 characters (``fieldrules``: the rule every text field keeps);
+- number: digits with an optional sign and decimal point (``-12.5``), at most 18 digits before the point and 6
+  after it (the column's precision: a value is never rounded behind the person's back);
+- date: ``YYYY-MM-DD``, and only a day that exists;
+- yes or no: yes/no, y/n, true/false, 1/0, on/off, in any case;
+- one of a list: one of the declared choices, in any case, stored as declared.
+
+An empty value (None, "" or only spaces) means "no value": a caller clears the attribute, or (the import) leaves it.
+A problem is a sentence that follows the attribute's key ("birthday: '31/02/1990' is not a date (use YYYY-MM-DD)").
+It quotes the value, shortened, so that whoever sent it can find it; not a text value (a refused text is told by its
+rule, as every form does) nor anything that looks like an email address (it may be someone's address in the wrong
+column).
+"""
+
+import re
+from datetime import date
+from decimal import Decimal
+
+from .fieldrules import TextRule
+from .models import Attribute, AttributeType
+
+TEXT_RULE = TextRule("The value", 255)
+NUMBER_PATTERN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+INTEGER_DIGITS, DECIMAL_PLACES = 18, 6  # AttributeValue.number: max_digits 24, decimal_places 6
+YES = frozenset({"yes", "y", "true", "1", "on"})
+NO = frozenset({"no", "n", "false", "0", "off"})
+
+# The AttributeValue column each type is stored in.
+COLUMN = {
+    AttributeType.TEXT: "text",
+    AttributeType.CHOICE: "text",
+    AttributeType.NUMBER: "number",
+    AttributeType.DATE: "date",
+    AttributeType.BOOLEAN: "boolean",
+}
+
+
+class AttributeValueProblem(ValueError):
+    """A value that its attribute's type cannot take; the message says what is wrong, after the key."""
+
+
+def _quoted(raw) -> str:
+    text = str(raw)
+    if "@" in text:
+        return "the value"
+    return "'" + (text if len(text) <= 40 else text[:39] + "…") + "'"
+
+
+def value_is_empty(raw) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def _text(raw, attribute: Attribute) -> str:
+    if not isinstance(raw, str):
+        raise AttributeValueProblem("must be text.")
+    value = TEXT_RULE.normalise(raw)
+    if problem := TEXT_RULE.problem(value):
+        raise AttributeValueProblem(f"the value {problem}")
+    return value
+
+
+def _number(raw, attribute: Attribute) -> Decimal:
+    if isinstance(raw, bool):  # a JSON true is not 1
+        raise AttributeValueProblem(f"{_quoted(raw)} is not a number.")
+    if isinstance(raw, int | Decimal):
+        value = Decimal(raw)
+    elif isinstance(raw, float):
+        value = Decimal(repr(raw))  # 0.1 as written, not as the binary float holds it
+    elif isinstance(raw, str) and NUMBER_PATTERN.fullmatch(raw.strip()):
+        value = Decimal(raw.strip())
+    else:
+        raise AttributeValueProblem(f"{_quoted(raw)} is not a number (use digits and a point, like 1250.50).")
+    if not value.is_finite():  # NaN, infinity
+        raise AttributeValueProblem(f"{_quoted(raw)} is not a number.")
+    if max(0, -value.normalize().as_tuple().exponent) > DECIMAL_PLACES:
+        raise AttributeValueProblem(f"{_quoted(raw)} has more than {DECIMAL_PLACES} decimal places.")
+    if abs(value) >= Decimal(10) ** INTEGER_DIGITS:
+        raise AttributeValueProblem(f"{_quoted(raw)} is too large (at most {INTEGER_DIGITS} digits before the point).")
+    return value
+
+
+def _date(raw, attribute: Attribute) -> date:
+    if isinstance(raw, date):
+        return raw
+    if isinstance(raw, str) and DATE_PATTERN.fullmatch(raw.strip()):
+        try:
+            return date.fromisoformat(raw.strip())
+        except ValueError:
+            pass
+    raise AttributeValueProblem(f"{_quoted(raw)} is not a date (use YYYY-MM-DD).")
+
+
+def _boolean(raw, attribute: Attribute) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower() if isinstance(raw, str | int) else None
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    raise AttributeValueProblem(f"{_quoted(raw)} is not yes or no (use yes, no, true, false, 1 or 0).")
+
+
+def _choice(raw, attribute: Attribute) -> str:
+    if isinstance(raw, str):
+        wanted = TEXT_RULE.normalise(raw).casefold()
+        for choice in attribute.choices:
+            if choice.casefold() == wanted:
+                return choice
+    offered = ", ".join(attribute.choices) or "none declared yet"
+    raise AttributeValueProblem(f"{_quoted(raw)} is not one of the choices ({offered}).")
+
+
+PARSERS = {
+    AttributeType.TEXT: _text,
+    AttributeType.NUMBER: _number,
+    AttributeType.DATE: _date,
+    AttributeType.BOOLEAN: _boolean,
+    AttributeType.CHOICE: _choice,
+}
+
+
+def attribute_value_parse(attribute: Attribute, raw):
+    """The typed value of ``raw`` for ``attribute`` (str, Decimal, date or bool), or None for an empty value.
+    Raises AttributeValueProblem saying what is wrong (the caller puts the key or column in front)."""
+    if value_is_empty(raw):
+        return None
+    return PARSERS[attribute.type](raw, attribute)
+
+
+def attribute_value_shown(value):
+    """A stored value as JSON and exports show it: numbers as numbers (whole ones without a point), dates as
+    YYYY-MM-DD, yes/no as true/false, text as text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def attribute_value_text(value) -> str:
+    """A stored value as text, for a CSV file or a person's copy of their data: 12.5 (never 12.500000 or 1.25E+1),
+    1990-02-28, yes or no, the text itself."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def stored_value(row) -> object:
+    """The value an AttributeValue row holds, from the column of its attribute's type (``row.attribute`` loaded)."""
+    return getattr(row, COLUMN[row.attribute.type])

@@ -1,0 +1,151 @@
+"""Subscribers > Attributes and a subscriber's attribute values in the admin: every change through the services,
+for the Privacy officers role, refusals shown beside their field."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from wagtail.models import ModelLogEntry
+
+from subscribers.models import Attribute, AttributeType, AttributeValue
+from subscribers.selectors import subscriber_attribute_values
+from subscribers.services.attributes import attribute_declare, subscriber_attributes_set
+from tests.factories import EDITORS, PRIVACY_OFFICERS, SubscriberFactory, staff_in_role
+
+pytestmark = pytest.mark.django_db
+
+
+def client_of(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def officer():
+    return staff_in_role(PRIVACY_OFFICERS, "officer@jeweller.example")
+
+
+@pytest.fixture
+def declared():
+    attribute_declare(key="birthday", label="Birthday", type=AttributeType.DATE, actor=None)
+    attribute_declare(key="orders", label="Orders placed", type=AttributeType.NUMBER, position=1, actor=None)
+    attribute_declare(key="vip", label="VIP", type=AttributeType.BOOLEAN, position=2, actor=None)
+    attribute_declare(
+        key="tier", label="Tier", type=AttributeType.CHOICE, choices=["Silver", "Gold"], position=3, actor=None
+    )
+
+
+def test_a_privacy_officer_lists_and_declares_attributes(officer, declared):
+    client = client_of(officer)
+    listing = client.get(reverse("attributes:index"))
+    assert listing.status_code == 200
+    assert "Orders placed" in listing.content.decode() and "Silver, Gold" in listing.content.decode()
+
+    response = client.post(
+        reverse("attributes:add"),
+        {"key": "metal", "label": "Favourite metal", "type": "choice", "choices": "Gold\nSilver\n\nPlatinum",
+         "position": "4"},
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    metal = Attribute.objects.get(key="metal")
+    assert (metal.label, metal.choices, metal.position) == ("Favourite metal", ["Gold", "Silver", "Platinum"], 4)
+    assert ModelLogEntry.objects.get(action="subscribers.attribute_declare").user == officer
+    assert not ModelLogEntry.objects.filter(action="wagtail.create", content_type__model="attribute").exists()
+
+
+def test_a_refused_declaration_is_shown_beside_its_field_and_declares_nothing(officer, declared):
+    response = client_of(officer).post(
+        reverse("attributes:add"), {"key": "orders", "label": "Orders", "type": "number", "position": "0"}
+    )
+    assert response.status_code == 200
+    assert "There is already an attribute with the key “orders”." in response.content.decode()
+    assert Attribute.objects.filter(key="orders").count() == 1
+
+
+def test_editing_cannot_change_the_key_or_type_and_cannot_remove_a_choice_in_use(officer, declared):
+    tier = Attribute.objects.get(key="tier")
+    subscriber_attributes_set(subscriber=SubscriberFactory(), values={"tier": "Gold"}, actor=None, source="test")
+    client = client_of(officer)
+    response = client.post(
+        reverse("attributes:edit", args=[tier.pk]),
+        {"key": "rank", "label": "Loyalty tier", "type": "text", "choices": "Silver\nPlatinum", "position": "3"},
+    )
+    assert response.status_code == 200
+    assert "1 subscriber holds a choice you removed (“Gold”)" in response.content.decode()
+    response = client.post(
+        reverse("attributes:edit", args=[tier.pk]),
+        {"key": "rank", "label": "Loyalty tier", "type": "text", "choices": "Silver\nGold\nPlatinum", "position": "3"},
+    )
+    assert response.status_code == 302
+    tier.refresh_from_db()
+    assert (tier.key, tier.type, tier.label, tier.choices) == ("tier", "choice", "Loyalty tier",
+                                                               ["Silver", "Gold", "Platinum"])
+
+
+def test_deleting_shows_the_count_and_deletes_only_that_many(officer, declared):
+    vip = Attribute.objects.get(key="vip")
+    for _ in range(2):
+        subscriber_attributes_set(subscriber=SubscriberFactory(), values={"vip": "yes"}, actor=None, source="test")
+    client = client_of(officer)
+    page = client.get(reverse("attributes:delete", args=[vip.pk])).content.decode()
+    assert "2 subscribers hold a value of “VIP”" in page and 'name="values_confirmed" value="2"' in page
+
+    # Someone else sets a third value after the page was shown: the deletion is refused.
+    subscriber_attributes_set(subscriber=SubscriberFactory(), values={"vip": "no"}, actor=None, source="test")
+    response = client.post(reverse("attributes:delete", args=[vip.pk]), {"values_confirmed": "2"}, follow=True)
+    assert "3 subscribers hold a value of “VIP”" in response.content.decode()
+    assert Attribute.objects.filter(key="vip").exists()
+
+    response = client.post(reverse("attributes:delete", args=[vip.pk]), {"values_confirmed": "3"})
+    assert response.status_code == 302
+    assert not Attribute.objects.filter(key="vip").exists() and not AttributeValue.objects.exists()
+
+
+def test_a_campaign_editor_cannot_reach_attributes_or_change_values(declared):
+    editor = staff_in_role(EDITORS, "editor@jeweller.example")
+    person = SubscriberFactory()
+    client = client_of(editor)
+    assert client.get(reverse("attributes:index")).status_code in (302, 403)
+    response = client.post(reverse("subscriber_attributes_edit", args=[person.pk]), {"vip": "yes"})
+    assert response.status_code in (302, 403)
+    assert not AttributeValue.objects.exists()
+
+
+def test_a_subscribers_page_shows_their_values_and_the_form_fits_each_type(officer, declared):
+    person = SubscriberFactory()
+    subscriber_attributes_set(subscriber=person, values={"vip": True, "orders": "3"}, actor=None, source="test")
+    client = client_of(officer)
+    page = client.get(reverse("subscriber:inspect", args=[person.pk])).content.decode()
+    assert "<dt>VIP</dt><dd>yes</dd>" in page and "<dt>Orders placed</dt><dd>3</dd>" in page
+    assert "<dt>Birthday</dt><dd>—</dd>" in page
+    form = client.get(reverse("subscriber_attributes_edit", args=[person.pk])).content.decode()
+    assert 'type="date" name="birthday"' in form
+    assert 'type="number" name="orders"' in form and 'step="any"' in form
+    assert '<select name="vip"' in form and '<option value="yes" selected>Yes</option>' in form
+    assert '<option value="Gold">Gold</option>' in form
+
+
+def test_saving_the_form_sets_and_clears_values_through_the_service(officer, declared):
+    person = SubscriberFactory()
+    subscriber_attributes_set(subscriber=person, values={"vip": True, "orders": "3"}, actor=None, source="test")
+    response = client_of(officer).post(
+        reverse("subscriber_attributes_edit", args=[person.pk]),
+        {"birthday": "1990-02-28", "orders": "", "vip": "no", "tier": "Gold"},
+    )
+    assert response.status_code == 302
+    assert {k: str(v) for k, v in subscriber_attribute_values(subscriber=person).items()} == {
+        "birthday": "1990-02-28", "vip": "False", "tier": "Gold"
+    }
+    entry = ModelLogEntry.objects.filter(action="subscribers.attributes_set").latest("pk")
+    assert entry.user == officer and entry.data["source"] == "admin"
+
+
+def test_a_bad_value_in_the_form_is_shown_beside_its_field_and_nothing_is_saved(officer, declared):
+    person = SubscriberFactory()
+    response = client_of(officer).post(
+        reverse("subscriber_attributes_edit", args=[person.pk]),
+        {"birthday": "31/02/1990", "orders": "many", "vip": "yes", "tier": ""},
+    )
+    assert response.status_code == 200
+    assert "Enter a valid date." in response.content.decode() and "Enter a number." in response.content.decode()
+    assert not AttributeValue.objects.exists()
