@@ -400,6 +400,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two models have a field "state" with different choices: each enum named after its model, not a hash.
+    "ENUM_NAME_OVERRIDES": {
+        "SendStateEnum": "campaigns.models.SendState",
+        "DeliveryStateEnum": "webhooks.models.DeliveryState",
+    },
 }
 
 LOGGING = {
