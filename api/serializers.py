@@ -1,5 +1,7 @@
 """What the API reads and writes, field by field. Validation of shape only: the rules live in the services."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from subscribers.attributevalues import attribute_value_shown
@@ -56,7 +58,8 @@ class SubscriberSerializer(serializers.ModelSerializer):
     def get_objects_to_sharing(self, subscriber) -> bool:
         return subscriber.address_hmac in self.context.get("objecting_hmacs", ())
 
-    def get_attributes(self, subscriber) -> dict[str, object]:
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_attributes(self, subscriber) -> dict:
         by_subscriber = self.context.get("attribute_values")
         values = by_subscriber[subscriber.pk] if by_subscriber is not None else subscriber_attribute_values(
             subscriber=subscriber

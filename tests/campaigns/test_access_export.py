@@ -47,6 +47,7 @@ pytestmark = pytest.mark.django_db
 LINK = re.compile(r"https?://\S+(/account/privacy/export/[^/\s]+/)")
 TABLES = {
     "account",
+    "attributes",
     "consent_history",
     "corrections",
     "disclosures",
