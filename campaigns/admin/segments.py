@@ -134,7 +134,11 @@ class SegmentEditView(_SegmentsAdmin):
 
     def get_context_data(self, form=None, error=None, **kwargs):
         context = super().get_context_data(**kwargs)
+        # The saved count is drawn with the page, so the box is not empty while the script asks for the first
+        # count; a form sent back with errors shows none until the script has counted what was sent.
+        initial_count = None
         if form is None:
+            initial_count = _count_or_none(self.segment.definition if self.segment else {"all": []})
             initial = {"definition": json.dumps({"all": []})}
             if self.segment:
                 initial = {
@@ -149,6 +153,7 @@ class SegmentEditView(_SegmentsAdmin):
                 "segment": self.segment,
                 "error": error,
                 "catalogue": segment_editor_fields(),
+                "initial_count": initial_count,
                 "count_url": reverse("campaigns_admin:segment_count"),
                 "not_the_audience": NOT_THE_AUDIENCE,
             }

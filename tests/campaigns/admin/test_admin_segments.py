@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from wagtail import hooks
 from wagtail.models import ModelLogEntry
 
 from campaigns.errors import CampaignForbidden
@@ -122,6 +123,7 @@ def test_an_editor_saves_a_segment_and_the_audit_log_names_them(client, people):
     assert ModelLogEntry.objects.filter(action="campaigns.segment_update", user=user).count() == 1
     page = client.get(reverse("campaigns_admin:segment_edit", args=[segment.pk]))
     assert json.loads(page.context["form"].initial["definition"]) == changed
+    assert page.context["initial_count"] == 2  # Ada and Bob are in Scotland; nobody has an account
 
 
 def test_a_refused_definition_is_shown_with_the_path_of_its_condition_and_nothing_is_saved(client, country):
@@ -207,3 +209,9 @@ def test_the_editor_offers_each_field_with_only_the_operators_its_type_allows(cl
     }
     assert ["general", "General Subscription"] in fields["topic"]["choices"]
     assert 'id="segment-fields" type="application/json"' in response.content.decode()
+
+
+def test_the_segment_permission_is_offered_in_settings_groups():
+    offered = {p.codename for hook in hooks.get_hooks("register_permissions") for p in hook()}
+
+    assert "manage_segments" in offered
