@@ -3,6 +3,7 @@ and by the admin, which hides what someone may not do.
 
 - **Author** (edit, preview, send a test, watch its sends and read its reports): Wagtail's edit permission on the
   campaign page.
+- **Manage segments** (create, change, delete a segment): ``campaigns.manage_segments``; any author may read them.
 - **Send** (send, schedule, pause, resume, cancel, send again to rows in doubt): the ``campaigns.send_campaign``
   permission *and* the right to publish the page. A send mails the published version to the whole audience, so
   an editor whose changes go through moderation cannot bypass it by sending; and publishing pages alone (Wagtail's
@@ -18,6 +19,7 @@ from wagtail.permission_policies.pages import PagePermissionPolicy
 from campaigns.errors import CampaignForbidden
 
 SEND_PERMISSION = "campaigns.send_campaign"
+SEGMENT_PERMISSION = "campaigns.manage_segments"
 
 
 def may_author(page, user) -> bool:
@@ -34,6 +36,12 @@ def may_publish_everywhere(user) -> bool:
     Asked before someone gives an API key the right to send, which publishes from the root."""
     root = Page.get_first_root_node()
     return root is not None and PagePermissionPolicy().user_has_permission_for_instance(user, "publish", root)
+
+
+def may_manage_segments(user) -> bool:
+    """Whether ``user`` may create, change and delete segments. Reading them (the list, a count) needs only
+    ``may_author_some``: a segment selects people but shows nobody's details."""
+    return user.has_perm(SEGMENT_PERMISSION)
 
 
 def may_send(page, user) -> bool:

@@ -1,6 +1,8 @@
 """Wagtail admin registration only: the "Send test" and "Send" views, their buttons on campaign pages, the send
-progress and report pages, the Campaigns and Sends menu items, and the dashboard's recent sends."""
+progress and report pages, the Campaigns, Segments and Sends menu items, the segment permission offered in Settings >
+Groups, and the dashboard's recent sends."""
 
+from django.contrib.auth.models import Permission
 from django.urls import include, path, reverse, reverse_lazy
 from wagtail import hooks
 from wagtail.admin.ui.components import Component
@@ -77,6 +79,18 @@ def register_campaigns_menu_item():
     return PermissionMenuItem(
         "Campaigns", reverse_lazy("campaigns_admin:explore"), icon_name="mail", order=150, shown_to=may_author_some
     )
+
+
+@hooks.register("register_admin_menu_item")
+def register_segments_menu_item():
+    return PermissionMenuItem(
+        "Segments", reverse_lazy("campaigns_admin:segments"), icon_name="group", order=152, shown_to=may_author_some
+    )
+
+
+@hooks.register("register_permissions")
+def register_segment_permission():
+    return Permission.objects.filter(content_type__app_label="campaigns", codename="manage_segments")
 
 
 @hooks.register("register_admin_menu_item")

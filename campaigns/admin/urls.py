@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns.admin import authoring, policy_announcement, reports, sends
+from campaigns.admin import authoring, policy_announcement, reports, segments, sends
 
 admin_patterns = (
     [
@@ -14,6 +14,11 @@ admin_patterns = (
             policy_announcement.policy_announcement_create_view,
             name="policy_announcement",
         ),
+        path("segments/", segments.SegmentIndexView.as_view(), name="segments"),
+        path("segments/add/", segments.SegmentEditView.as_view(), name="segment_add"),
+        path("segments/count.json", segments.segment_count_json, name="segment_count"),
+        path("segments/<int:segment_id>/", segments.SegmentEditView.as_view(), name="segment_edit"),
+        path("segments/<int:segment_id>/delete/", segments.SegmentDeleteView.as_view(), name="segment_delete"),
         path("sends/", sends.SendsIndexView.as_view(), name="sends"),
         path("sends/<int:send_id>/", sends.SendProgressView.as_view(), name="send_progress"),
         path("sends/<int:send_id>/progress.json", sends.send_progress_json, name="send_progress_json"),

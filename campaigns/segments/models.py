@@ -28,6 +28,7 @@ class Segment(models.Model):
     class Meta:
         app_label = "campaigns"
         ordering = ["name"]
+        permissions = [("manage_segments", "Can create, change and delete segments")]
 
     def __str__(self):
         return self.name

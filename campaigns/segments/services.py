@@ -1,13 +1,21 @@
-"""Every change to a saved segment: create, change, delete. Each checks the definition first and writes the audit
-log with the person who acted, in the transaction of the change."""
+"""Every change to a saved segment: create, change, delete. Each checks who acts (``campaigns.manage_segments``;
+``user`` None is the platform) and the definition first, and writes the audit log with the person who acted, in
+the transaction of the change."""
 
 from django.db import transaction
 from django.db.models import ProtectedError
 
 from campaigns.audit import campaign_action_log
+from campaigns.errors import CampaignForbidden
+from campaigns.permissions import may_manage_segments
 from campaigns.segments.errors import SegmentError
 from campaigns.segments.grammar import segment_validate
 from campaigns.segments.models import Segment
+
+
+def _actor_require(user, action: str) -> None:
+    if user is not None and not may_manage_segments(user):
+        raise CampaignForbidden(f"You may not {action} segments: your roles do not allow it.")
 
 
 def _name_check(*, name: str, exclude_id: int | None = None) -> str:
@@ -23,6 +31,7 @@ def _name_check(*, name: str, exclude_id: int | None = None) -> str:
 
 def segment_create(*, name: str, definition: dict, description: str = "", user=None) -> Segment:
     """Save a new segment after checking its name and definition; nothing is saved if either is refused."""
+    _actor_require(user, "create")
     name, cleaned = _name_check(name=name), segment_validate(definition)
     with transaction.atomic():
         segment = Segment.objects.create(
@@ -37,6 +46,7 @@ def segment_update(
 ) -> Segment:
     """Change a segment's name, description or definition (those given). Sends already started keep the
     definition they started with (``Send.segment_definition``); campaigns not yet sent use the new one."""
+    _actor_require(user, "change")
     if name is not None:
         segment.name = _name_check(name=name, exclude_id=segment.pk)
     if description is not None:
@@ -51,6 +61,7 @@ def segment_update(
 
 def segment_delete(*, segment: Segment, user=None) -> None:
     """Delete a segment no campaign uses; a segment in use is refused with the campaigns that use it."""
+    _actor_require(user, "delete")
     try:
         with transaction.atomic():
             campaign_action_log(instance=segment, action="campaigns.segment_delete", user=user)

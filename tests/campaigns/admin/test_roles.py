@@ -40,13 +40,14 @@ def test_the_migration_makes_the_three_roles_with_their_permissions():
     def page_codenames(group):
         return {p.permission.codename for p in group.page_permissions.filter(page__depth=1)}
 
-    assert codenames(editors) == {"wagtailadmin.access_admin"}
+    assert codenames(editors) == {"wagtailadmin.access_admin", "campaigns.manage_segments"}
     assert page_codenames(editors) == {"add_page", "change_page"}
-    assert codenames(senders) == {"wagtailadmin.access_admin", "campaigns.send_campaign"}
+    assert codenames(senders) == {"wagtailadmin.access_admin", "campaigns.send_campaign", "campaigns.manage_segments"}
     assert page_codenames(senders) == {"add_page", "change_page", "publish_page"}
     assert {"subscribers.import_subscribers", "subscribers.export_to_partner", "subscribers.change_rightsrequest",
             "subscribers.add_privacypolicyversion", "subscribers.view_disclosure"} <= codenames(officers)
     assert not page_codenames(officers) and "campaigns.send_campaign" not in codenames(officers)
+    assert "campaigns.manage_segments" not in codenames(officers)
 
 
 def test_a_campaign_editor_authors_and_tests_but_is_neither_shown_nor_allowed_sending(client, campaign, audience):
