@@ -111,3 +111,40 @@ def test_send_again_makes_one_new_attempt_for_a_failed_delivery_and_is_refused_f
     assert (delivery.state, delivery.attempts) == (DeliveryState.SUCCEEDED, 2)
     assert receiver.requests[0].headers["webhook-id"] == receiver.requests[1].headers["webhook-id"]
     assert ModelLogEntry.objects.filter(user=officer, action="webhooks.delivery_resend").count() == 1
+
+
+def _webhook_manager_only(email="hooks@larkspur-lune.example"):
+    from django.contrib.auth.models import Permission
+
+    from subscribers.models import User
+
+    user = User.objects.create(email=email, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="manage_webhooks"))
+    return User.objects.get(pk=user.pk)  # a fresh row: has_perm caches what it found
+
+
+def test_turning_on_personal_data_needs_the_permission_to_view_subscribers_too_and_changes_nothing_without_it():
+    manager = _webhook_manager_only()
+
+    with pytest.raises(ActionForbidden, match=r"subscribers\.view_subscriber"):
+        _create(manager, include_personal_data=True)
+    assert not WebhookEndpoint.objects.exists()
+
+    endpoint, _ = _create(manager)
+    with pytest.raises(ActionForbidden, match=r"subscribers\.view_subscriber"):
+        services.webhook_endpoint_update(user=manager, endpoint=endpoint, name="Renamed", include_personal_data=True)
+    endpoint.refresh_from_db()
+    assert (endpoint.name, endpoint.include_personal_data) == ("CRM", False)
+
+
+def test_someone_who_may_view_subscribers_may_turn_on_personal_data_and_others_may_still_edit_such_an_endpoint(
+    officer,
+):
+    endpoint, _ = _create(officer, include_personal_data=True)
+    assert endpoint.include_personal_data
+
+    # Leaving it on is no new disclosure: a manager without the permission may still rename it
+    manager = _webhook_manager_only()
+    services.webhook_endpoint_update(user=manager, endpoint=endpoint, name="Shop CRM", include_personal_data=True)
+    endpoint.refresh_from_db()
+    assert (endpoint.name, endpoint.include_personal_data) == ("Shop CRM", True)
