@@ -12,8 +12,9 @@ Guarantees, and why:
   ordering key to the same endpoint is still pending, so a receiver that fails and recovers gets every event about
   a person in the order they happened. Other people's events do not wait.
 - **Privacy just before sending.** A partner's endpoint is checked again for an objection made since the event was
-  queued (the delivery is then skipped, with the reason), and a delivery carrying personal data to a partner is
-  written to the disclosure log before it is posted, so the log never misses one that left.
+  queued and for its partner having been made inactive since (the delivery is then skipped, with the reason), and a
+  delivery carrying personal data to a partner is written to the disclosure log before it is posted, so the log
+  never misses one that left.
 - **An endpoint failing for five days** (``WEBHOOK_DISABLE_AFTER_DAYS``) with no success is disabled, with the
   reason recorded, and staff are told by email.
 """
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 EXCERPT_BYTES = 1024
 PERSONAL_FIELDS = ["email", "first_name"]
 MANAGE_PERMISSION = ("webhooks", "manage_webhooks")
+INACTIVE_PARTNER_REASON = "{partner} is inactive: nothing is shared with a partner whose contract has ended."
 
 
 def retry_schedule() -> list[float]:
@@ -118,8 +120,14 @@ def _prepare(*, delivery_id: int, now: datetime) -> tuple[WebhookDelivery, bytes
         if delivery is None:
             return None
         event, endpoint = delivery.event, delivery.endpoint
-        if endpoint.is_partner and sharing_refused(address_hmac_value=event.address_hmac):
-            delivery.state, delivery.reason = DeliveryState.SKIPPED, OBJECTED_REASON
+        skip_reason = ""
+        if endpoint.is_partner and endpoint.partner is not None and not endpoint.partner.is_active:
+            # Checked when the endpoint was saved, but a partner can be made inactive since (its contract ended).
+            skip_reason = INACTIVE_PARTNER_REASON.format(partner=endpoint.partner.name)
+        elif endpoint.is_partner and sharing_refused(address_hmac_value=event.address_hmac):
+            skip_reason = OBJECTED_REASON
+        if skip_reason:
+            delivery.state, delivery.reason = DeliveryState.SKIPPED, skip_reason
             delivery.next_attempt_at = delivery.lease_expires_at = None
             delivery.finished_at = now
             delivery.save(update_fields=["state", "reason", "next_attempt_at", "lease_expires_at", "finished_at"])

@@ -178,3 +178,25 @@ def test_a_host_that_resolves_to_a_private_address_by_delivery_time_is_refused_t
     assert attempt.status_code is None
     assert "resolves to 10.0.0.5, a private address" in attempt.error
     assert receiver.requests == []
+
+
+def test_a_partner_made_inactive_after_its_endpoint_was_saved_receives_nothing_and_nothing_is_logged_as_disclosed(
+    receiver, endpoint_for, partner
+):
+    from subscribers.models import Partner
+
+    # Given a partner's endpoint with personal data, and the partner's contract ending afterwards
+    endpoint = endpoint_for(
+        events=["subscriber.created"], is_partner=True, partner=partner, include_personal_data=True
+    )
+    Partner.objects.filter(pk=partner.pk).update(is_active=False)
+
+    subscriber_get_or_create(email="ada@mail.example", first_name="Ada")
+    webhook_deliveries_run()
+
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.state == DeliveryState.SKIPPED
+    assert delivery.reason.startswith("Gem Club is inactive")
+    assert receiver.requests == []
+    assert not WebhookAttempt.objects.exists()
+    assert not Disclosure.objects.exists()
