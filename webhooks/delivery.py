@@ -6,6 +6,8 @@ Guarantees, and why:
   LOCKED``, by id, so workers never wait on each other), posted with a timeout outside any transaction (no network
   call holds a row lock or a connection in a transaction), and its outcome recorded in another. A worker lost
   mid-post leaves the lease to expire, and the delivery is tried again: receivers drop repeats by ``webhook-id``.
+  The lease is one attempt long and renewed just before each attempt of a batch; a row whose lease ran out before
+  its worker reached it is left to whoever claimed it again, so a slow batch is never posted twice at once.
 - **Retries** on any answer but 2xx, a timeout or a connection error, after ``WEBHOOK_RETRY_SCHEDULE`` (5 s, 5 min,
   30 min, 2 h, 5 h, 10 h, 10 h: eight attempts in all), then the delivery has failed for good.
 - **In order per subscriber.** A delivery is not claimed while an earlier (by event id) delivery with the same
@@ -66,6 +68,12 @@ def _lease_seconds() -> float:
     return 2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30
 
 
+def webhook_lease_until(now: datetime) -> datetime:
+    """When a lease taken at ``now`` runs out. A claim sets it on every row it takes; the exact value is the claiming
+    worker's token: it still holds a row only while the row's lease is that value and has not run out."""
+    return now + timedelta(seconds=_lease_seconds())
+
+
 def _due(now: datetime):
     """Deliveries that may be attempted now: pending, due, not held by a live worker, their endpoint enabled, and no
     earlier delivery with their ordering key to their endpoint still waiting."""
@@ -83,7 +91,10 @@ def _due(now: datetime):
 
 
 def webhook_deliveries_claim(*, size: int, now: datetime | None = None) -> list[int]:
-    """Claim up to ``size`` due deliveries, in id order, under a lease; rows other workers hold are skipped."""
+    """Claim up to ``size`` due deliveries, in id order, under a lease until ``webhook_lease_until(now)``; rows other
+    workers hold are skipped. The lease covers one attempt, not the batch: each row's lease is renewed just before
+    its attempt (``webhook_delivery_attempt``), and a row whose lease ran out meanwhile is left to whoever claimed
+    it again."""
     now = now or timezone.now()
     with transaction.atomic():
         ids = list(
@@ -93,9 +104,7 @@ def webhook_deliveries_claim(*, size: int, now: datetime | None = None) -> list[
             .values_list("pk", flat=True)[:size]
         )
         if ids:
-            WebhookDelivery.objects.filter(pk__in=ids).update(
-                lease_expires_at=now + timedelta(seconds=_lease_seconds())
-            )
+            WebhookDelivery.objects.filter(pk__in=ids).update(lease_expires_at=webhook_lease_until(now))
     return ids
 
 
@@ -107,9 +116,12 @@ def _secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     return secrets
 
 
-def _prepare(*, delivery_id: int, now: datetime) -> tuple[WebhookDelivery, bytes] | None:
-    """Just before posting, in one short transaction: skip it if the person objected since (partner endpoints), build
-    the body, and log the disclosure when it carries personal data to a partner. None when there is nothing to post."""
+def _prepare(
+    *, delivery_id: int, now: datetime, held_until: datetime | None
+) -> tuple[WebhookDelivery, bytes] | None:
+    """Just before posting, in one short transaction: check this worker still holds the delivery and renew its lease
+    for this attempt, skip it if the person objected since (partner endpoints), build the body, and log the
+    disclosure when it carries personal data to a partner. None when there is nothing to post."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(of=("self",))
@@ -119,6 +131,14 @@ def _prepare(*, delivery_id: int, now: datetime) -> tuple[WebhookDelivery, bytes
         )
         if delivery is None:
             return None
+        if held_until is not None:
+            # Earlier attempts of the batch took long enough for this row's lease to run out: another worker may have
+            # claimed it since (its lease is then another value) and posts it. Posting too would send it twice, count
+            # two attempts and could overtake the order; an unclaimed one is simply claimed again.
+            if delivery.lease_expires_at != held_until or held_until <= now:
+                return None
+            delivery.lease_expires_at = webhook_lease_until(now)  # the whole of this attempt, from now
+            delivery.save(update_fields=["lease_expires_at"])
         event, endpoint = delivery.event, delivery.endpoint
         skip_reason = ""
         if endpoint.is_partner and endpoint.partner is not None and not endpoint.partner.is_active:
@@ -197,11 +217,14 @@ def _post(*, target: Target, body: bytes, headers: dict[str, str]) -> tuple[int 
         connection.close()
 
 
-def webhook_delivery_attempt(*, delivery_id: int) -> WebhookAttempt | None:
-    """One attempt of a claimed delivery: prepare, post (outside any transaction), record. None when nothing was
-    posted (it was skipped, or is no longer pending)."""
-    now = timezone.now()
-    prepared = _prepare(delivery_id=delivery_id, now=now)
+def webhook_delivery_attempt(
+    *, delivery_id: int, held_until: datetime | None = None, now: datetime | None = None
+) -> WebhookAttempt | None:
+    """One attempt of a claimed delivery: prepare, post (outside any transaction), record. ``held_until`` is the
+    lease its claim set (None: no check, for a caller that holds it otherwise). None when nothing was posted (it was
+    skipped, is no longer pending, or this worker no longer holds it)."""
+    now = now or timezone.now()
+    prepared = _prepare(delivery_id=delivery_id, now=now, held_until=held_until)
     if prepared is None:
         return None
     delivery, body = prepared
@@ -281,11 +304,13 @@ def webhook_deliveries_run(*, batch: int | None = None, max_seconds: float | Non
     deadline = time.monotonic() + max_seconds
     attempted = 0
     while True:
-        ids = webhook_deliveries_claim(size=batch)
+        claimed_at = timezone.now()
+        ids = webhook_deliveries_claim(size=batch, now=claimed_at)
         if not ids:
             return attempted
+        held_until = webhook_lease_until(claimed_at)
         for delivery_id in ids:
-            if webhook_delivery_attempt(delivery_id=delivery_id) is not None:
+            if webhook_delivery_attempt(delivery_id=delivery_id, held_until=held_until) is not None:
                 attempted += 1
         if time.monotonic() > deadline:
             _deliveries_wake_later(seconds=0)
