@@ -340,14 +340,16 @@ def webhook_endpoints_disable_failing(*, now: datetime | None = None) -> list[We
 
 
 def webhook_staff_recipients() -> list[str]:
-    """Who is told of a disabled endpoint: active superusers and holders of the manage permission."""
+    """Who is told of a disabled endpoint: active staff who are superusers or hold the manage permission. Staff only:
+    an API key acts through a service user holding its scopes' permissions, with an address nobody reads and
+    ``is_staff`` false (this app may not import ``api`` to tell those apart, and need not)."""
     permission = Permission.objects.filter(
         content_type__app_label=MANAGE_PERMISSION[0], codename=MANAGE_PERMISSION[1]
     ).first()
     holders = Q(is_superuser=True)
     if permission is not None:
         holders |= Q(groups__permissions=permission) | Q(user_permissions=permission)
-    users = get_user_model().objects.filter(holders, is_active=True).exclude(email="").distinct()
+    users = get_user_model().objects.filter(holders, is_active=True, is_staff=True).exclude(email="").distinct()
     return sorted(set(users.values_list("email", flat=True)))
 
 

@@ -272,3 +272,21 @@ def test_a_delivery_whose_claim_ran_out_unclaimed_is_not_posted_by_its_old_worke
     assert webhook_delivery_attempt(delivery_id=pk, held_until=webhook_lease_until(t0), now=late) is None
     assert receiver.requests == []
     assert webhook_deliveries_claim(size=20, now=late) == [pk]
+
+
+def test_staff_told_of_a_disabled_endpoint_are_active_staff_and_never_an_api_keys_service_user():
+    from django.contrib.auth.models import Permission
+
+    from api.services import api_key_create
+    from webhooks.delivery import webhook_staff_recipients
+
+    manage = Permission.objects.get(codename="manage_webhooks")
+    manager = UserFactory(email="hooks@larkspur-lune.example", is_staff=True)
+    manager.user_permissions.add(manage)
+    gone = UserFactory(email="gone@larkspur-lune.example", is_staff=True, is_active=False)
+    gone.user_permissions.add(manage)
+    admin = UserFactory(email="admin@larkspur-lune.example", is_superuser=True, is_staff=True)
+    key = api_key_create(name="CRM connector", scopes=["webhooks:manage"])
+    assert key.api_key.user.has_perm("webhooks.manage_webhooks")  # the key's user holds the permission ...
+
+    assert webhook_staff_recipients() == sorted([admin.email, manager.email])  # ... but is nobody to email
