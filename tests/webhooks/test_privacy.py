@@ -200,3 +200,32 @@ def test_a_partner_made_inactive_after_its_endpoint_was_saved_receives_nothing_a
     assert receiver.requests == []
     assert not WebhookAttempt.objects.exists()
     assert not Disclosure.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "refused_as"),
+    [
+        ("2002:a9fe:a9fe::1", "link-local (IPv4 169.254.169.254 inside)"),  # 6to4 of the metadata service
+        ("2002:7f00:1::1", "loopback (IPv4 127.0.0.1 inside)"),
+        ("2002:a00:5::1", "private (IPv4 10.0.0.5 inside)"),
+        ("2002:c0a8:a::1", "private (IPv4 192.168.0.10 inside)"),
+        ("64:ff9b::a9fe:a9fe", "link-local (IPv4 169.254.169.254 inside)"),  # NAT64 of the metadata service
+        ("64:ff9b::7f00:1", "loopback (IPv4 127.0.0.1 inside)"),
+        ("64:ff9b::a00:5", "private (IPv4 10.0.0.5 inside)"),
+        ("::ffff:10.0.0.5", "private (IPv4 10.0.0.5 inside)"),
+        ("2002:5db8:d70e::1", None),  # 6to4 of a public address
+        ("64:ff9b::5db8:d70e", None),  # NAT64 of a public address
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_an_ipv6_address_carrying_an_ipv4_one_is_judged_by_the_ipv4_address_inside(address, refused_as):
+    from webhooks.addresses import webhook_url_check
+
+    url = f"https://[{address}]/hook"
+    if refused_as is None:
+        assert webhook_url_check(url, allow_private=False).address == address
+        return
+    with pytest.raises(WebhookUrlRefused) as refused:
+        webhook_url_check(url, allow_private=False)
+    assert refused.value.field == "url"
+    assert f", a {refused_as} address" in str(refused.value)
