@@ -141,16 +141,21 @@ def webhook_endpoint_update(
     """Change what is given, leave the rest. Enabling an endpoint clears why it was disabled and its failing time:
     its pending deliveries go out again, in order."""
     actor_require(user, MANAGE, action="change a webhook endpoint")
+    # Validated before the transaction: checking the URL resolves its host (DNS, up to its timeout), a network call
+    # that must not happen while the endpoint's row is locked.
+    name = name if name is UNSET else _name_clean(name)
+    url = url if url is UNSET else _url_clean(url)
+    events = events if events is UNSET else _events_clean(events)
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update(of=("self",)).select_related("partner")
         endpoint = locked.get(pk=endpoint.pk)
         before = _snapshot(endpoint)
         if name is not UNSET:
-            endpoint.name = _name_clean(name)
+            endpoint.name = name
         if url is not UNSET:
-            endpoint.url = _url_clean(url)
+            endpoint.url = url
         if events is not UNSET:
-            endpoint.events = _events_clean(events)
+            endpoint.events = events
         if is_partner is not UNSET:
             endpoint.is_partner = bool(is_partner)
         if partner is not UNSET:

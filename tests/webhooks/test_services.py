@@ -148,3 +148,25 @@ def test_someone_who_may_view_subscribers_may_turn_on_personal_data_and_others_m
     services.webhook_endpoint_update(user=manager, endpoint=endpoint, name="Shop CRM", include_personal_data=True)
     endpoint.refresh_from_db()
     assert (endpoint.name, endpoint.include_personal_data) == ("Shop CRM", True)
+
+
+def test_a_changed_url_is_resolved_before_the_endpoint_is_locked_never_inside_the_transaction(settings, monkeypatch):
+    import socket
+
+    from django.db import connection
+
+    endpoint, _ = _create(None)
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False  # so the URL's host is resolved
+    depth = len(connection.savepoint_ids)  # the test's own transaction
+    lookups = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        lookups.append((host, len(connection.savepoint_ids) > depth))
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    services.webhook_endpoint_update(user=None, endpoint=endpoint, url="https://hooks.partner.example/in")
+
+    assert lookups == [("hooks.partner.example", False)]  # resolved once, with no transaction of the change open
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://hooks.partner.example/in"
