@@ -15,8 +15,8 @@ Guarantees, and why:
   a person in the order they happened. Other people's events do not wait.
 - **Privacy just before sending.** A partner's endpoint is checked again for an objection made since the event was
   queued and for its partner having been made inactive since (the delivery is then skipped, with the reason), and a
-  delivery carrying personal data to a partner is written to the disclosure log before it is posted, so the log
-  never misses one that left.
+  delivery carrying personal data to a partner is written to the disclosure log once its URL passed the check at
+  attempt time and just before it is posted, so the log never misses one that left nor holds one refused there.
 - **An endpoint failing for five days** (``WEBHOOK_DISABLE_AFTER_DAYS``) with no success is disabled, with the
   reason recorded, and staff are told by email.
 """
@@ -120,8 +120,8 @@ def _prepare(
     *, delivery_id: int, now: datetime, held_until: datetime | None
 ) -> tuple[WebhookDelivery, bytes] | None:
     """Just before posting, in one short transaction: check this worker still holds the delivery and renew its lease
-    for this attempt, skip it if the person objected since (partner endpoints), build the body, and log the
-    disclosure when it carries personal data to a partner. None when there is nothing to post."""
+    for this attempt, skip it if the person objected since or the partner is inactive now (partner endpoints), and
+    build the body. None when there is nothing to post."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(of=("self",))
@@ -156,17 +156,29 @@ def _prepare(
         personal = event.personal if endpoint.include_personal_data else {}
         data.update(personal)
         body = webhook_body(type=event.type, occurred_at=event.occurred_at, data=data)
-        if endpoint.is_partner and personal and delivery.disclosure_id is None and event.subscriber_id:
-            delivery.disclosure = webhook_disclosure_record(
-                partner=endpoint.partner,
-                recipient=endpoint.name,
-                subscriber_id=event.subscriber_id,
-                fields=[f for f in PERSONAL_FIELDS if f in personal],
-                checksum=hashlib.sha256(body).hexdigest(),
-                description=f"{event.type} {event.message_id} to webhook {endpoint.name}",
-            )
-            delivery.save(update_fields=["disclosure"])
     return delivery, body
+
+
+def _disclosure_log(*, delivery: WebhookDelivery, body: bytes) -> None:
+    """Write the disclosure log's entry for a partner delivery carrying personal data, once (its first attempt that
+    is actually posted), just before the post: after the URL check, so a post refused there is no disclosure."""
+    event, endpoint = delivery.event, delivery.endpoint
+    personal = event.personal if endpoint.include_personal_data else {}
+    if not (endpoint.is_partner and personal and event.subscriber_id and delivery.disclosure_id is None):
+        return
+    with transaction.atomic():
+        locked = WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk, disclosure__isnull=True)
+        if not locked.exists():
+            return  # logged meanwhile
+        delivery.disclosure = webhook_disclosure_record(
+            partner=endpoint.partner,
+            recipient=endpoint.name,
+            subscriber_id=event.subscriber_id,
+            fields=[f for f in PERSONAL_FIELDS if f in personal],
+            checksum=hashlib.sha256(body).hexdigest(),
+            description=f"{event.type} {event.message_id} to webhook {endpoint.name}",
+        )
+        delivery.save(update_fields=["disclosure"])
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -236,6 +248,7 @@ def webhook_delivery_attempt(
     except WebhookUrlRefused as err:
         status, error, excerpt = None, str(err)[:255], ""
     else:
+        _disclosure_log(delivery=delivery, body=body)
         headers = webhook_headers(
             message_id=delivery.event.message_id, timestamp=now, body=body, secrets=_secrets(endpoint, now)
         )

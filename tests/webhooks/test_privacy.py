@@ -229,3 +229,26 @@ def test_an_ipv6_address_carrying_an_ipv4_one_is_judged_by_the_ipv4_address_insi
         webhook_url_check(url, allow_private=False)
     assert refused.value.field == "url"
     assert f", a {refused_as} address" in str(refused.value)
+
+
+def test_a_partner_delivery_refused_by_the_url_check_at_attempt_time_is_no_disclosure_until_it_is_posted(
+    receiver, endpoint_for, partner, settings
+):
+    # Given a partner's endpoint with personal data, whose URL (127.0.0.1) production rules refuse at attempt time
+    endpoint_for(events=["subscriber.created"], is_partner=True, partner=partner, include_personal_data=True)
+    subscriber_get_or_create(email="ada@mail.example", first_name="Ada")
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False
+
+    webhook_deliveries_run()
+
+    # Then nothing left, and nothing is in the disclosure log
+    assert "a loopback address" in WebhookAttempt.objects.get().error
+    assert receiver.requests == []
+    assert not Disclosure.objects.exists()
+
+    # When a later attempt is posted, it is logged, once
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+    WebhookDelivery.objects.update(next_attempt_at="2000-01-01T00:00:00Z")
+    webhook_deliveries_run()
+    assert len(receiver.requests) == 1
+    assert Disclosure.objects.get() == WebhookDelivery.objects.get().disclosure
