@@ -252,3 +252,25 @@ def test_a_partner_delivery_refused_by_the_url_check_at_attempt_time_is_no_discl
     webhook_deliveries_run()
     assert len(receiver.requests) == 1
     assert Disclosure.objects.get() == WebhookDelivery.objects.get().disclosure
+
+
+def test_a_new_signup_of_an_erased_address_is_announced_thin_even_to_an_endpoint_with_personal_data(
+    receiver, endpoint_for
+):
+    from subscribers.services.subscriptions import public_signup
+
+    endpoint_for(events=["subscriber.created"], include_personal_data=True)
+    ada = subscriber_get_or_create(email="ada@mail.example", first_name="Ada")
+    subscriber_erase(subscriber=ada, source=ErasureSource.STAFF)
+    webhook_deliveries_run()
+    receiver.requests.clear()
+
+    # When the erased address signs up again (pending: no fresh confirmed opt-in yet)
+    public_signup(email="ada@mail.example", first_name="Ada")
+    webhook_deliveries_run()
+
+    # Then the new subscriber is announced, by public id only
+    [request] = receiver.requests
+    assert request.json["type"] == "subscriber.created"
+    assert set(request.json["data"]) == {"subscriber"}
+    assert b"ada@mail.example" not in request.body and b"Ada" not in request.body
