@@ -31,8 +31,13 @@ class Target:
 
 def _address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """What kind of address this is, when it is one we must not post to."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            # 6to4 and NAT64 addresses are routed to the IPv4 address inside them (2002:a9fe:a9fe::1 reaches
+            # 169.254.169.254 through a relay or a NAT64 gateway), so that address is the one to judge.
+            kind = _address_refused(embedded)
+            return f"{kind} (IPv4 {embedded} inside)" if kind else None
     for kind, flag in (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
@@ -45,6 +50,21 @@ def _address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
             return kind
     if not address.is_global:
         return "non-public"
+    return None
+
+
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped, 6to4 or NAT64 (well-known prefix) address carries, else None."""
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address in SIX_TO_FOUR:
+        return address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
 

@@ -6,14 +6,17 @@ Guarantees, and why:
   LOCKED``, by id, so workers never wait on each other), posted with a timeout outside any transaction (no network
   call holds a row lock or a connection in a transaction), and its outcome recorded in another. A worker lost
   mid-post leaves the lease to expire, and the delivery is tried again: receivers drop repeats by ``webhook-id``.
+  The lease is one attempt long and renewed just before each attempt of a batch; a row whose lease ran out before
+  its worker reached it is left to whoever claimed it again, so a slow batch is never posted twice at once.
 - **Retries** on any answer but 2xx, a timeout or a connection error, after ``WEBHOOK_RETRY_SCHEDULE`` (5 s, 5 min,
   30 min, 2 h, 5 h, 10 h, 10 h: eight attempts in all), then the delivery has failed for good.
 - **In order per subscriber.** A delivery is not claimed while an earlier (by event id) delivery with the same
   ordering key to the same endpoint is still pending, so a receiver that fails and recovers gets every event about
   a person in the order they happened. Other people's events do not wait.
 - **Privacy just before sending.** A partner's endpoint is checked again for an objection made since the event was
-  queued (the delivery is then skipped, with the reason), and a delivery carrying personal data to a partner is
-  written to the disclosure log before it is posted, so the log never misses one that left.
+  queued and for its partner having been made inactive since (the delivery is then skipped, with the reason), and a
+  delivery carrying personal data to a partner is written to the disclosure log once its URL passed the check at
+  attempt time and just before it is posted, so the log never misses one that left nor holds one refused there.
 - **An endpoint failing for five days** (``WEBHOOK_DISABLE_AFTER_DAYS``) with no success is disabled, with the
   reason recorded, and staff are told by email.
 """
@@ -48,6 +51,7 @@ logger = logging.getLogger(__name__)
 EXCERPT_BYTES = 1024
 PERSONAL_FIELDS = ["email", "first_name"]
 MANAGE_PERMISSION = ("webhooks", "manage_webhooks")
+INACTIVE_PARTNER_REASON = "{partner} is inactive: nothing is shared with a partner whose contract has ended."
 
 
 def retry_schedule() -> list[float]:
@@ -62,6 +66,12 @@ def attempts_allowed() -> int:
 def _lease_seconds() -> float:
     # Longer than any attempt can take (its timeout, twice: connect and read), so a live attempt never loses it.
     return 2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30
+
+
+def webhook_lease_until(now: datetime) -> datetime:
+    """When a lease taken at ``now`` runs out. A claim sets it on every row it takes; the exact value is the claiming
+    worker's token: it still holds a row only while the row's lease is that value and has not run out."""
+    return now + timedelta(seconds=_lease_seconds())
 
 
 def _due(now: datetime):
@@ -81,7 +91,10 @@ def _due(now: datetime):
 
 
 def webhook_deliveries_claim(*, size: int, now: datetime | None = None) -> list[int]:
-    """Claim up to ``size`` due deliveries, in id order, under a lease; rows other workers hold are skipped."""
+    """Claim up to ``size`` due deliveries, in id order, under a lease until ``webhook_lease_until(now)``; rows other
+    workers hold are skipped. The lease covers one attempt, not the batch: each row's lease is renewed just before
+    its attempt (``webhook_delivery_attempt``), and a row whose lease ran out meanwhile is left to whoever claimed
+    it again."""
     now = now or timezone.now()
     with transaction.atomic():
         ids = list(
@@ -91,9 +104,7 @@ def webhook_deliveries_claim(*, size: int, now: datetime | None = None) -> list[
             .values_list("pk", flat=True)[:size]
         )
         if ids:
-            WebhookDelivery.objects.filter(pk__in=ids).update(
-                lease_expires_at=now + timedelta(seconds=_lease_seconds())
-            )
+            WebhookDelivery.objects.filter(pk__in=ids).update(lease_expires_at=webhook_lease_until(now))
     return ids
 
 
@@ -105,9 +116,12 @@ def _secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     return secrets
 
 
-def _prepare(*, delivery_id: int, now: datetime) -> tuple[WebhookDelivery, bytes] | None:
-    """Just before posting, in one short transaction: skip it if the person objected since (partner endpoints), build
-    the body, and log the disclosure when it carries personal data to a partner. None when there is nothing to post."""
+def _prepare(
+    *, delivery_id: int, now: datetime, held_until: datetime | None
+) -> tuple[WebhookDelivery, bytes] | None:
+    """Just before posting, in one short transaction: check this worker still holds the delivery and renew its lease
+    for this attempt, skip it if the person objected since or the partner is inactive now (partner endpoints), and
+    build the body. None when there is nothing to post."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(of=("self",))
@@ -117,9 +131,23 @@ def _prepare(*, delivery_id: int, now: datetime) -> tuple[WebhookDelivery, bytes
         )
         if delivery is None:
             return None
+        if held_until is not None:
+            # Earlier attempts of the batch took long enough for this row's lease to run out: another worker may have
+            # claimed it since (its lease is then another value) and posts it. Posting too would send it twice, count
+            # two attempts and could overtake the order; an unclaimed one is simply claimed again.
+            if delivery.lease_expires_at != held_until or held_until <= now:
+                return None
+            delivery.lease_expires_at = webhook_lease_until(now)  # the whole of this attempt, from now
+            delivery.save(update_fields=["lease_expires_at"])
         event, endpoint = delivery.event, delivery.endpoint
-        if endpoint.is_partner and sharing_refused(address_hmac_value=event.address_hmac):
-            delivery.state, delivery.reason = DeliveryState.SKIPPED, OBJECTED_REASON
+        skip_reason = ""
+        if endpoint.is_partner and endpoint.partner is not None and not endpoint.partner.is_active:
+            # Checked when the endpoint was saved, but a partner can be made inactive since (its contract ended).
+            skip_reason = INACTIVE_PARTNER_REASON.format(partner=endpoint.partner.name)
+        elif endpoint.is_partner and sharing_refused(address_hmac_value=event.address_hmac):
+            skip_reason = OBJECTED_REASON
+        if skip_reason:
+            delivery.state, delivery.reason = DeliveryState.SKIPPED, skip_reason
             delivery.next_attempt_at = delivery.lease_expires_at = None
             delivery.finished_at = now
             delivery.save(update_fields=["state", "reason", "next_attempt_at", "lease_expires_at", "finished_at"])
@@ -128,17 +156,29 @@ def _prepare(*, delivery_id: int, now: datetime) -> tuple[WebhookDelivery, bytes
         personal = event.personal if endpoint.include_personal_data else {}
         data.update(personal)
         body = webhook_body(type=event.type, occurred_at=event.occurred_at, data=data)
-        if endpoint.is_partner and personal and delivery.disclosure_id is None and event.subscriber_id:
-            delivery.disclosure = webhook_disclosure_record(
-                partner=endpoint.partner,
-                recipient=endpoint.name,
-                subscriber_id=event.subscriber_id,
-                fields=[f for f in PERSONAL_FIELDS if f in personal],
-                checksum=hashlib.sha256(body).hexdigest(),
-                description=f"{event.type} {event.message_id} to webhook {endpoint.name}",
-            )
-            delivery.save(update_fields=["disclosure"])
     return delivery, body
+
+
+def _disclosure_log(*, delivery: WebhookDelivery, body: bytes) -> None:
+    """Write the disclosure log's entry for a partner delivery carrying personal data, once (its first attempt that
+    is actually posted), just before the post: after the URL check, so a post refused there is no disclosure."""
+    event, endpoint = delivery.event, delivery.endpoint
+    personal = event.personal if endpoint.include_personal_data else {}
+    if not (endpoint.is_partner and personal and event.subscriber_id and delivery.disclosure_id is None):
+        return
+    with transaction.atomic():
+        locked = WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk, disclosure__isnull=True)
+        if not locked.exists():
+            return  # logged meanwhile
+        delivery.disclosure = webhook_disclosure_record(
+            partner=endpoint.partner,
+            recipient=endpoint.name,
+            subscriber_id=event.subscriber_id,
+            fields=[f for f in PERSONAL_FIELDS if f in personal],
+            checksum=hashlib.sha256(body).hexdigest(),
+            description=f"{event.type} {event.message_id} to webhook {endpoint.name}",
+        )
+        delivery.save(update_fields=["disclosure"])
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -189,11 +229,14 @@ def _post(*, target: Target, body: bytes, headers: dict[str, str]) -> tuple[int 
         connection.close()
 
 
-def webhook_delivery_attempt(*, delivery_id: int) -> WebhookAttempt | None:
-    """One attempt of a claimed delivery: prepare, post (outside any transaction), record. None when nothing was
-    posted (it was skipped, or is no longer pending)."""
-    now = timezone.now()
-    prepared = _prepare(delivery_id=delivery_id, now=now)
+def webhook_delivery_attempt(
+    *, delivery_id: int, held_until: datetime | None = None, now: datetime | None = None
+) -> WebhookAttempt | None:
+    """One attempt of a claimed delivery: prepare, post (outside any transaction), record. ``held_until`` is the
+    lease its claim set (None: no check, for a caller that holds it otherwise). None when nothing was posted (it was
+    skipped, is no longer pending, or this worker no longer holds it)."""
+    now = now or timezone.now()
+    prepared = _prepare(delivery_id=delivery_id, now=now, held_until=held_until)
     if prepared is None:
         return None
     delivery, body = prepared
@@ -205,6 +248,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookAttempt | None:
     except WebhookUrlRefused as err:
         status, error, excerpt = None, str(err)[:255], ""
     else:
+        _disclosure_log(delivery=delivery, body=body)
         headers = webhook_headers(
             message_id=delivery.event.message_id, timestamp=now, body=body, secrets=_secrets(endpoint, now)
         )
@@ -273,11 +317,13 @@ def webhook_deliveries_run(*, batch: int | None = None, max_seconds: float | Non
     deadline = time.monotonic() + max_seconds
     attempted = 0
     while True:
-        ids = webhook_deliveries_claim(size=batch)
+        claimed_at = timezone.now()
+        ids = webhook_deliveries_claim(size=batch, now=claimed_at)
         if not ids:
             return attempted
+        held_until = webhook_lease_until(claimed_at)
         for delivery_id in ids:
-            if webhook_delivery_attempt(delivery_id=delivery_id) is not None:
+            if webhook_delivery_attempt(delivery_id=delivery_id, held_until=held_until) is not None:
                 attempted += 1
         if time.monotonic() > deadline:
             _deliveries_wake_later(seconds=0)
@@ -307,14 +353,16 @@ def webhook_endpoints_disable_failing(*, now: datetime | None = None) -> list[We
 
 
 def webhook_staff_recipients() -> list[str]:
-    """Who is told of a disabled endpoint: active superusers and holders of the manage permission."""
+    """Who is told of a disabled endpoint: active staff who are superusers or hold the manage permission. Staff only:
+    an API key acts through a service user holding its scopes' permissions, with an address nobody reads and
+    ``is_staff`` false (this app may not import ``api`` to tell those apart, and need not)."""
     permission = Permission.objects.filter(
         content_type__app_label=MANAGE_PERMISSION[0], codename=MANAGE_PERMISSION[1]
     ).first()
     holders = Q(is_superuser=True)
     if permission is not None:
         holders |= Q(groups__permissions=permission) | Q(user_permissions=permission)
-    users = get_user_model().objects.filter(holders, is_active=True).exclude(email="").distinct()
+    users = get_user_model().objects.filter(holders, is_active=True, is_staff=True).exclude(email="").distinct()
     return sorted(set(users.values_list("email", flat=True)))
 
 

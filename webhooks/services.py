@@ -21,6 +21,10 @@ from .permissions import MANAGE
 from .publishing import webhook_deliveries_wake
 from .signing import webhook_secret_new
 
+# Personal data in payloads is every person's address and name sent to a URL the actor chose: no more than they may
+# read themselves, so turning it on needs this too (the API's subscribers:read scope grants it).
+PERSONAL_DATA_PERMISSION = "subscribers.view_subscriber"
+
 NAME_MAX = 150
 URL_MAX = 500
 # What the audit log keeps of an endpoint (never its secret).
@@ -76,6 +80,10 @@ def _partner_clean(*, is_partner: bool, partner: Partner | None) -> None:
         raise WebhookError(f"{partner.name} is inactive: nothing can be shared with it.", field="partner")
 
 
+def _personal_data_require(user) -> None:
+    actor_require(user, PERSONAL_DATA_PERMISSION, action="send people's addresses and names to a webhook endpoint")
+
+
 def _snapshot(endpoint: WebhookEndpoint) -> dict:
     return {field: getattr(endpoint, field) for field in LOGGED_FIELDS} | {
         "partner": endpoint.partner.name if endpoint.partner else None
@@ -99,6 +107,8 @@ def webhook_endpoint_create(
     url = _url_clean(url)
     events = _events_clean(events)
     _partner_clean(is_partner=is_partner, partner=partner)
+    if include_personal_data:
+        _personal_data_require(user)
     secret = webhook_secret_new()
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(
@@ -131,21 +141,28 @@ def webhook_endpoint_update(
     """Change what is given, leave the rest. Enabling an endpoint clears why it was disabled and its failing time:
     its pending deliveries go out again, in order."""
     actor_require(user, MANAGE, action="change a webhook endpoint")
+    # Validated before the transaction: checking the URL resolves its host (DNS, up to its timeout), a network call
+    # that must not happen while the endpoint's row is locked.
+    name = name if name is UNSET else _name_clean(name)
+    url = url if url is UNSET else _url_clean(url)
+    events = events if events is UNSET else _events_clean(events)
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update(of=("self",)).select_related("partner")
         endpoint = locked.get(pk=endpoint.pk)
         before = _snapshot(endpoint)
         if name is not UNSET:
-            endpoint.name = _name_clean(name)
+            endpoint.name = name
         if url is not UNSET:
-            endpoint.url = _url_clean(url)
+            endpoint.url = url
         if events is not UNSET:
-            endpoint.events = _events_clean(events)
+            endpoint.events = events
         if is_partner is not UNSET:
             endpoint.is_partner = bool(is_partner)
         if partner is not UNSET:
             endpoint.partner = partner
         if include_personal_data is not UNSET:
+            if include_personal_data and not endpoint.include_personal_data:
+                _personal_data_require(user)  # turning it on; leaving it on is no new disclosure
             endpoint.include_personal_data = bool(include_personal_data)
         _partner_clean(is_partner=endpoint.is_partner, partner=endpoint.partner)
         if enabled is not UNSET and bool(enabled) != endpoint.enabled:

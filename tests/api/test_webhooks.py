@@ -109,7 +109,8 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(manager, rece
     assert not WebhookEndpoint.objects.exists()
 
 
-def test_a_patch_changes_only_what_it_names(manager, receiver):
+def test_a_patch_changes_only_what_it_names(api_client, receiver):
+    manager = api_client("webhooks:manage", "subscribers:read")
     made = _create(manager, receiver, include_personal_data=True)
 
     response = manager.patch(f"{ENDPOINTS}{made['id']}/", {"enabled": False})
@@ -118,6 +119,30 @@ def test_a_patch_changes_only_what_it_names(manager, receiver):
     endpoint = WebhookEndpoint.objects.get(pk=made["id"])
     assert (endpoint.enabled, endpoint.include_personal_data, endpoint.name) == (False, True, "CRM")
     assert endpoint.disabled_reason == "Disabled by staff."
+
+
+def test_a_key_that_may_not_read_subscribers_cannot_make_an_endpoint_that_receives_their_addresses(
+    manager, api_client, receiver
+):
+    refused = manager.post(
+        ENDPOINTS,
+        {"name": "CRM", "url": receiver.url, "events": ["subscriber.created"], "include_personal_data": True},
+    )
+    assert refused.status_code == 403, refused.content
+    assert "subscribers.view_subscriber" in error_of(refused)["message"]
+    assert not WebhookEndpoint.objects.exists()
+
+    made = _create(manager, receiver)
+    refused = manager.patch(f"{ENDPOINTS}{made['id']}/", {"include_personal_data": True})
+    assert refused.status_code == 403, refused.content
+    assert not WebhookEndpoint.objects.get(pk=made["id"]).include_personal_data
+
+    # With subscribers:read as well, the key may: it could read the addresses anyway
+    reader = api_client("webhooks:manage", "subscribers:read")
+    assert reader.patch(f"{ENDPOINTS}{made['id']}/", {"include_personal_data": True}).status_code == 200
+    subscriber_get_or_create(email="ada@mail.example", first_name="Ada")
+    webhook_deliveries_run()
+    assert receiver.requests[0].json["data"]["email"] == "ada@mail.example"
 
 
 def test_a_rotation_answers_the_new_secret_and_both_sign_meanwhile(manager, receiver, api_client):

@@ -221,3 +221,72 @@ def test_a_lease_left_by_a_lost_worker_expires_and_the_delivery_is_tried_again(r
     WebhookDelivery.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     webhook_deliveries_run()
     assert len(receiver.succeeded()) == 1
+
+
+def test_a_worker_whose_lease_ran_out_before_it_reached_a_delivery_leaves_it_to_the_worker_that_claimed_it_again(
+    receiver, endpoint_for, settings
+):
+    from webhooks.delivery import webhook_deliveries_claim, webhook_delivery_attempt, webhook_lease_until
+
+    endpoint_for(events=["subscriber.created"])
+    for n in range(3):
+        subscriber_get_or_create(email=f"p{n}@mail.example")
+    lease = webhook_lease_until(timezone.now()) - timezone.now()
+    assert lease < timedelta(seconds=3 * 2 * settings.WEBHOOK_TIMEOUT_SECONDS)  # shorter than a slow batch
+
+    # Worker A claims all three and posts the first
+    t0 = timezone.now()
+    claimed_by_a = webhook_deliveries_claim(size=20, now=t0)
+    a_holds = webhook_lease_until(t0)
+    assert webhook_delivery_attempt(delivery_id=claimed_by_a[0], held_until=a_holds, now=t0) is not None
+
+    # The first post was slow: the lease on the other two ran out, and worker B claims them
+    t1 = t0 + lease + timedelta(seconds=1)
+    claimed_by_b = webhook_deliveries_claim(size=20, now=t1)
+    assert claimed_by_b == claimed_by_a[1:]
+
+    # Worker A reaches them: it no longer holds them, so it posts nothing; B posts each once
+    assert [webhook_delivery_attempt(delivery_id=pk, held_until=a_holds, now=t1) for pk in claimed_by_a[1:]] == [
+        None,
+        None,
+    ]
+    for pk in claimed_by_b:
+        assert webhook_delivery_attempt(delivery_id=pk, held_until=webhook_lease_until(t1), now=t1) is not None
+
+    assert len(receiver.requests) == 3
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 3
+    assert set(WebhookDelivery.objects.values_list("state", "attempts")) == {(DeliveryState.SUCCEEDED, 1)}
+
+
+def test_a_delivery_whose_claim_ran_out_unclaimed_is_not_posted_by_its_old_worker_but_claimed_again(
+    receiver, endpoint_for
+):
+    from webhooks.delivery import webhook_deliveries_claim, webhook_delivery_attempt, webhook_lease_until
+
+    endpoint_for(events=["subscriber.created"])
+    subscriber_get_or_create(email="ada@mail.example")
+    t0 = timezone.now()
+    [pk] = webhook_deliveries_claim(size=20, now=t0)
+    late = webhook_lease_until(t0) + timedelta(seconds=1)
+
+    assert webhook_delivery_attempt(delivery_id=pk, held_until=webhook_lease_until(t0), now=late) is None
+    assert receiver.requests == []
+    assert webhook_deliveries_claim(size=20, now=late) == [pk]
+
+
+def test_staff_told_of_a_disabled_endpoint_are_active_staff_and_never_an_api_keys_service_user():
+    from django.contrib.auth.models import Permission
+
+    from api.services import api_key_create
+    from webhooks.delivery import webhook_staff_recipients
+
+    manage = Permission.objects.get(codename="manage_webhooks")
+    manager = UserFactory(email="hooks@larkspur-lune.example", is_staff=True)
+    manager.user_permissions.add(manage)
+    gone = UserFactory(email="gone@larkspur-lune.example", is_staff=True, is_active=False)
+    gone.user_permissions.add(manage)
+    admin = UserFactory(email="admin@larkspur-lune.example", is_superuser=True, is_staff=True)
+    key = api_key_create(name="CRM connector", scopes=["webhooks:manage"])
+    assert key.api_key.user.has_perm("webhooks.manage_webhooks")  # the key's user holds the permission ...
+
+    assert webhook_staff_recipients() == sorted([admin.email, manager.email])  # ... but is nobody to email

@@ -155,3 +155,39 @@ def test_delivery_bounced_and_complained_from_ses_feedback_processing(started_se
     assert bounced.data == {"subscriber": public_id, "send": row.send_id, "bounce_type": "permanent"}
     assert complained.data == {"subscriber": public_id, "send": row.send_id, "feedback_type": "abuse"}
     assert row.subscriber.email not in str(bounced.data) + str(complained.data)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_event_about_a_person_waits_for_an_overlapping_transaction_about_them_so_ids_follow_commit_order(
+    endpoint_for,
+):
+    import threading
+
+    from django.db import connection, transaction
+
+    from subscribers.services import subscriber_get_or_create
+    from webhooks.publishing import webhook_event_publish
+
+    endpoint_for(events=["suppression.added"])
+    ada = subscriber_get_or_create(email="ada@mail.example")
+    second_published = threading.Event()
+
+    def second_change():
+        try:
+            with transaction.atomic():
+                webhook_event_publish(type="suppression.added", data={"n": 2}, subscriber=ada)
+                second_published.set()
+        finally:
+            connection.close()
+
+    # Given a first transaction about Ada that has published its event and not yet committed
+    with transaction.atomic():
+        webhook_event_publish(type="suppression.added", data={"n": 1}, subscriber=ada)
+        other = threading.Thread(target=second_change)
+        other.start()
+        # Then a second transaction about her cannot take its event id meanwhile
+        assert not second_published.wait(timeout=1.5)
+    other.join(timeout=10)
+
+    assert second_published.is_set()
+    assert [e.data["n"] for e in WebhookEvent.objects.filter(data__has_key="n").order_by("pk")] == [1, 2]

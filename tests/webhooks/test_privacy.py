@@ -178,3 +178,99 @@ def test_a_host_that_resolves_to_a_private_address_by_delivery_time_is_refused_t
     assert attempt.status_code is None
     assert "resolves to 10.0.0.5, a private address" in attempt.error
     assert receiver.requests == []
+
+
+def test_a_partner_made_inactive_after_its_endpoint_was_saved_receives_nothing_and_nothing_is_logged_as_disclosed(
+    receiver, endpoint_for, partner
+):
+    from subscribers.models import Partner
+
+    # Given a partner's endpoint with personal data, and the partner's contract ending afterwards
+    endpoint = endpoint_for(
+        events=["subscriber.created"], is_partner=True, partner=partner, include_personal_data=True
+    )
+    Partner.objects.filter(pk=partner.pk).update(is_active=False)
+
+    subscriber_get_or_create(email="ada@mail.example", first_name="Ada")
+    webhook_deliveries_run()
+
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.state == DeliveryState.SKIPPED
+    assert delivery.reason.startswith("Gem Club is inactive")
+    assert receiver.requests == []
+    assert not WebhookAttempt.objects.exists()
+    assert not Disclosure.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "refused_as"),
+    [
+        ("2002:a9fe:a9fe::1", "link-local (IPv4 169.254.169.254 inside)"),  # 6to4 of the metadata service
+        ("2002:7f00:1::1", "loopback (IPv4 127.0.0.1 inside)"),
+        ("2002:a00:5::1", "private (IPv4 10.0.0.5 inside)"),
+        ("2002:c0a8:a::1", "private (IPv4 192.168.0.10 inside)"),
+        ("64:ff9b::a9fe:a9fe", "link-local (IPv4 169.254.169.254 inside)"),  # NAT64 of the metadata service
+        ("64:ff9b::7f00:1", "loopback (IPv4 127.0.0.1 inside)"),
+        ("64:ff9b::a00:5", "private (IPv4 10.0.0.5 inside)"),
+        ("::ffff:10.0.0.5", "private (IPv4 10.0.0.5 inside)"),
+        ("2002:5db8:d70e::1", None),  # 6to4 of a public address
+        ("64:ff9b::5db8:d70e", None),  # NAT64 of a public address
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_an_ipv6_address_carrying_an_ipv4_one_is_judged_by_the_ipv4_address_inside(address, refused_as):
+    from webhooks.addresses import webhook_url_check
+
+    url = f"https://[{address}]/hook"
+    if refused_as is None:
+        assert webhook_url_check(url, allow_private=False).address == address
+        return
+    with pytest.raises(WebhookUrlRefused) as refused:
+        webhook_url_check(url, allow_private=False)
+    assert refused.value.field == "url"
+    assert f", a {refused_as} address" in str(refused.value)
+
+
+def test_a_partner_delivery_refused_by_the_url_check_at_attempt_time_is_no_disclosure_until_it_is_posted(
+    receiver, endpoint_for, partner, settings
+):
+    # Given a partner's endpoint with personal data, whose URL (127.0.0.1) production rules refuse at attempt time
+    endpoint_for(events=["subscriber.created"], is_partner=True, partner=partner, include_personal_data=True)
+    subscriber_get_or_create(email="ada@mail.example", first_name="Ada")
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False
+
+    webhook_deliveries_run()
+
+    # Then nothing left, and nothing is in the disclosure log
+    assert "a loopback address" in WebhookAttempt.objects.get().error
+    assert receiver.requests == []
+    assert not Disclosure.objects.exists()
+
+    # When a later attempt is posted, it is logged, once
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+    WebhookDelivery.objects.update(next_attempt_at="2000-01-01T00:00:00Z")
+    webhook_deliveries_run()
+    assert len(receiver.requests) == 1
+    assert Disclosure.objects.get() == WebhookDelivery.objects.get().disclosure
+
+
+def test_a_new_signup_of_an_erased_address_is_announced_thin_even_to_an_endpoint_with_personal_data(
+    receiver, endpoint_for
+):
+    from subscribers.services.subscriptions import public_signup
+
+    endpoint_for(events=["subscriber.created"], include_personal_data=True)
+    ada = subscriber_get_or_create(email="ada@mail.example", first_name="Ada")
+    subscriber_erase(subscriber=ada, source=ErasureSource.STAFF)
+    webhook_deliveries_run()
+    receiver.requests.clear()
+
+    # When the erased address signs up again (pending: no fresh confirmed opt-in yet)
+    public_signup(email="ada@mail.example", first_name="Ada")
+    webhook_deliveries_run()
+
+    # Then the new subscriber is announced, by public id only
+    [request] = receiver.requests
+    assert request.json["type"] == "subscriber.created"
+    assert set(request.json["data"]) == {"subscriber"}
+    assert b"ada@mail.example" not in request.body and b"Ada" not in request.body

@@ -111,3 +111,62 @@ def test_send_again_makes_one_new_attempt_for_a_failed_delivery_and_is_refused_f
     assert (delivery.state, delivery.attempts) == (DeliveryState.SUCCEEDED, 2)
     assert receiver.requests[0].headers["webhook-id"] == receiver.requests[1].headers["webhook-id"]
     assert ModelLogEntry.objects.filter(user=officer, action="webhooks.delivery_resend").count() == 1
+
+
+def _webhook_manager_only(email="hooks@larkspur-lune.example"):
+    from django.contrib.auth.models import Permission
+
+    from subscribers.models import User
+
+    user = User.objects.create(email=email, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="manage_webhooks"))
+    return User.objects.get(pk=user.pk)  # a fresh row: has_perm caches what it found
+
+
+def test_turning_on_personal_data_needs_the_permission_to_view_subscribers_too_and_changes_nothing_without_it():
+    manager = _webhook_manager_only()
+
+    with pytest.raises(ActionForbidden, match=r"subscribers\.view_subscriber"):
+        _create(manager, include_personal_data=True)
+    assert not WebhookEndpoint.objects.exists()
+
+    endpoint, _ = _create(manager)
+    with pytest.raises(ActionForbidden, match=r"subscribers\.view_subscriber"):
+        services.webhook_endpoint_update(user=manager, endpoint=endpoint, name="Renamed", include_personal_data=True)
+    endpoint.refresh_from_db()
+    assert (endpoint.name, endpoint.include_personal_data) == ("CRM", False)
+
+
+def test_someone_who_may_view_subscribers_may_turn_on_personal_data_and_others_may_still_edit_such_an_endpoint(
+    officer,
+):
+    endpoint, _ = _create(officer, include_personal_data=True)
+    assert endpoint.include_personal_data
+
+    # Leaving it on is no new disclosure: a manager without the permission may still rename it
+    manager = _webhook_manager_only()
+    services.webhook_endpoint_update(user=manager, endpoint=endpoint, name="Shop CRM", include_personal_data=True)
+    endpoint.refresh_from_db()
+    assert (endpoint.name, endpoint.include_personal_data) == ("Shop CRM", True)
+
+
+def test_a_changed_url_is_resolved_before_the_endpoint_is_locked_never_inside_the_transaction(settings, monkeypatch):
+    import socket
+
+    from django.db import connection
+
+    endpoint, _ = _create(None)
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False  # so the URL's host is resolved
+    depth = len(connection.savepoint_ids)  # the test's own transaction
+    lookups = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        lookups.append((host, len(connection.savepoint_ids) > depth))
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    services.webhook_endpoint_update(user=None, endpoint=endpoint, url="https://hooks.partner.example/in")
+
+    assert lookups == [("hooks.partner.example", False)]  # resolved once, with no transaction of the change open
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://hooks.partner.example/in"

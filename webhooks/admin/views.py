@@ -16,6 +16,7 @@ from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from subscribers.errors import ActionForbidden
 from subscribers.models import Partner
 
 from .. import selectors, services
@@ -107,6 +108,8 @@ class EndpointCreateView(_WebhooksAdmin):
                 endpoint, secret = services.webhook_endpoint_create(user=request.user, **form.cleaned_data)
             except WebhookError as err:
                 form.apply_error(err)
+            except ActionForbidden as err:  # managing is allowed (dispatch); only the personal data can be refused
+                form.add_error("include_personal_data", str(err))
             else:
                 return _secret_page(request, endpoint=endpoint, secret=secret, made="added")
         messages.validation_error(request, "The endpoint could not be saved; see the errors below.", form)
@@ -156,6 +159,8 @@ class EndpointEditView(_WebhooksAdmin):
                 services.webhook_endpoint_update(user=request.user, endpoint=self.endpoint, **form.cleaned_data)
             except WebhookError as err:
                 form.apply_error(err)
+            except ActionForbidden as err:  # managing is allowed (dispatch); only the personal data can be refused
+                form.add_error("include_personal_data", str(err))
             else:
                 messages.success(request, f"Saved {form.cleaned_data['name']}.")
                 return redirect("webhooks_admin:endpoint", endpoint_id=self.endpoint.pk)
