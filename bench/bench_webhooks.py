@@ -13,6 +13,8 @@ worker size:
 - publishes N events through the real path (``subscribers.outbound.outbound_event_publish`` inside a transaction per
   event, as the subscription services do; the webhooks app's publisher writes the event and its delivery and queues a
   wake-up after commit), with no worker running, and times it;
+- runs ``ANALYZE`` on the delivery table, as autovacuum does within a minute of such a burst (``--no-analyze``
+  leaves the statistics of the table before the burst: see docs/BENCHMARKS.md for what that costs);
 - starts ``celery -A newsletter worker -Q webhooks -c W`` (the shape docs/operations.md gives) and measures, from the
   moment it is ready with the N deliveries waiting: the sustained rate (10% to 90% of the deliveries received), the
   end-to-end time until the receiver has them all and until the ledger has recorded them all, attempts per
@@ -64,6 +66,9 @@ def main() -> None:
     parser.add_argument("--sample-every", type=int, default=100, help="the receiver keeps every n-th request whole")
     parser.add_argument("--port", type=int, default=8767)
     parser.add_argument("--json", action="store_true", help="end with one JSON line per case and worker size")
+    parser.add_argument(
+        "--no-analyze", dest="analyze", action="store_false", help="leave the planner's statistics as they were"
+    )
     args = parser.parse_args()
 
     (ROOT / "var").mkdir(exist_ok=True)
@@ -139,6 +144,16 @@ def redis_pid() -> int | None:
     info = redis.Redis.from_url(settings.REDIS_URL).info("server")
     pid = int(info.get("process_id", 0))
     return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def ledger_analyze() -> None:
+    """Fresh planner statistics for the delivery table, as autovacuum takes them within a minute of a burst this size
+    (PostgreSQL only). Without them the claim query's plan is chosen for the table before the burst."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE webhooks_webhookdelivery")
 
 
 def queue_clear() -> None:
@@ -290,6 +305,8 @@ def deliver(*, case: str, people: list, workers: int, args, env: dict, workdir: 
     deliveries = WebhookDelivery.objects.filter(endpoint=endpoint, event_id__gte=first_event)
     assert deliveries.filter(state=DeliveryState.PENDING).count() == n, "not every event made a pending delivery"
     wakes = queue_length()
+    if args.analyze:
+        ledger_analyze()
 
     worker = Worker(concurrency=workers, env=env, log_path=workdir / f"worker-{case}-{workers}.log")
     try:
@@ -392,6 +409,7 @@ def deliver(*, case: str, people: list, workers: int, args, env: dict, workdir: 
         "database": env["DATABASE_URL"].split(":")[0],
         "publish_seconds": round(publish_seconds, 2),
         "publish_rate": round(n / publish_seconds),
+        "analyzed": args.analyze,
         "wakeups_queued": wakes,
         "sustained_rate": round(sustained),
         "end_to_end_rate": round(end_to_end),
