@@ -25,14 +25,16 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-# bench: rendering, a 20,000-recipient send beside raw boto3, django-newsletter side by side on 10,000, and CSV
-# imports of 10k, 100k and 1M subscribers (about forty minutes, nearly all of it django-newsletter and the 1M
-# import). bench-million: sends to 10k, 100k and 1M recipients.
+# bench: rendering, a 20,000-recipient send beside raw boto3, django-newsletter side by side on 10,000, CSV
+# imports of 10k, 100k and 1M subscribers, and 10,000 webhook deliveries by 1 and 2 worker processes beside raw
+# HTTP posts (about fifty minutes, nearly all of it django-newsletter, the 1M import and the webhooks).
+# bench-million: sends to 10k, 100k and 1M recipients.
 bench: install
 	$(BIN)/python bench/bench_campaign.py
 	$(BIN)/python bench/bench_send.py
 	$(BIN)/python bench/bench_django_newsletter.py
 	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_webhooks.py
 
 bench-million: install
 	$(BIN)/python bench/bench_send.py --recipients 10000,100000,1000000
