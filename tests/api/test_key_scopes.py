@@ -13,6 +13,9 @@ from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
+# What subscribers:read needs (api/scopes.py): reading subscribers, their subscriptions, topics and attributes.
+READER = ("view_subscriber", "view_subscription", "view_topic", "view_attribute")
+
 
 def _staff(email: str, *codenames: str, groups: tuple[str, ...] = ()) -> User:
     staff = User.objects.create_user(email=email, is_staff=True)
@@ -51,7 +54,7 @@ def test_giving_campaigns_send_needs_the_send_permission_and_publish_rights_on_t
 
 
 def test_a_person_may_give_the_scopes_their_roles_hold_and_a_superuser_or_the_platform_any():
-    reader = _staff("reader@larkspur-lune.example", "view_subscriber", "view_subscription", "view_topic")
+    reader = _staff("reader@larkspur-lune.example", *READER)
     owner = User.objects.create_superuser(email="owner@larkspur-lune.example")
 
     made = api_key_create(name="reads", scopes=["subscribers:read"], created_by=reader)
@@ -65,7 +68,7 @@ def test_a_person_may_give_the_scopes_their_roles_hold_and_a_superuser_or_the_pl
 
 
 def test_the_new_key_page_offers_only_the_scopes_the_person_may_give_and_refuses_the_others(client):
-    client.force_login(_staff("reader@larkspur-lune.example", "view_subscriber", "view_subscription", "view_topic"))
+    client.force_login(_staff("reader@larkspur-lune.example", *READER))
 
     page = client.get("/admin/api-keys/new/").content.decode()
     refused = client.post("/admin/api-keys/new/", {"name": "Sneaky", "scopes": ["subscribers:read", "privacy:write"]})
