@@ -9,6 +9,10 @@ deciding each row's outcome; writing subscribers, subscriptions and consent even
 new rows' foreign keys were checked (see docs/imports.md), and the process's peak
 resident memory when it had read 10k, 100k and 1M rows and at the end. The rows it imported are deleted afterwards
 (``--keep`` keeps them).
+
+``--attributes`` also imports, in the same run and right after each plain file, a file of the same size with three
+attribute columns (a number, a date and one of a list, declared for the run and deleted after it), and prints both
+times and their ratio.
 """
 
 import argparse
@@ -27,6 +31,7 @@ CHILD = """
 import json, resource, sys, django
 django.setup()
 from subscribers.models import Topic
+from subscribers.models import Attribute
 from subscribers.services.imports import ImportOptions, mapping_guess, csv_header_read, subscribers_import
 path, slug = sys.argv[1], sys.argv[2]
 marks = {}
@@ -34,7 +39,8 @@ def progress(state):
     for mark in (10_000, 100_000, 1_000_000):
         if state["rows"] >= mark and mark not in marks:
             marks[mark] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-options = ImportOptions(mapping=mapping_guess(csv_header_read(path)), topic=Topic.objects.get(slug=slug))
+mapping = mapping_guess(csv_header_read(path), Attribute.objects.all())
+options = ImportOptions(mapping=mapping, topic=Topic.objects.get(slug=slug))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 report = subscribers_import(path=path, options=options, progress=progress)
 print(json.dumps({"report": report.as_dict(), "rss_start_kb": before, "rss_marks_kb": marks,
@@ -42,13 +48,20 @@ print(json.dumps({"report": report.as_dict(), "rss_start_kb": before, "rss_marks
 """
 
 
-def write_file(path: Path, rows: int, tag: str) -> None:
+ATTRIBUTE_KEYS = ("bench_spend", "bench_birthday", "bench_tier")
+
+
+def write_file(path: Path, rows: int, tag: str, attributes: bool = False) -> None:
     with open(path, "w", encoding="utf-8") as out:
-        out.write("Email,First name,Consent source,Consent date,Consent wording\n")
+        extra = "," + ",".join(ATTRIBUTE_KEYS) if attributes else ""
+        out.write(f"Email,First name,Consent source,Consent date,Consent wording{extra}\n")
+        tiers = ("gold", "Silver", "BRONZE")
         for n in range(rows):
+            if attributes:
+                extra = f",{n % 5000}.{n % 100:02d},19{50 + n % 50}-0{1 + n % 9}-{10 + n % 19},{tiers[n % 3]}"
             out.write(
                 f"{tag}-{n}@bench.example,Reader {n},Shop checkout,2025-0{1 + n % 9}-1{n % 10},"
-                "Send me Larkspur & Lune news and offers by email\n"
+                f"Send me Larkspur & Lune news and offers by email{extra}\n"
             )
 
 
@@ -56,6 +69,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="10000,100000,1000000")
     parser.add_argument("--keep", action="store_true", help="Keep the imported rows.")
+    parser.add_argument(
+        "--attributes",
+        action="store_true",
+        help="After each plain file, import one of the same size with three attribute columns; print the ratio.",
+    )
     args = parser.parse_args()
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="newsletter.settings.local")
     env.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-import.sqlite3'}")
@@ -68,44 +86,78 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from subscribers.models import Topic
+    from subscribers.models import Attribute, AttributeType
 
     call_command("migrate", verbosity=0)
     print(f"database: {connection.vendor}; python {sys.version.split()[0]}; {os.cpu_count()} cores")
+    attributes = []
+    if args.attributes:
+        Attribute.objects.filter(key__in=ATTRIBUTE_KEYS).delete()  # left by an interrupted run
+        attributes = [
+            Attribute.objects.create(key=ATTRIBUTE_KEYS[0], label="Bench spend", type=AttributeType.NUMBER),
+            Attribute.objects.create(key=ATTRIBUTE_KEYS[1], label="Bench birthday", type=AttributeType.DATE),
+            Attribute.objects.create(
+                key=ATTRIBUTE_KEYS[2],
+                label="Bench tier",
+                type=AttributeType.CHOICE,
+                choices=["Gold", "Silver", "Bronze"],
+            ),
+        ]
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for size in [int(n) for n in args.rows.split(",")]:
-            tag = f"b{int(time.time())}x{size}"
-            topic = Topic.objects.create(name=f"Bench import {tag}", slug=tag)
-            path = Path(tmp) / f"{tag}.csv"
-            started = time.perf_counter()
-            write_file(path, size, tag)
-            made = time.perf_counter() - started
-            started = time.perf_counter()
-            child = subprocess.run(  # noqa: S603 - our own interpreter and script
-                [sys.executable, "-c", CHILD, str(path), tag], env=env, capture_output=True, text=True, check=False
-            )
-            wall = time.perf_counter() - started
-            if child.returncode:
-                sys.exit(child.stderr)
-            data = json.loads(child.stdout.strip().splitlines()[-1])
-            report = data["report"]
-            assert report["subscriptions_created"] == size and report["consent_events"] == size, report
-            seconds = report["seconds"]
-            marks = ", ".join(f"{int(k) // 1000:,}k rows {v / 1024:.0f} MiB" for k, v in data["rss_marks_kb"].items())
-            print(
-                f"{size:>9,} rows ({path.stat().st_size / 1024 / 1024:.0f} MiB file, written in {made:.1f}s): "
-                f"{size / seconds['total']:,.0f} rows/s; import {seconds['total']:.1f}s "
-                f"(read+check+stage {seconds['read_and_stage']:.1f}s, plan {seconds['plan']:.1f}s, "
-                f"write {seconds['write']:.1f}s, commit {seconds.get('commit', 0):.1f}s; foreign keys checked "
-                f"{report['reference_checks'] or 'by SQLite'}), process {wall:.1f}s with start-up; "
-                f"peak RSS at start {data['rss_start_kb'] / 1024:.0f} MiB, {marks}, "
-                f"end {data['rss_peak_kb'] / 1024:.0f} MiB"
-            )
-            results.append({"rows": size, **seconds, "rss_peak_kb": data["rss_peak_kb"]})
-            if not args.keep:
-                _delete(tag, topic)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for size in [int(n) for n in args.rows.split(",")]:
+                plain = _run(size, Path(tmp), env, keep=args.keep, attributes=False)
+                results.append(plain)
+                if attributes:
+                    with_attributes = _run(size, Path(tmp), env, keep=args.keep, attributes=True)
+                    results.append(with_attributes)
+                    print(
+                        f"{size:>9,} rows: plain {plain['total']:.1f}s, with three attribute columns "
+                        f"{with_attributes['total']:.1f}s: ratio {with_attributes['total'] / plain['total']:.2f}"
+                    )
+    finally:
+        if attributes and not args.keep:
+            Attribute.objects.filter(key__in=ATTRIBUTE_KEYS).delete()
     print(json.dumps(results))
+
+
+def _run(size: int, tmp: Path, env: dict, *, keep: bool, attributes: bool) -> dict:
+    """Write a file of ``size`` rows and import it in a fresh process; print and return its numbers."""
+    from subscribers.models import Topic
+
+    tag = f"b{int(time.time())}x{size}{'a' if attributes else ''}"
+    topic = Topic.objects.create(name=f"Bench import {tag}", slug=tag)
+    path = tmp / f"{tag}.csv"
+    started = time.perf_counter()
+    write_file(path, size, tag, attributes)
+    made = time.perf_counter() - started
+    started = time.perf_counter()
+    child = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", CHILD, str(path), tag], env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    if child.returncode:
+        sys.exit(child.stderr)
+    data = json.loads(child.stdout.strip().splitlines()[-1])
+    report = data["report"]
+    assert report["subscriptions_created"] == size and report["consent_events"] == size, report
+    assert report["attribute_values"] == (3 * size if attributes else 0), report
+    seconds = report["seconds"]
+    marks = ", ".join(f"{int(k) // 1000:,}k rows {v / 1024:.0f} MiB" for k, v in data["rss_marks_kb"].items())
+    print(
+        f"{size:>9,} rows{' with 3 attribute columns' if attributes else ''} "
+        f"({path.stat().st_size / 1024 / 1024:.0f} MiB file, written in {made:.1f}s): "
+        f"{size / seconds['total']:,.0f} rows/s; import {seconds['total']:.1f}s "
+        f"(read+check+stage {seconds['read_and_stage']:.1f}s, plan {seconds['plan']:.1f}s, "
+        f"write {seconds['write']:.1f}s, commit {seconds.get('commit', 0):.1f}s; foreign keys checked "
+        f"{report['reference_checks'] or 'by SQLite'}), process {wall:.1f}s with start-up; "
+        f"peak RSS at start {data['rss_start_kb'] / 1024:.0f} MiB, {marks}, "
+        f"end {data['rss_peak_kb'] / 1024:.0f} MiB"
+    )
+    if not keep:
+        _delete(tag, topic)
+    return {"rows": size, "attributes": attributes, **seconds, "rss_peak_kb": data["rss_peak_kb"]}
 
 
 def _delete(tag: str, topic) -> None:
@@ -113,6 +165,11 @@ def _delete(tag: str, topic) -> None:
     from django.db import connection, transaction
 
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM subscribers_attributevalue WHERE subscriber_id IN "
+            "(SELECT id FROM subscribers_subscriber WHERE email LIKE %s)",
+            [f"{tag}-%@bench.example"],
+        )
         cursor.execute("DELETE FROM subscribers_consentevent WHERE topic_id = %s", [topic.pk])
         cursor.execute("DELETE FROM subscribers_subscription WHERE topic_id = %s", [topic.pk])
         cursor.execute("DELETE FROM subscribers_subscriber WHERE email LIKE %s", [f"{tag}-%@bench.example"])

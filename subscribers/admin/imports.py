@@ -21,11 +21,11 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from ..csvcells import csv_cell
 from ..fieldrules import CONSENT_SOURCE, RuleFieldsMixin
-from ..models import PrivacyPolicyVersion, SubscriberImport, Topic
+from ..models import Attribute, PrivacyPolicyVersion, SubscriberImport, Topic
 from ..permissions import IMPORT
 from ..selectors import topic_default
 from ..services.errors import SubscriberImportError
-from ..services.imports import FIELDS
+from ..services.imports import ATTRIBUTE_FIELD, FIELDS, field_label
 from ..services.imports.jobs import import_options_save, import_progress, import_start, import_upload
 from ..services.imports.reader import size_text
 from .breadcrumbs import section_breadcrumbs
@@ -86,6 +86,16 @@ class MappingForm(RuleFieldsMixin, forms.Form):
             self.fields[f"map_{field}"] = forms.ChoiceField(
                 label=label, choices=choices, required=field == "email", initial=job.mapping.get(field, "")
             )
+        # A select per declared attribute; matched at upload to a column named like its key or label.
+        self.attributes = list(Attribute.objects.all())
+        for attribute in self.attributes:
+            field = ATTRIBUTE_FIELD + attribute.key
+            self.fields[f"map_{field}"] = forms.ChoiceField(
+                label=f"{attribute.label} (attribute)",
+                choices=choices,
+                required=False,
+                initial=job.mapping.get(field, ""),
+            )
         options = job.options
         self.fields["topic"] = forms.ModelChoiceField(
             label="Topic for the whole file",
@@ -122,7 +132,8 @@ class MappingForm(RuleFieldsMixin, forms.Form):
         self.job = job
 
     def mapping(self) -> dict[str, str]:
-        return {field: self.cleaned_data.get(f"map_{field}", "") for field in FIELDS}
+        fields = [*FIELDS, *(ATTRIBUTE_FIELD + attribute.key for attribute in self.attributes)]
+        return {field: self.cleaned_data.get(f"map_{field}", "") for field in fields}
 
 
 class _ImportAdminMixin(WagtailAdminTemplateMixin):
@@ -218,7 +229,7 @@ class ImportDetailView(_ImportAdminMixin, TemplateView):
             "progress": _progress_shown(job),
             "progress_url": reverse("imports_admin:progress", args=[job.pk]),
             "errors_shown": job.errors[:ERRORS_SHOWN],
-            "fields": {FIELDS[f]: c for f, c in job.mapping.items()},
+            "fields": {field_label(f): c for f, c in job.mapping.items()},
             "topic": Topic.objects.filter(pk=job.options.get("topic_id")).first(),
         }
 

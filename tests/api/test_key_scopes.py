@@ -13,6 +13,9 @@ from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
+# What subscribers:read needs (api/scopes.py): reading subscribers, their subscriptions, topics and attributes.
+READER = ("view_subscriber", "view_subscription", "view_topic", "view_attribute")
+
 
 def _staff(email: str, *codenames: str, groups: tuple[str, ...] = ()) -> User:
     staff = User.objects.create_user(email=email, is_staff=True)
@@ -48,9 +51,6 @@ def test_giving_campaigns_send_needs_the_send_permission_and_publish_rights_on_t
     made = api_key_create(name="d", scopes=["campaigns:read", "campaigns:send"], created_by=sender)
 
     assert made.api_key.scopes == ["campaigns:read", "campaigns:send"]
-
-
-READER = ("view_subscriber", "view_subscription", "view_topic", "view_attribute")  # what subscribers:read grants
 
 
 def test_a_person_may_give_the_scopes_their_roles_hold_and_a_superuser_or_the_platform_any():

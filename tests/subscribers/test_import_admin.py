@@ -188,3 +188,42 @@ def test_staff_without_the_permission_cannot_tell_which_imports_exist(client, im
     missing = client.get(reverse("imports_admin:detail", args=[job.pk + 1000]))
 
     assert existing.status_code == missing.status_code == 302
+
+
+def test_the_mapping_step_offers_each_attribute_with_its_column_guessed_and_the_import_sets_the_values(
+    importer, django_capture_on_commit_callbacks
+):
+    from subscribers.models import Attribute, AttributeType, AttributeValue
+
+    Attribute.objects.create(key="tier", label="Loyalty tier", type=AttributeType.CHOICE, choices=["Gold", "Silver"])
+    Attribute.objects.create(key="spend", label="Spend", type=AttributeType.NUMBER)
+    text = (
+        "E-mail address,First name,Signup source,Consent date,Consent wording,Loyalty Tier,Spend\n"
+        "ann@mail.example,Ann,Shop,2024-05-01,Yes please,silver,12.5\n"
+        "bob@mail.example,Bob,Shop,2024-05-01,Yes please,platinum,\n"
+    )
+
+    response = upload(importer, text)
+    job = SubscriberImport.objects.get()
+    assert job.mapping["attribute:tier"] == "Loyalty Tier" and job.mapping["attribute:spend"] == "Spend"
+    form = importer.get(response.url).content.decode()
+    assert "Loyalty tier (attribute)" in form
+
+    data = {f"map_{field}": column for field, column in job.mapping.items()}
+    data["topic"] = Topic.objects.get(is_default=True).pk
+    data["skip_bad_rows"] = "on"
+    with django_capture_on_commit_callbacks(execute=True):
+        importer.post(reverse("imports_admin:mapping", args=[job.pk]), data)
+    job.refresh_from_db()
+    assert job.dry_run_report["errors"] == [[3, "Loyalty Tier", "'platinum' is not one of the choices (Gold, Silver)."]]
+    with django_capture_on_commit_callbacks(execute=True):
+        importer.post(reverse("imports_admin:start", args=[job.pk]))
+
+    job.refresh_from_db()
+    assert job.status == SubscriberImportStatus.DONE and job.report["attribute_values"] == 2
+    assert {(v.attribute.key, v.text, v.number) for v in AttributeValue.objects.all()} == {
+        ("tier", "Silver", None),
+        ("spend", "", 12.5),
+    }
+    detail = importer.get(reverse("imports_admin:detail", args=[job.pk])).content.decode()
+    assert "Attribute “tier”" in detail

@@ -118,3 +118,37 @@ def test_row_errors_are_printed_with_their_line_numbers_and_nothing_is_imported(
     assert "line 4, column “Signup source”: missing consent evidence" in out.getvalue()
     assert "Nothing was imported." in out.getvalue()
     assert not Subscriber.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_command_matches_attribute_columns_by_key_or_label_and_takes_them_from_map(csv_file):
+    from subscribers.models import Attribute, AttributeType, AttributeValue
+
+    Attribute.objects.create(key="tier", label="Loyalty tier", type=AttributeType.CHOICE, choices=["Gold", "Silver"])
+    Attribute.objects.create(key="spend", label="Spend", type=AttributeType.NUMBER)
+    Attribute.objects.create(key="vip", label="VIP", type=AttributeType.BOOLEAN)
+    path = csv_file(
+        HEADER.rstrip("\n") + ",LOYALTY TIER,Spend,Big customer\n"
+        + row("ann@mail.example").rstrip("\n") + ",gold,-3,yes\n"
+    )
+    out = StringIO()
+
+    call_command("import_subscribers", path, "--map", "attribute:vip=Big customer", stdout=out)
+
+    assert "attribute “tier” <- “LOYALTY TIER”" in out.getvalue()
+    assert "Attribute values set: 3" in out.getvalue()
+    values = AttributeValue.objects.filter(subscriber__email="ann@mail.example")
+    assert {(v.attribute.key, v.text, v.number, v.boolean) for v in values} == {
+        ("tier", "Gold", None, None),
+        ("spend", "", -3, None),
+        ("vip", "", None, True),
+    }
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_an_attribute_not_declared_naming_it(csv_file):
+    path = csv_file(HEADER.rstrip("\n") + ",Colour\n" + row("ann@mail.example").rstrip("\n") + ",red\n")
+
+    with pytest.raises(CommandError, match="There is no attribute “colour”"):
+        call_command("import_subscribers", path, "--map", "attribute:colour=Colour", stdout=StringIO())
+    assert not Subscriber.objects.exists()

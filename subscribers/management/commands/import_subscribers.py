@@ -11,13 +11,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from subscribers.models import Topic
+from subscribers.models import Attribute, Topic
 from subscribers.selectors import topic_default
 from subscribers.services.errors import SubscriberImportError
 from subscribers.services.imports import (
+    ATTRIBUTE_FIELD,
     FIELDS,
     ImportOptions,
     csv_header_read,
+    field_label,
     mapping_check,
     mapping_guess,
     subscribers_import,
@@ -36,8 +38,9 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="FIELD=COLUMN",
-            help=f"Which column feeds a field (repeatable); fields: {', '.join(FIELDS)}. Unmapped fields are guessed "
-            "from the header (“Email”, “E-mail address”, “First name”...); --map field= leaves a field unmapped.",
+            help=f"Which column feeds a field (repeatable); fields: {', '.join(FIELDS)}, and attribute:KEY for a "
+            "declared attribute. Unmapped fields are guessed from the header (“Email”, “E-mail address”, “First "
+            "name”..., an attribute's key or label); --map field= leaves a field unmapped.",
         )
         parser.add_argument(
             "--topic", help="Slug or name of the topic for rows without a topic cell (default: the default topic)."
@@ -62,7 +65,8 @@ class Command(BaseCommand):
         except SubscriberImportError as err:
             raise CommandError(str(err)) from err
         topic = self._topic(options["topic"])
-        self.stdout.write("Columns: " + ", ".join(f"{FIELDS[f].lower()} <- “{c}”" for f, c in mapping.items() if c))
+        chosen = (f"{field_label(f).lower()} <- “{c}”" for f, c in mapping.items() if c)
+        self.stdout.write("Columns: " + ", ".join(chosen))
         self.stdout.write(f"Topic for rows without one: {topic.name}")
         import_options = ImportOptions(
             mapping=mapping,
@@ -85,12 +89,12 @@ class Command(BaseCommand):
             )
 
     def _mapping(self, columns: list[str], pairs: list[str]) -> dict[str, str]:
-        mapping = mapping_guess(columns)
+        mapping = mapping_guess(columns, Attribute.objects.all())
         for pair in pairs:
             field, sep, column = pair.partition("=")
             if not sep:
                 raise CommandError(f'--map {pair!r}: write it as field=Column, for example email="E-mail address".')
-            if field.strip() not in FIELDS:
+            if field.strip() not in FIELDS and not field.strip().startswith(ATTRIBUTE_FIELD):
                 raise CommandError(f"--map {pair!r}: there is no field {field!r}; the fields are {', '.join(FIELDS)}.")
             mapping = {f: c for f, c in mapping.items() if c != column.strip() or f == field.strip()}
             mapping[field.strip()] = column.strip()

@@ -35,6 +35,8 @@ class ImportReport:
     subscriptions_created: int = 0
     subscriptions_activated: int = 0
     consent_events: int = 0
+    attribute_columns: int = 0  # columns mapped to attributes
+    attribute_values: int = 0  # values set (written only: a dry run does not count them)
     suppressed: int = 0
     already_active: int = 0
     unsubscribed_earlier: int = 0
@@ -74,6 +76,11 @@ class ImportReport:
                 if self.changed_meanwhile
                 else []
             ),
+            *(
+                [f"Attribute values set: {self.attribute_values:,}"]
+                if self.committed and self.attribute_columns
+                else []
+            ),
             f"Rows with errors: {self.error_rows:,}",
         ]
         return lines
@@ -96,14 +103,15 @@ def subscribers_import(*, path: Path, options: ImportOptions, progress: Progress
         stream = csv_open(path, handle)
         positions = mapping_check(columns=stream.columns, mapping=options.mapping)
         checker = RowChecker(positions=positions, columns=stream.columns, options=options)
+        report.attribute_columns = len(checker.attributes)
         # Reading, checking and staging (most of an import's time) write only to a temporary table, outside the
         # transaction: on SQLite a transaction holds the database's write lock, which would make every unsubscribe,
         # SES notification and send wait for the whole file.
-        sql.staging_create()
+        sql.staging_create(attributes=checker.attributes)
         try:
             clock = time.monotonic()
             error_rows = 0
-            with _savepoint_if_in_transaction(), sql.StagingWriter() as staging:
+            with _savepoint_if_in_transaction(), sql.StagingWriter(attributes=checker.attributes) as staging:
                 add = staging.add
                 for line, cells in stream.rows():
                     report.rows += 1
@@ -121,7 +129,7 @@ def subscribers_import(*, path: Path, options: ImportOptions, progress: Progress
             report.error_rows = error_rows
             report.seconds["read_and_stage"] = round(time.monotonic() - clock, 2)
             notify(_state("checking", report.rows, stream.size, stream.size))
-            clock = _plan_and_write(report, options, notify, stream.size)
+            clock = _plan_and_write(report, options, notify, stream.size, attributes=checker.attributes)
         finally:
             sql.staging_drop()
     if report.committed:
@@ -138,13 +146,13 @@ def _savepoint_if_in_transaction():
     return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
-def _plan_and_write(report: ImportReport, options: ImportOptions, notify: Progress, size: int) -> float:
+def _plan_and_write(report: ImportReport, options: ImportOptions, notify: Progress, size: int, *, attributes) -> float:
     """Decide every staged row's outcome and, unless this is a dry run or the file has row errors that were not to
     be skipped, write them: one transaction, rolled back whole on any failure. Returns when the commit began."""
     clock = time.monotonic()
     writing = not (options.dry_run or report.refused_for_errors)
     with transaction.atomic():
-        counts = sql.plan_build(for_writing=writing)
+        counts = sql.plan_build(for_writing=writing, attributes=attributes)
         report.seconds["plan"] = round(time.monotonic() - clock, 2)
         report.duplicates = counts["duplicate"]
         report.suppressed = counts["suppressed"]
@@ -161,7 +169,7 @@ def _plan_and_write(report: ImportReport, options: ImportOptions, notify: Progre
         clock = time.monotonic()
         current = policy_version_current()
         written = sql.plan_write(
-            now=timezone.now(), policy_version_id=current.pk if current else None, counts=counts
+            now=timezone.now(), policy_version_id=current.pk if current else None, counts=counts, attributes=attributes
         )
         report.seconds["write"] = round(time.monotonic() - clock, 2)
         for name, value in written.items():

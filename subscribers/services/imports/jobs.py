@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ... import permissions
 from ...audit import SUBSCRIBER_LOG
-from ...models import SubscriberImport, SubscriberImportStatus, Topic
+from ...models import Attribute, SubscriberImport, SubscriberImportStatus, Topic
 from ..errors import ImportFileRefused, ImportMappingError, SubscriberImportError
 from .engine import subscribers_import
 from .reader import csv_header_read, mapping_check, mapping_guess, size_text
@@ -61,7 +61,7 @@ def import_upload(*, upload, created_by) -> SubscriberImport:
             file_size=upload.size,
             stored_name=stored_name,
             columns=columns,
-            mapping=mapping_guess(columns),
+            mapping=mapping_guess(columns, Attribute.objects.all()),
         )
     except BaseException:
         # Refused, or failed for any other reason: a file no import refers to would never be purged.

@@ -32,6 +32,9 @@ FIELDS = {
     "order_reference": "Order reference",
 }
 
+# A mapping names an attribute's column as "attribute:<key>" (the attribute's key).
+ATTRIBUTE_FIELD = "attribute:"
+
 # Header names (lower-case, letters and digits only) that each field is guessed from.
 GUESSES = {
     "email": ("email", "emailaddress", "e-mail", "mail", "emailaddr", "address"),
@@ -50,8 +53,9 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def mapping_guess(columns: list[str]) -> dict[str, str]:
-    """For each field, the first header column whose name looks like it ("E-mail address" -> email)."""
+def mapping_guess(columns: list[str], attributes=()) -> dict[str, str]:
+    """For each field, the first header column whose name looks like it ("E-mail address" -> email); then for each
+    of ``attributes`` (the declared ones, from the caller), a column named like its key or label."""
     keys = {_key(c): c for c in reversed(columns)}
     guessed, used = {}, set()
     for field, names in GUESSES.items():
@@ -59,6 +63,21 @@ def mapping_guess(columns: list[str]) -> dict[str, str]:
             column = keys.get(_key(name))
             if column is not None and column not in used:
                 guessed[field] = column
+                used.add(column)
+                break
+    return attribute_columns_guess(columns, attributes, guessed) if attributes else guessed
+
+
+def attribute_columns_guess(columns: list[str], attributes, mapping: dict[str, str]) -> dict[str, str]:
+    """``mapping`` with, for each attribute, the first column not already mapped named like its key or its label,
+    in any case ("Loyalty tier" -> tier, labelled "Loyalty tier")."""
+    used = {c for c in mapping.values() if c}
+    guessed = dict(mapping)
+    for attribute in attributes:
+        names = {attribute.key.casefold(), attribute.label.strip().casefold()}
+        for column in columns:
+            if column not in used and column.strip().casefold() in names:
+                guessed[ATTRIBUTE_FIELD + attribute.key] = column
                 used.add(column)
                 break
     return guessed
@@ -180,10 +199,10 @@ def mapping_check(*, columns: list[str], mapping: dict[str, str]) -> dict[str, i
     for field, column in mapping.items():
         if not column:
             continue
-        if field not in FIELDS:
+        if field not in FIELDS and not field.startswith(ATTRIBUTE_FIELD):
             raise ImportMappingError(f"There is no field “{field}”; the fields are {', '.join(FIELDS)}.")
         if column not in columns:
-            raise ImportMappingError(f"The file has no column “{column}” (for {FIELDS[field].lower()}).")
+            raise ImportMappingError(f"The file has no column “{column}” (for {_field_name(field)}).")
         if columns.index(column) in positions.values():
             raise ImportMappingError(f"The column “{column}” is chosen for two fields.")
         positions[field] = columns.index(column)
@@ -192,6 +211,15 @@ def mapping_check(*, columns: list[str], mapping: dict[str, str]) -> dict[str, i
             "No column is chosen for the email address, and none is named like one (“Email”, “E-mail address”)."
         )
     return positions
+
+
+def field_label(field: str) -> str:
+    """A mapping's field as people read it: "Email address", or "Attribute “tier”"."""
+    return FIELDS[field] if field in FIELDS else f"Attribute “{field[len(ATTRIBUTE_FIELD) :]}”"
+
+
+def _field_name(field: str) -> str:
+    return FIELDS[field].lower() if field in FIELDS else f"the attribute {field[len(ATTRIBUTE_FIELD) :]}"
 
 
 def csv_header_read(path: Path) -> list[str]:

@@ -9,7 +9,10 @@ the import switches the per-row checks off for its own transaction only and does
 - before writing, it locks every topic, privacy policy version and existing subscriber its rows refer to, with the
   same KEY SHARE lock the per-row checks take. It stops if a topic or policy version has gone (ImportInterrupted:
   the transaction rolls back whole, as after a failed per-row check), and skips the rows of a subscriber that has
-  gone (erased meanwhile, say), where a per-row check would have failed the whole import;
+  gone (erased meanwhile, say), where a per-row check would have failed the whole import. With attribute columns,
+  it also locks the existing subscribers whose values it sets (any row but a suppressed one), and SHARE-locks the
+  attributes themselves (after the policy versions, before the subscribers), so that none can be deleted or
+  retyped before the commit; one deleted or changed since the file was checked stops the import;
 - every other reference is to a row the import itself wrote in this transaction, which nobody else can see, let
   alone delete: a new subscriber (the rows of one that could not be created are skipped), or the subscriber and
   topic of a subscription it wrote, for that subscription's consent event.
@@ -27,12 +30,13 @@ PostgreSQL enforces with triggers); the tables the import writes have none but t
 it so), and the setting is put back when the writes end.
 """
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection
 
-from ...models import PrivacyPolicyVersion, Subscriber, Topic
+from ...models import Attribute, PrivacyPolicyVersion, Subscriber, Topic
 from ..errors import ImportInterrupted
 
 WRITTEN = "outcome IN ('new', 'pending')"
@@ -66,7 +70,7 @@ def _may_switch(cursor) -> bool:
     return cursor.fetchone()[0]
 
 
-def referenced_rows_lock(cursor, *, policy_version_id: int | None) -> bool:
+def referenced_rows_lock(cursor, *, policy_version_id: int | None, attributes=()) -> bool:
     """Lock every row the writes will refer to, as the per-row checks would, so that none can be deleted before the
     import commits. Raises ImportInterrupted if a topic or privacy policy version has been deleted since the plan
     was made; returns whether an existing subscriber has been (their rows are then skipped). The subscribers the
@@ -91,9 +95,40 @@ def referenced_rows_lock(cursor, *, policy_version_id: int | None) -> bool:
             "A topic or privacy policy version named in the file was deleted while the import ran. Nothing was "
             "imported; check the file's topics and policy versions, and run the import again."
         )
-    existing = f"SELECT subscriber_id FROM import_plan WHERE subscriber_id IS NOT NULL AND {WRITTEN}"  # noqa: S608
+    if attributes:
+        _attributes_lock(cursor, attributes)
+    # The existing subscribers the rows write to: a subscription, or (any row but a suppressed one) a value.
+    written = f"({WRITTEN} OR {_valued(len(attributes))})" if attributes else WRITTEN
+    if attributes:
+        cursor.execute(
+            f"SELECT COUNT(DISTINCT subscriber_id) FROM import_plan WHERE {written}"  # noqa: S608
+        )
+        wanted_subscribers = cursor.fetchone()[0]
+    existing = f"SELECT subscriber_id FROM import_plan WHERE subscriber_id IS NOT NULL AND {written}"  # noqa: S608
     subscribers = _lock(cursor, Subscriber._meta.db_table, existing)
     return subscribers != wanted_subscribers
+
+
+def _valued(count: int) -> str:
+    """A plan row that sets a value: any of its attribute columns set, its address not suppressed."""
+    cells = " OR ".join(f"attribute_{i} IS NOT NULL" for i in range(count))
+    return f"(outcome <> 'suppressed' AND ({cells}))"
+
+
+def _attributes_lock(cursor, attributes) -> None:
+    """SHARE-lock the attributes the import writes values of, after the topics and policy versions and before the
+    subscribers (the import's lock order): none can be deleted, nor its type or choices changed, until the import
+    commits. Raises ImportInterrupted if one was deleted or changed since the file was checked."""
+    cursor.execute(
+        f"SELECT id, type, choices::text FROM {Attribute._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR SHARE",  # noqa: S608
+        [[a.pk for a in attributes]],
+    )
+    now = {pk: (type, json.loads(choices)) for pk, type, choices in cursor.fetchall()}
+    if any(now.get(a.pk) != (a.type, a.choices) for a in attributes):
+        raise ImportInterrupted(
+            "An attribute named in the file was deleted or changed while the import ran. Nothing was imported; "
+            "check the file's attribute columns, and run the import again."
+        )
 
 
 def _lock(cursor, table: str, ids_sql: str, params=()) -> int:

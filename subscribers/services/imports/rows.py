@@ -16,12 +16,13 @@ from django.core.validators import EmailValidator, validate_email
 from django.utils import timezone
 
 from ...addresses import AddressHasher
+from ...attributevalues import NUMBER_PATTERN, AttributeValueProblem, attribute_value_parse
 from ...csvcells import FORMULA_START, signed_plain_address
 from ...fieldrules import CONSENT_SOURCE, FIRST_NAME, ORDER_REFERENCE
-from ...models import LawfulBasis, PrivacyPolicyVersion, Topic
+from ...models import Attribute, AttributeType, LawfulBasis, PrivacyPolicyVersion, Topic
 from ...wording import wording_hash
 from ..errors import ImportMappingError
-from .reader import FIELDS
+from .reader import ATTRIBUTE_FIELD, FIELDS
 
 DEFAULT_SOFT_OPT_IN_SOURCE = "order"
 BASES = {"consent": LawfulBasis.CONSENT, "softoptin": LawfulBasis.SOFT_OPT_IN}
@@ -41,7 +42,7 @@ STAGING_COLUMNS = (
     "policy_version_id",
     "wording_hash",
     "detail",
-)
+)  # then one column per attribute mapped, in the order of ``RowChecker.attributes`` (``sql.attribute_column``)
 
 
 @dataclass
@@ -130,6 +131,16 @@ class RowChecker:
         # The cells of every field in FIELDS order; an unmapped field reads the empty cell appended to each row.
         self.fields = tuple(FIELDS)
         self.getter = itemgetter(*(positions.get(name, self.width) for name in self.fields))
+        # The attribute columns: (attribute, position, the file's column name), in the order they are staged.
+        keys = {name[len(ATTRIBUTE_FIELD) :]: position for name, position in positions.items()
+                if name.startswith(ATTRIBUTE_FIELD)}
+        found = {a.key: a for a in Attribute.objects.filter(key__in=keys)}
+        if unknown := sorted(set(keys) - set(found)):
+            raise ImportMappingError(
+                f"There is no attribute “{unknown[0]}”; declare it first, or leave its column out."
+            )
+        self.attribute_cells = [(found[key], position, columns[position]) for key, position in sorted(keys.items())]
+        self.attributes = [attribute for attribute, _, _ in self.attribute_cells]
 
     def _label(self, name: str) -> str:
         index = self.positions.get(name)
@@ -215,6 +226,7 @@ class RowChecker:
                         "missing evidence: a soft opt-in needs the order reference of the customer's purchase.",
                     )
                 )
+        values = self._attribute_values(line, cells, error) if self.attribute_cells else ()
         if errors:
             return None, errors
 
@@ -243,7 +255,28 @@ class RowChecker:
             version.pk if version is not None else None,
             hashed,
             detail[:255],
+            *values,
         ), errors
+
+    def _attribute_values(self, line: int, cells: list[str], error) -> list:
+        """Each attribute cell parsed by the parser the admin and the API use; None for an empty cell (which
+        leaves the value someone holds alone)."""
+        values = []
+        for attribute, position, label in self.attribute_cells:
+            raw = cells[position].strip()
+            # A plain negative number is no formula: "-12.5" in a number column is what it says.
+            if raw.startswith(FORMULA_START) and not (
+                attribute.type == AttributeType.NUMBER and NUMBER_PATTERN.fullmatch(raw)
+            ):
+                error((line, label, FORMULA_PROBLEM))
+                values.append(None)
+                continue
+            try:
+                values.append(attribute_value_parse(attribute, raw))
+            except AttributeValueProblem as problem:
+                error((line, label, str(problem)))
+                values.append(None)
+        return values
 
     def _topic(self, value: str, line: int, error) -> Topic | None:
         if not value:

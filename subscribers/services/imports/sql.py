@@ -10,7 +10,9 @@ depends on changed between the plan and the writes).
 
 from django.db import connection
 
+from ...attributevalues import COLUMN
 from ...models import (
+    AttributeValue,
     ConsentAction,
     ConsentEvent,
     ConsentPurpose,
@@ -52,19 +54,33 @@ def _scopes_sql() -> str:
     return f"('{SuppressionScope.MARKETING}', '{SuppressionScope.ALL}')"
 
 
-def staging_create() -> None:
+# The staging column type of each attribute type: the type of the AttributeValue column it is written to.
+STAGING_TYPE = {"text": "text", "number": "numeric(24, 6)", "date": "date", "boolean": "boolean"}
+
+
+def attribute_column(index: int) -> str:
+    """The staging (and plan) column of the ``index``-th attribute mapped (``RowChecker.attributes``)."""
+    return f"attribute_{index}"
+
+
+def staging_create(*, attributes=()) -> None:
+    """The staging table, with one typed column per attribute mapped (``attributes``, in the checker's order)."""
+    extra = "".join(f", {attribute_column(i)} {STAGING_TYPE[COLUMN[a.type]]}" for i, a in enumerate(attributes))
     with connection.cursor() as cursor:
         for table in ("import_rows", "import_plan"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        cursor.execute(STAGING_DDL)
+        cursor.execute(STAGING_DDL.rstrip().removesuffix(")") + extra + ")")
 
 
 class StagingWriter:
     """A context manager taking good rows one at a time: COPY on PostgreSQL, executemany in chunks on SQLite."""
 
+    def __init__(self, *, attributes=()):
+        self.columns = (*STAGING_COLUMNS, *(attribute_column(i) for i in range(len(attributes))))
+
     def __enter__(self):
         self._cursor = connection.cursor()
-        columns = ", ".join(STAGING_COLUMNS)
+        columns = ", ".join(self.columns)
         if _postgres():
             self._copy_cm = self._cursor.cursor.copy(f"COPY import_rows ({columns}) FROM STDIN")
             copy = self._copy_cm.__enter__()
@@ -72,7 +88,7 @@ class StagingWriter:
         else:
             self._copy_cm = None
             self._chunk: list[tuple] = []
-            placeholders = ", ".join(["%s"] * len(STAGING_COLUMNS))
+            placeholders = ", ".join(["%s"] * len(self.columns))
             self._insert = f"INSERT INTO import_rows ({columns}) VALUES ({placeholders})"  # noqa: S608
             self.add = self._add_sqlite
         return self
@@ -123,12 +139,14 @@ def _new_id_sql(cursor) -> str:
     return f"{highest} + ROW_NUMBER() OVER (PARTITION BY creates_subscriber ORDER BY line)"
 
 
-def plan_build(*, for_writing: bool) -> dict[str, int]:
+def plan_build(*, for_writing: bool, attributes=()) -> dict[str, int]:
     """Decide every staged row's outcome in one statement; return the counts the report shows.
 
     ``for_writing``: give each new subscriber its id now (not for a dry run, so that one uses up no ids), which
     lets every write find its subscriber in the plan instead of looking up a million addresses again.
+    ``attributes``: the attributes mapped, whose staged columns the plan carries.
     """
+    carried = "".join(f", w.{attribute_column(i)}" for i in range(len(attributes)))
     subscriber, subscription = Subscriber._meta.db_table, Subscription._meta.db_table
     suppression = Suppression._meta.db_table
     scopes = _scopes_sql()
@@ -148,7 +166,7 @@ def plan_build(*, for_writing: bool) -> dict[str, int]:
             CREATE TEMP TABLE import_plan AS
             SELECT w.line, w.email, w.email_key, w.email_alt, w.hmac, w.hmac_alt, w.first_name, w.topic_id, w.basis,
                    w.consented_at, w.policy_version_id, w.wording_hash, w.detail, w.subscriber_id,
-                   w.creates_subscriber,
+                   w.creates_subscriber{carried},
                    CASE
                        WHEN w.nth > 1 THEN 'duplicate'
                        WHEN w.suppressed THEN 'suppressed'
@@ -202,10 +220,21 @@ def plan_build(*, for_writing: bool) -> dict[str, int]:
                       AND f.email_key = import_plan.email_key
                     """
                 )
+        if attributes and for_writing:
+            # A value may come from a later row of a new address than its first (same topic: a duplicate, whose
+            # cell the first row left empty): that row takes the address's new id too, for its values only.
+            cursor.execute(
+                """
+                UPDATE import_plan SET new_id = f.new_id
+                FROM import_plan f
+                WHERE import_plan.outcome = 'duplicate' AND import_plan.subscriber_id IS NULL
+                  AND import_plan.new_id IS NULL AND f.creates_subscriber AND f.email_key = import_plan.email_key
+                """
+            )
     return counts
 
 
-def plan_write(*, now, policy_version_id: int | None, counts: dict[str, int]) -> dict:
+def plan_write(*, now, policy_version_id: int | None, counts: dict[str, int], attributes=()) -> dict:
     """Write what the plan decided (``counts`` is what ``plan_build`` returned): new subscribers, new and newly
     active subscriptions, one consent event each.
 
@@ -217,10 +246,19 @@ def plan_write(*, now, policy_version_id: int | None, counts: dict[str, int]) ->
     written = {"changed_meanwhile": 0}
     with connection.cursor() as cursor, references.bulk_checks(cursor) as set_based:
         written["reference_checks"] = "set-based" if set_based else "per row"
-        gone = _postgres() and references.referenced_rows_lock(cursor, policy_version_id=policy_version_id)
+        gone = _postgres() and references.referenced_rows_lock(
+            cursor, policy_version_id=policy_version_id, attributes=attributes
+        )
         written["subscribers_created"] = _subscribers_create(cursor, now=now)
         if gone or written["subscribers_created"] != counts["new_subscribers"]:
             written["changed_meanwhile"] = _changed_mark(cursor)
+        written["attribute_values"] = _attribute_values_write(
+            cursor,
+            now=now,
+            attributes=attributes,
+            # Every subscriber a row names exists unless one was deleted, or not created, meanwhile.
+            check_subscribers=bool(gone or written["changed_meanwhile"] or not _postgres()),
+        )
         written["subscriptions_created"] = _subscriptions_create(cursor, now=now, counts=counts)
         written["subscriptions_activated"] = _pending_activate(cursor, now=now) if counts["pending"] else 0
         every_row_written = not written["changed_meanwhile"] and (
@@ -267,6 +305,40 @@ def _changed_mark(cursor) -> int:
         )"""  # noqa: S608 - the table name comes from the model
     )
     return cursor.rowcount
+
+
+def _attribute_values_write(cursor, *, now, attributes, check_subscribers: bool) -> int:
+    """One statement per attribute: each subscriber's value from the first of their rows with one (an empty cell
+    leaves the value they hold alone), over the value they held; the same value is left as it was. Rows of a
+    suppressed address, or skipped as changed meanwhile, set nothing. Returns how many values were set."""
+    table = AttributeValue._meta.db_table
+    subscriber = Subscriber._meta.db_table
+    exists = f"AND EXISTS (SELECT 1 FROM {subscriber} s WHERE s.id = v.sid)" if check_subscribers else ""  # noqa: S608
+    written = 0
+    for index, attribute in enumerate(attributes):
+        staged, column = attribute_column(index), COLUMN[attribute.type]
+        # The text column is never NULL: "" is "no text" for the other types.
+        others = {"text": "''", "number": "NULL", "date": "NULL", "boolean": "NULL"} | {column: "v.value"}
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (subscriber_id, attribute_id, text, number, date, boolean, updated_at)
+            SELECT v.sid, %s, {others["text"]}, {others["number"]}, {others["date"]}, {others["boolean"]}, %s
+            FROM (
+                SELECT COALESCE(n.subscriber_id, n.new_id) AS sid, n.{staged} AS value,
+                       row_number() OVER (PARTITION BY COALESCE(n.subscriber_id, n.new_id) ORDER BY n.line) AS nth
+                FROM import_plan n
+                WHERE n.{staged} IS NOT NULL AND n.outcome NOT IN ('suppressed', 'changed')
+                  AND COALESCE(n.subscriber_id, n.new_id) IS NOT NULL
+            ) v
+            WHERE v.nth = 1 {exists}
+            ON CONFLICT (subscriber_id, attribute_id) DO UPDATE
+            SET {column} = EXCLUDED.{column}, updated_at = EXCLUDED.updated_at
+            WHERE {table}.{column} IS DISTINCT FROM EXCLUDED.{column}
+            """,  # noqa: S608 - table and column names come from the models; every value is a parameter
+            [attribute.pk, now],
+        )
+        written += cursor.rowcount
+    return written
 
 
 def _subscriptions_create(cursor, *, now, counts: dict[str, int]) -> int:
