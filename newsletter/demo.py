@@ -104,6 +104,7 @@ def main() -> None:
     subprocess.run([*manage, "seed_demo"], env=env, check=True)  # noqa: S603
     subprocess.run([*manage, "seed_campaigns"], env=env, check=True)  # noqa: S603
     subprocess.run([*manage, "seed_audience"], env=env, check=True)  # noqa: S603 - 3,000 to watch a send progress
+    subprocess.run([*manage, "seed_segments"], env=env, check=True)  # noqa: S603 - attributes of that audience
     for name, queues, processes in WORKERS:
         start(
             f"worker-{name}",
