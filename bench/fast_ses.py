@@ -61,15 +61,13 @@ def answer(method: bytes, path: bytes, body: bytes) -> bytes:
     return response(200, "text/xml", f'<{action}Response xmlns="{V1_NAMESPACE}">{wrapped}</{action}Response>')
 
 
-class SesProtocol(asyncio.Protocol):
-    """One client connection: requests are read from a buffer and answered as they complete."""
-
-    latency = 0.0
+class FastHttpProtocol(asyncio.Protocol):
+    """One client connection: requests are read from a buffer and each complete one is passed to ``handle``, which
+    answers it. HTTP/1.1 with Content-Length bodies, keep-alive or not (also the base of bench/fast_webhooks.py)."""
 
     def connection_made(self, transport):
         self.transport = transport
         self.buffer = bytearray()
-        self.loop = asyncio.get_running_loop()
 
     def data_received(self, data):
         self.buffer += data
@@ -87,11 +85,23 @@ class SesProtocol(asyncio.Protocol):
             body = bytes(self.buffer[end + 4 : end + 4 + length])
             del self.buffer[: end + 4 + length]
             method, path, _ = head.split(b"\r\n", 1)[0].split(b" ", 2)
-            data = answer(method, path, body)
-            if self.latency and method == b"POST":
-                self.loop.call_later(self.latency, self.write_later, data)
-            else:
-                self.transport.write(data)
+            self.handle(method, path, head, body)
+
+    def handle(self, method: bytes, path: bytes, head: bytes, body: bytes) -> None:
+        raise NotImplementedError
+
+
+class SesProtocol(FastHttpProtocol):
+    """The SES endpoint: every request answered as ``answer`` says, POSTs after ``latency`` seconds if set."""
+
+    latency = 0.0
+
+    def handle(self, method: bytes, path: bytes, head: bytes, body: bytes) -> None:
+        data = answer(method, path, body)
+        if self.latency and method == b"POST":
+            asyncio.get_running_loop().call_later(self.latency, self.write_later, data)
+        else:
+            self.transport.write(data)
 
     def write_later(self, data: bytes) -> None:
         if not self.transport.is_closing():
