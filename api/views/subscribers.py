@@ -40,6 +40,7 @@ from subscribers.services.consent import (
 from subscribers.services.erasure import subscriber_erase
 
 from .. import serializers as s
+from ..errors import error_body
 from ..scopes import Scope
 from .base import ApiViewSet
 
@@ -283,8 +284,6 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
         return serializer.validated_data
 
     def _not_found(self):
-        from ..errors import error_body
-
         return Response(
             error_body(code="not_found", message="No subscriber has this address."), status=status.HTTP_404_NOT_FOUND
         )
