@@ -8,8 +8,8 @@ after it, as a bulk load does, and foreign-key triggers are off for the loading 
 Then it measures:
 
 1. ``segment_count`` of a segment of three conditions (country equals Scotland, spend over 100, last order within
-   the last 90 days), the median of ``--repeat`` runs after one warm-up, and prints PostgreSQL's EXPLAIN ANALYZE
-   of the query;
+   the last 90 days), the median of ``--repeat`` runs after one warm-up, beside the same count with the planner's
+   own choice of joins (the yardstick), and prints PostgreSQL's EXPLAIN ANALYZE of each;
 2. the send snapshot of a segment selecting about half of them (VIP yes): ``audience_snapshot`` chunk by chunk of
    ``SEND_SNAPSHOT_CHUNK``, each chunk in its own transaction as ``send_audience_continue`` writes them; the rows
    are deleted afterwards.
@@ -131,20 +131,25 @@ def seed(n: int) -> int:
 def bench_count(repeat: int) -> None:
     from django.db import connection
 
-    from campaigns.segments.selectors import segment_count, segment_subscribers
+    from campaigns.segments.selectors import segment_count, segment_count_planning, segment_subscribers
 
-    segment_count(COUNT_SEGMENT)  # warm-up
-    times, count = [], 0
-    for _ in range(repeat):
-        started = time.perf_counter()
-        count = segment_count(COUNT_SEGMENT)
-        times.append((time.perf_counter() - started) * 1000)
-    print(f"count of three conditions: {count:,} people; median {statistics.median(times):.0f} ms, "
-          f"min {min(times):.0f}, max {max(times):.0f} over {repeat} runs")
     sql, params = segment_subscribers(COUNT_SEGMENT).order_by().values("pk").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) SELECT COUNT(*) FROM ({sql}) q", params)  # noqa: S608
-        print("\n".join("    " + row[0] for row in cursor.fetchall()))
+    # The yardstick, in the same run: the same count with the planner's own choice of joins.
+    for label, hash_joins in (("planner's own joins", False), ("as segment_count plans it", None)):
+        with segment_count_planning(COUNT_SEGMENT, hash_joins=hash_joins):
+            segment_subscribers(COUNT_SEGMENT).count()  # warm-up
+        times, count = [], 0
+        for _ in range(repeat):
+            started = time.perf_counter()
+            with segment_count_planning(COUNT_SEGMENT, hash_joins=hash_joins):
+                count = segment_subscribers(COUNT_SEGMENT).count()
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"count of three conditions, {label}: {count:,} people; median {statistics.median(times):.0f} ms, "
+              f"min {min(times):.0f}, max {max(times):.0f} over {repeat} runs")
+        with segment_count_planning(COUNT_SEGMENT, hash_joins=hash_joins), connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) SELECT COUNT(*) FROM ({sql}) q", params)  # noqa: S608
+            print("\n".join("    " + row[0] for row in cursor.fetchall()))
+    assert segment_count(COUNT_SEGMENT) == count
 
 
 def bench_snapshot(topic_id: int) -> None:

@@ -84,6 +84,13 @@ def segment_check(definition) -> Checked:
     return Checked(definition=cleaned, attributes=checker.attributes, topics=checker.topics)
 
 
+def segment_fields(definition) -> list[str]:
+    """The field of each condition in a checked ``definition``, in order (a field named twice appears twice)."""
+    if "field" in definition:
+        return [definition["field"]]
+    return [name for item in next(iter(definition.values())) for name in segment_fields(item)]
+
+
 class _Checker:
     def __init__(self):
         self.conditions = 0

@@ -3,11 +3,11 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.segments.compiler import segment_q
-from campaigns.segments.selectors import segment_count, segment_sample
+from campaigns.segments.selectors import segment_count, segment_count_planning, segment_sample
 from subscribers.models import Subscriber
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +124,47 @@ def test_count_and_sample_agree_with_the_definition(people):
     sample = segment_sample(definition, n=5)
     assert [s.first_name for s in sample] == ["Cat", "Ada"]  # newest first
     assert len(segment_sample({"all": []}, n=1)) == 1
+
+
+ATTRIBUTES_ONLY = {
+    "any": [
+        {"all": [one("attribute:country", "equals", "Scotland"), one("attribute:spend", "greater_than", 100)]},
+        {"none": [one("attribute:vip", "is_set")]},
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("definition", "expected"),
+    [
+        (ATTRIBUTES_ONLY, 2),  # Ada, and Cat who holds no value
+        ({"all": [ATTRIBUTES_ONLY, one("account", "equals", True)]}, 1),
+        ({"all": []}, 3),
+    ],
+)
+def test_the_count_is_the_same_whatever_joins_it_is_planned_with(people, definition, expected):
+    """An attribute-only count runs with hash joins on PostgreSQL; the answer must not depend on the plan."""
+    assert segment_count(definition) == expected
+    for hash_joins in (True, False):
+        with segment_count_planning(definition, hash_joins=hash_joins):
+            assert Subscriber.objects.filter(segment_q(definition)).count() == expected
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL planner setting")
+def test_counting_leaves_the_callers_transaction_planning_as_it_was(people):
+    def nested_loops() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_nestloop')")
+            return cursor.fetchone()[0]
+
+    with transaction.atomic():
+        with segment_count_planning(ATTRIBUTES_ONLY):
+            assert nested_loops() == "off"
+        assert nested_loops() == "on"
+        assert segment_count(ATTRIBUTES_ONLY) == 2
+        assert nested_loops() == "on"
+    with segment_count_planning({"all": [one("account", "equals", True)]}):
+        assert nested_loops() == "on"  # not attribute-only: the planner's own choice
 
 
 def test_sql_written_into_a_value_is_only_a_value(people):
