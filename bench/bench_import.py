@@ -12,7 +12,8 @@ resident memory when it had read 10k, 100k and 1M rows and at the end. The rows 
 
 ``--attributes`` also imports, in the same run and right after each plain file, a file of the same size with three
 attribute columns (a number, a date and one of a list, declared for the run and deleted after it), and prints both
-times and their ratio.
+times and their ratio, and (on PostgreSQL) how long the database alone takes to write the value rows those columns
+add, rolled back: the yardstick that bounds how close to the plain import the ratio can come.
 """
 
 import argparse
@@ -116,6 +117,13 @@ def main() -> None:
                         f"{size:>9,} rows: plain {plain['total']:.1f}s, with three attribute columns "
                         f"{with_attributes['total']:.1f}s: ratio {with_attributes['total'] / plain['total']:.2f}"
                     )
+                    if connection.vendor == "postgresql":
+                        floor = _values_floor(size, attributes)
+                        print(
+                            f"{size:>9,} rows: the database alone writes the {3 * size:,} value rows in {floor:.1f}s "
+                            f"(one INSERT ... SELECT, no import); the lowest ratio that leaves the import is "
+                            f"{(plain['total'] + floor) / plain['total']:.2f}"
+                        )
     finally:
         if attributes and not args.keep:
             Attribute.objects.filter(key__in=ATTRIBUTE_KEYS).delete()
@@ -158,6 +166,37 @@ def _run(size: int, tmp: Path, env: dict, *, keep: bool, attributes: bool) -> di
     if not keep:
         _delete(tag, topic)
     return {"rows": size, "attributes": attributes, **seconds, "rss_peak_kb": data["rss_peak_kb"]}
+
+
+def _values_floor(size: int, attributes) -> float:
+    """The yardstick for the ratio: how long PostgreSQL alone takes to write the value rows an attribute import of
+    ``size`` rows adds (``size`` values of each attribute, for subscribers given ids past the last, in id order,
+    foreign-key triggers off for this transaction), rolled back. Whatever the import does, it writes these rows
+    into the same heap and the same indexes."""
+    from django.db import connection, transaction
+
+    number, day, tier = attributes
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM subscribers_subscriber")
+        base = cursor.fetchone()[0]
+        started = time.perf_counter()
+        cursor.execute(
+            """
+            INSERT INTO subscribers_attributevalue
+                (subscriber_id, attribute_id, text, number, date, boolean, updated_at)
+            SELECT %s + g, a.attribute_id, a.text, a.number, a.date, NULL, now()
+            FROM generate_series(1, %s) g
+            CROSS JOIN LATERAL (VALUES (%s, '', (g %% 5000) + (g %% 100) / 100.0, NULL::date),
+                                       (%s, '', NULL, DATE '1950-01-01' + (g %% 18000)),
+                                       (%s, (ARRAY['Gold', 'Silver', 'Bronze'])[1 + g %% 3], NULL, NULL))
+                 AS a(attribute_id, text, number, date)
+            """,
+            [base, size, number.pk, day.pk, tier.pk],
+        )
+        seconds = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return seconds
 
 
 def _delete(tag: str, topic) -> None:
