@@ -19,8 +19,11 @@ SWATCHES = {
 
 
 def _image(title: str) -> Image:
+    """The demo image of this title, drawn here. One made on a database whose media folder is elsewhere (seeded on
+    another machine, or by a run with a temporary folder) is drawn again into this one, with its old renditions
+    forgotten, so that rendering the demo campaign never fails for a missing file."""
     existing = Image.objects.filter(title=title).first()
-    if existing:
+    if existing and existing.file.storage.exists(existing.file.name):
         return existing
     background, accent = SWATCHES[title]
     canvas = PILImage.new("RGB", (1200, 800), background)
@@ -29,7 +32,13 @@ def _image(title: str) -> Image:
     draw.ellipse((560, 150, 640, 230), fill=accent)
     buffer = io.BytesIO()
     canvas.save(buffer, "PNG")
-    return Image.objects.create(title=title, file=ImageFile(buffer, name=f"{title.lower().replace(' ', '-')}.png"))
+    drawn = ImageFile(buffer, name=f"{title.lower().replace(' ', '-')}.png")
+    if existing is None:
+        return Image.objects.create(title=title, file=drawn)
+    existing.renditions.all().delete()
+    existing.file.save(drawn.name, drawn, save=False)
+    existing.save()
+    return existing
 
 
 def campaign_index() -> CampaignIndexPage:
@@ -44,10 +53,10 @@ def campaign_index() -> CampaignIndexPage:
 def demo_campaign() -> CampaignPage:
     """The winter collection announcement, created once."""
     existing = CampaignPage.objects.filter(slug="winter-collection").first()
+    ring, pendant, hero = (_image(t) for t in SWATCHES)  # drawn again where their files are missing
     if existing:
         return existing
     brand = BrandSettings.load()
-    ring, pendant, hero = (_image(t) for t in SWATCHES)
     shop = "https://shop.larkspur-lune.example"
     page = CampaignPage(
         title="Winter collection",
