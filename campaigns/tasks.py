@@ -86,3 +86,11 @@ def reputation_guard_task() -> str:
     from campaigns.feedback.reputation import reputation_guard
 
     return reputation_guard()
+
+
+@shared_task
+def tally_flush_task() -> int:
+    """Write the clicks and opens gathered in Redis to the database (``campaigns.results.tally``)."""
+    from campaigns.results.tally import tally_flush
+
+    return tally_flush()

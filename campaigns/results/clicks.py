@@ -20,12 +20,11 @@ from html import escape, unescape
 from urllib.parse import urlsplit
 
 from django.core import signing
-from django.db.models import F
 from django.urls import reverse
-from django.utils import timezone
 
 from campaigns.errors import CampaignError
-from campaigns.models import Delivery, Send, TrackedLink
+from campaigns.models import Send, TrackedLink
+from campaigns.results.tally import tally_click
 from subscribers.links import absolute
 from subscribers.models import Subscription
 from subscribers.tokens import sign
@@ -180,18 +179,15 @@ def click_follow(*, token: str, recipient_key: str = "") -> str:
     return the link's stored address, the only place to go.
 
     Raises ClickTokenInvalid for a forged, altered or foreign token and ClickLinkUnknown when no such link is
-    stored; nothing is counted then. The count is incremented in the database (F()), so concurrent clicks are
-    never lost; the delivery is marked by one conditional UPDATE, so a second click (or a concurrent one) changes
-    nothing. A missing or forged ``recipient_key`` marks nobody.
+    stored; nothing is counted then. The click is counted through ``tally`` (Redis, written to the database in
+    batches), so that a popular link's clicks never queue behind each other; the delivery is marked by the flush
+    only where it is not marked yet, so a second click (or a concurrent one) changes nothing. A missing or forged
+    ``recipient_key`` marks nobody.
     """
     send_id, position = click_token_read(token=token)
-    link = TrackedLink.objects.filter(send_id=send_id, position=position).only("pk", "url").first()
-    if link is None:
+    url = TrackedLink.objects.filter(send_id=send_id, position=position).values_list("url", flat=True).first()
+    if url is None:
         raise ClickLinkUnknown("This link is not valid.")
-    TrackedLink.objects.filter(pk=link.pk).update(clicks=F("clicks") + 1)
     public_id = _click_recipient_read(recipient_key) if recipient_key else None
-    if public_id:
-        Delivery.objects.filter(
-            send_id=send_id, subscription__public_id=public_id, clicked_at__isnull=True
-        ).update(clicked_at=timezone.now())
-    return link.url
+    tally_click(send_id=send_id, position=position, public_id=public_id)
+    return url

@@ -9,11 +9,11 @@ import base64
 import re
 
 from django.core import signing
-from django.db.models import F
 from django.urls import reverse
 
 from campaigns.errors import CampaignError
 from campaigns.models import Send
+from campaigns.results.tally import tally_open
 from subscribers.links import absolute
 
 OPEN_SALT = "campaigns.open"
@@ -43,4 +43,4 @@ def open_count(*, token: str) -> None:
         send_id = int(signing.Signer(salt=OPEN_SALT, sep=".").unsign(token))
     except (signing.BadSignature, ValueError) as err:
         raise OpenTokenInvalid("The image token is not genuine.") from err
-    Send.objects.filter(pk=send_id).update(opens=F("opens") + 1)
+    tally_open(send_id=send_id)

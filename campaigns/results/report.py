@@ -1,7 +1,9 @@
 """Reads for a send's report: aggregates only, never a person (DESIGN.md section 7), and its timeline."""
 
+import logging
 from datetime import timedelta
 
+import redis
 from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.db.models.functions import TruncDay, TruncHour, TruncMinute, TruncSecond
@@ -9,7 +11,10 @@ from django.utils import timezone
 
 from campaigns.models import BounceType, Delivery, DeliveryState, Send, TrackedLink
 from campaigns.results.clicks import CLICK_RECIPIENT_FIELD
+from campaigns.results.tally import tally_flush
 from subscribers.models import ConsentAction, ConsentEvent, ConsentSource
+
+logger = logging.getLogger(__name__)
 
 EMAIL_UNSUBSCRIBE_SOURCES = (ConsentSource.EMAIL_LINK, ConsentSource.ONE_CLICK, ConsentSource.PREFERENCE_CENTRE)
 
@@ -130,7 +135,15 @@ def send_report(*, send: Send) -> dict:
 
     ``shown`` is each count as staff may see it ("<5", or "hidden" when it is ``withheld``: it shows, but with the
     counts beside it would give away a hidden one by subtraction), and ``why`` the reason when it does not show.
+
+    First writes the clicks and opens still gathered in Redis (``tally_flush``), and refreshes ``send.opens``, so the
+    report is never behind the clicks made before it was asked for.
     """
+    try:
+        tally_flush()
+    except redis.RedisError:
+        logger.warning("Clicks and opens could not be read from Redis: the report may be a few seconds behind.")
+    send.refresh_from_db(fields=["opens"])
     rows = Delivery.objects.filter(send=send)
     counts = rows.aggregate(
         recipients=Count("pk"),

@@ -164,6 +164,8 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# How often the clicks and opens counted in Redis are written to the database (reports write them first anyway).
+TALLY_FLUSH_SECONDS = env.float("TALLY_FLUSH_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE: dict = {
     # Celery messages only wake workers: this finds work no worker holds, and starts scheduled sends.
     "sends-sweep": {"task": "campaigns.tasks.sends_sweep_task", "schedule": 60.0},
@@ -179,6 +181,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "webhooks-sweep": {"task": "webhooks.tasks.webhooks_sweep_task", "schedule": 30.0},
     # Answers kept for Idempotency-Key replays are forgotten after 24 hours (docs/api.md).
     "api-idempotency-purge": {"task": "api.tasks.idempotency_records_purge_task", "schedule": 3600.0},
+    # Clicks and opens are counted in Redis and written to the database in batches (docs/campaigns.md).
+    "tally-flush": {"task": "campaigns.tasks.tally_flush_task", "schedule": TALLY_FLUSH_SECONDS},
 }
 # --- Outgoing webhooks (docs/webhooks.md) ----------------------------------------------------------------
 # Seconds to wait after each failed attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts in all).

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from campaigns.models import Send
+from campaigns.results.tally import tally_flush
 from campaigns.sending.services import send_create, send_start
 from campaigns.sending.worker import send_work
 from tests.factories import SubscriptionFactory
@@ -49,6 +50,7 @@ def test_when_on_every_copy_carries_the_same_image_and_each_load_counts_for_the_
         response = client.get(path)
         assert response.status_code == 200 and response["Content-Type"] == "image/gif"
         assert "no-store" in response["Cache-Control"]
+    tally_flush()
     send.refresh_from_db()
     assert send.opens == 2
 
@@ -58,6 +60,7 @@ def test_a_tampered_image_token_counts_nothing(campaign, outbox, settings, clien
     token = f"{send.pk}.forged"
 
     assert client.get(reverse("campaigns:open", args=[token])).status_code == 404
+    tally_flush()
     send.refresh_from_db()
     assert send.opens == 0
 
