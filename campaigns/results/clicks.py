@@ -24,7 +24,7 @@ from django.urls import reverse
 
 from campaigns.errors import CampaignError
 from campaigns.models import Send, TrackedLink
-from campaigns.results.tally import tally_click
+from campaigns.results.tally import link_remember, tally_click, tally_click_if_known
 from subscribers.links import absolute
 from subscribers.models import Subscription
 from subscribers.tokens import sign
@@ -185,9 +185,15 @@ def click_follow(*, token: str, recipient_key: str = "") -> str:
     ``recipient_key`` marks nobody.
     """
     send_id, position = click_token_read(token=token)
+    public_id = _click_recipient_read(recipient_key) if recipient_key else None
+    # The address of a link clicked in the last minutes is remembered in Redis: then one Redis call counts the click
+    # and answers, and the request needs no database at all.
+    url = tally_click_if_known(send_id=send_id, position=position, public_id=public_id)
+    if url is not None:
+        return url
     url = TrackedLink.objects.filter(send_id=send_id, position=position).values_list("url", flat=True).first()
     if url is None:
         raise ClickLinkUnknown("This link is not valid.")
-    public_id = _click_recipient_read(recipient_key) if recipient_key else None
+    link_remember(send_id=send_id, position=position, url=url)
     tally_click(send_id=send_id, position=position, public_id=public_id)
     return url

@@ -20,6 +20,7 @@ those seconds; a flush that dies between its commit and deleting its batch count
 touch aggregate counts and first-click times, never who is mailed.
 """
 
+import contextlib
 import time
 import uuid
 from collections import defaultdict
@@ -50,6 +51,19 @@ if taken == 1 then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) end
 return taken
 """
 
+# KEYS: the link's remembered address, then CLICKS and CLICKED. ARGV: the link's field in CLICKS, and the recipient's
+# member of CLICKED ("" for none). A link whose address is remembered is counted; its address is returned.
+_CLICK_KNOWN = """
+local url = redis.call('GET', KEYS[1])
+if url then
+  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+  if ARGV[2] ~= '' then redis.call('SADD', KEYS[3], ARGV[2]) end
+end
+return url
+"""
+LINK = "nl:link:{send_id}:{position}"  # a tracked link's address, remembered for LINK_SECONDS
+LINK_SECONDS = 600
+
 _client: redis.Redis | None = None
 
 
@@ -73,6 +87,24 @@ def tally_click(*, send_id: int, position: int, public_id: str | None) -> None:
             _clicks_apply({(send_id, position): 1})
             if public_id:
                 _clicked_apply({send_id: {public_id}})
+
+
+def tally_click_if_known(*, send_id: int, position: int, public_id: str | None) -> str | None:
+    """Count one click as ``tally_click`` does, in one Redis call, when the link's address is remembered there
+    (``link_remember``); return that address. None, counting nothing: not remembered, or Redis unreachable."""
+    try:
+        keys = (LINK.format(send_id=send_id, position=position), CLICKS, CLICKED)
+        recipient = f"{send_id}:{public_id}" if public_id else ""
+        url = _redis().eval(_CLICK_KNOWN, 3, *keys, f"{send_id}:{position}", recipient)
+    except redis.RedisError:
+        return None
+    return url.decode() if url is not None else None
+
+
+def link_remember(*, send_id: int, position: int, url: str) -> None:
+    """Remember a tracked link's address for ``LINK_SECONDS``, so that its next clicks need no database."""
+    with contextlib.suppress(redis.RedisError):
+        _redis().set(LINK.format(send_id=send_id, position=position), url, ex=LINK_SECONDS)
 
 
 def tally_open(*, send_id: int) -> None:

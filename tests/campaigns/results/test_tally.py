@@ -99,3 +99,17 @@ def test_a_report_writes_the_waiting_clicks_first(client, campaign, outbox):
     assert report["clicks"] == 12
     assert report["counts"]["clicked"] == 6
     assert send.opens == 1  # refreshed on the object the caller holds
+
+
+def test_a_link_clicked_a_moment_ago_is_answered_and_counted_without_the_database(
+    client, send, django_assert_num_queries
+):
+    path = path_of(click_url(send_id=send.pk, position=2))
+    assert client.get(path).status_code == 302  # the first click reads the address from the database
+
+    with django_assert_num_queries(0):
+        response = client.get(path)
+
+    assert response["Location"] == "https://shop.larkspur-lune.example/aurora-ring"
+    tally.tally_flush()
+    assert clicks(send) == [(1, 0), (2, 2), (3, 0)]
