@@ -74,6 +74,11 @@ def _redis() -> redis.Redis:
     return _client
 
 
+def _click_known_script():
+    """``_CLICK_KNOWN``, called by its SHA1 (the text is sent only once per Redis, when Redis does not know it)."""
+    return _redis().register_script(_CLICK_KNOWN)
+
+
 def tally_click(*, send_id: int, position: int, public_id: str | None) -> None:
     """Count one click on a link, and the recipient's first click when their key named them."""
     try:
@@ -95,7 +100,7 @@ def tally_click_if_known(*, send_id: int, position: int, public_id: str | None) 
     try:
         keys = (LINK.format(send_id=send_id, position=position), CLICKS, CLICKED)
         recipient = f"{send_id}:{public_id}" if public_id else ""
-        url = _redis().eval(_CLICK_KNOWN, 3, *keys, f"{send_id}:{position}", recipient)
+        url = _click_known_script()(keys=keys, args=[f"{send_id}:{position}", recipient])
     except redis.RedisError:
         return None
     return url.decode() if url is not None else None
