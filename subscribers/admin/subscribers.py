@@ -58,6 +58,14 @@ class SubscriptionViewSet(ModelViewSet):
     inspect_view_enabled = True
     copy_view_enabled = False
 
+    def get_index_view_kwargs(self, **kwargs):
+        # Newest first by key (the model's order, by topic, sorts every subscription before it can show 20), and
+        # each row's subscriber and topic fetched for the page in one query each, not one per row (a join would
+        # make PostgreSQL join every subscription before it takes the page).
+        return super().get_index_view_kwargs(
+            queryset=Subscription.objects.prefetch_related("subscriber", "topic"), default_ordering="-id", **kwargs
+        )
+
 
 class ConsentEventViewSet(ModelViewSet):
     model = ConsentEvent
@@ -69,6 +77,12 @@ class ConsentEventViewSet(ModelViewSet):
     search_fields = ["subscriber__email"]
     inspect_view_enabled = True
     copy_view_enabled = False
+
+    def get_index_view_kwargs(self, **kwargs):
+        # As the subscriptions' listing: each row's subscriber, topic and policy version fetched for the page.
+        return super().get_index_view_kwargs(
+            queryset=ConsentEvent.objects.prefetch_related("subscriber", "topic", "policy_version"), **kwargs
+        )
 
 
 class SuppressionViewSet(ModelViewSet):

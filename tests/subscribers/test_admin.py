@@ -72,3 +72,31 @@ def test_topics_can_be_created_by_staff(staff_client):
     from subscribers.models import Topic
 
     assert Topic.objects.filter(name="Bridal", is_default=False).exists()
+
+
+@pytest.mark.parametrize("model", ["subscription", "consentevent"])
+def test_the_subscription_and_consent_listings_take_as_many_queries_for_20_rows_as_for_2(staff_client, model):
+    """Each row names its subscriber and topic: fetched for the page, never one query per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert staff_client.get(url(model, "index")).status_code == 200
+        return len(captured)
+
+    for _ in range(2):
+        subscription_withdraw(subscription=SubscriptionFactory(), source=ConsentSource.EMAIL_LINK)
+    few = queries()
+    for _ in range(18):
+        subscription_withdraw(subscription=SubscriptionFactory(), source=ConsentSource.EMAIL_LINK)
+
+    assert queries() == few
+
+
+def test_the_subscription_listing_shows_the_newest_first(staff_client):
+    first, *_, last = SubscriptionFactory.create_batch(3)
+
+    html = staff_client.get(url("subscription", "index")).content.decode()
+
+    assert html.index(last.subscriber.email) < html.index(first.subscriber.email)
