@@ -94,3 +94,11 @@ def tally_flush_task() -> int:
     from campaigns.results.tally import tally_flush
 
     return tally_flush()
+
+
+@shared_task
+def audience_count_task(*, topic_ids: list[int], segment_definition=None) -> int:
+    """Count a large audience for the send page in the background (``campaigns.sending.audience_counts``)."""
+    from campaigns.sending.audience_counts import audience_count_store
+
+    return audience_count_store(topic_ids=topic_ids, segment_definition=segment_definition)["eligible"]

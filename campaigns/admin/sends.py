@@ -3,8 +3,10 @@ with pause, resume and cancel, the list of recent sends, and sending again to th
 (``in_doubt``)."""
 
 import json
+from dataclasses import replace
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import JsonResponse
@@ -33,7 +35,7 @@ from campaigns.permissions import may_author, may_send
 from campaigns.segments.describe import segment_describe
 from campaigns.segments.errors import SegmentError
 from campaigns.sending import in_doubt, selectors
-from campaigns.sending.audience import audience_summary
+from campaigns.sending.audience_counts import audience_count
 from campaigns.sending.services import (
     SendStateError,
     send_cancel,
@@ -124,16 +126,23 @@ class CampaignSendView(CampaignAdminMixin, TemplateView):
             rendered = campaign_render(page=published)
             checks = campaign_checks(rendered=rendered, subject=published.subject)
             segment = published.segment if published.segment_id else None
+            topic_ids, recount = [t.pk for t in topics], self.request.GET.get("recount") == "1"
             try:
-                summary = audience_summary(
-                    topic_ids=[t.pk for t in topics], segment_definition=segment.definition if segment else None
+                count = audience_count(
+                    topic_ids=topic_ids, segment_definition=segment.definition if segment else None, recount=recount
                 )
             except SegmentError as err:
                 # A segment that no longer checks (an attribute it names was deleted): say so, send nothing.
                 context["segment_error"] = str(err)
-                summary = audience_summary(topic_ids=[t.pk for t in topics])
-                summary["eligible"] = 0
+                count = audience_count(topic_ids=topic_ids, recount=recount)
+                if count.summary is not None:
+                    count = replace(count, summary={**count.summary, "eligible": 0})
+            # Not counted yet (a large audience, counted in the background): the page says so and reloads itself.
+            summary = count.summary or {"on_topics": 0, "in_segment": 0, "eligible": 0, "excluded": {}}
             context["segment"] = segment
+            context["audience_count"] = count
+            context["audience_count_inline_max"] = settings.AUDIENCE_COUNT_INLINE_MAX
+            context["recount_url"] = f"{self.request.path}?recount=1"
             context.update(
                 {
                     "subject": rendered.subject_source,
@@ -145,7 +154,10 @@ class CampaignSendView(CampaignAdminMixin, TemplateView):
                     "checks_pass": campaign_checks_pass(checks),
                 }
             )
-            context["can_send"] = bool(context["checks_pass"] and summary["eligible"] and context["open_send"] is None)
+            counted = count.summary is not None
+            context["can_send"] = bool(
+                context["checks_pass"] and counted and summary["eligible"] and context["open_send"] is None
+            )
         return context
 
     def post(self, request, *args, **kwargs):

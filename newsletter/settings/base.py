@@ -164,6 +164,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# The send page counts an audience of up to this many subscriptions on its topics while it loads; a larger one in the
+# background, shown with its age, and counted again when older than AUDIENCE_COUNT_FRESH_SECONDS (docs/sending.md).
+AUDIENCE_COUNT_INLINE_MAX = env.int("AUDIENCE_COUNT_INLINE_MAX", default=50_000)
+AUDIENCE_COUNT_FRESH_SECONDS = env.int("AUDIENCE_COUNT_FRESH_SECONDS", default=60)
 # How often the clicks and opens counted in Redis are written to the database (reports write them first anyway).
 TALLY_FLUSH_SECONDS = env.float("TALLY_FLUSH_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE: dict = {

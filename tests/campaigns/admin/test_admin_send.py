@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from campaigns.models import CampaignPage, Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
 from campaigns.sending.services import send_create, send_start, sends_sweep
-from subscribers.models import Subscriber, SubscriptionStatus, User
+from subscribers.models import Subscriber, SubscriptionStatus, Topic, User
 from tests.campaigns.admin.conftest import EDITOR_EMAIL
-from tests.factories import EDITORS
+from tests.factories import EDITORS, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +65,63 @@ def test_confirmation_shows_who_receives_it_and_who_is_left_out_and_why(campaign
     assert "Send to 4 now" in html
     assert "disabled" not in html.split("data-send-now-form")[1].split("</form>")[0]
     assert not any(s.subscriber.email in html for s in audience), "counts only, no addresses"
+
+
+def _send_button(html: str) -> str:
+    return html.split("data-send-now-form")[1].split("</form>")[0]
+
+
+def test_a_large_audience_is_counted_in_the_background_and_shown_with_its_age(
+    campaign, audience, editor_client, settings, django_capture_on_commit_callbacks
+):
+    # Given topics with more subscriptions than the page counts while it loads
+    settings.AUDIENCE_COUNT_INLINE_MAX = 3
+
+    # When the send page is opened: no count yet, one is started, and nothing can be sent until it is there
+    with django_capture_on_commit_callbacks() as started:
+        html = editor_client.get(send_url(campaign)).content.decode()
+    assert "Counting the audience of about 9 subscriptions" in html and "data-reload-seconds" in html
+    assert "disabled" in _send_button(html)
+    assert len(started) == 1
+    with django_capture_on_commit_callbacks() as again:
+        editor_client.get(send_url(campaign))
+    assert not again, "one count of an audience at a time"
+
+    # And when the count has run (the task, on the default queue; here in this process)
+    started[0]()
+    html = editor_client.get(send_url(campaign)).content.decode()
+
+    # Then the page shows it, how fresh it is, and a way to count again
+    assert 'data-audience-eligible="4"' in html and "Send to 4 now" in html
+    assert "Counted 0 seconds ago" in html and "data-audience-recount" in html
+    assert 'data-excluded-reason="pending confirmation" data-count="2"' in html
+    assert "disabled" not in _send_button(html)
+
+
+def test_an_old_count_is_shown_while_a_new_one_runs_and_a_recount_can_be_asked_for(
+    campaign, audience, editor_client, settings, django_capture_on_commit_callbacks
+):
+    settings.AUDIENCE_COUNT_INLINE_MAX = 3
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.get(send_url(campaign))  # counted (the test settings run tasks at once)
+    SubscriptionFactory(topic=Topic.objects.get(is_default=True))
+
+    # Fresh: the kept count is shown as it is, and nothing is counted again
+    with django_capture_on_commit_callbacks() as none:
+        html = editor_client.get(send_url(campaign)).content.decode()
+    assert not none and "Send to 4 now" in html
+
+    # Asked for again: counted again
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.get(send_url(campaign) + "?recount=1")
+    assert "Send to 5 now" in editor_client.get(send_url(campaign)).content.decode()
+
+    # Older than the freshness allowed: shown, said to be counted again, and counted again
+    settings.AUDIENCE_COUNT_FRESH_SECONDS = 0
+    SubscriptionFactory(topic=Topic.objects.get(is_default=True))
+    with django_capture_on_commit_callbacks() as recount:
+        html = editor_client.get(send_url(campaign)).content.decode()
+    assert "Send to 5 now" in html and "counting again now" in html and len(recount) == 1
 
 
 def test_confirmation_of_a_campaign_failing_its_checks_offers_no_send_and_a_post_sends_nothing(
