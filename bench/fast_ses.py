@@ -3,7 +3,9 @@ moto serves only a few hundred sends a second, which would measure moto rather t
 
 It speaks SES v2 ``SendEmail`` (JSON, POST to /v2/email/outbound-emails) and, for clients such as django-ses
 that use the v1 Query API (form-encoded POST to /), ``SendRawEmail``, ``SendEmail`` and ``GetSendQuota`` (XML).
-Sent messages of either API go into one counter, which a GET returns. ``GetSendQuota`` reports a send rate so
+Sent messages of either API go into one counter, which a GET returns; ``GET /times`` returns the moment
+(``time.time()``, one per line) of every send since the last ``GET /times``, for a benchmark that checks how
+evenly a rate limit spreads the sends. ``GetSendQuota`` reports a send rate so
 high that no client-side throttle based on it ever waits. Loopback only; run as
 ``python bench/fast_ses.py PORT [LATENCY_MS]``: with a latency, each send is answered that many milliseconds
 late, as a real SES endpoint tens of milliseconds away would be.
@@ -19,6 +21,7 @@ on each connection); it is not a general web server.
 import asyncio
 import re
 import sys
+import time
 import uuid
 
 V1_ACTION = re.compile(rb"(?:^|&)Action=(\w+)")
@@ -30,6 +33,7 @@ MAX_HEAD = 64 * 1024
 
 class Counter:
     sent = 0
+    times: list[float] = []
 
 
 def response(status: int, content_type: str, text: str) -> bytes:
@@ -41,16 +45,21 @@ def response(status: int, content_type: str, text: str) -> bytes:
 
 def answer(method: bytes, path: bytes, body: bytes) -> bytes:
     """The whole HTTP response to one request."""
+    if method == b"GET" and path == b"/times":
+        times, Counter.times = Counter.times, []
+        return response(200, "text/plain", "\n".join(f"{t:.6f}" for t in times))
     if method == b"GET":
         return response(200, "text/plain", str(Counter.sent))
     if path != b"/":  # v2: a REST path per operation; v1 (Query) posts every action to /
         Counter.sent += 1
+        Counter.times.append(time.time())
         return response(200, "application/json", f'{{"MessageId": "{uuid.uuid4().hex}"}}')
     match = V1_ACTION.search(body)
     action = match.group(1).decode() if match else ""
     metadata = f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
     if action in ("SendRawEmail", "SendEmail"):
         Counter.sent += 1
+        Counter.times.append(time.time())
         result = f"<MessageId>{uuid.uuid4().hex}</MessageId>"
     elif action == "GetSendQuota":
         result = V1_QUOTA

@@ -82,16 +82,18 @@ class SendRateLimiter:
             interval=self.interval_us / 1_000_000,
         )
 
-    def acquire(self, *, timeout: float = 30.0, count: int = 1) -> Reservation:
-        """Block until ``count`` slots are reserved and this process may send the first message.
+    def acquire(self, *, timeout: float = 30.0, count: int = 1, sleep: bool = True) -> Reservation:
+        """Block until ``count`` slots are reserved and (unless ``sleep`` is false) this process may send the first
+        message.
 
-        Returns the reservation: the caller waits out ``offsets()`` for the later messages. Raises TimeoutError.
+        Returns the reservation: the caller waits out ``offsets()`` for the later messages (all of them, when it
+        did not sleep). Raises TimeoutError.
         """
         deadline = time.monotonic() + timeout
         while True:
             reservation = self.reserve(count)
             if reservation.granted:
-                if reservation.wait_seconds:
+                if reservation.wait_seconds and sleep:
                     time.sleep(reservation.wait_seconds)
                 return reservation
             if time.monotonic() + reservation.wait_seconds > deadline:

@@ -63,11 +63,6 @@ logger = logging.getLogger(__name__)
 # Rows marked in one commit have their slots within this span: at low rates one row at a time, marked just before
 # its call, at high rates up to the calls that are free.
 GROUP_SECONDS = 0.005
-# Slots are reserved from the shared limiter a block at a time (one Redis call), covering at most this much of the
-# fleet's schedule so that at low rates one worker does not hold the next second; a slot left unused for longer
-# than this is given up rather than used late, in a bunch with others.
-SLOT_BLOCK_SECONDS = 0.1
-SLOT_BLOCK_MAX = 16
 # Errors of a connection, not of what was asked: the same step may simply run again once reconnected.
 CONNECTION_ERRORS = (
     OperationalError,
@@ -133,12 +128,9 @@ def _recipient_topics(rendered: RenderedCampaign, rows: list[Delivery]) -> dict[
     )
 
 
-def _build(rendered: RenderedCampaign, row: Delivery, topics: dict[int, set[int]]) -> bytes:
+def _build(rendered: RenderedCampaign, row: Delivery, topic_ids: set[int] | None) -> bytes:
     return campaign_message_build(
-        rendered=rendered,
-        to=row.subscriber.email,
-        subscription=row.subscription,
-        topic_ids=topics.get(row.subscriber_id),
+        rendered=rendered, to=row.subscriber.email, subscription=row.subscription, topic_ids=topic_ids
     )
 
 
@@ -160,26 +152,33 @@ def _send_one(*, send_id: int, sender: str, message: _Message) -> Outcome:
     return Outcome(row.pk, DeliveryState.SENT, ses_message_id=message_id)
 
 
-class _Slots:
-    """The moments this worker may start its next calls, reserved from the shared rate limiter a block at a time.
+# How far ahead of now a worker may hold slots of the shared rate, each given to a call that waits for it on its own
+# thread. Calls waiting for their slots keep the fleet's schedule full while the worker's own thread claims the next
+# batch or commits; the lead is short so that, at low rates, rows are not marked long before their calls.
+SLOT_LEAD_SECONDS = 0.02
 
-    A block is consecutive slots of the fleet's schedule; ``take`` hands them out in order, reserving the next block
-    (and waiting for its first slot) when the ones in hand run out."""
+
+class _Slots:
+    """The moments this worker may start its next calls, taken from the shared rate limiter a group at a time (one
+    Redis call), after the group's rows are marked. Each slot goes to a call at once: none is held unused."""
 
     def __init__(self, limiter: SendRateLimiter):
         self.limiter = limiter
-        self.block = max(1, min(SLOT_BLOCK_MAX, int(limiter.rate_per_second * SLOT_BLOCK_SECONDS)))
-        self.ahead: deque[float] = deque()  # moments on this process's monotonic clock
+        self.last = 0.0  # the latest slot taken, on this process's monotonic clock
+
+    def wait_for_lead(self) -> None:
+        """Sleep until the latest slot taken is less than ``SLOT_LEAD_SECONDS`` ahead."""
+        delay = self.last - time.monotonic() - SLOT_LEAD_SECONDS
+        if delay > 0:
+            time.sleep(delay)
 
     def take(self, count: int) -> list[float]:
-        stale = time.monotonic() - SLOT_BLOCK_SECONDS
-        while self.ahead and self.ahead[0] < stale:
-            self.ahead.popleft()
-        while len(self.ahead) < count:
-            reservation = self.limiter.acquire(count=max(self.block, count - len(self.ahead)))
-            first = time.monotonic()  # acquire returns at the block's first slot
-            self.ahead.extend(first + n * reservation.interval for n in range(reservation.count))
-        return [self.ahead.popleft() for _ in range(count)]
+        """Reserve ``count`` consecutive slots; their moments on this process's clock."""
+        reservation = self.limiter.acquire(count=count, sleep=False)
+        now = time.monotonic()
+        slots = [now + offset for offset in reservation.offsets()]
+        self.last = slots[-1]
+        return slots
 
 
 # Calls open at once help only while the process waits for SES. When it is busy most of the time instead (a nearby
@@ -326,7 +325,11 @@ class _SendWorker:
         self.calls = _Calls(send_id=send.pk, sender=self.rendered.sender, concurrency=concurrency)
         self.patience = _Patience(send_id=send.pk)
         self.unwritten: list[Outcome] = []
-        self.held: list[int] = []  # the batch claimed, until given back
+        self.waiting: deque[Delivery] = deque()  # rows claimed, re-checked and not yet marked, in id order
+        self.topics: dict[int, set[int]] = {}  # for the footers of the rows claimed (see _recipient_topics)
+        self.renew_at = 0.0
+        # The next batch is claimed while this many rows are still waiting: their calls cover the claim's time.
+        self.claim_below = 2 * self.group_size
         self.accepted = 0
         self.gave_up = False
 
@@ -353,22 +356,25 @@ class _SendWorker:
         )
 
     def _loop(self) -> None:
-        while not worker_stop.stop_requested() and self._is_sending():
-            ids = self.patience.run(
-                "claiming rows",
-                delivery_claim_batch,
-                send_id=self.send_id,
-                worker_id=self.worker_id,
-                size=settings.SEND_BATCH_SIZE,
-            )
-            if not ids:
-                if not self._wait_for_retries():
+        """Claim rows before the ones in hand run out, so the calls of one batch overlap the next one's claim and
+        no slot of the shared rate passes while this worker waits on the database; stop when told to, when the
+        send stops, or when nothing is left to claim."""
+        while not worker_stop.stop_requested():
+            if len(self.waiting) < self.claim_below:
+                if not self._is_sending():
                     return
-                continue
-            self.held = ids
-            if self._batch(ids):
-                return
+                if not self._claim() and not self.waiting:
+                    self._collect(self.calls.drain())
+                    self._write_and_release()
+                    if not self._wait_for_retries():
+                        return
+                    continue
+            if self._send_group():
+                break
+        self._collect(self.calls.drain())
+        if any(_is_daily_quota(o) for o in self.unwritten):
             self._write_and_release()
+            self.patience.run("pausing the send", send_pause, send=self.send, reason=QUOTA_PAUSE_REASON)
 
     def _wait_for_retries(self) -> bool:
         """Nothing claimable now: wait for the first row in backoff, or queue a wake-up for it. True to go on."""
@@ -380,48 +386,59 @@ class _SendWorker:
             return False
         return not worker_stop.stop_wait(wait)
 
-    def _batch(self, ids: list[int]) -> bool:
-        """Send one claimed batch. True when the worker must stop (paused, cancelled, quota, shutdown); the calls it
-        started are answered and collected either way."""
-        renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
+    def _claim(self) -> bool:
+        """Claim the next batch, re-check its recipients and add the eligible rows to those waiting. False when
+        none was left to claim."""
+        ids = self.patience.run(
+            "claiming rows",
+            delivery_claim_batch,
+            send_id=self.send_id,
+            worker_id=self.worker_id,
+            size=settings.SEND_BATCH_SIZE,
+        )
+        if not ids:
+            return False
+        if not self.waiting:
+            self.renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
         rows = self.patience.run("loading claimed rows", _rows_load, ids)
         ineligible = self.patience.run("re-checking recipients", _ineligible, rows)
         self.unwritten += [Outcome(pk, DeliveryState.SKIPPED, reason=reason) for pk, reason in ineligible.items()]
-        waiting = deque(row for row in rows if row.pk not in ineligible)
-        topics = self.patience.run("reading recipients' topics", _recipient_topics, self.rendered, list(waiting))
-        stop = False
-        while waiting and not stop:
-            # A whole group's worth of calls free first: at high rates that is what keeps commits few.
-            need = min(self.group_size, len(waiting))
-            self._collect(self.calls.collect())
-            while self.calls.free() < need:
-                self._collect(self.calls.collect(wait_for_one=True))
-            if worker_stop.stop_requested() or any(_is_daily_quota(o) for o in self.unwritten):
-                stop = True
-                break
-            group = [waiting.popleft() for _ in range(min(self.calls.free(), self.group_size, len(waiting)))]
-            messages = [_Message(row, _build(self.rendered, row, topics)) for row in group]
-            slots = self.patience.run("reserving sending slots", self.slots.take, len(messages))
-            if time.monotonic() > renew_at:
-                self.patience.run(
-                    "renewing the lease", deliveries_lease_renew, send_id=self.send_id, worker_id=self.worker_id
-                )
-                renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
-            marked = self.patience.run("recording outcomes", self._record_and_mark, [row.pk for row in group])
-            if not marked and not self._is_sending():
-                stop = True  # paused or cancelled: no call starts after the commit that saw it
-                break
-            if len(marked) < len(group):  # rows taken back by the sweeper: another worker may send them
-                kept = set(marked)
-                slots = [slot for slot, m in zip(slots, messages, strict=True) if m.row.pk in kept]
-                messages = [m for m in messages if m.row.pk in kept]
-            self.calls.start(messages, slots=slots)
-        self._collect(self.calls.drain())
-        if any(_is_daily_quota(o) for o in self.unwritten):
-            self._write_and_release()
-            self.patience.run("pausing the send", send_pause, send=self.send, reason=QUOTA_PAUSE_REASON)
+        eligible = [row for row in rows if row.pk not in ineligible]
+        self.topics.update(self.patience.run("reading recipients' topics", _recipient_topics, self.rendered, eligible))
+        self.waiting.extend(eligible)
+        return True
+
+    def _send_group(self) -> bool:
+        """Start the calls of the next few waiting rows: build them, mark them in one commit with the outcomes
+        held, then take their slots and start each call at its slot. True when the worker must stop (paused,
+        cancelled, quota, shutdown)."""
+        self.slots.wait_for_lead()
+        # A whole group's worth of calls free first: at high rates that is what keeps commits few.
+        need = min(self.group_size, len(self.waiting))
+        self._collect(self.calls.collect())
+        while self.calls.free() < need:
+            self._collect(self.calls.collect(wait_for_one=True))
+        if worker_stop.stop_requested() or any(_is_daily_quota(o) for o in self.unwritten):
             return True
-        return stop
+        group = [self.waiting.popleft() for _ in range(min(self.calls.free(), self.group_size, len(self.waiting)))]
+        topics = [self.topics.pop(row.subscriber_id, None) for row in group]
+        messages = [_Message(row, _build(self.rendered, row, ids)) for row, ids in zip(group, topics, strict=True)]
+        if time.monotonic() > self.renew_at:
+            self.patience.run(
+                "renewing the lease", deliveries_lease_renew, send_id=self.send_id, worker_id=self.worker_id
+            )
+            self.renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
+        marked = self.patience.run("recording outcomes", self._record_and_mark, [row.pk for row in group])
+        if not marked and not self._is_sending():
+            return True  # paused or cancelled: no call starts after the commit that saw it
+        if len(marked) < len(group):  # rows taken back by the sweeper: another worker may send them
+            kept = set(marked)
+            messages = [m for m in messages if m.row.pk in kept]
+        # Slots are taken after the commit, so that its time is not taken out of them: a call never starts later
+        # than its slot by more than the process's own scheduling, and no slot is reserved for a row not sent.
+        slots = self.patience.run("reserving sending slots", self.slots.take, len(messages))
+        self.calls.start(messages, slots=slots)
+        return False
 
     def _record_and_mark(self, ids: list[int]) -> list[int]:
         """One commit: the outcomes held, and the next calls' rows marked as attempting. Run again whole after a
@@ -436,9 +453,10 @@ class _SendWorker:
         if self.unwritten:
             self.patience.run("recording outcomes", deliveries_record, outcomes=self.unwritten)
             self.unwritten = []
-        if self.held:
-            self.patience.run("giving back rows", delivery_release, ids=self.held, worker_id=self.worker_id)
-            self.held = []
+        if self.waiting:
+            held = [row.pk for row in self.waiting]
+            self.patience.run("giving back rows", delivery_release, ids=held, worker_id=self.worker_id)
+            self.waiting.clear()
 
     def _settle(self) -> None:
         """On every way out: write what SES said, give back what was not attempted, and if rows are left for

@@ -401,25 +401,33 @@ def test_rows_are_marked_together_only_when_their_slots_are_milliseconds_apart_a
         worker.calls.close()
 
 
-def test_slots_are_reserved_a_block_at_a_time_in_order_and_a_stale_one_is_given_up(settings):
-    from campaigns.sending.worker import _Slots
+def test_slots_are_taken_a_group_at_a_time_without_sleeping_and_the_next_group_waits_for_the_lead(settings):
+    from campaigns.sending.worker import SLOT_LEAD_SECONDS, _Slots
     from mailer.throttle import SendRateLimiter
 
-    # Given a rate of 100 a second: blocks of ten slots, 10 ms apart
+    # Given a rate of 100 a second (a slot every 10 ms)
     limiter = SendRateLimiter(account="slots-test", rate_per_second=100)
     limiter.client.delete(limiter.key)
     slots = _Slots(limiter)
-    assert slots.block == 10
 
-    # When three are taken, then (after a pause longer than a block) one more
-    first = slots.take(3)
-    time.sleep(0.25)
-    later = slots.take(1)
+    # When a group of twenty is taken
+    before = time.monotonic()
+    first = slots.take(20)
+    taken_in = time.monotonic() - before
 
-    # Then the three are consecutive slots of one reservation, and the later one is not a stale slot of it
-    assert [round(b - a, 3) for a, b in itertools.pairwise(first)] == [0.01, 0.01]
-    assert len(slots.ahead) == 9, "a fresh block, less the slot just taken"
-    assert later[0] >= time.monotonic() - 0.1
+    # Then the call returned at once with twenty consecutive moments 10 ms apart, reaching 190 ms ahead
+    assert taken_in < 0.1, "taking slots never sleeps: the calls sleep to their own slot"
+    assert [round(b - a, 3) for a, b in itertools.pairwise(first)] == [0.01] * 19
+    assert first[-1] - first[0] == pytest.approx(0.19, abs=0.002)
+
+    # And the worker waits before its next group until the last slot is no more than the lead ahead
+    slots.wait_for_lead()
+    assert first[-1] - time.monotonic() <= SLOT_LEAD_SECONDS + 0.005
+    assert time.monotonic() - before >= 0.19 - SLOT_LEAD_SECONDS - 0.01
+
+    # And the next group continues where the first ended, never overlapping it
+    second = slots.take(1)
+    assert second[0] >= first[-1] + 0.009
 
 
 def test_a_worker_keeps_its_calls_open_at_once_and_never_more(campaign, audience, outbox, settings):
