@@ -4,7 +4,7 @@ A page asks ``kept_read`` for what is kept under a key: if nothing is, or it is 
 the user asked for a recount, it starts the count (``start``, after the transaction commits) unless one of the same
 key is running, and shows what it has meanwhile. The task calls ``kept_store`` with the counting function. Used by
 the send page's audience counts (campaigns.sending.audience_counts) and by a large send's report
-(campaigns.results.kept).
+(campaigns.results.kept); ``table_estimate`` tells those pages, at no cost, whether a table is large.
 """
 
 from collections.abc import Callable
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 COUNTING_SECONDS = 300  # how long a count in progress keeps others from starting (its task may have been lost)
@@ -52,3 +52,14 @@ def kept_store(key: str, count: Callable[[], object]):
         return value
     finally:
         cache.delete(key + ":counting")
+
+
+def table_estimate(model) -> int | None:
+    """PostgreSQL's estimate of the rows in ``model``'s table, from its statistics (no scan; -1 before the table was
+    first analysed), or None on another database. What decides whether a page counts while it loads."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
+        row = cursor.fetchone()
+    return row[0] if row else None

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
-from subscribers.kept_counts import kept_read, kept_store
+from subscribers.kept_counts import kept_read, kept_store, table_estimate
+from subscribers.models import Subscription
 from subscribers.selectors import topic_subscription_counts
 
 KEY = "topic-subscription-counts"
@@ -29,23 +29,13 @@ class TopicCounts:
     inline: bool  # counted while the page loaded
 
 
-def _subscriptions_estimate() -> int | None:
-    """PostgreSQL's estimate of the subscriptions (from its statistics; no scan), or None elsewhere."""
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'subscribers_subscription'::regclass")
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
 def _count() -> list[dict]:
     return list(topic_subscription_counts().values("pk", "name", "is_active", "active_count", "pending_count"))
 
 
 def topic_counts() -> TopicCounts:
     """Subscribers per topic for the dashboard, counted now or kept (see the module's docstring)."""
-    estimate = _subscriptions_estimate()
+    estimate = table_estimate(Subscription)
     if estimate is None or estimate <= settings.TOPIC_COUNTS_INLINE_MAX:
         return TopicCounts(topics=_count(), counted_at=timezone.now(), counting=False, inline=True)
 

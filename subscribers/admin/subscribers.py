@@ -21,8 +21,8 @@ from wagtail.admin.viewsets.model import ModelViewSet, ModelViewSetGroup
 from ..csvcells import csv_address_cell, csv_cell
 from ..models import ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from ..topic_counts import topic_counts
-from .address_search import AddressSearchIndexView
 from .attributes import AttributeViewSet, SubscriberInspectView
+from .listings import PeopleIndexView
 from .policies import PrivacyPolicyVersionViewSet
 
 
@@ -42,7 +42,7 @@ class SubscriberViewSet(ModelViewSet):
     form_fields = ["first_name"]
     list_display = ["email", "first_name", "email_confirmed_at", "created_at"]
     search_fields = ["email", "first_name"]
-    index_view_class = AddressSearchIndexView
+    index_view_class = PeopleIndexView
     inspect_view_enabled = True
     inspect_view_class = SubscriberInspectView  # with the person's attribute values
     inspect_view_fields = ["email", "first_name", "user", "email_confirmed_at", "created_at"]
@@ -57,7 +57,7 @@ class SubscriptionViewSet(ModelViewSet):
     list_display = ["subscriber", "topic", "status", "lawful_basis", "confirmed_at"]
     list_filter = ["topic", "status", "lawful_basis"]
     search_fields = ["subscriber__email"]
-    index_view_class = AddressSearchIndexView
+    index_view_class = PeopleIndexView
     inspect_view_enabled = True
     copy_view_enabled = False
 
@@ -81,7 +81,7 @@ class ConsentEventViewSet(ModelViewSet):
     list_display = ["occurred_at", "subscriber", "purpose", "action", "topic", "source", "policy_version"]
     list_filter = ["purpose", "action", "source", "topic"]
     search_fields = ["subscriber__email"]
-    index_view_class = AddressSearchIndexView
+    index_view_class = PeopleIndexView
     inspect_view_enabled = True
     copy_view_enabled = False
 

@@ -106,6 +106,32 @@ def test_a_whole_address_is_found_through_the_address_index_and_anything_else_as
     assert "ada.b@post.example" in html and scans, "an address no one has is searched for as part of one"
 
 
+def test_a_large_listing_keeps_its_count_between_pages_and_counts_exactly_when_small(staff_client, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the table's size comes from PostgreSQL's statistics; elsewhere every page counts")
+    # Given three people who withdrew (three consent events), and statistics that say so
+    for subscription in SubscriptionFactory.create_batch(3):
+        subscription_withdraw(subscription=subscription, source=ConsentSource.EMAIL_LINK)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE subscribers_consentevent")
+
+    def listed(**query) -> int:
+        return staff_client.get(url("consentevent", "index"), query).context["paginator"].count
+
+    # When the table counts as large: the first page counts, the next ones reuse that count for a minute
+    settings.ADMIN_COUNT_KEPT_ABOVE = 2
+    assert listed() == 3
+    subscription_withdraw(subscription=SubscriptionFactory(), source=ConsentSource.EMAIL_LINK)
+    assert listed() == 3, "kept: one count a minute, not one a page"
+    assert listed(action="withdrawn", source="email_link") == 4, "another listing (filtered) is its own count"
+
+    # When it is small: every page counts
+    settings.ADMIN_COUNT_KEPT_ABOVE = 100_000
+    assert listed() == 4
+
+
 def test_consent_history_is_listed_and_cannot_be_added_edited_or_deleted_even_by_a_superuser(staff_client):
     subscription = SubscriptionFactory(subscriber__email="reader@mail.example")
     subscription_withdraw(subscription=subscription, source=ConsentSource.EMAIL_LINK)
