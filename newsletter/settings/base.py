@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "mailer",
     "subscribers",
     "campaigns",
+    "automations",
     "webhooks",
     "api",
     "wagtail.contrib.forms",
