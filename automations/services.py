@@ -25,6 +25,7 @@ from automations.models import (
 from automations.schedule import anniversary_days, shop_today
 from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Topic
 from subscribers.models.attributes import AttributeValue
+from subscribers.permissions import actor_require
 
 # Automations that take people in: a paused one too (its runs wait until it is resumed), never a draft.
 ENTERING_STATES = (AutomationState.ACTIVE, AutomationState.PAUSED)
@@ -234,9 +235,14 @@ def topic_confirmed_enter(*, subscriber: Subscriber, topic_slug: str) -> list[Au
     return [run for run in runs if run is not None]
 
 
-def api_event_enter(*, event: str, subscriber: Subscriber, occurrence: str = "") -> list[AutomationRun]:
-    """An event named ``event`` arrived through the API for ``subscriber``: enter every automation it starts.
-    ``occurrence`` (the API's event key) lets the same event start the automation again; without one, once."""
+TRIGGER_PERMISSION = "automations.trigger_automations"
+
+
+def api_event_enter(*, event: str, subscriber: Subscriber, occurrence: str = "", actor=None) -> list[AutomationRun]:
+    """An event named ``event`` arrived for ``subscriber`` (from the API, ``actor`` being its key's user): enter every
+    automation it starts. ``occurrence`` (the caller's key for this event) lets the same event start an automation
+    again for a new occurrence; without one, a person enters each automation once."""
+    actor_require(actor, TRIGGER_PERMISSION, action="start automations with events")
     automations = Automation.objects.filter(
         trigger=AutomationTrigger.API_EVENT, trigger_event=event, state__in=ENTERING_STATES
     )
