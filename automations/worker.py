@@ -12,8 +12,9 @@ in doubt is never sent again; a row found claimed with ``attempted_at`` set was 
 becomes ``unknown``, and is never sent again either (SES has no idempotency key; its Send or Delivery event, carrying
 the row's tag, settles it later). Otherwise the row is marked attempting in one commit with the others of its
 group, and only then is SES called, outside any transaction, at a slot of the rate limiter that campaigns use.
-Outcomes and the runs' next steps are written in one transaction at the end of the batch. So no person ever gets a
-step twice, whatever crashes; what a crash can leave in doubt is the group of calls open at that moment.
+SES's answers are written with the next group's mark (one commit), the runs' next steps at the end of the batch. So no
+person ever gets a step twice, whatever crashes; what a crash can leave in doubt is at most SEND_CONCURRENCY rows,
+the calls open at that moment and answers not yet written.
 """
 
 import dataclasses
@@ -128,6 +129,10 @@ class _Outcome:
     state: str
     reason: str = ""
     ses_message_id: str = ""
+    written: bool = False
+
+
+RECORDED = "(recorded)"  # the ses_message_id of an outcome the ledger already had when the batch began
 
 
 @dataclass
@@ -329,17 +334,19 @@ class AutomationWorker:
                 in_doubt.append(row.pk)  # its worker died during the call: never sent again
                 batch.outcomes[row.pk] = _Outcome(row.pk, DeliveryState.UNKNOWN, reason="worker lost during the call")
             elif row.state in FINAL_STATES:
-                batch.outcomes[row.pk] = _Outcome(row.pk, row.state, reason=row.reason, ses_message_id="(recorded)")
+                batch.outcomes[row.pk] = _Outcome(row.pk, row.state, reason=row.reason, ses_message_id=RECORDED)
         if in_doubt:
             AutomationDelivery.objects.filter(pk__in=in_doubt, state=DeliveryState.CLAIMED).update(
                 state=DeliveryState.UNKNOWN, reason="worker lost during the call", finished_at=timezone.now()
             )
 
-    def _mark(self, ids: list[int]) -> list[int]:
-        """Mark rows as attempting, in one commit, unless their automation was paused meanwhile: after this commit
-        a crash leaves them ``unknown``, never sent twice. Returns the ids marked."""
+    def _mark(self, ids: list[int], *, outcomes: list[_Outcome]) -> list[int]:
+        """One commit: the outcomes SES gave since the last one, and the next rows marked as attempting, unless their
+        automation was paused meanwhile. After it, a crash leaves the marked rows ``unknown``, never sent twice; and
+        at no moment are more than SEND_CONCURRENCY rows marked and not recorded. Returns the ids marked."""
         now = timezone.now()
         with transaction.atomic():
+            self._outcomes_write(outcomes, now=now)
             marked = list(
                 AutomationDelivery.objects.filter(
                     pk__in=ids,
@@ -364,11 +371,13 @@ class AutomationWorker:
             go for go in batch.goes if go.email_step is not None and go.delivery.pk not in batch.outcomes
         )
         open_calls = set()
+        unwritten: list[_Outcome] = []
         while todo or open_calls:
             while todo and len(open_calls) < self.concurrency:
                 size = min(self.group_size, self.concurrency - len(open_calls), len(todo))
                 group = [todo.popleft() for _ in range(size)]
-                marked = set(self._mark([go.delivery.pk for go in group]))
+                marked = set(self._mark([go.delivery.pk for go in group], outcomes=unwritten))
+                unwritten = []
                 messages = []
                 for go in group:
                     if go.delivery.pk not in marked:  # paused meanwhile (or taken by another worker): not now
@@ -385,6 +394,7 @@ class AutomationWorker:
                 for call in done:
                     outcome = call.result()
                     batch.outcomes[outcome.delivery_id] = outcome
+                    unwritten.append(outcome)
                     self.sent += outcome.state == DeliveryState.SENT
         for go in batch.goes:  # every email step taken (or found taken): on to what follows it
             if go.email_step is None:
@@ -418,19 +428,17 @@ class AutomationWorker:
             time.sleep(delay)
         return _send_one(message)
 
-    def _record(self, batch: _Batch) -> None:
-        """One transaction: each new outcome in the ledger, and each run's next step and when it is due. A run taken
-        back from this worker (its lease ended, or staff stopped it) is left as it now is."""
-        now = timezone.now()
-        with transaction.atomic():
-            for outcome in batch.outcomes.values():
-                if outcome.ses_message_id == "(recorded)":
-                    continue
-                if outcome.state == DeliveryState.QUEUED:
-                    AutomationDelivery.objects.filter(pk=outcome.delivery_id, state=DeliveryState.CLAIMED).update(
-                        state=DeliveryState.QUEUED, attempted_at=None, claimed_by="", reason=outcome.reason[:255]
-                    )
-                    continue
+    def _outcomes_write(self, outcomes: list[_Outcome], *, now: datetime) -> None:
+        """Write SES's answers to the ledger (inside the caller's transaction). Marked written, so that the batch's
+        final record does not write them again."""
+        for outcome in outcomes:
+            if outcome.ses_message_id == RECORDED:
+                continue
+            if outcome.state == DeliveryState.QUEUED:
+                AutomationDelivery.objects.filter(pk=outcome.delivery_id, state=DeliveryState.CLAIMED).update(
+                    state=DeliveryState.QUEUED, attempted_at=None, claimed_by="", reason=outcome.reason[:255]
+                )
+            else:
                 AutomationDelivery.objects.filter(
                     pk=outcome.delivery_id, state__in=(DeliveryState.CLAIMED, DeliveryState.UNKNOWN)
                 ).update(
@@ -439,6 +447,14 @@ class AutomationWorker:
                     ses_message_id=outcome.ses_message_id,
                     finished_at=now,
                 )
+            outcome.written = True
+
+    def _record(self, batch: _Batch) -> None:
+        """One transaction: the outcomes not written yet, and each run's next step and when it is due. A run taken
+        back from this worker (its lease ended, or staff stopped it) is left as it now is."""
+        now = timezone.now()
+        with transaction.atomic():
+            self._outcomes_write([o for o in batch.outcomes.values() if not o.written], now=now)
             for go in batch.goes:
                 fields = {"position": go.position, "claimed_by": "", "lease_expires_at": None}
                 if go.state != RunState.ACTIVE:
