@@ -265,6 +265,11 @@ class Send(models.Model):
     segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="sends")
     segment_name = models.CharField(max_length=100, blank=True)
     segment_definition = models.JSONField(null=True, blank=True, help_text="A copy of the definition, at the start.")
+    # The ledger's rows by state, kept once the send has ended and no row is open (campaigns.sending.counts): over a
+    # million rows a count takes a second, and listings show many sends. ``ledger_version`` moves with every change
+    # to the rows of an ended send (an SES event settling a row in doubt, a resend), which drops the kept counts.
+    state_counts = models.JSONField(null=True, blank=True, editable=False)
+    ledger_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -97,6 +97,14 @@ def tally_flush_task() -> int:
 
 
 @shared_task
+def send_results_count_task(*, send_id: int) -> int:
+    """Count a large send's report in the background (``campaigns.results.kept``); returns its recipients."""
+    from campaigns.results.kept import send_results_store
+
+    return send_results_store(send_id=send_id)["recipients"]
+
+
+@shared_task
 def audience_count_task(*, topic_ids: list[int], segment_definition=None) -> int:
     """Count a large audience for the send page in the background (``campaigns.sending.audience_counts``)."""
     from campaigns.sending.audience_counts import audience_count_store

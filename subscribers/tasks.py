@@ -84,3 +84,11 @@ def subscriber_import_files_purge_task() -> int:
     from .services.imports.jobs import import_files_purge
 
     return import_files_purge()
+
+
+@shared_task
+def topic_counts_task() -> int:
+    """Count the dashboard's subscribers per topic in the background (``subscribers.topic_counts``)."""
+    from .topic_counts import topic_counts_store
+
+    return len(topic_counts_store())

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.views.generic import TemplateView
 
 from campaigns.admin.base import SendPageMixin
-from campaigns.results import report
+from campaigns.results import kept, report
 from campaigns.results.charts import timeline_chart
 
 RATE_LABELS = {
@@ -27,7 +27,18 @@ class SendReportView(SendPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        results = report.send_report(send=self.send)
+        counted = kept.send_results(send=self.send, recount=self.request.GET.get("recount") == "1")
+        context.update(
+            {
+                "counted": counted,
+                "recount_url": f"{self.request.path}?recount=1",
+                "progress_url": reverse("campaigns_admin:send_progress", args=[self.send.pk]),
+                "min_group": settings.REPORT_MIN_GROUP_SIZE,
+            }
+        )
+        if counted.ledger is None:
+            return context  # the first count of a large send is running: the page says so and reloads itself
+        results = report.send_report(send=self.send, ledger=counted.ledger)
         context.update(
             {
                 "report": results,
@@ -35,12 +46,10 @@ class SendReportView(SendPageMixin, TemplateView):
                     {"name": name, "label": label, **results["rates"][name]} for name, label in RATE_LABELS.items()
                 ],
                 "clicks_shown": results["clicks_shown"],
-                "chart": timeline_chart(report.send_timeline(send=self.send)),
+                "chart": timeline_chart(counted.timeline),
                 "track_clicks": bool(self.sent_page.track_clicks),
                 "track_opens": bool(self.sent_page.track_opens),
                 "opens_shown": report.count_shown(self.send.opens),
-                "progress_url": reverse("campaigns_admin:send_progress", args=[self.send.pk]),
-                "min_group": settings.REPORT_MIN_GROUP_SIZE,
             }
         )
         return context

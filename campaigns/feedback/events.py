@@ -35,6 +35,7 @@ from django.utils.dateparse import parse_datetime
 from campaigns.errors import CampaignError
 from campaigns.models import BounceType, Delivery, DeliveryState, FeedbackEvent, SoftBounce
 from campaigns.personal_data import event_payload_without_erased
+from campaigns.sending.counts import send_counts_forget
 from subscribers.addresses import address_hmac, address_spellings
 from subscribers.outbound import outbound_event_publish
 from subscribers.services import address_bounced, address_complained
@@ -123,7 +124,7 @@ def _resolve_unknown(event: dict) -> int:
     resent_not_begun = Q(
         state__in=(DeliveryState.QUEUED, DeliveryState.CLAIMED), resent_at__isnull=False, attempted_at__isnull=True
     )
-    return (
+    settled = (
         _deliveries(event)
         .filter(Q(state=DeliveryState.UNKNOWN) | resent_not_begun)
         .update(
@@ -135,6 +136,9 @@ def _resolve_unknown(event: dict) -> int:
             lease_expires_at=None,
         )
     )
+    if settled:  # rare: the event's rows (one, normally) may belong to an ended send whose counts are kept
+        send_counts_forget(send_ids=_deliveries(event).values_list("send_id", flat=True))
+    return settled
 
 
 def _on_send(event: dict) -> None:
@@ -212,9 +216,9 @@ def _on_complaint(event: dict) -> None:
 def _on_failure(event: dict) -> None:
     kind = _event_type(event)
     reason = {"Reject": "SES rejected the message after accepting it", "RenderingFailure": "SES could not render it"}
-    _deliveries(event).filter(state__in=(DeliveryState.SENT, DeliveryState.UNKNOWN)).update(
-        state=DeliveryState.FAILED, reason=reason[kind]
-    )
+    rows = _deliveries(event).filter(state__in=(DeliveryState.SENT, DeliveryState.UNKNOWN))
+    if rows.update(state=DeliveryState.FAILED, reason=reason[kind]):
+        send_counts_forget(send_ids=_deliveries(event).values_list("send_id", flat=True))
 
 
 # Other ledgers that send through SES (automations) register a listener here when their app starts: campaigns never

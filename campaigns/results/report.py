@@ -125,8 +125,32 @@ def _unsubscribed_after() -> Exists:
     )
 
 
-def send_report(*, send: Send) -> dict:
-    """A send's results in one aggregate query over its ledger, and its links' click counts.
+def send_ledger_counts(*, send: Send) -> dict[str, int]:
+    """The report's counts from the send's ledger: one aggregate query, and one more for the recipients who
+    unsubscribed through this email. Over a million rows these take seconds: a large send's are counted in the
+    background and kept (``campaigns.results.kept``)."""
+    rows = Delivery.objects.filter(send=send)
+    counts = rows.aggregate(
+        recipients=Count("pk"),
+        sent=Count("pk", filter=Q(state=DeliveryState.SENT)),
+        failed=Count("pk", filter=Q(state=DeliveryState.FAILED)),
+        skipped=Count("pk", filter=Q(state=DeliveryState.SKIPPED)),
+        unknown=Count("pk", filter=Q(state=DeliveryState.UNKNOWN)),
+        delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
+        hard_bounced=Count("pk", filter=Q(bounce_type=BounceType.PERMANENT)),
+        soft_bounced=Count("pk", filter=Q(bounce_type__in=(BounceType.TRANSIENT, BounceType.UNDETERMINED))),
+        complained=Count("pk", filter=Q(complained_at__isnull=False)),
+        clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
+    )
+    counts["unsubscribed"] = (
+        rows.filter(state=DeliveryState.SENT, subscriber__isnull=False).filter(_unsubscribed_after()).count()
+    )
+    return counts
+
+
+def send_report(*, send: Send, ledger: dict[str, int] | None = None) -> dict:
+    """A send's results: the counts of its ledger (``send_ledger_counts``, or ``ledger`` when they were counted
+    before), and its links' click counts.
 
     "Clicked" counts recipients who followed at least one tracked link (each once, however often they clicked).
     "Unsubscribed" counts recipients who withdrew through an email's link after this message arrived and
@@ -144,22 +168,7 @@ def send_report(*, send: Send) -> dict:
     except redis.RedisError:
         logger.warning("Clicks and opens could not be read from Redis: the report may be a few seconds behind.")
     send.refresh_from_db(fields=["opens"])
-    rows = Delivery.objects.filter(send=send)
-    counts = rows.aggregate(
-        recipients=Count("pk"),
-        sent=Count("pk", filter=Q(state=DeliveryState.SENT)),
-        failed=Count("pk", filter=Q(state=DeliveryState.FAILED)),
-        skipped=Count("pk", filter=Q(state=DeliveryState.SKIPPED)),
-        unknown=Count("pk", filter=Q(state=DeliveryState.UNKNOWN)),
-        delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
-        hard_bounced=Count("pk", filter=Q(bounce_type=BounceType.PERMANENT)),
-        soft_bounced=Count("pk", filter=Q(bounce_type__in=(BounceType.TRANSIENT, BounceType.UNDETERMINED))),
-        complained=Count("pk", filter=Q(complained_at__isnull=False)),
-        clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
-    )
-    counts["unsubscribed"] = (
-        rows.filter(state=DeliveryState.SENT, subscriber__isnull=False).filter(_unsubscribed_after()).count()
-    )
+    counts = dict(ledger) if ledger is not None else send_ledger_counts(send=send)
     links = [
         {"position": link.position, "url": link.url, "clicks": link.clicks, "clicks_shown": count_shown(link.clicks)}
         for link in TrackedLink.objects.filter(send=send).order_by("position")

@@ -16,15 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
 from campaigns.sending.audience import audience_summary
+from subscribers.kept_counts import kept_read, kept_store
 from subscribers.models import Subscription
-
-COUNTING_SECONDS = 300  # how long a count in progress keeps others from starting (its task may have been lost)
-KEPT_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -53,27 +49,24 @@ def audience_count(*, topic_ids: list[int], segment_definition=None, recount: bo
     if size <= settings.AUDIENCE_COUNT_INLINE_MAX:
         summary = audience_summary(topic_ids=topic_ids, segment_definition=segment_definition)
         return AudienceCount(summary=summary, counted_at=timezone.now(), counting=False, size=size)
-    key = _key(topic_ids, segment_definition)
-    kept = cache.get(key)
-    summary, counted_at = kept if kept else (None, None)
-    stale = counted_at is None or (timezone.now() - counted_at).total_seconds() > settings.AUDIENCE_COUNT_FRESH_SECONDS
-    counting = cache.get(key + ":counting") is not None
-    if (stale or recount) and not counting and cache.add(key + ":counting", 1, COUNTING_SECONDS):
+
+    def start() -> None:
         from campaigns.tasks import audience_count_task
 
-        transaction.on_commit(
-            lambda: audience_count_task.delay(topic_ids=list(topic_ids), segment_definition=segment_definition)
-        )
-        counting = True
-    return AudienceCount(summary=summary, counted_at=counted_at, counting=counting, size=size)
+        audience_count_task.delay(topic_ids=list(topic_ids), segment_definition=segment_definition)
+
+    kept = kept_read(
+        _key(topic_ids, segment_definition),
+        fresh_seconds=settings.AUDIENCE_COUNT_FRESH_SECONDS,
+        start=start,
+        recount=recount,
+    )
+    return AudienceCount(summary=kept.value, counted_at=kept.counted_at, counting=kept.counting, size=size)
 
 
 def audience_count_store(*, topic_ids: list[int], segment_definition=None) -> dict:
     """Count the audience now and keep the answer for the send page (the background count)."""
-    key = _key(topic_ids, segment_definition)
-    try:
-        summary = audience_summary(topic_ids=topic_ids, segment_definition=segment_definition)
-        cache.set(key, (summary, timezone.now()), KEPT_SECONDS)
-        return summary
-    finally:
-        cache.delete(key + ":counting")
+    return kept_store(
+        _key(topic_ids, segment_definition),
+        lambda: audience_summary(topic_ids=topic_ids, segment_definition=segment_definition),
+    )

@@ -25,6 +25,7 @@ from campaigns.audit import campaign_action_log
 from campaigns.models import Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
 from campaigns.permissions import actor_require, may_send
 from campaigns.sending import services as sending
+from campaigns.sending.counts import send_counts_forget
 from campaigns.sending.services import SendStateError
 
 RESENT_REASON = "sent again by staff: SES never confirmed the first attempt"
@@ -123,6 +124,7 @@ def deliveries_unconfirmed_resend(*, send: Send, user, expected: int | None = No
                 f"{rows:,} recipients qualify now, not the {expected:,} you confirmed; nothing was sent again. "
                 "Check the numbers below and confirm again."
             )
+        send_counts_forget(send_ids=[locked.pk])
         if locked.state == SendState.SENT:
             locked.state, locked.finished_at = SendState.SENDING, None
             locked.save(update_fields=["state", "finished_at"])

@@ -1,30 +1,17 @@
-"""Reads for the sending admin: a send's progress and the recent sends, counted in SQL with GROUP BY."""
+"""Reads for the sending admin: a send's progress and the recent sends, their rows counted by state (counts.py)."""
 
 import math
 from datetime import timedelta
 
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryState, Send, SendAction, SendEvent, SendState
+from campaigns.sending.counts import send_state_counts
 
 RATE_WINDOW_SECONDS = 10
 FINAL_STATES = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.UNKNOWN)
 UNKNOWN_LISTED_MAX = 200
 PAUSES_READ = 50  # pauses and resumes read back to find the paused seconds of the rate's window; far more than fit
-
-
-def _counts_by_state(*, send_ids: list[int], since=None) -> dict[int, dict[str, int]]:
-    """{send id: {state: rows, "recent_<state>": rows finished since ``since``}} in one GROUP BY query."""
-    annotations = {"rows": Count("id")}
-    if since is not None:
-        annotations["recent"] = Count("id", filter=Q(finished_at__gte=since))
-    counts: dict[int, dict[str, int]] = {send_id: {} for send_id in send_ids}
-    for row in Delivery.objects.filter(send_id__in=send_ids).values("send_id", "state").annotate(**annotations):
-        counts[row["send_id"]][row["state"]] = row["rows"]
-        if since is not None:
-            counts[row["send_id"]][f"recent_{row['state']}"] = row["recent"]
-    return counts
 
 
 def _progress(send: Send, counts: dict[str, int], *, now=None, sending_seconds: float = RATE_WINDOW_SECONDS) -> dict:
@@ -86,12 +73,13 @@ def send_progress(*, send: Send) -> dict:
     ten seconds of sending, paused seconds left out) and the ETA at that rate (None when nothing moved lately or
     the send is not sending).
 
-    Counts come from one GROUP BY query over the ledger; no email address is read.
+    Counts come from one GROUP BY query over the ledger, or are those kept once the send ended (counts.py); no
+    email address is read.
     """
     send.refresh_from_db()
     now = timezone.now()
     since = now - timedelta(seconds=RATE_WINDOW_SECONDS)
-    counts = _counts_by_state(send_ids=[send.pk], since=since)[send.pk]
+    counts = send_state_counts(sends=[send], since=since)[send.pk]
     return _progress(send, counts, now=now, sending_seconds=send_sending_seconds(send=send, since=since, now=now))
 
 
@@ -111,19 +99,19 @@ def send_history(*, send: Send, limit: int = 100) -> list[SendEvent]:
 
 def sends_recent(*, limit: int = 50, page_id: int | None = None) -> list[tuple[Send, dict]]:
     """The newest sends (of one campaign when ``page_id`` is given) with their progress; one GROUP BY query
-    counts the rows of all of them."""
+    counts the rows of all of them that have not ended (ended ones keep theirs)."""
     sends = Send.objects.select_related("page", "created_by").order_by("-created_at", "-pk")
     if page_id is not None:
         sends = sends.filter(page_id=page_id)
     sends = list(sends[:limit])
-    counts = _counts_by_state(send_ids=[s.pk for s in sends])
+    counts = send_state_counts(sends=sends)
     return [(send, _progress(send, counts[send.pk])) for send in sends]
 
 
 def sends_progress(*, sends: list[Send]) -> dict[int, dict]:
     """{send id: progress} for a page of sends, counted in one GROUP BY query: the numbers ``send_progress`` gives,
     without the rate and the time left (which need each send's recent history)."""
-    counts = _counts_by_state(send_ids=[s.pk for s in sends])
+    counts = send_state_counts(sends=sends)
     return {send.pk: _progress(send, counts[send.pk]) for send in sends}
 
 

@@ -400,6 +400,16 @@ SNS_HTTP_FETCH = env.str("SNS_HTTP_FETCH", default="")
 # Soft bounces of one address within the window that suppress it like a hard bounce.
 # Reports show any count below this as "<N", so that no small group can be singled out.
 REPORT_MIN_GROUP_SIZE = env.int("REPORT_MIN_GROUP_SIZE", default=5)
+# A send's report over more recipients than this is counted in the background, shown with its age, and counted again
+# when older than REPORT_FRESH_SECONDS (docs/campaigns.md).
+REPORT_INLINE_MAX = env.int("REPORT_INLINE_MAX", default=50_000)
+# The dashboard counts subscribers per topic while it loads up to this many subscriptions; above, it shows kept counts
+# with their age (docs/subscriptions.md).
+TOPIC_COUNTS_INLINE_MAX = env.int("TOPIC_COUNTS_INLINE_MAX", default=50_000)
+# The admin's listings of subscribers, subscriptions and consent events keep their count between pages for a minute
+# over a table of more rows than this, instead of counting it for every page (docs/subscriptions.md).
+ADMIN_COUNT_KEPT_ABOVE = env.int("ADMIN_COUNT_KEPT_ABOVE", default=100_000)
+REPORT_FRESH_SECONDS = env.int("REPORT_FRESH_SECONDS", default=60)
 SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
 SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
 # The reputation guard pauses running sends above these rates (SES reviews accounts at 5% and 0.1%).

@@ -20,8 +20,9 @@ from wagtail.admin.viewsets.model import ModelViewSet, ModelViewSetGroup
 
 from ..csvcells import csv_address_cell, csv_cell
 from ..models import ConsentEvent, Subscriber, Subscription, Suppression, Topic
-from ..selectors import topic_subscription_counts
+from ..topic_counts import topic_counts
 from .attributes import AttributeViewSet, SubscriberInspectView
+from .listings import PeopleIndexView
 from .policies import PrivacyPolicyVersionViewSet
 
 
@@ -41,6 +42,7 @@ class SubscriberViewSet(ModelViewSet):
     form_fields = ["first_name"]
     list_display = ["email", "first_name", "email_confirmed_at", "created_at"]
     search_fields = ["email", "first_name"]
+    index_view_class = PeopleIndexView
     inspect_view_enabled = True
     inspect_view_class = SubscriberInspectView  # with the person's attribute values
     inspect_view_fields = ["email", "first_name", "user", "email_confirmed_at", "created_at"]
@@ -55,6 +57,7 @@ class SubscriptionViewSet(ModelViewSet):
     list_display = ["subscriber", "topic", "status", "lawful_basis", "confirmed_at"]
     list_filter = ["topic", "status", "lawful_basis"]
     search_fields = ["subscriber__email"]
+    index_view_class = PeopleIndexView
     inspect_view_enabled = True
     copy_view_enabled = False
 
@@ -63,7 +66,10 @@ class SubscriptionViewSet(ModelViewSet):
         # each row's subscriber and topic fetched for the page in one query each, not one per row (a join would
         # make PostgreSQL join every subscription before it takes the page).
         return super().get_index_view_kwargs(
-            queryset=Subscription.objects.prefetch_related("subscriber", "topic"), default_ordering="-id", **kwargs
+            queryset=Subscription.objects.prefetch_related("subscriber", "topic"),
+            default_ordering="-id",
+            address_field="subscriber__email",
+            **kwargs,
         )
 
 
@@ -75,13 +81,16 @@ class ConsentEventViewSet(ModelViewSet):
     list_display = ["occurred_at", "subscriber", "purpose", "action", "topic", "source", "policy_version"]
     list_filter = ["purpose", "action", "source", "topic"]
     search_fields = ["subscriber__email"]
+    index_view_class = PeopleIndexView
     inspect_view_enabled = True
     copy_view_enabled = False
 
     def get_index_view_kwargs(self, **kwargs):
         # As the subscriptions' listing: each row's subscriber, topic and policy version fetched for the page.
         return super().get_index_view_kwargs(
-            queryset=ConsentEvent.objects.prefetch_related("subscriber", "topic", "policy_version"), **kwargs
+            queryset=ConsentEvent.objects.prefetch_related("subscriber", "topic", "policy_version"),
+            address_field="subscriber__email",
+            **kwargs,
         )
 
 
@@ -118,7 +127,8 @@ class TopicCountsPanel(Component):
     template_name = "admin_panels/topic_counts.html"
 
     def get_context_data(self, parent_context=None):
-        return {"topics": topic_subscription_counts()}
+        counts = topic_counts()
+        return {"topics": counts.topics, "counts": counts}
 
 
 def user_may_view(user) -> bool:

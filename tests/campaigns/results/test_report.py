@@ -256,3 +256,69 @@ def test_sums_whose_hidden_parts_are_none_or_several_still_show(finished, settin
     assert report["shown"]["bounced"] == "4" and report["withheld"] == {}
     assert report["shown"]["failed"] == report["shown"]["skipped"] == report["shown"]["unknown"] == "0"
     assert report["clicks_shown"] == "13" and report["clicks_why"] == ""
+
+
+def report_url(send) -> str:
+    return reverse("campaigns_admin:send_report", args=[send.pk])
+
+
+def test_a_large_sends_report_is_counted_in_the_background_and_shown_with_its_age(
+    finished, admin_client, settings, django_capture_on_commit_callbacks
+):
+    # Given a send of more recipients than the report counts while its page loads
+    send, _ = finished
+    settings.REPORT_INLINE_MAX = 3
+
+    # When the report is opened: nothing counted yet, one count is started, and the page says it will update itself
+    with django_capture_on_commit_callbacks() as started:
+        html = admin_client.get(report_url(send)).content.decode()
+    assert "Counting the results of 8 recipients" in html and "data-reload-seconds" in html
+    assert 'data-report="recipients"' not in html
+    assert len(started) == 1
+    with django_capture_on_commit_callbacks() as again:
+        admin_client.get(report_url(send))
+    assert not again, "one count of a report at a time"
+
+    # And when the count has run (the task, on the default queue; here in this process)
+    started[0]()
+    html = admin_client.get(report_url(send)).content.decode()
+
+    # Then the report shows its totals and chart, how fresh they are, and a way to count again
+    assert re.search(r'data-report="recipients">\s*8<', html)
+    assert "<svg" in html and "send-chart__bar--accepted" in html
+    assert "Counted 0 seconds ago" in html and "data-report-recount" in html
+
+
+def test_an_old_report_is_shown_while_a_new_count_runs_and_a_recount_can_be_asked_for(
+    finished, admin_client, settings, django_capture_on_commit_callbacks
+):
+    send, _ = finished
+    settings.REPORT_INLINE_MAX = 3
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.get(report_url(send))  # counted (the test settings run tasks at once)
+    row = Delivery.objects.filter(send=send).order_by("pk").first()
+    Delivery.objects.filter(pk=row.pk).update(complained_at=timezone.now())
+
+    # Fresh: the kept report is shown as it was, and nothing is counted again
+    with django_capture_on_commit_callbacks() as none:
+        html = admin_client.get(report_url(send)).content.decode()
+    assert not none and re.search(r'data-report="complained">\s*0<', html)
+
+    # Asked for again: counted again, and the complaint shows (as "<5": one person)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.get(report_url(send) + "?recount=1")
+    html = admin_client.get(report_url(send)).content.decode()
+    assert re.search(r'data-report="complained"[^>]*>\s*&lt;5<', html)
+
+    # Older than the freshness allowed: shown, said to be counted again, and a count started
+    settings.REPORT_FRESH_SECONDS = 0
+    with django_capture_on_commit_callbacks() as recount:
+        html = admin_client.get(report_url(send)).content.decode()
+    assert "counting again now" in html and len(recount) == 1
+
+
+def test_a_small_sends_report_is_counted_while_the_page_loads_and_says_nothing_of_age(finished, admin_client):
+    send, _ = finished
+    html = admin_client.get(report_url(send)).content.decode()
+    assert re.search(r'data-report="recipients">\s*8<', html)
+    assert "data-report-counted-at" not in html and "Counting the results" not in html

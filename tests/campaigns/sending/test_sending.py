@@ -427,7 +427,7 @@ def test_slots_are_taken_a_group_at_a_time_without_sleeping_and_the_next_group_w
 
     # And the next group continues where the first ended, never overlapping it
     second = slots.take(1)
-    assert second[0] >= first[-1] + 0.009
+    assert second[0] - first[-1] > 0.005, "at least half a slot after the last one (the clocks are read a moment apart)"
 
 
 def test_a_worker_keeps_its_calls_open_at_once_and_never_more(campaign, audience, outbox, settings):
