@@ -70,7 +70,7 @@ class CampaignIndexPage(Page):
 
 
 class CampaignPageForm(WagtailAdminPageForm):
-    """Offers only the verified sender identities, and the brand's default for a new campaign."""
+    """Offers only the verified sender identities, and the brand's default for a new email (campaign or other)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,8 +83,12 @@ class CampaignPageForm(WagtailAdminPageForm):
             self.initial["topics"] = list(Topic.objects.filter(is_default=True).values_list("pk", flat=True))
 
 
-class CampaignPage(Page):
-    """One campaign: what it says, who it is from, which topics it goes to."""
+class EmailPage(Page):
+    """What every email authored in Wagtail has: the envelope, the body of campaign blocks, tracking, checks, preview.
+
+    Abstract: a campaign (sent once to an audience) and an automation's email (sent to each person whose run reaches
+    it) are both one of these, rendered, checked and previewed by the same code.
+    """
 
     subject = models.CharField(max_length=250, help_text="Up to 150 characters. Merge fields allowed.")
     preheader = models.CharField(
@@ -92,17 +96,6 @@ class CampaignPage(Page):
     )
     sender = models.CharField(max_length=254, help_text="A verified sender identity.")
     reply_to = models.EmailField(blank=True)
-    topics = ParentalManyToManyField("subscribers.Topic", related_name="campaigns", blank=False)
-    # Narrows the audience to the people the segment selects (docs/segments.md); consent and suppression still
-    # apply after it. PROTECT: a segment a campaign relies on cannot vanish under it.
-    segment = models.ForeignKey(
-        Segment,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="campaigns",
-        help_text="Optional: only the people on these topics whom the segment selects. Empty: everyone on the topics.",
-    )
     body = StreamField(CampaignBodyBlock(), use_json_field=True)
     plain_text_override = models.TextField(
         blank=True,
@@ -125,22 +118,12 @@ class CampaignPage(Page):
     )
 
     base_form_class = CampaignPageForm
-    parent_page_types = ["campaigns.CampaignIndexPage"]
     subpage_types: list[str] = []
 
+    envelope_panels = [FieldPanel("subject"), FieldPanel("preheader"), FieldPanel("sender"), FieldPanel("reply_to")]
     content_panels = [
         *Page.content_panels,
-        MultiFieldPanel(
-            [
-                FieldPanel("subject"),
-                FieldPanel("preheader"),
-                FieldPanel("sender"),
-                FieldPanel("reply_to"),
-                FieldPanel("topics", widget=forms.CheckboxSelectMultiple),
-                FieldPanel("segment"),
-            ],
-            heading="Envelope",
-        ),
+        MultiFieldPanel(envelope_panels, heading="Envelope"),
         FieldPanel("body"),
         FieldPanel("plain_text_override"),
         MultiFieldPanel([FieldPanel("track_clicks"), FieldPanel("track_opens")], heading="Tracking"),
@@ -151,7 +134,7 @@ class CampaignPage(Page):
     default_preview_mode = "email"
 
     class Meta:
-        verbose_name = "campaign"
+        abstract = True
 
     def clean(self):
         super().clean()
@@ -176,14 +159,59 @@ class CampaignPage(Page):
         """Every text value in the body, for merge-field validation."""
         return "\n".join(_texts(list(self.body.raw_data)))
 
+    def email_topics(self) -> tuple[tuple[int, str], ...]:
+        """The topics this email goes out under, as (id, name) in their listed order: its footer names them.
+
+        Overridden by each kind of email page; none here (the footer then says "our emails")."""
+        return ()
+
     def serve(self, request, *args, **kwargs):
-        # Campaigns are read in inboxes (and at /email/<token>/), never as public pages.
+        # Emails are read in inboxes (and at /email/<token>/), never as public pages.
         raise Http404
 
     def serve_preview(self, request, mode_name):
         from campaigns.authoring.preview import campaign_preview_response
 
         return campaign_preview_response(request, page=self, mode=mode_name)
+
+
+class CampaignPage(EmailPage):
+    """One campaign: what it says, who it is from, which topics it goes to."""
+
+    topics = ParentalManyToManyField("subscribers.Topic", related_name="campaigns", blank=False)
+    # Narrows the audience to the people the segment selects (docs/segments.md); consent and suppression still
+    # apply after it. PROTECT: a segment a campaign relies on cannot vanish under it.
+    segment = models.ForeignKey(
+        Segment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        help_text="Optional: only the people on these topics whom the segment selects. Empty: everyone on the topics.",
+    )
+
+    parent_page_types = ["campaigns.CampaignIndexPage"]
+
+    content_panels = [
+        *Page.content_panels,
+        MultiFieldPanel(
+            [
+                *EmailPage.envelope_panels,
+                FieldPanel("topics", widget=forms.CheckboxSelectMultiple),
+                FieldPanel("segment"),
+            ],
+            heading="Envelope",
+        ),
+        FieldPanel("body"),
+        FieldPanel("plain_text_override"),
+        MultiFieldPanel([FieldPanel("track_clicks"), FieldPanel("track_opens")], heading="Tracking"),
+    ]
+
+    class Meta:
+        verbose_name = "campaign"
+
+    def email_topics(self) -> tuple[tuple[int, str], ...]:
+        return tuple((topic.pk, topic.name) for topic in self.topics.all())
 
 
 def _texts(value):

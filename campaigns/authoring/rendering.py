@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from campaigns.authoring.inline import css_inline
 from campaigns.authoring.merge import MergeTemplate
 from campaigns.authoring.plaintext import campaign_text_body
-from campaigns.models import BrandSettings, CampaignPage
+from campaigns.models import BrandSettings, EmailPage
 
 TEXT_FOOTER = """
 --
@@ -47,8 +47,8 @@ class RenderedCampaign:
         return len(self.html_source.encode("utf-8"))
 
 
-def campaign_render(*, page: CampaignPage) -> RenderedCampaign:
-    """Render ``page`` once: Django templates, then premailer, then split around the merge tags."""
+def campaign_render(*, page: EmailPage) -> RenderedCampaign:
+    """Render ``page`` (a campaign or any email page) once: templates, then premailer, then split at the merge tags."""
     brand = BrandSettings.load()
     html = css_inline(render_to_string("emails/campaign.html", {"page": page, "brand": brand}))
     text_body = page.plain_text_override.strip() or campaign_text_body(page)
@@ -70,9 +70,9 @@ def campaign_render(*, page: CampaignPage) -> RenderedCampaign:
     )
 
 
-def campaign_topics(*, page: CampaignPage) -> tuple[tuple[int, str], ...]:
+def campaign_topics(*, page: EmailPage) -> tuple[tuple[int, str], ...]:
     """The topics ``page`` goes to, as (id, name) in their listed order: a revision's page gives its own."""
-    return tuple((topic.pk, topic.name) for topic in page.topics.all())
+    return page.email_topics()
 
 
 def rendered_from_sources(
