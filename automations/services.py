@@ -1,5 +1,6 @@
 """Every state change of automations that staff, the API or a trigger makes: create, edit, activate, pause, resume,
-and people entering. Each staff action takes its actor and writes the audit log in the transaction of its change.
+and people entering. Each staff action takes its actor, checks its permission (``MANAGE_PERMISSION``; None is the
+platform itself) and writes the audit log in the transaction of its change.
 
 The worker's own changes (claiming runs, taking their steps, the ledger) are in ``worker.py``.
 """
@@ -34,11 +35,15 @@ ENTER_CHUNK = 50_000
 
 AUTOMATION_FIELDS = ("name", "topic", "trigger", "trigger_attribute", "trigger_offset_days", "trigger_hour",
                      "trigger_event")
+# Checked by every staff action here, whoever calls it (the admin, the API, a script), as campaigns' actions are.
+MANAGE_PERMISSION = "automations.manage_automations"
+TRIGGER_PERMISSION = "automations.trigger_automations"
 STEP_FIELDS = ("kind", "wait_seconds", "wait_weekday", "wait_hour", "email", "segment")
 
 
 def automation_create(*, name: str, topic: Topic, trigger: str, user=None, **trigger_fields) -> Automation:
     """A new automation, in draft: it takes no one in until it is activated."""
+    actor_require(user, MANAGE_PERMISSION, action="create automations")
     automation = Automation(name=name, topic=topic, trigger=trigger, created_by=user, **trigger_fields)
     automation.full_clean()
     with transaction.atomic():
@@ -49,6 +54,7 @@ def automation_create(*, name: str, topic: Topic, trigger: str, user=None, **tri
 
 def automation_update(*, automation: Automation, user=None, **fields) -> Automation:
     """Change the name, topic or trigger (only these: ``AUTOMATION_FIELDS``)."""
+    actor_require(user, MANAGE_PERMISSION, action="change automations")
     unknown = set(fields) - set(AUTOMATION_FIELDS)
     if unknown:
         raise ValueError(f"Not a field of an automation that may be changed: {', '.join(sorted(unknown))}.")
@@ -75,6 +81,7 @@ def _steps_check(automation: Automation) -> None:
 
 def automation_activate(*, automation: Automation, user=None) -> Automation:
     """Draft -> active: from now on its trigger takes people in. Every step must be complete and every email live."""
+    actor_require(user, MANAGE_PERMISSION, action="activate automations")
     with transaction.atomic():
         automation = Automation.objects.select_for_update().get(pk=automation.pk)
         if automation.state != AutomationState.DRAFT:
@@ -88,6 +95,7 @@ def automation_activate(*, automation: Automation, user=None) -> Automation:
 
 def automation_pause(*, automation: Automation, user=None) -> Automation:
     """Active -> paused: no step is taken while paused (runs that fall due wait); triggers still take people in."""
+    actor_require(user, MANAGE_PERMISSION, action="pause automations")
     with transaction.atomic():
         automation = Automation.objects.select_for_update().get(pk=automation.pk)
         if automation.state != AutomationState.ACTIVE:
@@ -101,6 +109,7 @@ def automation_pause(*, automation: Automation, user=None) -> Automation:
 
 def automation_resume(*, automation: Automation, user=None) -> Automation:
     """Paused -> active: the runs that fell due meanwhile are taken at once, in the order they fell due."""
+    actor_require(user, MANAGE_PERMISSION, action="resume automations")
     with transaction.atomic():
         automation = Automation.objects.select_for_update().get(pk=automation.pk)
         if automation.state != AutomationState.PAUSED:
@@ -129,6 +138,7 @@ def _reached(step: AutomationStep) -> int:
 def step_add(*, automation: Automation, kind: str, user=None, **fields) -> AutomationStep:
     """A new last step. Allowed while people are in the automation: nobody has reached a step that did not exist
     (runs that had finished stay finished)."""
+    actor_require(user, MANAGE_PERMISSION, action="add steps to automations")
     with transaction.atomic():
         automation = Automation.objects.select_for_update().get(pk=automation.pk)
         last = automation.steps.order_by("-position").values_list("position", flat=True).first() or 0
@@ -143,6 +153,7 @@ def step_add(*, automation: Automation, kind: str, user=None, **fields) -> Autom
 
 def step_update(*, step: AutomationStep, user=None, **fields) -> AutomationStep:
     """Change a step that no one has reached yet. Refused, changing nothing, when a run is at it or past it."""
+    actor_require(user, MANAGE_PERMISSION, action="change the steps of automations")
     unknown = set(fields) - set(STEP_FIELDS)
     if unknown:
         raise ValueError(f"Not a field of a step: {', '.join(sorted(unknown))}.")
@@ -172,6 +183,7 @@ def step_update(*, step: AutomationStep, user=None, **fields) -> AutomationStep:
 
 def step_delete(*, step: AutomationStep, user=None) -> None:
     """Remove a step no one has reached; the steps after it move up one."""
+    actor_require(user, MANAGE_PERMISSION, action="remove the steps of automations")
     with transaction.atomic():
         automation = Automation.objects.select_for_update().get(pk=step.automation_id)
         reached = _reached(step)
@@ -256,9 +268,6 @@ def topic_confirmed_enter(*, subscriber: Subscriber, topic_slug: str) -> list[Au
     return [run for run in runs if run is not None]
 
 
-TRIGGER_PERMISSION = "automations.trigger_automations"
-
-
 def api_event_enter(*, event: str, subscriber: Subscriber, occurrence: str = "", actor=None) -> list[AutomationRun]:
     """An event named ``event`` arrived for ``subscriber`` (from the API, ``actor`` being its key's user): enter every
     automation it starts. ``occurrence`` (the caller's key for this event) lets the same event start an automation
@@ -308,6 +317,7 @@ def date_triggers_enter(*, now: datetime | None = None) -> dict[str, int]:
 
 def run_stop(*, run: AutomationRun, user=None) -> AutomationRun:
     """Take one person out of an automation (staff): their run leaves, reason "stopped", and takes no more steps."""
+    actor_require(user, MANAGE_PERMISSION, action="take people out of automations")
     with transaction.atomic():
         updated = AutomationRun.objects.filter(pk=run.pk, state=RunState.ACTIVE).update(
             state=RunState.LEFT, left_reason=LeftReason.STOPPED, finished_at=timezone.now(), claimed_by=""

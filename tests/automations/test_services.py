@@ -213,3 +213,31 @@ def test_beats_query_uses_the_partial_index_of_active_runs(active_series):
             cursor.execute("RESET enable_seqscan")
 
     assert "automation_run_due" in plan, plan
+
+
+def test_every_staff_action_checks_its_permission_whoever_calls_it(active_series, welcome_emails):
+    from django.contrib.auth.models import Permission
+
+    from subscribers.errors import ActionForbidden
+
+    # Given a member of staff without the permission to manage automations, and one with it
+    without = UserFactory(is_staff=True)
+    allowed = UserFactory(is_staff=True)
+    allowed.user_permissions.add(Permission.objects.get(codename="manage_automations"))
+    step = active_series.steps.order_by("position").last()
+
+    # When the one without it pauses the automation, changes a step or creates an automation
+    for action in (
+        lambda: automation_pause(automation=active_series, user=without),
+        lambda: step_update(step=step, wait_seconds=60, user=without),
+        lambda: automation_create(name="Birthdays", topic=active_series.topic, trigger="api_event",
+                                  trigger_event="birthday", user=without),
+    ):  # fmt: skip
+        with pytest.raises(ActionForbidden, match="automations.manage_automations"):
+            action()
+
+    # Then nothing changed; and the one with it may
+    active_series.refresh_from_db()
+    assert active_series.state == AutomationState.ACTIVE
+    assert not Automation.objects.filter(name="Birthdays").exists()
+    assert automation_pause(automation=active_series, user=allowed).state == AutomationState.PAUSED
