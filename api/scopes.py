@@ -21,6 +21,7 @@ class Scope(models.TextChoices):
     CAMPAIGNS_SEND = "campaigns:send", "Send, schedule, pause, resume and cancel sends"
     PRIVACY_WRITE = "privacy:write", "Erase people and send them a copy of their data"
     WEBHOOKS_MANAGE = "webhooks:manage", "Manage webhook endpoints"
+    AUTOMATIONS_TRIGGER = "automations:trigger", "Start automations with events"
 
 
 SCOPE_NAMES = tuple(Scope.values)
@@ -47,6 +48,8 @@ SCOPE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Scope.PRIVACY_WRITE: ("subscribers.add_rightsrequest", "subscribers.change_rightsrequest"),
     # Every webhooks service and selector checks ``manage_webhooks``.
     Scope.WEBHOOKS_MANAGE: ("webhooks.manage_webhooks",),
+    # ``api_event_enter`` checks ``trigger_automations``.
+    Scope.AUTOMATIONS_TRIGGER: ("automations.trigger_automations",),
 }
 
 # The groups each scope puts its key's user in. "API campaign senders" (migration api 0002) holds what ``may_send``

@@ -8,7 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from .docs_views import DocsView, SchemaView
 from .errors import not_found
-from .views import campaigns, webhooks
+from .views import automations, campaigns, webhooks
 from .views.subscribers import AttributeViewSet, SubscriberViewSet, TopicViewSet
 
 app_name = "api"
@@ -57,6 +57,12 @@ urlpatterns += [
         webhooks.DeliveryResendView.as_view(),
         name="webhook_delivery_resend",
     ),
+]
+
+
+# Events that start automations (automations:trigger).
+urlpatterns += [
+    path("automations/events/", automations.AutomationEventView.as_view(), name="automation_event"),
 ]
 
 

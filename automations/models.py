@@ -107,7 +107,10 @@ class Automation(models.Model):
 
     class Meta:
         ordering = ["name"]
-        permissions = [("manage_automations", "Can create, change, activate, pause and resume automations")]
+        permissions = [
+            ("manage_automations", "Can create, change, activate, pause and resume automations"),
+            ("trigger_automations", "Can start automations with events (the API's automations:trigger)"),
+        ]
         indexes = [models.Index(fields=["trigger", "state"], name="automation_trigger_state")]
 
     def __str__(self):

@@ -11,14 +11,14 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpRespo
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
-from wagtail.models import Revision
+from wagtail.models import Page, Revision
 
 from campaigns.authoring.personalise import merge_values, view_in_browser_read
 from campaigns.authoring.preview import EMAIL_PAGE_POLICY
 from campaigns.authoring.rendering import campaign_render
 from campaigns.feedback.events import FeedbackError, feedback_receive
 from campaigns.feedback.sns import SnsFetchFailed, SnsVerificationError, sns_message_verify, sns_subscription_confirm
-from campaigns.models import CampaignPage
+from campaigns.models import EmailPage
 from campaigns.results.clicks import ClickError, click_follow
 from campaigns.results.opens import PIXEL, OpenTokenInvalid, open_count
 from subscribers.models import Subscription
@@ -33,12 +33,15 @@ def view_in_browser(request, token: str):
     """The campaign as its recipient received it. The token is signed; it names no address."""
     try:
         page_id, revision_id, recipient = view_in_browser_read(token)
-        page = CampaignPage.objects.get(pk=page_id)
+        # Any email page: a campaign, or an automation's email (the token names which, signed).
+        page = Page.objects.get(pk=page_id).specific
+        if not isinstance(page, EmailPage):
+            raise Page.DoesNotExist
         # The revision that was sent, never a later draft; without one, the published page.
         if revision_id:
             page = page.revisions.get(pk=revision_id).as_object()
         elif not page.live:
-            raise CampaignPage.DoesNotExist
+            raise Page.DoesNotExist
         subscription = (
             None
             if recipient == "sample"
@@ -47,7 +50,7 @@ def view_in_browser(request, token: str):
     except (
         signing.BadSignature,
         ValueError,
-        CampaignPage.DoesNotExist,
+        Page.DoesNotExist,
         Revision.DoesNotExist,
         Subscription.DoesNotExist,
     ) as err:

@@ -22,6 +22,7 @@ Subscription, Open, Click. One event may name several recipients; each is handle
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -216,6 +217,18 @@ def _on_failure(event: dict) -> None:
     )
 
 
+# Other ledgers that send through SES (automations) register a listener here when their app starts: campaigns never
+# import them. Each is called with every event, inside the transaction that applies it, after campaigns' own handler
+# (so the address is already suppressed for a bounce or complaint), and settles its own rows by its own tag.
+FeedbackListener = Callable[..., None]
+_listeners: dict[str, FeedbackListener] = {}
+
+
+def feedback_listener_register(name: str, listener: FeedbackListener) -> None:
+    """Register (or replace) ``listener(*, event_type: str, event: dict)``, called for every SES event applied."""
+    _listeners[name] = listener
+
+
 HANDLERS = {
     "Send": _on_send,
     "Delivery": _on_delivery,
@@ -238,6 +251,8 @@ def feedback_process(*, event_id: int) -> bool:
         handler = HANDLERS.get(stored.event_type)
         if handler:
             handler(stored.payload)
+        for listener in list(_listeners.values()):
+            listener(event_type=stored.event_type, event=stored.payload)
         stored.payload = event_payload_without_erased(stored.payload)
         stored.processed_at = timezone.now()
         stored.save(update_fields=["processed_at", "payload"])

@@ -158,7 +158,7 @@ def _send_one(*, send_id: int, sender: str, message: _Message) -> Outcome:
 SLOT_LEAD_SECONDS = 0.02
 
 
-class _Slots:
+class SendSlots:
     """The moments this worker may start its next calls, taken from the shared rate limiter a group at a time (one
     Redis call), after the group's rows are marked. Each slot goes to a call at once: none is held unused."""
 
@@ -319,7 +319,7 @@ class _SendWorker:
         )
         ses_send_email_client()  # made here, once: creating boto3 clients from several threads at once is not safe
         limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
-        self.slots = _Slots(limiter)
+        self.slots = SendSlots(limiter)
         concurrency = max(1, settings.SEND_CONCURRENCY)
         self.group_size = max(1, min(concurrency, int(limiter.rate_per_second * GROUP_SECONDS)))
         self.calls = _Calls(send_id=send.pk, sender=self.rendered.sender, concurrency=concurrency)

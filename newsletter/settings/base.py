@@ -6,6 +6,7 @@ differs. Production leaves secrets without defaults, so a missing one stops the 
 
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
@@ -137,12 +138,16 @@ CELERY_BROKER_URL, CACHES = redis_settings(REDIS_URL or "redis://127.0.0.1:6379/
 # other beat tasks, imports, exports, retention, purges, and the rest of a large send's audience, which must not wait
 # for a sends process to come free) goes to "default". Outgoing webhooks have their own: a receiver that is slow or
 # down holds up only its own deliveries.
-TASK_QUEUE_NAMES = ("sends", "transactional", "feedback", "webhooks", "default")
-# Declared, so that a worker started without -Q consumes all five (development, tests, the smallest setups).
+TASK_QUEUE_NAMES = ("sends", "automations", "transactional", "feedback", "webhooks", "default")
+# Declared, so that a worker started without -Q consumes all six (development, tests, the smallest setups).
 CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUE_NAMES)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "campaigns.tasks.send_work_task": {"queue": "sends"},
+    # Automations have their own queue: a long campaign send never holds up a welcome email, nor the reverse.
+    "automations.tasks.automations_work_task": {"queue": "automations"},
+    "automations.tasks.automations_tick_task": {"queue": "automations"},
+    "automations.tasks.automations_date_triggers_task": {"queue": "automations"},
     "campaigns.tasks.feedback_process_task": {"queue": "feedback"},
     "campaigns.tasks.reputation_guard_task": {"queue": "feedback"},
     "subscribers.tasks.transactional_email_send_task": {"queue": "transactional"},
@@ -188,6 +193,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "api-idempotency-purge": {"task": "api.tasks.idempotency_records_purge_task", "schedule": 3600.0},
     # Clicks and opens are counted in Redis and written to the database in batches (docs/campaigns.md).
     "tally-flush": {"task": "campaigns.tasks.tally_flush_task", "schedule": TALLY_FLUSH_SECONDS},
+    # Automations (docs/automations.md): one indexed query for due runs, waking a worker only when one is due; and
+    # the date triggers, whose hour is checked in the shop's time zone.
+    "automations-tick": {"task": "automations.tasks.automations_tick_task", "schedule": 15.0},
+    "automations-date-triggers": {"task": "automations.tasks.automations_date_triggers_task", "schedule": 300.0},
 }
 # --- Outgoing webhooks (docs/webhooks.md) ----------------------------------------------------------------
 # Seconds to wait after each failed attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts in all).
@@ -342,6 +351,20 @@ CAMPAIGN_SENDERS = env.list("CAMPAIGN_SENDERS", default=[])
 # (GetAccount) unless SES_MAX_SEND_RATE overrides it.
 SES_MAX_SEND_RATE = env.float("SES_MAX_SEND_RATE", default=None)
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
+# --- Automations (docs/automations.md) ---------------------------------------------------------------------
+# The shop's time zone: a date trigger's day and hour, and a wait "until Monday at 9", are in it.
+SHOP_TIME_ZONE = env.str("SHOP_TIME_ZONE", default="Europe/London")
+try:
+    ZoneInfo(SHOP_TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError) as err:
+    raise ImproperlyConfigured(f"SHOP_TIME_ZONE is not a time zone name (Europe/London): {SHOP_TIME_ZONE!r}.") from err
+# Runs a worker claims at once; how long it holds them (a dead worker's runs fall due again after this).
+AUTOMATION_BATCH_SIZE = env.int("AUTOMATION_BATCH_SIZE", default=200)
+AUTOMATION_LEASE_SECONDS = env.int("AUTOMATION_LEASE_SECONDS", default=120)
+# After SES refused an email for now (throttling, 5xx), the step is taken again this much later.
+AUTOMATION_RETRY_SECONDS = env.int("AUTOMATION_RETRY_SECONDS", default=30)
+# One wake-up works at most this long, then gives the process back (beat wakes a worker again if runs are due).
+AUTOMATION_WORK_SECONDS = env.float("AUTOMATION_WORK_SECONDS", default=300.0)
 SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=120)
 SEND_WORKERS_PER_SEND = env.int("SEND_WORKERS_PER_SEND", default=2)
 # SES calls one worker process has open at once. It is also the most rows one commit marks as attempting, so a

@@ -38,7 +38,10 @@ def test_an_unknown_scope_is_refused_naming_it_and_the_valid_ones_and_nothing_is
 
     message = str(refused.value)
     assert "subscribers:delete" in message
-    valid = "subscribers:read, subscribers:write, campaigns:read, campaigns:send, privacy:write, webhooks:manage"
+    valid = (
+        "subscribers:read, subscribers:write, campaigns:read, campaigns:send, privacy:write, webhooks:manage, "
+        "automations:trigger"
+    )
     assert valid in message
     assert not ApiKey.objects.exists()
     assert not User.objects.filter(email__startswith="api-key-").exists()

@@ -51,3 +51,31 @@ def welcome_series(db, topic, welcome_emails) -> Automation:
             {"kind": StepKind.EMAIL, "email": third},
         ],
     )
+
+
+def confirm(subscriber, topic):
+    """The person confirms a subscription to ``topic`` (given on the spot by a confirmed address): the trigger."""
+    from subscribers.models import ConsentSource
+    from subscribers.services import subscription_give
+
+    return subscription_give(subscriber=subscriber, topic=topic, source=ConsentSource.ACCOUNT_PAGE, wording="Yes")
+
+
+def time_passes(automation) -> None:
+    """Every active run of ``automation`` falls due now, as if its wait had passed."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from automations.models import AutomationRun, RunState
+
+    AutomationRun.objects.filter(automation=automation, state=RunState.ACTIVE).update(
+        due_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+@pytest.fixture
+def active_series(welcome_series):
+    from automations.services import automation_activate
+
+    return automation_activate(automation=welcome_series)

@@ -402,13 +402,13 @@ def test_rows_are_marked_together_only_when_their_slots_are_milliseconds_apart_a
 
 
 def test_slots_are_taken_a_group_at_a_time_without_sleeping_and_the_next_group_waits_for_the_lead(settings):
-    from campaigns.sending.worker import SLOT_LEAD_SECONDS, _Slots
+    from campaigns.sending.worker import SLOT_LEAD_SECONDS, SendSlots
     from mailer.throttle import SendRateLimiter
 
     # Given a rate of 100 a second (a slot every 10 ms)
     limiter = SendRateLimiter(account="slots-test", rate_per_second=100)
     limiter.client.delete(limiter.key)
-    slots = _Slots(limiter)
+    slots = SendSlots(limiter)
 
     # When a group of twenty is taken
     before = time.monotonic()

@@ -1,0 +1,455 @@
+"""The worker of automations: claim due runs, take their steps, send their emails exactly once, within consent.
+
+A run is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` in due order, under a lease: while a worker holds it,
+its ``due_at`` is the end of the lease, so beat's "anything due?" does not see it, and if the worker dies the run
+falls due again when the lease ends. Each run then walks its steps from ``position``: a wait sets when it is due
+next, a condition keeps it only if the segment selects the person, a stop (or the last step) finishes it.
+
+An email step first checks consent again: an active subscription to the automation's topic, no marketing or
+all-scope suppression of the address (the rules of a campaign's audience). Then the ledger: one
+``AutomationDelivery`` per run and step, made once (the unique constraint). A row already sent, failed, skipped or
+in doubt is never sent again; a row found claimed with ``attempted_at`` set was being sent by a worker that died,
+becomes ``unknown``, and is never sent again either (SES has no idempotency key; its Send or Delivery event, carrying
+the row's tag, settles it later). Otherwise the row is marked attempting in one commit with the others of its
+group, and only then is SES called, outside any transaction, at a slot of the rate limiter that campaigns use.
+Outcomes and the runs' next steps are written in one transaction at the end of the batch. So no person ever gets a
+step twice, whatever crashes; what a crash can leave in doubt is the group of calls open at that moment.
+"""
+
+import dataclasses
+import logging
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from automations.models import (
+    Automation,
+    AutomationDelivery,
+    AutomationRun,
+    AutomationState,
+    AutomationStep,
+    LeftReason,
+    RunState,
+    StepKind,
+)
+from automations.schedule import next_weekday_hour
+from campaigns.authoring.personalise import campaign_message_build
+from campaigns.authoring.rendering import RenderedCampaign, campaign_render
+from campaigns.models import DeliveryState
+from campaigns.segments.compiler import segment_q
+from campaigns.sending.audience import MARKETING_SCOPES
+from campaigns.sending.worker import GROUP_SECONDS, SendSlots, worker_id_new
+from mailer.ses import (
+    SesOutcomeUnknown,
+    SesPermanentError,
+    SesTransientError,
+    ses_max_send_rate,
+    ses_send_email_client,
+    ses_send_raw,
+)
+from mailer.throttle import SendRateLimiter
+from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Suppression, SuppressionReason
+
+logger = logging.getLogger(__name__)
+
+FINAL_STATES = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.UNKNOWN)
+# How many steps one run may take in one go (waits end a go; a loop of conditions and stops cannot be endless).
+STEPS_PER_GO = 50
+
+
+def runs_due_exist(*, now: datetime | None = None) -> bool:
+    """Beat's question, one query on the partial index of active runs by ``due_at``: is any run of an active
+    automation due?"""
+    return AutomationRun.objects.filter(
+        state=RunState.ACTIVE, due_at__lte=now or timezone.now(), automation__state=AutomationState.ACTIVE
+    ).exists()
+
+
+def runs_claim(*, worker_id: str, size: int, now: datetime | None = None) -> list[int]:
+    """Claim up to ``size`` due runs of active automations, in due order, skipping those other workers lock, under a
+    lease: ``claimed_by`` this worker, and ``due_at`` moved to the lease's end (AUTOMATION_LEASE_SECONDS)."""
+    now = now or timezone.now()
+    lease_end = now + timedelta(seconds=settings.AUTOMATION_LEASE_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            AutomationRun.objects.filter(
+                state=RunState.ACTIVE, due_at__lte=now, automation__state=AutomationState.ACTIVE
+            )
+            .order_by("due_at", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)[:size]
+        )
+        if ids:
+            AutomationRun.objects.filter(pk__in=ids).update(
+                claimed_by=worker_id, lease_expires_at=lease_end, due_at=lease_end
+            )
+    return ids
+
+
+@dataclass
+class _Go:
+    """One claimed run on its way through this batch, and what is to be written for it."""
+
+    run: AutomationRun
+    position: int
+    state: str = RunState.ACTIVE
+    due_at: datetime | None = None
+    left_reason: str = ""
+    email_step: AutomationStep | None = None  # the email step it stopped at, to send in this batch
+    delivery: AutomationDelivery | None = None
+    subscription: Subscription | None = None
+    done: bool = False  # nothing more to take in this batch
+
+    def leave(self, reason: str) -> None:
+        self.state, self.left_reason, self.done = RunState.LEFT, reason, True
+
+    def finish(self) -> None:
+        self.state, self.done = RunState.FINISHED, True
+
+
+@dataclass(frozen=True)
+class _Message:
+    delivery_id: int
+    to: str
+    raw: bytes
+    sender: str
+    automation_id: int
+
+
+@dataclass
+class _Outcome:
+    delivery_id: int
+    state: str
+    reason: str = ""
+    ses_message_id: str = ""
+
+
+@dataclass
+class _Batch:
+    goes: list[_Go]
+    steps: dict[int, dict[int, AutomationStep]]
+    automations: dict[int, Automation]
+    outcomes: dict[int, _Outcome] = field(default_factory=dict)
+
+
+def _send_one(message: _Message) -> _Outcome:
+    try:
+        message_id = ses_send_raw(
+            raw_message=message.raw,
+            to=message.to,
+            sender=message.sender,
+            tags={"automation": str(message.automation_id), "automation_delivery": str(message.delivery_id)},
+        )
+    except SesOutcomeUnknown as err:
+        return _Outcome(message.delivery_id, DeliveryState.UNKNOWN, reason=str(err))
+    except SesTransientError as err:
+        return _Outcome(message.delivery_id, DeliveryState.QUEUED, reason=str(err))
+    except SesPermanentError as err:
+        return _Outcome(message.delivery_id, DeliveryState.FAILED, reason=str(err))
+    return _Outcome(message.delivery_id, DeliveryState.SENT, ses_message_id=message_id)
+
+
+class _Renders:
+    """Each email rendered once per worker, at its live revision, with the footer naming the automation's topic."""
+
+    def __init__(self):
+        self.cache: dict[tuple[int, int], RenderedCampaign] = {}
+
+    def get(self, step: AutomationStep, automation: Automation) -> tuple[RenderedCampaign, int | None]:
+        page = step.email
+        revision_id = page.live_revision_id
+        key = (revision_id or -page.pk, automation.topic_id)
+        if key not in self.cache:
+            published = page.live_revision.as_object() if page.live_revision_id else page
+            rendered = campaign_render(page=published)
+            self.cache[key] = dataclasses.replace(
+                rendered, revision_id=revision_id, topics=((automation.topic_id, automation.topic.name),)
+            )
+        return self.cache[key], revision_id
+
+
+class AutomationWorker:
+    """One worker's pass over the due runs: batch after batch until none is due, or ``max_seconds`` have passed."""
+
+    def __init__(self, *, worker_id: str | None = None):
+        self.worker_id = worker_id or worker_id_new()
+        self.renders = _Renders()
+        ses_send_email_client()  # made here, once: creating boto3 clients from several threads at once is not safe
+        limiter = SendRateLimiter(account=settings.SES_REGION, rate_per_second=ses_max_send_rate())
+        self.slots = SendSlots(limiter)  # the same limiter key as campaigns: one SES rate for both
+        self.concurrency = max(1, settings.SEND_CONCURRENCY)
+        self.group_size = max(1, min(self.concurrency, int(limiter.rate_per_second * GROUP_SECONDS) or 1))
+        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ses-automation")
+        self.sent = 0
+
+    def run(self, *, max_seconds: float | None = None) -> int:
+        """Work until nothing is due; returns the messages SES accepted."""
+        deadline = time.monotonic() + max_seconds if max_seconds else None
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                ids = runs_claim(worker_id=self.worker_id, size=settings.AUTOMATION_BATCH_SIZE)
+                if not ids:
+                    break
+                self.batch(ids)
+        finally:
+            self.pool.shutdown()
+        return self.sent
+
+    # -- one batch --------------------------------------------------------------------------------------------------
+
+    def batch(self, ids: list[int]) -> None:
+        runs = list(AutomationRun.objects.filter(pk__in=ids, claimed_by=self.worker_id).select_related("subscriber"))
+        automation_ids = {run.automation_id for run in runs}
+        automations = Automation.objects.select_related("topic").in_bulk(automation_ids)
+        steps: dict[int, dict[int, AutomationStep]] = {pk: {} for pk in automation_ids}
+        for step in AutomationStep.objects.filter(automation_id__in=automation_ids).select_related("email", "segment"):
+            steps[step.automation_id][step.position] = step
+        batch = _Batch(goes=[_Go(run=run, position=run.position) for run in runs], steps=steps, automations=automations)
+        now = timezone.now()
+        self._walk(batch, now=now)
+        self._consent_check(batch)
+        self._ledger(batch)
+        self._send(batch)
+        self._walk(batch, now=timezone.now())  # on from the emails just sent, up to the next wait or email
+        self._record(batch)
+
+    def _walk(self, batch: _Batch, *, now: datetime) -> None:
+        """Take each run's steps up to an email step (to send in this batch), a wait, or the end."""
+        for go in batch.goes:
+            if go.done or go.email_step is not None:
+                continue
+            steps = batch.steps[go.run.automation_id]
+            for _ in range(STEPS_PER_GO):
+                step = steps.get(go.position)
+                if step is None or step.kind == StepKind.STOP:
+                    go.finish()
+                    break
+                if step.kind == StepKind.WAIT:
+                    go.position += 1
+                    go.due_at = (
+                        now + timedelta(seconds=step.wait_seconds)
+                        if step.wait_seconds is not None
+                        else next_weekday_hour(after=now, weekday=step.wait_weekday, hour=step.wait_hour)
+                    )
+                    go.done = True
+                    break
+                if step.kind == StepKind.CONDITION:
+                    matches = (
+                        Subscriber.objects.filter(pk=go.run.subscriber_id)
+                        .filter(segment_q(step.segment.definition, now=now))
+                        .exists()
+                    )
+                    if not matches:
+                        go.leave(LeftReason.SEGMENT)
+                        break
+                    go.position += 1
+                    continue
+                if go.delivery is not None:  # a second email straight after one sent now: in the next go
+                    go.due_at = now
+                    go.done = True
+                    break
+                go.email_step = step
+                break
+            else:
+                go.due_at = now
+                go.done = True
+
+    def _consent_check(self, batch: _Batch) -> None:
+        """For the runs at an email step: an active subscription to the automation's topic, and no marketing or
+        all-scope suppression of the address. Those without leave, with the reason. One query each, per batch."""
+        at_email = [go for go in batch.goes if go.email_step is not None]
+        if not at_email:
+            return
+        subscriptions = {
+            (s.subscriber_id, s.topic_id): s
+            for s in Subscription.objects.filter(
+                subscriber_id__in={go.run.subscriber_id for go in at_email},
+                topic_id__in={batch.automations[go.run.automation_id].topic_id for go in at_email},
+            )
+        }
+        suppressed = dict(
+            Suppression.objects.filter(
+                address_hmac__in={go.run.subscriber.address_hmac for go in at_email}, scope__in=MARKETING_SCOPES
+            ).values_list("address_hmac", "reason")
+        )
+        for go in at_email:
+            subscriber = go.run.subscriber
+            subscription = subscriptions.get((subscriber.pk, batch.automations[go.run.automation_id].topic_id))
+            reason = suppressed.get(subscriber.address_hmac)
+            if reason == SuppressionReason.ERASED:
+                go.leave(LeftReason.ERASED)
+            elif subscription is None or subscription.status != SubscriptionStatus.ACTIVE:
+                go.leave(LeftReason.UNSUBSCRIBED)
+            elif reason is not None:
+                go.leave(LeftReason.SUPPRESSED)
+            else:
+                subscription.subscriber = subscriber
+                go.subscription = subscription
+                continue
+            go.email_step = None
+
+    def _ledger(self, batch: _Batch) -> None:
+        """The ledger row of each run's email step, made once; rows already settled are never sent again."""
+        at_email = [go for go in batch.goes if go.email_step is not None]
+        if not at_email:
+            return
+        revisions = {}
+        for go in at_email:
+            _, revisions[go.email_step.pk] = self.renders.get(go.email_step, batch.automations[go.run.automation_id])
+        AutomationDelivery.objects.bulk_create(
+            [
+                AutomationDelivery(
+                    run_id=go.run.pk,
+                    step_id=go.email_step.pk,
+                    subscriber_id=go.run.subscriber_id,
+                    email_id=go.email_step.email_id,
+                    revision_id=revisions[go.email_step.pk],
+                )
+                for go in at_email
+            ],
+            ignore_conflicts=True,
+        )
+        rows = {
+            (row.run_id, row.step_id): row
+            for row in AutomationDelivery.objects.filter(
+                run_id__in=[go.run.pk for go in at_email], step_id__in={go.email_step.pk for go in at_email}
+            )
+        }
+        in_doubt = []
+        for go in at_email:
+            row = rows[(go.run.pk, go.email_step.pk)]
+            go.delivery = row
+            if row.state == DeliveryState.CLAIMED and row.attempted_at is not None:
+                in_doubt.append(row.pk)  # its worker died during the call: never sent again
+                batch.outcomes[row.pk] = _Outcome(row.pk, DeliveryState.UNKNOWN, reason="worker lost during the call")
+            elif row.state in FINAL_STATES:
+                batch.outcomes[row.pk] = _Outcome(row.pk, row.state, reason=row.reason, ses_message_id="(recorded)")
+        if in_doubt:
+            AutomationDelivery.objects.filter(pk__in=in_doubt, state=DeliveryState.CLAIMED).update(
+                state=DeliveryState.UNKNOWN, reason="worker lost during the call", finished_at=timezone.now()
+            )
+
+    def _mark(self, ids: list[int]) -> list[int]:
+        """Mark rows as attempting, in one commit, unless their automation was paused meanwhile: after this commit
+        a crash leaves them ``unknown``, never sent twice. Returns the ids marked."""
+        now = timezone.now()
+        with transaction.atomic():
+            marked = list(
+                AutomationDelivery.objects.filter(
+                    pk__in=ids,
+                    state__in=(DeliveryState.QUEUED, DeliveryState.CLAIMED),
+                    attempted_at__isnull=True,
+                    run__claimed_by=self.worker_id,
+                    run__automation__state=AutomationState.ACTIVE,
+                )
+                .select_for_update(of=("self",))
+                .values_list("pk", flat=True)
+            )
+            if marked:
+                AutomationDelivery.objects.filter(pk__in=marked).update(
+                    state=DeliveryState.CLAIMED, claimed_by=self.worker_id, attempted_at=now
+                )
+        return marked
+
+    def _send(self, batch: _Batch) -> None:
+        """Send every row of this batch not already settled: a group at a time, marked, then each call at its slot
+        of the shared rate, with up to SEND_CONCURRENCY calls open."""
+        todo = deque(
+            go for go in batch.goes if go.email_step is not None and go.delivery.pk not in batch.outcomes
+        )
+        open_calls = set()
+        while todo or open_calls:
+            while todo and len(open_calls) < self.concurrency:
+                size = min(self.group_size, self.concurrency - len(open_calls), len(todo))
+                group = [todo.popleft() for _ in range(size)]
+                marked = set(self._mark([go.delivery.pk for go in group]))
+                messages = []
+                for go in group:
+                    if go.delivery.pk not in marked:  # paused meanwhile (or taken by another worker): not now
+                        go.email_step, go.due_at, go.done = None, timezone.now(), True
+                        continue
+                    messages.append(self._message(go, batch))
+                if not messages:
+                    continue
+                self.slots.wait_for_lead()
+                for slot, message in zip(self.slots.take(len(messages)), messages, strict=True):
+                    open_calls.add(self.pool.submit(self._at_slot, slot, message))
+            if open_calls:
+                done, open_calls = wait(open_calls, return_when=FIRST_COMPLETED)
+                for call in done:
+                    outcome = call.result()
+                    batch.outcomes[outcome.delivery_id] = outcome
+                    self.sent += outcome.state == DeliveryState.SENT
+        for go in batch.goes:  # every email step taken (or found taken): on to what follows it
+            if go.email_step is None:
+                continue
+            outcome = batch.outcomes[go.delivery.pk]
+            if outcome.state == DeliveryState.QUEUED:  # SES refused for now: the same step again, a little later
+                go.email_step, go.done = None, True
+                go.due_at = timezone.now() + timedelta(seconds=settings.AUTOMATION_RETRY_SECONDS)
+            elif outcome.state == DeliveryState.FAILED:
+                go.email_step = None
+                go.leave(LeftReason.FAILED)
+            elif outcome.state == DeliveryState.SKIPPED:
+                go.email_step = None
+                go.leave(LeftReason.SUPPRESSED)
+            else:  # sent, or in doubt (perhaps sent): never again, the run goes on
+                go.email_step = None
+                go.position += 1
+
+    def _message(self, go: _Go, batch: _Batch) -> _Message:
+        automation = batch.automations[go.run.automation_id]
+        rendered, _ = self.renders.get(go.email_step, automation)
+        raw = campaign_message_build(
+            rendered=rendered, to=go.run.subscriber.email, subscription=go.subscription, topic_ids=None
+        )
+        return _Message(go.delivery.pk, go.run.subscriber.email, raw, rendered.sender, automation.pk)
+
+    @staticmethod
+    def _at_slot(slot: float, message: _Message) -> _Outcome:
+        delay = slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return _send_one(message)
+
+    def _record(self, batch: _Batch) -> None:
+        """One transaction: each new outcome in the ledger, and each run's next step and when it is due. A run taken
+        back from this worker (its lease ended, or staff stopped it) is left as it now is."""
+        now = timezone.now()
+        with transaction.atomic():
+            for outcome in batch.outcomes.values():
+                if outcome.ses_message_id == "(recorded)":
+                    continue
+                if outcome.state == DeliveryState.QUEUED:
+                    AutomationDelivery.objects.filter(pk=outcome.delivery_id, state=DeliveryState.CLAIMED).update(
+                        state=DeliveryState.QUEUED, attempted_at=None, claimed_by="", reason=outcome.reason[:255]
+                    )
+                    continue
+                AutomationDelivery.objects.filter(
+                    pk=outcome.delivery_id, state__in=(DeliveryState.CLAIMED, DeliveryState.UNKNOWN)
+                ).update(
+                    state=outcome.state,
+                    reason=outcome.reason[:255],
+                    ses_message_id=outcome.ses_message_id,
+                    finished_at=now,
+                )
+            for go in batch.goes:
+                fields = {"position": go.position, "claimed_by": "", "lease_expires_at": None}
+                if go.state != RunState.ACTIVE:
+                    fields.update(state=go.state, left_reason=go.left_reason, finished_at=now)
+                else:
+                    fields["due_at"] = go.due_at or now
+                AutomationRun.objects.filter(
+                    pk=go.run.pk, claimed_by=self.worker_id, state=RunState.ACTIVE
+                ).update(**fields)
+
+
+def automations_work(*, worker_id: str | None = None, max_seconds: float | None = None) -> int:
+    """Take every due run's steps until none is due. Returns the messages SES accepted."""
+    return AutomationWorker(worker_id=worker_id).run(max_seconds=max_seconds)
