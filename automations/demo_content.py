@@ -4,8 +4,16 @@ check like any campaign."""
 
 from django.conf import settings
 
-from automations import admin_actions
-from automations.models import Automation, AutomationEmailPage, AutomationStep, AutomationTrigger, StepKind
+from automations import services
+from automations.admin_actions import steps_reached
+from automations.models import (
+    Automation,
+    AutomationEmailPage,
+    AutomationState,
+    AutomationStep,
+    AutomationTrigger,
+    StepKind,
+)
 from automations.pages import automation_email_create
 from campaigns.models import BrandSettings
 from subscribers.models import Topic
@@ -109,7 +117,7 @@ def welcome_series(*, wait_seconds: int) -> Automation:
     emails = [_email(spec, sender) for spec in WELCOME_EMAILS]
     automation = Automation.objects.filter(name=WELCOME_SERIES).first()
     if automation is None:
-        automation = admin_actions.automation_create(
+        automation = services.automation_create(
             user=None,
             name=WELCOME_SERIES,
             topic=Topic.objects.get(is_default=True),
@@ -123,10 +131,12 @@ def welcome_series(*, wait_seconds: int) -> Automation:
             {"kind": StepKind.WAIT, "wait_seconds": wait_seconds},
             {"kind": StepKind.EMAIL, "email": third},
         ):
-            admin_actions.step_add(automation=automation, user=None, **fields)
+            services.step_add(automation=automation, user=None, **fields)
     else:
-        reached = admin_actions.steps_reached(automation=automation)
+        reached = steps_reached(automation=automation)
         waits = AutomationStep.objects.filter(automation=automation, kind=StepKind.WAIT).exclude(wait_seconds=None)
         for step in waits.exclude(pk__in=reached).exclude(wait_seconds=wait_seconds):
-            admin_actions.step_update(step=step, user=None, kind=StepKind.WAIT, wait_seconds=wait_seconds)
-    return admin_actions.automation_activate(automation=automation, user=None)
+            services.step_update(step=step, user=None, kind=StepKind.WAIT, wait_seconds=wait_seconds)
+    if automation.state == AutomationState.DRAFT:
+        automation = services.automation_activate(automation=automation, user=None)
+    return automation

@@ -1,5 +1,5 @@
-"""Wagtail admin registration only: the Automations pages and menu item, the permission offered in Settings > Groups,
-and the audit log's action types of the automation admin."""
+"""Wagtail admin registration only: the Automations pages and menu item, the permissions offered in Settings > Groups,
+and the audit log's action type of the admin's own action (moving a step; the services' are registered by the app)."""
 
 from django.contrib.auth.models import Permission
 from django.urls import include, path, reverse_lazy

@@ -17,11 +17,12 @@ from django.views.generic import TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from automations import admin_actions as actions
+from automations import admin_actions, services
 from automations.admin.access import may_manage_automations, may_view_automations
 from automations.admin.forms import AutomationForm, StepForm, validation_errors_onto
 from automations.admin.results import automation_email_results, automation_people
 from automations.admin.steps import step_summary, trigger_summary
+from automations.errors import AutomationError
 from automations.models import Automation, AutomationState, AutomationStep, RunState, StepKind
 from automations.pages import automation_email_index
 
@@ -96,7 +97,7 @@ class AutomationDetailView(_AutomationsAdmin):
         steps = list(automation.steps.select_related("email", "segment").order_by("position"))
         people = automation_people(automation=automation)
         results = automation_email_results(automation=automation)
-        reached = actions.steps_reached(automation=automation)
+        reached = admin_actions.steps_reached(automation=automation)
         rows = []
         for number, step in enumerate(steps):
             rows.append(
@@ -150,11 +151,13 @@ class AutomationEditView(_AutomationsAdmin):
             fields = {name: form.cleaned_data[name] for name in AutomationForm.Meta.fields}
             try:
                 if self.automation:
-                    automation = actions.automation_update(automation=self.automation, user=request.user, **fields)
+                    automation = services.automation_update(automation=self.automation, user=request.user, **fields)
                 else:
-                    automation = actions.automation_create(user=request.user, **fields)
+                    automation = services.automation_create(user=request.user, **fields)
             except ValidationError as err:
                 validation_errors_onto(form, err)
+            except AutomationError as err:
+                form.add_error(None, str(err))
             else:
                 messages.success(request, f"Automation “{automation.name}” saved.")
                 return redirect("automations_admin:detail", automation_id=automation.pk)
@@ -178,8 +181,9 @@ class StepEditView(_AutomationsAdmin):
         return f"Change step {self.step.position}" if self.step else "Add a step"
 
     def dispatch(self, request, *args, **kwargs):
-        if self.step is not None and may_manage_automations(request.user):
-            why = actions.steps_reached(automation=self.automation).get(self.step.pk)
+        # Only for showing the form: a change posted anyway is refused by the service itself, with its reason.
+        if request.method == "GET" and self.step is not None and may_manage_automations(request.user):
+            why = admin_actions.steps_reached(automation=self.automation).get(self.step.pk)
             if why:
                 messages.error(request, f"Step {self.step.position} cannot be changed: {why}")
                 return redirect("automations_admin:detail", automation_id=self.automation.pk)
@@ -210,11 +214,13 @@ class StepEditView(_AutomationsAdmin):
         if form.is_valid():
             try:
                 if self.step:
-                    step = actions.step_update(step=self.step, user=request.user, **form.step_fields())
+                    step = services.step_update(step=self.step, user=request.user, **form.step_fields())
                 else:
-                    step = actions.step_add(automation=self.automation, user=request.user, **form.step_fields())
+                    step = services.step_add(automation=self.automation, user=request.user, **form.step_fields())
             except ValidationError as err:
                 validation_errors_onto(form, err)
+            except AutomationError as err:
+                form.add_error(None, str(err))
             else:
                 messages.success(request, f"Step {step.position} saved: {step_summary(step)}.")
                 return redirect("automations_admin:detail", automation_id=self.automation.pk)
@@ -247,7 +253,7 @@ class StepDeleteView(_AutomationsAdmin):
                 "automation": self.automation,
                 "step": self.step,
                 "summary": step_summary(self.step),
-                "locked": actions.steps_reached(automation=self.automation).get(self.step.pk, ""),
+                "locked": admin_actions.steps_reached(automation=self.automation).get(self.step.pk, ""),
             }
         )
         return context
@@ -255,9 +261,9 @@ class StepDeleteView(_AutomationsAdmin):
     def post(self, request, *args, **kwargs):
         position = self.step.position
         try:
-            actions.step_delete(step=self.step, user=request.user)
-        except ValidationError as err:
-            messages.error(request, f"Step {position} was not removed: {' '.join(err.messages)}")
+            services.step_delete(step=self.step, user=request.user)
+        except AutomationError as err:
+            messages.error(request, str(err))
         else:
             messages.success(request, f"Step {position} removed.")
         return redirect("automations_admin:detail", automation_id=self.automation.pk)
@@ -275,39 +281,37 @@ def step_move(request, automation_id: int, step_id: int, direction: str):
     automation = _manageable(request, automation_id)
     step = get_object_or_404(AutomationStep, pk=step_id, automation=automation)
     try:
-        moved = actions.step_move(step=step, user=request.user, offset=-1 if direction == "up" else 1)
-    except ValidationError as err:
-        messages.error(request, f"Step {step.position} was not moved: {' '.join(err.messages)}")
+        moved = admin_actions.step_move(step=step, user=request.user, offset=-1 if direction == "up" else 1)
+    except AutomationError as err:
+        messages.error(request, str(err))
     else:
         messages.success(request, f"Step moved to position {moved.position}.")
     return redirect("automations_admin:detail", automation_id=automation.pk)
 
 
-# (action, the sentence when it changed something)
+# (service, the sentence when it changed something)
 STATE_ACTIONS = {
-    "activate": (
-        "automation_activate",
-        "Activated. People who meet the trigger from now on enter it.",
+    "activate": (services.automation_activate, "Activated. People who meet the trigger from now on enter it."),
+    "pause": (
+        services.automation_pause,
+        "Paused. No step is taken until it is resumed; people who meet the trigger still enter and wait.",
     ),
-    "pause": ("automation_pause", "Paused. Nobody enters and no step is taken until it is resumed."),
-    "resume": ("automation_resume", "Resumed. Steps that fell due while it was paused are taken now."),
+    "resume": (services.automation_resume, "Resumed. Steps that fell due while it was paused are taken now."),
 }
 
 
 @require_POST
 def automation_state_change(request, automation_id: int, action: str):
-    """Activate, pause or resume, through the actions; a button for a state the automation has left changes
-    nothing and says so."""
+    """Activate, pause or resume, through the services. A refusal (pausing what is already paused: a button in an
+    old tab; activating without steps) changes nothing and says why."""
     automation = _manageable(request, automation_id)
-    service_name, done = STATE_ACTIONS[action]
-    before = automation.state
+    service, done = STATE_ACTIONS[action]
     try:
-        automation = getattr(actions, service_name)(automation=automation, user=request.user)
+        service(automation=automation, user=request.user)
+    except AutomationError as err:
+        messages.warning(request, f"Nothing changed. {err}")
     except ValidationError as err:
-        messages.error(request, " ".join(err.messages))
+        messages.error(request, f"Nothing changed. {' '.join(err.messages)}")
     else:
-        if automation.state == before:
-            messages.warning(request, f"Nothing changed: the automation is {automation.get_state_display().lower()}.")
-        else:
-            messages.success(request, done)
+        messages.success(request, done)
     return redirect("automations_admin:detail", automation_id=automation.pk)

@@ -223,12 +223,14 @@ def test_pause_and_resume_are_posts_that_change_the_state_say_so_and_are_logged(
     welcome_series.refresh_from_db()
     assert welcome_series.state == AutomationState.PAUSED and welcome_series.paused_at is not None
     html = response.content.decode()
-    assert "Paused. Nobody enters and no step is taken until it is resumed." in html
+    assert "Paused. No step is taken until it is resumed" in html
     assert url("resume", welcome_series) in html and url("pause", welcome_series) not in html
 
     # A second pause (a button in an old tab) changes nothing and says so
     response = client.post(url("pause", welcome_series), follow=True)
-    assert "Nothing changed: the automation is paused." in response.content.decode()
+    assert "Nothing changed. Only an active automation can be paused; it is paused." in response.content.decode()
+    welcome_series.refresh_from_db()
+    assert welcome_series.state == AutomationState.PAUSED
 
     response = client.post(url("resume", welcome_series), follow=True)
     welcome_series.refresh_from_db()
@@ -236,6 +238,9 @@ def test_pause_and_resume_are_posts_that_change_the_state_say_so_and_are_logged(
     assert "Resumed." in response.content.decode()
     logged = ModelLogEntry.objects.filter(object_id=str(welcome_series.pk)).values_list("action", flat=True)
     assert sorted(logged) == ["automations.pause", "automations.resume"]
+    assert set(ModelLogEntry.objects.filter(object_id=str(welcome_series.pk)).values_list("user", flat=True)) == {
+        manager.pk
+    }
 
 
 def test_pause_without_the_csrf_token_is_refused(welcome_series):
@@ -269,10 +274,13 @@ def test_a_step_someone_has_reached_cannot_be_changed_moved_or_removed_and_the_p
     assert not rows[3]["may_move_up"] and rows[3]["may_move_down"]
 
     # When someone posts a change, a removal or a move of step 2 anyway, each is refused with the reason
-    response = client.post(url("step_edit", welcome_series, two.pk), {"kind": "stop"}, follow=True)
+    response = client.get(url("step_edit", welcome_series, two.pk), follow=True)
     assert "Step 2 cannot be changed: 1 person has reached or passed it" in response.content.decode()
+    response = client.post(url("step_edit", welcome_series, two.pk), {"kind": "stop"})
+    assert response.status_code == 200
+    assert "Step 2 cannot be changed: 1 person has already reached it." in response.content.decode()
     response = client.post(url("step_delete", welcome_series, one.pk), follow=True)
-    assert "Step 1 cannot be removed: 1 person has reached or passed it" in response.content.decode()
+    assert "Step 1 cannot be removed: 1 person has already reached it." in response.content.decode()
     response = client.post(url("step_move_down", welcome_series, two.pk), follow=True)
     assert "Step 2 cannot be moved" in response.content.decode()
     assert list(welcome_series.steps.values_list("pk", "position", "kind")) == [

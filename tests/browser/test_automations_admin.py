@@ -61,7 +61,7 @@ def test_staff_read_the_welcome_series_pause_and_resume_it_and_add_a_step(admin_
     # When they pause it, answering the confirmation dialog
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Pause").click()
-    expect(page.get_by_role("status")).to_contain_text("Paused. Nobody enters and no step is taken")
+    expect(page.get_by_role("status")).to_contain_text("Paused. No step is taken until it is resumed")
     expect(page.locator("[data-automation-state='paused']")).to_be_visible()
     automation.refresh_from_db()
     assert automation.state == AutomationState.PAUSED
