@@ -58,6 +58,12 @@ def test_staff_read_the_welcome_series_pause_and_resume_it_and_add_a_step(admin_
     expect(page.locator("[data-people-count='active']")).to_have_text("6")
     screenshot(page, "A2-automation-welcome-series", reload=True)
 
+    # And each email step links to its email's preview, rendered as subscribers get it
+    steps.nth(0).get_by_role("link", name="Preview").click()
+    expect(page.get_by_role("heading", name="Welcome to the workshop")).to_be_visible()
+    expect(page.get_by_role("link", name="Unsubscribe")).to_be_visible()
+    page.go_back()
+
     # When they pause it, answering the confirmation dialog
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Pause").click()
@@ -79,7 +85,11 @@ def test_staff_read_the_welcome_series_pause_and_resume_it_and_add_a_step(admin_
     expect(page.get_by_role("link", name="Write a new email")).to_have_attribute(
         "href", re.compile(r"/admin/pages/add/automations/automationemailpage/\d+/$")
     )
+    expect(page.get_by_label("How long")).to_be_hidden()  # only the chosen kind's fields show
+    screenshot(page, "A4-automation-step-email", reload=True)
     page.get_by_label("Wait", exact=True).check()
+    expect(page.get_by_label("How long")).to_be_visible()
+    expect(page.get_by_label("Email", exact=True)).to_be_hidden()
     page.get_by_role("button", name="Save step").click()
     expect(page.locator(".error-message").first).to_contain_text("Say how long to wait")
     assert automation.steps.count() == 5
