@@ -37,8 +37,10 @@ def trigger_summary(automation: Automation) -> str:
     if automation.trigger == AutomationTrigger.DATE_ATTRIBUTE:
         attribute = automation.trigger_attribute.label if automation.trigger_attribute_id else "(no attribute)"
         offset = automation.trigger_offset_days
-        when = "on the day" if offset == 0 else f"{abs(offset)} day{'s' if abs(offset) != 1 else ''} " + (
-            "after" if offset > 0 else "before"
-        )
-        return f"Every year {when} of {attribute}, at {automation.trigger_hour:02d}:00"
+        if offset == 0:
+            when = f"on the day of {attribute}"
+        else:
+            days = f"{abs(offset)} day{'' if abs(offset) == 1 else 's'}"
+            when = f"{days} {'after' if offset > 0 else 'before'} {attribute}"
+        return f"Every year {when}, at {automation.trigger_hour:02d}:00"
     return f"When the API receives the event “{automation.trigger_event}”"

@@ -366,3 +366,36 @@ def test_the_page_shows_people_at_each_step_and_each_emails_results_behind_the_p
     assert rows[5]["results"] is None
     html = response.content.decode()
     assert "Not sent to anyone yet." in html and "Did not match the segment of a condition" in html
+
+
+def test_a_date_trigger_needs_its_attribute_and_is_described_with_its_offset_and_hour(client, manager, topic):
+    from subscribers.models import AttributeType
+    from tests.campaigns.segments.conftest import attribute
+
+    birthday = attribute("birthday", AttributeType.DATE)
+    data = {"name": "Birthday", "topic": topic.pk, "trigger": AutomationTrigger.DATE_ATTRIBUTE, "trigger_hour": 10}
+
+    refused = client.post(reverse("automations_admin:add"), data)
+    errors = refused.context["form"].errors
+    assert errors == {"trigger_attribute": ["Choose the date attribute whose day starts a run."]}
+
+    response = client.post(
+        reverse("automations_admin:add"), {**data, "trigger_attribute": birthday.pk, "trigger_offset_days": -3}
+    )
+    automation = Automation.objects.get(name="Birthday")
+    assert response.url == url("detail", automation)
+    assert (automation.trigger_attribute, automation.trigger_offset_days, automation.trigger_hour) == (birthday, -3, 10)
+    row = client.get(reverse("automations_admin:index")).context["rows"][0]
+    assert row[1] == f"Every year 3 days before {birthday.label}, at 10:00"
+
+
+def test_the_write_a_new_email_link_opens_the_page_editor_for_an_automation_email(client, manager, welcome_series):
+    client.force_login(UserFactory(email="root@larkspur-lune.example", is_staff=True, is_superuser=True))
+    page = client.get(url("step_add", welcome_series))
+    add_url = page.context["email_add_url"]
+
+    editor = client.get(add_url)
+
+    assert editor.status_code == 200
+    assert editor.context["page"].__class__.__name__ == "AutomationEmailPage"
+    assert {"subject", "sender", "body"} <= set(editor.context["form"].fields)
