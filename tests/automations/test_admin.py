@@ -307,6 +307,9 @@ def test_removing_an_unreached_step_moves_the_later_ones_up_and_moving_swaps_two
     assert response.status_code == 302
     assert AutomationStep.objects.get(pk=five.pk).position == 4
     assert AutomationStep.objects.get(pk=four.pk).position == 5
+    moved = ModelLogEntry.objects.get(object_id=str(welcome_series.pk), action="automations.step_move")
+    assert (moved.user, moved.data) == (manager, {"from": 5, "to": 4})
+    assert moved.message == "Moved a step of the automation"
 
     client.post(url("step_delete", welcome_series, three.pk))
     assert not AutomationStep.objects.filter(pk=three.pk).exists()

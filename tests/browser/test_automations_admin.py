@@ -101,3 +101,12 @@ def test_staff_read_the_welcome_series_pause_and_resume_it_and_add_a_step(admin_
     page.get_by_role("button", name="Save step").click()
     expect(page.get_by_role("status")).to_contain_text("Step 6 saved: Wait 1 day.")
     expect(page.locator("[data-step]")).to_have_count(6)
+
+    # And the automation's own form shows only the fields of its trigger until another is chosen
+    page.get_by_role("link", name="Change name, topic or trigger").click()
+    expect(page.locator("#id_name")).to_have_value("Welcome series")
+    expect(page.get_by_label("Date attribute", exact=True)).to_be_hidden()
+    screenshot(page, "A7-automation-edit", reload=True)
+    page.get_by_label("An event sent through the API").check()
+    expect(page.get_by_label("Event name", exact=True)).to_be_visible()
+    expect(page.get_by_label("Date attribute", exact=True)).to_be_hidden()
