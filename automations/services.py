@@ -6,6 +6,7 @@ The worker's own changes (claiming runs, taking their steps, the ledger) are in 
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -113,10 +114,11 @@ def automation_resume(*, automation: Automation, user=None) -> Automation:
     return automation
 
 
-def _wake() -> None:
+def _wake(workers: int = 1) -> None:
     from automations.tasks import automations_work_task
 
-    automations_work_task.delay()
+    for _ in range(workers):
+        automations_work_task.delay()
 
 
 def _reached(step: AutomationStep) -> int:
@@ -222,7 +224,10 @@ def runs_enter_subscribers(
             ignore_conflicts=True,
         )
     if subscriber_ids:
-        transaction.on_commit(_wake)
+        # As many workers as there are batches to claim, up to AUTOMATION_WORKERS: a crowd due at once is shared.
+        batches = -(-len(subscriber_ids) // settings.AUTOMATION_BATCH_SIZE)
+        workers = min(settings.AUTOMATION_WORKERS, batches)
+        transaction.on_commit(lambda: _wake(workers))
     return len(subscriber_ids)
 
 

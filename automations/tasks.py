@@ -5,12 +5,15 @@ from celery import shared_task
 
 @shared_task(ignore_result=True)
 def automations_tick_task() -> bool:
-    """Every 15 seconds (beat): one indexed query for a due run of an active automation; if there is one, a worker
-    is woken. Nothing else: with nothing due, this is the whole cost of automations."""
+    """Every 15 seconds (beat): one indexed query for a due run of an active automation; if there is one,
+    AUTOMATION_WORKERS workers are woken. Nothing else: with nothing due, this is the whole cost of automations."""
+    from django.conf import settings
+
     from automations.worker import runs_due_exist
 
     if runs_due_exist():
-        automations_work_task.delay()
+        for _ in range(settings.AUTOMATION_WORKERS):
+            automations_work_task.delay()
         return True
     return False
 

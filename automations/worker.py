@@ -12,20 +12,20 @@ in doubt is never sent again; a row found claimed with ``attempted_at`` set was 
 becomes ``unknown``, and is never sent again either (SES has no idempotency key; its Send or Delivery event, carrying
 the row's tag, settles it later). Otherwise the row is marked attempting in one commit with the others of its
 group, and only then is SES called, outside any transaction, at a slot of the rate limiter that campaigns use.
-Outcomes and the runs' next steps are written in one transaction at the end of the batch. So no person ever gets a
-step twice, whatever crashes; what a crash can leave in doubt is the group of calls open at that moment.
+SES's answers are written with the next group's mark (one commit), the runs' next steps at the end of the batch. So no
+person ever gets a step twice, whatever crashes; what a crash can leave in doubt is at most SEND_CONCURRENCY rows,
+the calls open at that moment and answers not yet written.
 """
 
 import dataclasses
 import logging
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from automations.models import (
@@ -44,7 +44,7 @@ from campaigns.authoring.rendering import RenderedCampaign, campaign_render
 from campaigns.models import DeliveryState
 from campaigns.segments.compiler import segment_q
 from campaigns.sending.audience import MARKETING_SCOPES
-from campaigns.sending.worker import GROUP_SECONDS, SendSlots, worker_id_new
+from campaigns.sending.worker import GROUP_SECONDS, SendSlots, SesCalls, worker_id_new
 from mailer.ses import (
     SesOutcomeUnknown,
     SesPermanentError,
@@ -128,6 +128,10 @@ class _Outcome:
     state: str
     reason: str = ""
     ses_message_id: str = ""
+    written: bool = False
+
+
+RECORDED = "(recorded)"  # the ses_message_id of an outcome the ledger already had when the batch began
 
 
 @dataclass
@@ -138,7 +142,7 @@ class _Batch:
     outcomes: dict[int, _Outcome] = field(default_factory=dict)
 
 
-def _send_one(message: _Message) -> _Outcome:
+def _send_one(*, message: _Message) -> _Outcome:
     try:
         message_id = ses_send_raw(
             raw_message=message.raw,
@@ -185,7 +189,7 @@ class AutomationWorker:
         self.slots = SendSlots(limiter)  # the same limiter key as campaigns: one SES rate for both
         self.concurrency = max(1, settings.SEND_CONCURRENCY)
         self.group_size = max(1, min(self.concurrency, int(limiter.rate_per_second * GROUP_SECONDS) or 1))
-        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ses-automation")
+        self.calls = SesCalls(call=_send_one, concurrency=self.concurrency)
         self.sent = 0
 
     def run(self, *, max_seconds: float | None = None) -> int:
@@ -198,7 +202,7 @@ class AutomationWorker:
                     break
                 self.batch(ids)
         finally:
-            self.pool.shutdown()
+            self.calls.close()
         return self.sent
 
     # -- one batch --------------------------------------------------------------------------------------------------
@@ -302,25 +306,7 @@ class AutomationWorker:
         revisions = {}
         for go in at_email:
             _, revisions[go.email_step.pk] = self.renders.get(go.email_step, batch.automations[go.run.automation_id])
-        AutomationDelivery.objects.bulk_create(
-            [
-                AutomationDelivery(
-                    run_id=go.run.pk,
-                    step_id=go.email_step.pk,
-                    subscriber_id=go.run.subscriber_id,
-                    email_id=go.email_step.email_id,
-                    revision_id=revisions[go.email_step.pk],
-                )
-                for go in at_email
-            ],
-            ignore_conflicts=True,
-        )
-        rows = {
-            (row.run_id, row.step_id): row
-            for row in AutomationDelivery.objects.filter(
-                run_id__in=[go.run.pk for go in at_email], step_id__in={go.email_step.pk for go in at_email}
-            )
-        }
+        rows = self._ledger_rows(at_email, revisions)
         in_doubt = []
         for go in at_email:
             row = rows[(go.run.pk, go.email_step.pk)]
@@ -329,63 +315,123 @@ class AutomationWorker:
                 in_doubt.append(row.pk)  # its worker died during the call: never sent again
                 batch.outcomes[row.pk] = _Outcome(row.pk, DeliveryState.UNKNOWN, reason="worker lost during the call")
             elif row.state in FINAL_STATES:
-                batch.outcomes[row.pk] = _Outcome(row.pk, row.state, reason=row.reason, ses_message_id="(recorded)")
+                batch.outcomes[row.pk] = _Outcome(row.pk, row.state, reason=row.reason, ses_message_id=RECORDED)
         if in_doubt:
             AutomationDelivery.objects.filter(pk__in=in_doubt, state=DeliveryState.CLAIMED).update(
                 state=DeliveryState.UNKNOWN, reason="worker lost during the call", finished_at=timezone.now()
             )
 
-    def _mark(self, ids: list[int]) -> list[int]:
-        """Mark rows as attempting, in one commit, unless their automation was paused meanwhile: after this commit
-        a crash leaves them ``unknown``, never sent twice. Returns the ids marked."""
+    @staticmethod
+    def _ledger_rows(at_email: list[_Go], revisions: dict) -> dict[tuple[int, int], AutomationDelivery]:
+        """{(run id, step id): its ledger row}: made by one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (the
+        unique constraint decides), and the rows that were already there (after a crash, or a retry) read back."""
+        table = connection.ops.quote_name(AutomationDelivery._meta.db_table)
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        values, params = [], []
+        for go in at_email:
+            values.append("(%s, %s, %s, %s, %s, %s, 0, '', '', '', %s, '')")
+            params += [
+                go.run.pk,
+                go.email_step.pk,
+                go.run.subscriber_id,
+                go.email_step.email_id,
+                revisions[go.email_step.pk],
+                DeliveryState.QUEUED,
+                now,
+            ]
+        sql = (
+            f"INSERT INTO {table} (run_id, step_id, subscriber_id, email_id, revision_id, state, attempts, "  # noqa: S608
+            f"claimed_by, ses_message_id, reason, created_at, bounce_type) VALUES {', '.join(values)} "
+            "ON CONFLICT DO NOTHING RETURNING id, run_id, step_id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            made = cursor.fetchall()
+        rows = {
+            (run_id, step_id): AutomationDelivery(id=pk, run_id=run_id, step_id=step_id, state=DeliveryState.QUEUED)
+            for pk, run_id, step_id in made
+        }
+        missing = [go for go in at_email if (go.run.pk, go.email_step.pk) not in rows]
+        if missing:
+            for row in AutomationDelivery.objects.filter(
+                run_id__in=[go.run.pk for go in missing], step_id__in={go.email_step.pk for go in missing}
+            ):
+                rows[(row.run_id, row.step_id)] = row
+        return rows
+
+    def _mark(self, ids: list[int], *, outcomes: list[_Outcome]) -> list[int]:
+        """One commit: the outcomes SES gave since the last one, and the next rows marked as attempting, unless their
+        automation was paused meanwhile (or their run taken back). After it, a crash leaves the marked rows
+        ``unknown``, never sent twice; and at no moment are more than SEND_CONCURRENCY rows marked and not recorded.
+        Returns the ids marked. The check and the mark are one statement (``UPDATE ... RETURNING``, on PostgreSQL and
+        SQLite alike)."""
         now = timezone.now()
+        delivery = connection.ops.quote_name(AutomationDelivery._meta.db_table)
+        run = connection.ops.quote_name(AutomationRun._meta.db_table)
+        automation = connection.ops.quote_name(Automation._meta.db_table)
+        placeholders = ", ".join(["%s"] * len(ids))
+        sql = (
+            f"UPDATE {delivery} SET state = %s, claimed_by = %s, attempted_at = %s "  # noqa: S608
+            f"WHERE id IN ({placeholders}) AND state IN (%s, %s) AND attempted_at IS NULL AND EXISTS ("
+            f"SELECT 1 FROM {run} r JOIN {automation} a ON a.id = r.automation_id "
+            f"WHERE r.id = {delivery}.run_id AND r.claimed_by = %s AND a.state = %s) RETURNING id"
+        )
+        params = [
+            DeliveryState.CLAIMED,
+            self.worker_id,
+            connection.ops.adapt_datetimefield_value(now),
+            *ids,
+            DeliveryState.QUEUED,
+            DeliveryState.CLAIMED,
+            self.worker_id,
+            AutomationState.ACTIVE,
+        ]
+        if connection.vendor == "postgresql":
+            # One statement, one round trip, its own commit: the answers in a data-modifying WITH, then the mark.
+            final = self._retries_write(outcomes)
+            if final:
+                record_sql, record_params = _outcomes_sql(final, now=now)
+                sql, params = f"WITH recorded AS ({record_sql} RETURNING 1) {sql}", [*record_params, *params]
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return [row[0] for row in cursor.fetchall()]
         with transaction.atomic():
-            marked = list(
-                AutomationDelivery.objects.filter(
-                    pk__in=ids,
-                    state__in=(DeliveryState.QUEUED, DeliveryState.CLAIMED),
-                    attempted_at__isnull=True,
-                    run__claimed_by=self.worker_id,
-                    run__automation__state=AutomationState.ACTIVE,
-                )
-                .select_for_update(of=("self",))
-                .values_list("pk", flat=True)
-            )
-            if marked:
-                AutomationDelivery.objects.filter(pk__in=marked).update(
-                    state=DeliveryState.CLAIMED, claimed_by=self.worker_id, attempted_at=now
-                )
-        return marked
+            self._outcomes_write(outcomes, now=now)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return [row[0] for row in cursor.fetchall()]
+
+    def _collect(self, batch: _Batch, outcomes: list[_Outcome]) -> list[_Outcome]:
+        for outcome in outcomes:
+            batch.outcomes[outcome.delivery_id] = outcome
+            self.sent += outcome.state == DeliveryState.SENT
+        return outcomes
 
     def _send(self, batch: _Batch) -> None:
-        """Send every row of this batch not already settled: a group at a time, marked, then each call at its slot
-        of the shared rate, with up to SEND_CONCURRENCY calls open."""
-        todo = deque(
-            go for go in batch.goes if go.email_step is not None and go.delivery.pk not in batch.outcomes
-        )
-        open_calls = set()
-        while todo or open_calls:
-            while todo and len(open_calls) < self.concurrency:
-                size = min(self.group_size, self.concurrency - len(open_calls), len(todo))
-                group = [todo.popleft() for _ in range(size)]
-                marked = set(self._mark([go.delivery.pk for go in group]))
-                messages = []
-                for go in group:
-                    if go.delivery.pk not in marked:  # paused meanwhile (or taken by another worker): not now
-                        go.email_step, go.due_at, go.done = None, timezone.now(), True
-                        continue
-                    messages.append(self._message(go, batch))
-                if not messages:
+        """Send every row of this batch not already settled: a group at a time, marked (with the answers of the
+        calls before it) in one commit, then each call at its slot of the shared rate, with up to SEND_CONCURRENCY
+        calls open (campaigns' ``SesCalls``: on threads while the process mostly waits for SES, in its own thread
+        when it is busy)."""
+        todo = deque(go for go in batch.goes if go.email_step is not None and go.delivery.pk not in batch.outcomes)
+        calls, unwritten = self.calls, []
+        while todo:
+            self.slots.wait_for_lead()
+            unwritten += self._collect(batch, calls.collect())
+            need = min(self.group_size, len(todo))
+            while calls.free() < need:
+                unwritten += self._collect(batch, calls.collect(wait_for_one=True))
+            group = [todo.popleft() for _ in range(min(calls.free(), self.group_size, len(todo)))]
+            marked = set(self._mark([go.delivery.pk for go in group], outcomes=unwritten))
+            unwritten = []
+            messages = []
+            for go in group:
+                if go.delivery.pk not in marked:  # paused meanwhile (or the run taken back): not now
+                    go.email_step, go.due_at, go.done = None, timezone.now(), True
                     continue
-                self.slots.wait_for_lead()
-                for slot, message in zip(self.slots.take(len(messages)), messages, strict=True):
-                    open_calls.add(self.pool.submit(self._at_slot, slot, message))
-            if open_calls:
-                done, open_calls = wait(open_calls, return_when=FIRST_COMPLETED)
-                for call in done:
-                    outcome = call.result()
-                    batch.outcomes[outcome.delivery_id] = outcome
-                    self.sent += outcome.state == DeliveryState.SENT
+                messages.append(self._message(go, batch))
+            if messages:
+                calls.start(messages, slots=self.slots.take(len(messages)))
+        self._collect(batch, calls.drain())  # written with the batch's record
         for go in batch.goes:  # every email step taken (or found taken): on to what follows it
             if go.email_step is None:
                 continue
@@ -411,43 +457,73 @@ class AutomationWorker:
         )
         return _Message(go.delivery.pk, go.run.subscriber.email, raw, rendered.sender, automation.pk)
 
+    def _outcomes_write(self, outcomes: list[_Outcome], *, now: datetime) -> None:
+        """Write SES's answers to the ledger (inside the caller's transaction): final ones in one statement, "try
+        again later" ones (rare) one by one. Marked written, so that the batch's final record skips them."""
+        final = self._retries_write(outcomes)
+        if not final:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(*_outcomes_sql(final, now=now))
+
     @staticmethod
-    def _at_slot(slot: float, message: _Message) -> _Outcome:
-        delay = slot - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        return _send_one(message)
+    def _retries_write(outcomes: list[_Outcome]) -> list[_Outcome]:
+        """Put back the rows SES refused for now (rare, one by one); return the final outcomes not yet written."""
+        final = []
+        for outcome in outcomes:
+            if outcome.written or outcome.ses_message_id == RECORDED:
+                continue
+            outcome.written = True
+            if outcome.state == DeliveryState.QUEUED:
+                AutomationDelivery.objects.filter(pk=outcome.delivery_id, state=DeliveryState.CLAIMED).update(
+                    state=DeliveryState.QUEUED, attempted_at=None, claimed_by="", reason=outcome.reason[:255]
+                )
+            else:
+                final.append(outcome)
+        return final
 
     def _record(self, batch: _Batch) -> None:
-        """One transaction: each new outcome in the ledger, and each run's next step and when it is due. A run taken
-        back from this worker (its lease ended, or staff stopped it) is left as it now is."""
+        """One transaction: the outcomes not written yet, and each run's next step and when it is due, in one
+        statement. A run taken back from this worker (its lease ended, or staff stopped it) is left as it now is."""
         now = timezone.now()
         with transaction.atomic():
-            for outcome in batch.outcomes.values():
-                if outcome.ses_message_id == "(recorded)":
-                    continue
-                if outcome.state == DeliveryState.QUEUED:
-                    AutomationDelivery.objects.filter(pk=outcome.delivery_id, state=DeliveryState.CLAIMED).update(
-                        state=DeliveryState.QUEUED, attempted_at=None, claimed_by="", reason=outcome.reason[:255]
-                    )
-                    continue
-                AutomationDelivery.objects.filter(
-                    pk=outcome.delivery_id, state__in=(DeliveryState.CLAIMED, DeliveryState.UNKNOWN)
-                ).update(
-                    state=outcome.state,
-                    reason=outcome.reason[:255],
-                    ses_message_id=outcome.ses_message_id,
-                    finished_at=now,
-                )
+            self._outcomes_write(list(batch.outcomes.values()), now=now)
+            if not batch.goes:
+                return
+            table = connection.ops.quote_name(AutomationRun._meta.db_table)
+            adapt = connection.ops.adapt_datetimefield_value
+            values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(batch.goes))
+            params = [adapt(now), RunState.ACTIVE]
             for go in batch.goes:
-                fields = {"position": go.position, "claimed_by": "", "lease_expires_at": None}
-                if go.state != RunState.ACTIVE:
-                    fields.update(state=go.state, left_reason=go.left_reason, finished_at=now)
-                else:
-                    fields["due_at"] = go.due_at or now
-                AutomationRun.objects.filter(
-                    pk=go.run.pk, claimed_by=self.worker_id, state=RunState.ACTIVE
-                ).update(**fields)
+                params += [go.run.pk, go.position, go.state, go.left_reason, adapt(go.due_at or now)]
+            params += [self.worker_id, RunState.ACTIVE]
+            sql = (
+                f"UPDATE {table} SET position = v.column2, state = v.column3, left_reason = v.column4, "  # noqa: S608
+                f"due_at = v.column5, claimed_by = '', lease_expires_at = NULL, "
+                f"finished_at = CASE WHEN v.column3 = %s THEN NULL ELSE %s END "
+                f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1 AND {table}.claimed_by = %s "
+                f"AND {table}.state = %s"
+            )
+            # The CASE's two values come first in the text: "active" then now.
+            params = [params[1], params[0], *params[2:]]
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+
+
+def _outcomes_sql(final: list[_Outcome], *, now: datetime) -> tuple[str, list]:
+    """One UPDATE ... FROM (VALUES ...) of final outcomes, which PostgreSQL and SQLite both run (as campaigns' ledger
+    does); a row already settled by an SES event meanwhile (sent) is left as it is."""
+    table = connection.ops.quote_name(AutomationDelivery._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(final))
+    params = [connection.ops.adapt_datetimefield_value(now)]
+    for outcome in final:
+        params += [outcome.delivery_id, outcome.state, outcome.reason[:255], outcome.ses_message_id]
+    params += [DeliveryState.CLAIMED, DeliveryState.UNKNOWN]
+    sql = (
+        f"UPDATE {table} SET state = v.column2, reason = v.column3, ses_message_id = v.column4, "  # noqa: S608
+        f"finished_at = %s FROM (VALUES {values}) AS v WHERE {table}.id = v.column1 AND {table}.state IN (%s, %s)"
+    )
+    return sql, params
 
 
 def automations_work(*, worker_id: str | None = None, max_seconds: float | None = None) -> int:

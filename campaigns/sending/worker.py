@@ -17,6 +17,7 @@ for then) rather than leaving them to the minute sweep.
 """
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -188,17 +189,18 @@ SEQUENTIAL_WHEN_BUSY = 0.75
 BUSY_SAMPLE_SECONDS = 0.2
 
 
-class _Calls:
+class SesCalls:
     """The SES calls of one worker: up to ``concurrency`` open at once, each started at its reserved slot, on
     threads that share one ``SendEmail`` client with a kept-alive connection each (a call to SES mostly waits, so one
-    process with several calls open reaches a rate that would otherwise need several processes).
+    process with several calls open reaches a rate that would otherwise need several processes). ``call`` makes one
+    call (``call(message=...)``) and returns its outcome; campaigns and automations each give their own.
 
     It keeps a running average of how busy the process is (CPU time over wall time) and, while that is above
     ``SEQUENTIAL_WHEN_BUSY`` or the concurrency is one, makes the calls in the worker's own thread instead.
     """
 
-    def __init__(self, *, send_id: int, sender: str, concurrency: int):
-        self.send_id, self.sender, self.concurrency = send_id, sender, concurrency
+    def __init__(self, *, call, concurrency: int):
+        self.call, self.concurrency = call, concurrency
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ses") if concurrency > 1 else None
         self.open: set[Future] = set()
         self.answered: list[Outcome] = []  # calls made in this thread, not yet collected
@@ -209,7 +211,7 @@ class _Calls:
         delay = slot - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        return _send_one(send_id=self.send_id, sender=self.sender, message=message)
+        return self.call(message=message)
 
     def sequential(self) -> bool:
         return self.pool is None or (self.busy is not None and self.busy > SEQUENTIAL_WHEN_BUSY)
@@ -322,7 +324,9 @@ class _SendWorker:
         self.slots = SendSlots(limiter)
         concurrency = max(1, settings.SEND_CONCURRENCY)
         self.group_size = max(1, min(concurrency, int(limiter.rate_per_second * GROUP_SECONDS)))
-        self.calls = _Calls(send_id=send.pk, sender=self.rendered.sender, concurrency=concurrency)
+        self.calls = SesCalls(
+            call=functools.partial(_send_one, send_id=send.pk, sender=self.rendered.sender), concurrency=concurrency
+        )
         self.patience = _Patience(send_id=send.pk)
         self.unwritten: list[Outcome] = []
         self.waiting: deque[Delivery] = deque()  # rows claimed, re-checked and not yet marked, in id order

@@ -361,6 +361,8 @@ except (ZoneInfoNotFoundError, ValueError) as err:
 # Runs a worker claims at once; how long it holds them (a dead worker's runs fall due again after this).
 AUTOMATION_BATCH_SIZE = env.int("AUTOMATION_BATCH_SIZE", default=200)
 AUTOMATION_LEASE_SECONDS = env.int("AUTOMATION_LEASE_SECONDS", default=120)
+# Workers woken when runs are due (by beat's tick, or when many people enter at once): the processes that share them.
+AUTOMATION_WORKERS = env.int("AUTOMATION_WORKERS", default=2)
 # After SES refused an email for now (throttling, 5xx), the step is taken again this much later.
 AUTOMATION_RETRY_SECONDS = env.int("AUTOMATION_RETRY_SECONDS", default=30)
 # One wake-up works at most this long, then gives the process back (beat wakes a worker again if runs are due).

@@ -1,0 +1,208 @@
+"""Benchmark: runs of an automation due at the same moment, sent by real Celery workers, beside a campaign send to
+the same number of people on the same machine in the same run.
+
+Run with ``DATABASE_URL=... REDIS_URL=... .venv/bin/python bench/bench_automations.py [--people 100000]``. It
+starts the fast SES endpoint of our own (``bench/fast_ses.py``), seeds ``--people`` active subscribers once (the
+audience of bench_send.py, reused), and then, each with the worker shape of docs/operations.md (two processes on
+the role's queue, one for the rest):
+
+1. campaigns: a send of the demo campaign to them, on ``-Q sends -c 2``;
+2. automations: an automation whose one step is an email, with every one of them entered at the same moment (one
+   ``bulk_create`` of runs, due now, as a date trigger enters a crowd), on ``-Q automations -c 2``.
+
+For each it reads back from the endpoint the moment of every call, and prints the sustained rate (from 10% to 90% of
+the messages), the whole span (first to last message) and the time to the first message. Both go through the shared
+rate limiter, set to a million a second so that it runs but holds no one back, unless ``--rate`` sets a real limit
+(then it prints the share of it used). ``--json`` ends with one JSON line.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_rate import send_times  # noqa: E402 - after the path is set
+from bench_send import audience  # noqa: E402
+
+OTHER_QUEUES = "transactional,feedback,default"
+
+
+def start_workers(env: dict, workdir: Path, *, role: str, rate: float | None) -> list[tuple[subprocess.Popen, Path]]:
+    worker_env = {**env, "SES_MAX_SEND_RATE": str(rate or 1_000_000)}
+    workers = []
+    for name, queues, processes in ((role, role, 2), ("other", OTHER_QUEUES, 1)):
+        log = workdir / f"{role}-{name}.log"
+        command = [
+            sys.executable, "-m", "celery", "-A", "newsletter", "worker", "-Q", queues, "-c", str(processes),
+            "-n", f"{name}-{role}@bench", "--loglevel", "INFO", "--logfile", str(log), "--without-gossip",
+            "--without-mingle",
+        ]  # fmt: skip
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        workers.append((subprocess.Popen(command, cwd=ROOT, env=worker_env, **quiet), log))  # noqa: S603
+    deadline = time.monotonic() + 60
+    while not all(log.exists() and " ready." in log.read_text() for _, log in workers):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Celery workers did not start; see the logs in {workdir}")
+        time.sleep(0.2)
+    time.sleep(1.0)  # each process warms up (worker_process_init) after the worker reports ready
+    return workers
+
+
+def stop_workers(workers) -> None:
+    for process, _ in workers:
+        process.send_signal(signal.SIGTERM)
+    for process, _ in workers:
+        process.wait(timeout=120)
+
+
+def measure(times: list[float], *, started: float, rate: float | None) -> dict:
+    count = len(times)
+    low, high = times[int(count * 0.1)], times[int(count * 0.9) - 1]
+    sustained = (int(count * 0.9) - int(count * 0.1)) / (high - low) if high > low else 0.0
+    span = times[-1] - times[0]
+    return {
+        "messages": count,
+        "sustained_per_second": round(sustained, 1),
+        "whole_per_second": round(count / span, 1) if span else 0.0,
+        "first_message_seconds": round(times[0] - started, 2),
+        "last_message_seconds": round(times[-1] - started, 2),
+        "used": round(sustained / rate, 4) if rate else None,
+    }
+
+
+def campaign_run(people: int, env: dict, endpoint: str, workdir: Path, rate: float | None) -> dict:
+    from campaigns.models import Send
+    from campaigns.sending.services import send_create, send_start
+
+    page = audience(people)
+    Send.objects.filter(page=page).delete()
+    workers = start_workers(env, workdir, role="sends", rate=rate)
+    try:
+        send_times(endpoint)
+        started = time.time()
+        send_start(send=send_create(page=page))
+        times: list[float] = []
+        deadline = time.monotonic() + people / 50 + 120
+        while len(times) < people and time.monotonic() < deadline:
+            time.sleep(1.0)
+            times += send_times(endpoint)
+    finally:
+        stop_workers(workers)
+    times = sorted(times + send_times(endpoint))
+    return measure(times, started=started, rate=rate)
+
+
+def automation_run(people: int, env: dict, endpoint: str, workdir: Path, rate: float | None) -> dict:
+    from django.db import transaction
+
+    from automations.models import Automation, AutomationDelivery, AutomationRun, AutomationTrigger, StepKind
+    from automations.pages import automation_email_create
+    from automations.services import automation_activate, automation_create, runs_enter_subscribers, step_add
+    from campaigns.models import CampaignPage
+    from subscribers.models import Subscription, Topic
+
+    page = audience(people)
+    topic = Topic.objects.get(slug=f"bench-{people}")
+    for old in Automation.objects.filter(name="Benchmark"):
+        AutomationDelivery.objects.filter(step__automation=old).delete()
+        AutomationRun.objects.filter(automation=old).delete()
+        old.steps.all().delete()
+        old.delete()
+    campaign = CampaignPage.objects.get(pk=page.pk)  # the same content as the campaign, as an automation email
+    email = automation_email_create(
+        title=f"Benchmark {time.time():.0f}",
+        subject=campaign.subject,
+        sender=campaign.sender,
+        body=campaign.body.raw_data,
+        preheader=campaign.preheader,
+    )
+    automation = automation_create(name="Benchmark", topic=topic, trigger=AutomationTrigger.API_EVENT,
+                                   trigger_event="benchmark")
+    step_add(automation=automation, kind=StepKind.EMAIL, email=email)
+    automation_activate(automation=automation)
+    ids = list(Subscription.objects.filter(topic=topic).values_list("subscriber_id", flat=True))
+    workers = start_workers(env, workdir, role="automations", rate=rate)
+    try:
+        send_times(endpoint)
+        started = time.time()
+        with transaction.atomic():  # everyone due at the same moment; the workers are woken after the commit
+            runs_enter_subscribers(automation=automation, subscriber_ids=ids, occurrence="")
+        entered = time.time() - started
+        times: list[float] = []
+        deadline = time.monotonic() + people / 50 + 120
+        while len(times) < people and time.monotonic() < deadline:
+            time.sleep(1.0)
+            times += send_times(endpoint)
+    finally:
+        stop_workers(workers)
+    times = sorted(times + send_times(endpoint))
+    result = measure(times, started=started, rate=rate)
+    result["enter_seconds"] = round(entered, 2)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=None, help="SES_MAX_SEND_RATE (default: unthrottled)")
+    parser.add_argument("--ses-latency-ms", type=float, default=0.0)
+    parser.add_argument("--port", type=int, default=8768)
+    parser.add_argument("--only", choices=("campaign", "automation"), default=None)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-automations-", dir=ROOT / "var"))
+    endpoint = f"http://127.0.0.1:{args.port}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "newsletter.settings.local",
+        "SES_ENDPOINT_URL": endpoint,
+        "MEDIA_ROOT": str(workdir / "media"),
+        "SITE_URL": "https://news.larkspur-lune.example",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-send.sqlite3'}")
+    os.environ.update(env)
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, str(ROOT / "bench" / "fast_ses.py"), str(args.port), str(args.ses_latency_ms)]
+    )
+    import django
+
+    django.setup()
+    import redis
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    results = {}
+    try:
+        time.sleep(0.5)
+        for name, run in (("campaign", campaign_run), ("automation", automation_run)):
+            if args.only and args.only != name:
+                continue
+            redis.Redis.from_url(settings.REDIS_URL).delete(f"nl:ses-rate:{settings.SES_REGION}")
+            results[name] = run(args.people, env, endpoint, workdir, args.rate)
+            r = results[name]
+            print(f"\n{name}: {r['messages']:,} messages, sustained {r['sustained_per_second']:,.1f}/s, "
+                  f"whole span {r['whole_per_second']:,.1f}/s, first after {r['first_message_seconds']:.2f} s, "
+                  f"last after {r['last_message_seconds']:.1f} s" + (f", used {r['used']:.2%}" if r["used"] else ""))
+    finally:
+        server.terminate()
+    if "campaign" in results and "automation" in results:
+        ratio = results["automation"]["sustained_per_second"] / results["campaign"]["sustained_per_second"]
+        print(f"\nautomations / campaigns, sustained: {ratio:.2%}")
+    if args.json:
+        print(json.dumps({"people": args.people, "rate": args.rate, **results}))
+
+
+if __name__ == "__main__":
+    main()
