@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from automations.demo_content import welcome_series
 from automations.models import AutomationRun, AutomationState, LeftReason, RunState
+from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS
 from tests.factories import SubscriberFactory
 
 pytestmark = [
@@ -57,6 +58,12 @@ def test_staff_read_the_welcome_series_pause_and_resume_it_and_add_a_step(admin_
     expect(steps.nth(2).get_by_role("link", name="Change")).to_be_visible()
     expect(page.locator("[data-people-count='active']")).to_have_text("6")
     screenshot(page, "A2-automation-welcome-series", reload=True)
+    # The whole page at phone width in one image (the admin scrolls inside its own pane, so a tall window shows all)
+    page.set_viewport_size({"width": PHONE["width"], "height": 3000})
+    page.reload()
+    page.screenshot(path=str(SCREENSHOTS / "A2-automation-welcome-series-phone-whole.png"))
+    page.set_viewport_size(DESKTOP)
+    page.reload()
 
     # And each email step links to its email's preview, rendered as subscribers get it
     steps.nth(0).get_by_role("link", name="Preview").click()
