@@ -4,7 +4,7 @@
   or ``automations.manage_automations``.
 - **Change** (add, change its trigger and steps, activate, pause, resume): ``automations.manage_automations``.
 
-The actions ask the same question again (``automations.admin_actions``), so a forged request changes nothing.
+Every admin view asks before it calls a service, for GET and POST alike, so a forged request changes nothing.
 """
 
 VIEW_PERMISSION = "automations.view_automation"

@@ -2,9 +2,10 @@
 activate, pause and resume.
 
 Every view is under /admin/ (``automations/admin/urls.py``), so Wagtail's ``require_admin_access`` guards it; each then
-asks ``automations.admin.access`` whether the person may read automations or change them. Changes go through the
-actions, which check the permission again, write the audit log, and refuse with a message that names the field or
-step; a refused change changes nothing.
+asks ``automations.admin.access`` whether the person may read automations or change them. Changes go through
+``automations.services`` (moving a step through ``automations.admin_actions``), which record the person in the audit
+log and refuse with a message that names the field or step; a refused change changes nothing. The services take the
+actor but do not check its permission themselves, so the check here is the one that holds for the admin.
 """
 
 from django.conf import settings
