@@ -10,7 +10,7 @@ actor but do not check its permission themselves, so the check here is the one t
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -21,7 +21,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from automations import admin_actions, services
 from automations.admin.access import may_manage_automations, may_view_automations
 from automations.admin.forms import AutomationForm, StepForm, validation_errors_onto
-from automations.admin.results import automation_email_results, automation_people
+from automations.admin.results import automation_email_results, automation_people, automations_people_by_state
 from automations.admin.steps import step_summary, trigger_summary
 from automations.errors import AutomationError
 from automations.models import Automation, AutomationState, AutomationStep, RunState, StepKind
@@ -65,12 +65,15 @@ class AutomationIndexView(_AutomationsAdmin):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        automations = Automation.objects.select_related("topic", "trigger_attribute").annotate(
-            step_count=Count("steps", distinct=True),
-            in_it=Count("runs", filter=Q(runs__state=RunState.ACTIVE), distinct=True),
-            finished=Count("runs", filter=Q(runs__state=RunState.FINISHED), distinct=True),
-            left=Count("runs", filter=Q(runs__state=RunState.LEFT), distinct=True),
+        automations = list(
+            Automation.objects.select_related("topic", "trigger_attribute").annotate(step_count=Count("steps"))
         )
+        people = automations_people_by_state(automation_ids=[automation.pk for automation in automations])
+        for automation in automations:
+            counts = people.get(automation.pk, {})
+            automation.in_it = counts.get(RunState.ACTIVE, 0)
+            automation.finished = counts.get(RunState.FINISHED, 0)
+            automation.left = counts.get(RunState.LEFT, 0)
         context["rows"] = [(automation, trigger_summary(automation)) for automation in automations]
         return context
 

@@ -402,3 +402,21 @@ def test_the_write_a_new_email_link_opens_the_page_editor_for_an_automation_emai
     assert editor.status_code == 200
     assert editor.context["page"].__class__.__name__ == "AutomationEmailPage"
     assert {"subject", "sender", "body"} <= set(editor.context["form"].fields)
+
+
+def test_the_list_costs_the_same_queries_for_one_automation_as_for_three(client, manager, welcome_series, topic):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    runs_at(welcome_series, 2, 3)
+
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("automations_admin:index")).status_code == 200
+        return len(queries)
+
+    one = list_queries()
+    for name in ("Second", "Third"):
+        other = Automation.objects.create(name=name, topic=topic, trigger=AutomationTrigger.TOPIC_CONFIRMED)
+        runs_at(other, 1, 2)
+    assert list_queries() == one
