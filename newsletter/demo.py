@@ -21,14 +21,15 @@ BIN = Path(PYTHON).parent
 # The recommended shape on a two-core machine (docs/operations.md, "Workers and beat"): sends have processes of
 # their own, so a confirmation email or a bounce never waits behind a campaign, and so does "default", so an
 # import never does either; outgoing webhooks have theirs, so a slow receiver delays nothing else; automations have
-# theirs, so a welcome email is taken when it falls due even while a campaign is being sent.
+# two of theirs, so a welcome email is taken when it falls due even while a campaign is being sent, and a crowd of
+# runs due at once is worked by two.
 # (node name, queues, processes)
 WORKERS = (
     ("sends", "sends", 2),
     ("mail", "transactional,feedback", 1),
     ("default", "default", 1),
     ("webhooks", "webhooks", 1),
-    ("automations", "automations", 1),
+    ("automations", "automations", 2),
 )
 # The wait between two emails of the demo's welcome series: minutes, not the days a shop would choose, so that the
 # whole series can be watched arriving in the outbox.

@@ -33,4 +33,4 @@ def test_the_demo_runs_workers_for_every_queue_the_settings_route_to_automations
 
     consumed = {queue for _name, queues, _processes in WORKERS for queue in queues.split(",")}
     assert set(settings.TASK_QUEUE_NAMES) <= consumed
-    assert ("automations", "automations", 1) in WORKERS
+    assert ("automations", "automations", 2) in WORKERS

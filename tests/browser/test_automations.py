@@ -37,16 +37,16 @@ BEAT_TICK_SECONDS = 15
 
 @pytest.fixture
 def production_workers(worker_processes):
-    """The recommended shape of docs/operations.md (one process each here): sends, mail (transactional and
-    feedback), default, webhooks and automations each on workers of their own."""
-    for name, queues in (
-        ("sends", ("sends",)),
-        ("mail", ("transactional", "feedback")),
-        ("default", ("default",)),
-        ("webhooks", ("webhooks",)),
-        ("automations", ("automations",)),
+    """The recommended shape of docs/operations.md: sends, automations, mail (transactional and feedback), default
+    and webhooks each on workers of their own, with the processes it gives them."""
+    for name, queues, processes in (
+        ("sends", ("sends",), 2),
+        ("automations", ("automations",), 2),
+        ("mail", ("transactional", "feedback"), 1),
+        ("default", ("default",), 1),
+        ("webhooks", ("webhooks",), 1),
     ):
-        worker_processes.start(name=name, queues=queues)
+        worker_processes.start(name=name, queues=queues, concurrency=processes)
     worker_processes.wait_ready()
     return worker_processes
 
