@@ -75,6 +75,7 @@ class AutomationIndexView(_AutomationsAdmin):
             automation.finished = counts.get(RunState.FINISHED, 0)
             automation.left = counts.get(RunState.LEFT, 0)
         context["rows"] = [(automation, trigger_summary(automation)) for automation in automations]
+        context["email_index_url"] = reverse("wagtailadmin_explore", args=[automation_email_index().pk])
         return context
 
 

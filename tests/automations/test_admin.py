@@ -19,6 +19,7 @@ from automations.models import (
     RunState,
     StepKind,
 )
+from automations.pages import automation_email_index
 from campaigns.models import BounceType, DeliveryState
 from tests.automations.conftest import email_page
 from tests.factories import EDITORS, SubscriberFactory, UserFactory, staff_in_role
@@ -125,6 +126,7 @@ def test_the_list_shows_each_automation_with_its_state_trigger_and_people_in_it_
     assert (automation.in_it, automation.finished, automation.left, automation.step_count) == (3, 4, 1, 5)
     assert trigger == "When someone confirms a subscription to Workshop news"
     assert "Active" in html and "Add an automation" in html
+    assert f'href="/admin/pages/{automation_email_index().pk}/"' in html  # the emails, in the page explorer
 
 
 def test_a_new_automation_with_bad_input_is_refused_naming_the_field_and_nothing_is_saved(client, manager, topic):
