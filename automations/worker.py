@@ -71,25 +71,39 @@ def runs_due_exist(*, now: datetime | None = None) -> bool:
     ).exists()
 
 
-def runs_claim(*, worker_id: str, size: int, now: datetime | None = None) -> list[int]:
+def runs_claim(
+    *, worker_id: str, size: int, now: datetime | None = None, after: tuple[datetime, int] | None = None
+) -> list[tuple[int, datetime]]:
     """Claim up to ``size`` due runs of active automations, in due order, skipping those other workers lock, under a
-    lease: ``claimed_by`` this worker, and ``due_at`` moved to the lease's end (AUTOMATION_LEASE_SECONDS)."""
+    lease: ``claimed_by`` this worker, and ``due_at`` moved to the lease's end (AUTOMATION_LEASE_SECONDS). Returns
+    (id, due_at before the claim) of each, in order.
+
+    ``after`` is the (due_at, id) of the last run this worker claimed: the scan of the partial index starts there
+    (keyset order), not at the index's beginning, where the entries of every run already claimed or finished lie dead
+    until PostgreSQL's vacuum removes them; without it a crowd of 100,000 due at once made each claim slower than the
+    one before."""
     now = now or timezone.now()
     lease_end = now + timedelta(seconds=settings.AUTOMATION_LEASE_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            AutomationRun.objects.filter(
-                state=RunState.ACTIVE, due_at__lte=now, automation__state=AutomationState.ACTIVE
-            )
-            .order_by("due_at", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("id", flat=True)[:size]
+    due = AutomationRun.objects.filter(
+        state=RunState.ACTIVE, due_at__lte=now, automation__state=AutomationState.ACTIVE
+    )
+    if after is not None:
+        table = connection.ops.quote_name(AutomationRun._meta.db_table)
+        due = due.extra(  # noqa: S610 - row comparison (keyset), which the ORM cannot write; values are parameters
+            where=[f"({table}.due_at, {table}.id) > (%s, %s)"],
+            params=[connection.ops.adapt_datetimefield_value(after[0]), after[1]],
         )
-        if ids:
-            AutomationRun.objects.filter(pk__in=ids).update(
+    with transaction.atomic():
+        claimed = list(
+            due.order_by("due_at", "id").select_for_update(skip_locked=True, of=("self",)).values_list("id", "due_at")[
+                :size
+            ]
+        )
+        if claimed:
+            AutomationRun.objects.filter(pk__in=[pk for pk, _ in claimed]).update(
                 claimed_by=worker_id, lease_expires_at=lease_end, due_at=lease_end
             )
-    return ids
+    return claimed
 
 
 @dataclass
@@ -196,11 +210,16 @@ class AutomationWorker:
         """Work until nothing is due; returns the messages SES accepted."""
         deadline = time.monotonic() + max_seconds if max_seconds else None
         try:
+            after = None
             while deadline is None or time.monotonic() < deadline:
-                ids = runs_claim(worker_id=self.worker_id, size=settings.AUTOMATION_BATCH_SIZE)
-                if not ids:
-                    break
-                self.batch(ids)
+                claimed = runs_claim(worker_id=self.worker_id, size=settings.AUTOMATION_BATCH_SIZE, after=after)
+                if not claimed:
+                    if after is None:
+                        break
+                    after = None  # once more from the start: runs that fell due behind the keyset meanwhile
+                    continue
+                after = claimed[-1][1], claimed[-1][0]
+                self.batch([pk for pk, _ in claimed])
         finally:
             self.calls.close()
         return self.sent

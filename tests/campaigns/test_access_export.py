@@ -48,6 +48,8 @@ LINK = re.compile(r"https?://\S+(/account/privacy/export/[^/\s]+/)")
 TABLES = {
     "account",
     "attributes",
+    "automation_emails_sent",
+    "automations",
     "consent_history",
     "corrections",
     "disclosures",
