@@ -20,14 +20,20 @@ PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 # The recommended shape on a two-core machine (docs/operations.md, "Workers and beat"): sends have processes of
 # their own, so a confirmation email or a bounce never waits behind a campaign, and so does "default", so an
-# import never does either; outgoing webhooks have theirs, so a slow receiver delays nothing else.
+# import never does either; outgoing webhooks have theirs, so a slow receiver delays nothing else; automations have
+# two of theirs, so a welcome email is taken when it falls due even while a campaign is being sent, and a crowd of
+# runs due at once is worked by two.
 # (node name, queues, processes)
 WORKERS = (
     ("sends", "sends", 2),
     ("mail", "transactional,feedback", 1),
     ("default", "default", 1),
     ("webhooks", "webhooks", 1),
+    ("automations", "automations", 2),
 )
+# The wait between two emails of the demo's welcome series: minutes, not the days a shop would choose, so that the
+# whole series can be watched arriving in the outbox.
+AUTOMATION_WAIT_SECONDS = int(os.environ.get("DEMO_AUTOMATION_WAIT_SECONDS", "120"))
 
 
 def _answers(url: str) -> bool:
@@ -105,6 +111,8 @@ def main() -> None:
     subprocess.run([*manage, "seed_campaigns"], env=env, check=True)  # noqa: S603
     subprocess.run([*manage, "seed_audience"], env=env, check=True)  # noqa: S603 - 3,000 to watch a send progress
     subprocess.run([*manage, "seed_segments"], env=env, check=True)  # noqa: S603 - attributes of that audience
+    seed_automations = [*manage, "seed_automations", "--wait-seconds", str(AUTOMATION_WAIT_SECONDS)]
+    subprocess.run(seed_automations, env=env, check=True)  # noqa: S603 - the welcome series
     for name, queues, processes in WORKERS:
         start(
             f"worker-{name}",
@@ -148,6 +156,8 @@ The demo is running. Open:
   Newsletter signup       {site}/newsletter/subscribe/
   Wagtail admin           {site}/admin/      (staff: admin@larkspur-lune.example / demo-admin-pass)
   Outbox (emails sent)    {site}/outbox/     (staff only)
+  Automations             {site}/admin/automations/   (a welcome series: sign up, confirm, and watch the
+                          outbox: one email at once, then one every {AUTOMATION_WAIT_SECONDS} s)
   Health                  {site}/healthz/
 Logs are in var/log/. Press Ctrl-C to stop everything.
 """,
