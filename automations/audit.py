@@ -15,6 +15,7 @@ AUTOMATION_LOG = ActionLog(
         "automations.step_add": ("Add automation step", "Added a step to the automation"),
         "automations.step_update": ("Change automation step", "Changed a step of the automation"),
         "automations.step_delete": ("Remove automation step", "Removed a step of the automation"),
+        "automations.step_move": ("Move automation step", "Moved a step of the automation"),
         "automations.run_stop": ("Take someone out of an automation", "Took a person out of the automation"),
     }
 )

@@ -5,7 +5,6 @@ check like any campaign."""
 from django.conf import settings
 
 from automations import services
-from automations.admin_actions import steps_reached
 from automations.models import (
     Automation,
     AutomationEmailPage,
@@ -15,6 +14,7 @@ from automations.models import (
     StepKind,
 )
 from automations.pages import automation_email_create
+from automations.selectors import steps_reached
 from campaigns.models import BrandSettings
 from subscribers.models import Topic
 

@@ -1,56 +1,174 @@
-"""Reads about automations for the admin and the API: how many people are at each step, each email's aggregate
-results. Counts go through campaigns' privacy floor (``count_shown``, ``rate_shown``): a group of fewer than
-REPORT_MIN_GROUP_SIZE people shows as "<5", and no read here names a person."""
+"""Reads about automations for their admin pages: where their people are, each email step's aggregate results, and
+which steps are locked because someone has reached them.
 
+Aggregates only, never a person (DESIGN.md section 7). The privacy floor is the campaigns' own
+(``campaigns.results.report``): a count of 1 to REPORT_MIN_GROUP_SIZE - 1 shows as "<5", a rate with so few people
+behind it is hidden, and a count that would give a hidden one away by subtraction is hidden too.
+
+How many people are at each step is shown exactly, as a send's progress is: it is where the automation's work
+stands, and it says nothing about anyone's choices. Why people left (unsubscribed, suppressed, erased...) does, so
+those counts go through the floor.
+"""
+
+from django.conf import settings
 from django.db.models import Count, Q
 
-from automations.models import AutomationDelivery, AutomationRun, AutomationStep, RunState
-from campaigns.models import DeliveryState
-from campaigns.results.report import count_shown, rate_shown
+from automations.models import Automation, AutomationDelivery, AutomationRun, LeftReason, RunState, StepKind
+from campaigns.models import BounceType, DeliveryState
+from campaigns.results.report import (
+    WITHHELD_WHY,
+    count_shown,
+    count_why,
+    outcomes_withheld,
+    rate_shown,
+    sum_withheld,
+)
+
+# The rates shown for each email, all out of the messages SES accepted (as a campaign's report).
+EMAIL_RATES = (("delivered", "Delivered"), ("bounced", "Bounced"), ("complained", "Complained"))
 
 
-def automation_step_counts(*, automation) -> list[dict]:
-    """One row per step, in order: the step, and how many active runs are at it (``at``, as shown). Then the runs
-    that finished or left, by reason. One query for the runs, one for the steps (index ``automation_run_position``)."""
-    at = dict(
-        AutomationRun.objects.filter(automation=automation, state=RunState.ACTIVE)
-        .values_list("position")
-        .annotate(n=Count("id"))
-        .values_list("position", "n")
-    )
-    steps = AutomationStep.objects.filter(automation=automation).select_related("email", "segment").order_by("position")
-    return [{"step": step, "at": at.get(step.position, 0), "at_shown": count_shown(at.get(step.position, 0))}
-            for step in steps]
+def _shown(count: int, *, withheld: str = "") -> dict:
+    """A count as staff may see it: ``{"count", "shown", "why"}``."""
+    if withheld:
+        return {"count": count, "shown": "hidden", "why": withheld}
+    return {"count": count, "shown": count_shown(count), "why": count_why(count)}
 
 
-def automation_outcomes(*, automation) -> dict[str, str]:
-    """How many runs finished, and how many left for each reason, as shown (the privacy floor applied)."""
+def automations_people_by_state(*, automation_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{automation id: {run state: people}} for the list, in one grouped query on the runs' (automation, state,
+    position) index; joining runs and steps in one query would count every run once per step."""
     rows = (
-        AutomationRun.objects.filter(automation=automation)
-        .exclude(state=RunState.ACTIVE)
-        .values_list("state", "left_reason")
-        .annotate(n=Count("id"))
+        AutomationRun.objects.filter(automation_id__in=automation_ids)
+        .values("automation_id", "state")
+        .annotate(people=Count("pk"))
+        .order_by()
     )
-    shown = {}
-    for state, reason, n in rows:
-        key = "finished" if state == RunState.FINISHED else f"left: {reason}"
-        shown[key] = count_shown(n)
-    return shown
+    people: dict[int, dict[str, int]] = {}
+    for row in rows:
+        people.setdefault(row["automation_id"], {})[row["state"]] = row["people"]
+    return people
 
 
-def automation_email_results(*, step: AutomationStep) -> dict:
-    """The aggregate results of one email step: sent, delivered, bounced, complained, failed, in doubt, as shown, and
-    the rates out of the messages SES accepted. One query."""
-    counts = AutomationDelivery.objects.filter(step=step).aggregate(
-        sent=Count("id", filter=Q(state=DeliveryState.SENT)),
-        failed=Count("id", filter=Q(state=DeliveryState.FAILED)),
-        unknown=Count("id", filter=Q(state=DeliveryState.UNKNOWN)),
-        delivered=Count("id", filter=Q(delivered_at__isnull=False)),
-        bounced=Count("id", filter=Q(bounced_at__isnull=False)),
-        complained=Count("id", filter=Q(complained_at__isnull=False)),
-    )
-    accepted = counts["sent"]
-    return {
-        "counts": {name: count_shown(value) for name, value in counts.items()},
-        "rates": {name: rate_shown(counts[name], accepted) for name in ("delivered", "bounced", "complained")},
+def automation_people(*, automation: Automation) -> dict:
+    """Where the automation's people are, in two aggregate queries.
+
+    ``at_step``: {position: active runs at that step}; ``finished``, ``left`` and ``active``: totals;
+    ``left_reasons``: [{"reason", "label", "count", "shown", "why"}] for each reason someone left for.
+    """
+    runs = AutomationRun.objects.filter(automation=automation)
+    at_step = {
+        row["position"]: row["people"]
+        for row in runs.filter(state=RunState.ACTIVE).values("position").annotate(people=Count("pk")).order_by()
     }
+    by_reason = {
+        row["left_reason"]: row["people"]
+        for row in runs.filter(state=RunState.LEFT).values("left_reason").annotate(people=Count("pk")).order_by()
+    }
+    totals = runs.aggregate(
+        finished=Count("pk", filter=Q(state=RunState.FINISHED)),
+        left=Count("pk", filter=Q(state=RunState.LEFT)),
+    )
+    labels = dict(LeftReason.choices)
+    reasons = [
+        {"reason": reason, "label": labels.get(reason, reason or "No reason recorded"), **_shown(people)}
+        for reason, people in sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    left_withheld = sum_withheld(totals["left"], list(by_reason.values()))
+    if left_withheld:
+        # The total shows, so the single hidden reason must not be the total minus the others: hide the smallest
+        # other reason too (as a campaign report does with its outcomes).
+        shown_reasons = [row for row in reasons if row["shown"] != "hidden" and row["why"] == ""]
+        if shown_reasons:
+            smallest = min(shown_reasons, key=lambda row: row["count"])
+            smallest.update(_shown(smallest["count"], withheld=_withheld_why()))
+    return {
+        "at_step": at_step,
+        "active": sum(at_step.values()),
+        "finished": totals["finished"],
+        "left": totals["left"],
+        "left_reasons": reasons,
+    }
+
+
+def _withheld_why() -> str:
+    return WITHHELD_WHY.format(minimum=settings.REPORT_MIN_GROUP_SIZE)
+
+
+def automation_email_results(*, automation: Automation) -> dict[int, dict]:
+    """{step id: results} for each email step of the automation, from its ledger (``AutomationDelivery``), in one
+    aggregate query. Each result has ``shown`` and ``why`` for every count and ``rates`` as a campaign report."""
+    rows = (
+        AutomationDelivery.objects.filter(step__automation=automation, step__kind=StepKind.EMAIL)
+        .values("step_id")
+        .annotate(
+            recipients=Count("pk"),
+            sent=Count("pk", filter=Q(state=DeliveryState.SENT)),
+            waiting=Count("pk", filter=Q(state__in=(DeliveryState.QUEUED, DeliveryState.CLAIMED))),
+            failed=Count("pk", filter=Q(state=DeliveryState.FAILED)),
+            skipped=Count("pk", filter=Q(state=DeliveryState.SKIPPED)),
+            unknown=Count("pk", filter=Q(state=DeliveryState.UNKNOWN)),
+            delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
+            hard_bounced=Count("pk", filter=Q(bounce_type=BounceType.PERMANENT)),
+            soft_bounced=Count("pk", filter=Q(bounce_type__in=(BounceType.TRANSIENT, BounceType.UNDETERMINED))),
+            complained=Count("pk", filter=Q(complained_at__isnull=False)),
+        )
+        .order_by()
+    )
+    return {row.pop("step_id"): email_results_shown(row) for row in rows}
+
+
+EMPTY_COUNTS = dict.fromkeys(
+    (
+        "recipients",
+        "sent",
+        "waiting",
+        "failed",
+        "skipped",
+        "unknown",
+        "delivered",
+        "hard_bounced",
+        "soft_bounced",
+        "complained",
+    ),
+    0,
+)
+
+
+def email_results_shown(counts: dict) -> dict:
+    """One email step's counts as staff may see them, through the campaigns' privacy floor."""
+    counts = {**EMPTY_COUNTS, **counts}
+    counts["bounced"] = counts["hard_bounced"] + counts["soft_bounced"]
+    withheld = outcomes_withheld(counts)
+    if sum_withheld(counts["bounced"], [counts["hard_bounced"], counts["soft_bounced"]]):
+        withheld["bounced"] = _withheld_why()
+    rates = []
+    for name, label in EMAIL_RATES:
+        rate = rate_shown(counts[name], counts["sent"])
+        if name in withheld and not rate["hidden"]:
+            rate = {**rate, "shown": "hidden", "hidden": True, "why": withheld[name]}
+        rates.append({"name": name, "label": label, **rate})
+    return {
+        "counts": counts,
+        "shown": {name: "hidden" if name in withheld else count_shown(value) for name, value in counts.items()},
+        "why": {name: withheld.get(name) or count_why(value) for name, value in counts.items()},
+        "rates": rates,
+    }
+
+
+def steps_reached(*, automation: Automation) -> dict[int, str]:
+    """{step id: why it cannot change} for each step someone has reached or passed: a run at or beyond its position,
+    in any state (the rule ``services.step_update`` applies). One query for the runs, one for the steps."""
+    runs_by_position = {
+        row["position"]: row["people"]
+        for row in automation.runs.values("position").annotate(people=Count("pk")).order_by()
+    }
+    reached = {}
+    for step in automation.steps.only("pk", "position"):
+        people = sum(count for position, count in runs_by_position.items() if position >= step.position)
+        if people:
+            reached[step.pk] = (
+                f"{people} {'person has' if people == 1 else 'people have'} reached or passed it, so it stays as "
+                "they found it."
+            )
+    return reached

@@ -25,6 +25,7 @@ from automations.models import (
     StepKind,
 )
 from automations.schedule import anniversary_days, shop_today
+from automations.selectors import steps_reached
 from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Topic
 from subscribers.models.attributes import AttributeValue
 from subscribers.permissions import actor_require
@@ -37,6 +38,8 @@ AUTOMATION_FIELDS = ("name", "topic", "trigger", "trigger_attribute", "trigger_o
                      "trigger_event")
 # Checked by every staff action here, whoever calls it (the admin, the API, a script), as campaigns' actions are.
 MANAGE_PERMISSION = "automations.manage_automations"
+# A position no step holds, for a moment, while two steps swap theirs (positions are unique in an automation).
+SWAP_POSITION = 32767
 TRIGGER_PERMISSION = "automations.trigger_automations"
 STEP_FIELDS = ("kind", "wait_seconds", "wait_weekday", "wait_hour", "email", "segment")
 
@@ -200,6 +203,31 @@ def step_delete(*, step: AutomationStep, user=None) -> None:
         automation_action_log(
             automation=automation, action="automations.step_delete", user=user, data={"position": position}
         )
+
+
+def step_move(*, step: AutomationStep, user, offset: int) -> AutomationStep:
+    """Swap a step with its neighbour before (``offset`` -1) or after it (+1). Neither may have been reached: a run
+    at either would find a different step where it stands."""
+    actor_require(user, MANAGE_PERMISSION, action="move the steps of automations")
+    with transaction.atomic():
+        automation = Automation.objects.select_for_update().get(pk=step.automation_id)
+        step = AutomationStep.objects.get(pk=step.pk)
+        neighbour = AutomationStep.objects.filter(automation=automation, position=step.position + offset).first()
+        if neighbour is None:
+            raise AutomationStateError(f"Step {step.position} is already the {'first' if offset < 0 else 'last'}.")
+        reached = steps_reached(automation=automation)
+        for candidate in (step, neighbour):
+            if why := reached.get(candidate.pk):
+                raise StepReachedError(f"Step {candidate.position} cannot be moved: {why}")
+        old, new = step.position, neighbour.position
+        AutomationStep.objects.filter(pk=step.pk).update(position=SWAP_POSITION)
+        AutomationStep.objects.filter(pk=neighbour.pk).update(position=old)
+        AutomationStep.objects.filter(pk=step.pk).update(position=new)
+        step.position = new
+        automation_action_log(
+            automation=automation, action="automations.step_move", user=user, data={"from": old, "to": new}
+        )
+    return step
 
 
 def automation_enter(

@@ -1,5 +1,5 @@
-"""Wagtail admin registration only: the Automations pages and menu item, the permissions offered in Settings > Groups,
-and the audit log's action type of the admin's own action (moving a step; the services' are registered by the app)."""
+"""Wagtail admin registration only: the Automations pages and menu item, and the permissions offered in Settings >
+Groups (the audit log's action types are registered by the app when it starts)."""
 
 from django.contrib.auth.models import Permission
 from django.urls import include, path, reverse_lazy
@@ -7,7 +7,6 @@ from wagtail import hooks
 
 from automations.admin import urls as admin_urls
 from automations.admin.access import may_view_automations
-from automations.admin_actions import AUTOMATION_ADMIN_LOG
 from subscribers.admin.permissions import PermissionMenuItem
 
 
@@ -32,8 +31,3 @@ def register_automation_permissions():
     return Permission.objects.filter(
         content_type__app_label="automations", codename__in=("manage_automations", "view_automation")
     )
-
-
-@hooks.register("register_log_actions")
-def register_automation_log_actions(actions):
-    AUTOMATION_ADMIN_LOG.register(actions)

@@ -3,9 +3,8 @@ activate, pause and resume.
 
 Every view is under /admin/ (``automations/admin/urls.py``), so Wagtail's ``require_admin_access`` guards it; each then
 asks ``automations.admin.access`` whether the person may read automations or change them. Changes go through
-``automations.services`` (moving a step through ``automations.admin_actions``), which record the person in the audit
-log and refuse with a message that names the field or step; a refused change changes nothing. The services take the
-actor but do not check its permission themselves, so the check here is the one that holds for the admin.
+``automations.services``, which check the permission again, record the person in the audit log and refuse with a
+message that names the field or step; a refused change changes nothing.
 """
 
 from django.conf import settings
@@ -18,14 +17,14 @@ from django.views.generic import TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from automations import admin_actions, services
+from automations import selectors, services
 from automations.admin.access import may_manage_automations, may_view_automations
 from automations.admin.forms import AutomationForm, StepForm, validation_errors_onto
-from automations.admin.results import automation_email_results, automation_people, automations_people_by_state
 from automations.admin.steps import step_summary, trigger_summary
 from automations.errors import AutomationError
 from automations.models import Automation, AutomationState, AutomationStep, RunState, StepKind
 from automations.pages import automation_email_index
+from automations.selectors import automation_email_results, automation_people, automations_people_by_state
 
 
 class _AutomationsAdmin(WagtailAdminTemplateMixin, TemplateView):
@@ -102,7 +101,7 @@ class AutomationDetailView(_AutomationsAdmin):
         steps = list(automation.steps.select_related("email", "segment").order_by("position"))
         people = automation_people(automation=automation)
         results = automation_email_results(automation=automation)
-        reached = admin_actions.steps_reached(automation=automation)
+        reached = selectors.steps_reached(automation=automation)
         rows = []
         for number, step in enumerate(steps):
             rows.append(
@@ -188,7 +187,7 @@ class StepEditView(_AutomationsAdmin):
     def dispatch(self, request, *args, **kwargs):
         # Only for showing the form: a change posted anyway is refused by the service itself, with its reason.
         if request.method == "GET" and self.step is not None and may_manage_automations(request.user):
-            why = admin_actions.steps_reached(automation=self.automation).get(self.step.pk)
+            why = selectors.steps_reached(automation=self.automation).get(self.step.pk)
             if why:
                 messages.error(request, f"Step {self.step.position} cannot be changed: {why}")
                 return redirect("automations_admin:detail", automation_id=self.automation.pk)
@@ -258,7 +257,7 @@ class StepDeleteView(_AutomationsAdmin):
                 "automation": self.automation,
                 "step": self.step,
                 "summary": step_summary(self.step),
-                "locked": admin_actions.steps_reached(automation=self.automation).get(self.step.pk, ""),
+                "locked": selectors.steps_reached(automation=self.automation).get(self.step.pk, ""),
             }
         )
         return context
@@ -286,7 +285,7 @@ def step_move(request, automation_id: int, step_id: int, direction: str):
     automation = _manageable(request, automation_id)
     step = get_object_or_404(AutomationStep, pk=step_id, automation=automation)
     try:
-        moved = admin_actions.step_move(step=step, user=request.user, offset=-1 if direction == "up" else 1)
+        moved = services.step_move(step=step, user=request.user, offset=-1 if direction == "up" else 1)
     except AutomationError as err:
         messages.error(request, str(err))
     else:

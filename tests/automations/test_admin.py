@@ -22,7 +22,7 @@ from automations.models import (
 from automations.pages import automation_email_index
 from campaigns.models import BounceType, DeliveryState
 from tests.automations.conftest import email_page
-from tests.factories import EDITORS, SubscriberFactory, UserFactory, staff_in_role
+from tests.factories import SubscriberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -63,10 +63,8 @@ def url(name: str, automation: Automation, *args) -> str:
     return reverse(f"automations_admin:{name}", args=[automation.pk, *args])
 
 
-def test_campaign_editors_without_the_permission_are_refused_every_page_and_action_and_nothing_changes(
-    client, welcome_series
-):
-    client.force_login(staff_in_role(EDITORS, "editor@larkspur-lune.example"))
+def test_staff_without_the_permission_are_refused_every_page_and_action_and_nothing_changes(client, welcome_series):
+    staff_with(client)  # admin access, no permission on automations
     welcome_series.state = AutomationState.ACTIVE
     welcome_series.save()
     step = welcome_series.steps.get(position=2)

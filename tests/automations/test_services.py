@@ -37,8 +37,17 @@ from tests.factories import ConfirmedSubscriberFactory, SubscriptionFactory, Use
 pytestmark = pytest.mark.django_db
 
 
-def test_a_draft_takes_no_one_in_and_activating_it_needs_its_steps(topic, welcome_emails):
+def automator():
+    """A member of staff who may manage automations."""
+    from django.contrib.auth.models import Permission
+
     staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="manage_automations"))
+    return staff
+
+
+def test_a_draft_takes_no_one_in_and_activating_it_needs_its_steps(topic, welcome_emails):
+    staff = automator()
     automation = automation_create(
         name="Welcome", topic=topic, trigger=AutomationTrigger.TOPIC_CONFIRMED, user=staff
     )
@@ -71,7 +80,7 @@ def test_entering_is_idempotent_per_occurrence(active_series):
 
 
 def test_a_paused_automation_takes_no_step_until_resumed(active_series, topic, outbox):
-    staff = UserFactory(is_staff=True)
+    staff = automator()
     ada = ConfirmedSubscriberFactory()
     confirm(ada, topic)
     automation_pause(automation=active_series, user=staff)
@@ -233,7 +242,7 @@ def test_every_staff_action_checks_its_permission_whoever_calls_it(active_series
         lambda: automation_create(name="Birthdays", topic=active_series.topic, trigger="api_event",
                                   trigger_event="birthday", user=without),
     ):  # fmt: skip
-        with pytest.raises(ActionForbidden, match="automations.manage_automations"):
+        with pytest.raises(ActionForbidden, match=r"automations\.manage_automations"):
             action()
 
     # Then nothing changed; and the one with it may
@@ -241,3 +250,20 @@ def test_every_staff_action_checks_its_permission_whoever_calls_it(active_series
     assert active_series.state == AutomationState.ACTIVE
     assert not Automation.objects.filter(name="Birthdays").exists()
     assert automation_pause(automation=active_series, user=allowed).state == AutomationState.PAUSED
+
+
+def test_campaign_senders_manage_automations_and_campaign_editors_only_read_them(active_series):
+    from django.contrib.auth.models import Group
+
+    from subscribers.errors import ActionForbidden
+
+    # Given one member of staff in each role, as the migrations make them
+    editor, sender = UserFactory(is_staff=True), UserFactory(is_staff=True)
+    editor.groups.add(Group.objects.get(name="Campaign editors"))
+    sender.groups.add(Group.objects.get(name="Campaign senders"))
+
+    # Then the editor may read automations but not pause one; the sender may
+    assert editor.has_perm("automations.view_automation")
+    with pytest.raises(ActionForbidden):
+        automation_pause(automation=active_series, user=editor)
+    assert automation_pause(automation=active_series, user=sender).state == AutomationState.PAUSED
