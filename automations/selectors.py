@@ -14,11 +14,12 @@ from django.conf import settings
 from django.db.models import Count, Q
 
 from automations.models import Automation, AutomationDelivery, AutomationRun, LeftReason, RunState, StepKind
-from campaigns.models import BounceType, DeliveryState
+from campaigns.models import DeliveryState
 from campaigns.results.report import (
     WITHHELD_WHY,
     count_shown,
     count_why,
+    ledger_outcome_counts,
     outcomes_withheld,
     rate_shown,
     sum_withheld,
@@ -102,16 +103,8 @@ def automation_email_results(*, automation: Automation) -> dict[int, dict]:
         AutomationDelivery.objects.filter(step__automation=automation, step__kind=StepKind.EMAIL)
         .values("step_id")
         .annotate(
-            recipients=Count("pk"),
-            sent=Count("pk", filter=Q(state=DeliveryState.SENT)),
+            **ledger_outcome_counts(),
             waiting=Count("pk", filter=Q(state__in=(DeliveryState.QUEUED, DeliveryState.CLAIMED))),
-            failed=Count("pk", filter=Q(state=DeliveryState.FAILED)),
-            skipped=Count("pk", filter=Q(state=DeliveryState.SKIPPED)),
-            unknown=Count("pk", filter=Q(state=DeliveryState.UNKNOWN)),
-            delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
-            hard_bounced=Count("pk", filter=Q(bounce_type=BounceType.PERMANENT)),
-            soft_bounced=Count("pk", filter=Q(bounce_type__in=(BounceType.TRANSIENT, BounceType.UNDETERMINED))),
-            complained=Count("pk", filter=Q(complained_at__isnull=False)),
         )
         .order_by()
     )

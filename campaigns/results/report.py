@@ -125,23 +125,28 @@ def _unsubscribed_after() -> Exists:
     )
 
 
+def ledger_outcome_counts() -> dict[str, Count]:
+    """The counts of a report, as aggregates over a ledger's rows: a campaign's deliveries, or an automation's (the
+    same columns). For ``aggregate`` or ``annotate``."""
+    return {
+        "recipients": Count("pk"),
+        "sent": Count("pk", filter=Q(state=DeliveryState.SENT)),
+        "failed": Count("pk", filter=Q(state=DeliveryState.FAILED)),
+        "skipped": Count("pk", filter=Q(state=DeliveryState.SKIPPED)),
+        "unknown": Count("pk", filter=Q(state=DeliveryState.UNKNOWN)),
+        "delivered": Count("pk", filter=Q(delivered_at__isnull=False)),
+        "hard_bounced": Count("pk", filter=Q(bounce_type=BounceType.PERMANENT)),
+        "soft_bounced": Count("pk", filter=Q(bounce_type__in=(BounceType.TRANSIENT, BounceType.UNDETERMINED))),
+        "complained": Count("pk", filter=Q(complained_at__isnull=False)),
+    }
+
+
 def send_ledger_counts(*, send: Send) -> dict[str, int]:
     """The report's counts from the send's ledger: one aggregate query, and one more for the recipients who
     unsubscribed through this email. Over a million rows these take seconds: a large send's are counted in the
     background and kept (``campaigns.results.kept``)."""
     rows = Delivery.objects.filter(send=send)
-    counts = rows.aggregate(
-        recipients=Count("pk"),
-        sent=Count("pk", filter=Q(state=DeliveryState.SENT)),
-        failed=Count("pk", filter=Q(state=DeliveryState.FAILED)),
-        skipped=Count("pk", filter=Q(state=DeliveryState.SKIPPED)),
-        unknown=Count("pk", filter=Q(state=DeliveryState.UNKNOWN)),
-        delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
-        hard_bounced=Count("pk", filter=Q(bounce_type=BounceType.PERMANENT)),
-        soft_bounced=Count("pk", filter=Q(bounce_type__in=(BounceType.TRANSIENT, BounceType.UNDETERMINED))),
-        complained=Count("pk", filter=Q(complained_at__isnull=False)),
-        clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
-    )
+    counts = rows.aggregate(**ledger_outcome_counts(), clicked=Count("pk", filter=Q(clicked_at__isnull=False)))
     counts["unsubscribed"] = (
         rows.filter(state=DeliveryState.SENT, subscriber__isnull=False).filter(_unsubscribed_after()).count()
     )
