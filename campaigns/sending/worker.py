@@ -434,7 +434,10 @@ class _SendWorker:
             self.renew_at = time.monotonic() + settings.SEND_LEASE_SECONDS / 2
         marked = self.patience.run("recording outcomes", self._record_and_mark, [row.pk for row in group])
         if not marked and not self._is_sending():
-            return True  # paused or cancelled: no call starts after the commit that saw it
+            # Paused or cancelled: no call starts after the commit that saw it, and the group's rows, claimed and
+            # never attempted, go back with the others waiting (``_settle``), so that a resume finds them queued.
+            self.waiting.extendleft(reversed(group))
+            return True
         if len(marked) < len(group):  # rows taken back by the sweeper: another worker may send them
             kept = set(marked)
             messages = [m for m in messages if m.row.pk in kept]

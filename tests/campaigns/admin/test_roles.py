@@ -40,9 +40,17 @@ def test_the_migration_makes_the_three_roles_with_their_permissions():
     def page_codenames(group):
         return {p.permission.codename for p in group.page_permissions.filter(page__depth=1)}
 
-    assert codenames(editors) == {"wagtailadmin.access_admin", "campaigns.manage_segments"}
+    assert codenames(editors) == {
+        "wagtailadmin.access_admin", "campaigns.manage_segments", "automations.view_automation"
+    }
     assert page_codenames(editors) == {"add_page", "change_page"}
-    assert codenames(senders) == {"wagtailadmin.access_admin", "campaigns.send_campaign", "campaigns.manage_segments"}
+    assert codenames(senders) == {
+        "wagtailadmin.access_admin",
+        "campaigns.send_campaign",
+        "campaigns.manage_segments",
+        "automations.manage_automations",
+        "automations.view_automation",
+    }
     assert page_codenames(senders) == {"add_page", "change_page", "publish_page"}
     assert {"subscribers.import_subscribers", "subscribers.export_to_partner", "subscribers.change_rightsrequest",
             "subscribers.add_privacypolicyversion", "subscribers.view_disclosure"} <= codenames(officers)

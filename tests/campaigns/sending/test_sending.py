@@ -152,6 +152,38 @@ def test_pause_stops_the_workers_and_resume_finishes_the_send(campaign, audience
     assert send.state == SendState.SENT
 
 
+def test_a_pause_between_claim_and_mark_gives_back_the_group_it_refused_so_a_resume_sends_it_at_once(
+    campaign, audience, outbox
+):
+    from campaigns.sending.worker import _SendWorker
+
+    # Given thirty people, and a worker that has claimed them and is about to mark its next group
+    general = Topic.objects.get(is_default=True)
+    for _ in range(25):
+        SubscriptionFactory(topic=general)
+    send = started(campaign)
+    worker = _SendWorker(send=send, worker_id="worker-a")
+    assert worker._claim()
+    eligible = len(worker.waiting)
+
+    # When the send is paused before the mark, and the worker then tries the group and leaves as it does
+    send_pause(send=send)
+    assert worker._send_group() is True, "the worker stops: the mark saw the pause"
+    worker._settle()
+    worker.calls.close()
+
+    # Then no row is left claimed by it: all the eligible ones are back in the queue, none attempted
+    assert not send.deliveries.filter(state=DeliveryState.CLAIMED).exists()
+    assert send.deliveries.filter(state=DeliveryState.QUEUED, attempted_at__isnull=True).count() == eligible == 30
+    assert outbox.all() == []
+
+    # And a resume sends every one of them at once, not after their lease
+    send_resume(send=send)
+    assert send_work(send_id=send.pk) == eligible
+    send.refresh_from_db()
+    assert send.state == SendState.SENT
+
+
 def test_pause_resume_and_cancel_record_who_did_them_and_a_repeat_records_nothing(campaign, audience):
     from campaigns.models import SendAction, SendEvent
     from tests.factories import SENDERS, staff_in_role
