@@ -75,19 +75,22 @@ def automation_people(*, automation: Automation) -> dict:
         {"reason": reason, "label": labels.get(reason, reason or "No reason recorded"), **_shown(people)}
         for reason, people in sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))
     ]
-    left_withheld = sum_withheld(totals["left"], list(by_reason.values()))
-    if left_withheld:
+    left_shown = f"{totals['left']:,}"
+    if sum_withheld(totals["left"], list(by_reason.values())):
         # The total shows, so the single hidden reason must not be the total minus the others: hide the smallest
         # other reason too (as a campaign report does with its outcomes).
         shown_reasons = [row for row in reasons if row["shown"] != "hidden" and row["why"] == ""]
         if shown_reasons:
             smallest = min(shown_reasons, key=lambda row: row["count"])
             smallest.update(_shown(smallest["count"], withheld=_withheld_why()))
+    if len(reasons) == 1:  # the total is that one reason's count: shown as the reason is, under the floor
+        left_shown = reasons[0]["shown"]
     return {
         "at_step": at_step,
         "active": sum(at_step.values()),
         "finished": totals["finished"],
         "left": totals["left"],
+        "left_shown": left_shown,  # as staff may see it
         "left_reasons": reasons,
     }
 

@@ -1,6 +1,8 @@
 """The automation admin: who may read and change automations, pause and resume, steps someone has reached, errors
 that name the field and change nothing, and the counts and results an automation's page shows."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -369,6 +371,24 @@ def test_the_page_shows_people_at_each_step_and_each_emails_results_behind_the_p
     assert rows[5]["results"] is None
     html = response.content.decode()
     assert "Not sent to anyone yet." in html and "Did not match the segment of a condition" in html
+
+
+def test_when_one_reason_is_all_who_left_and_it_is_small_the_total_left_is_under_the_floor_too(
+    client, manager, welcome_series
+):
+    # Given seven people in the series, one of whom left because she unsubscribed
+    welcome_series.state = AutomationState.ACTIVE
+    welcome_series.save()
+    runs_at(welcome_series, 2, 7)
+    runs_at(welcome_series, 3, 1, state=RunState.LEFT, reason=LeftReason.UNSUBSCRIBED)
+
+    response = client.get(url("detail", welcome_series))
+
+    # Then neither the reason nor the total of those who left says it was one person
+    people = response.context["people"]
+    assert [row["shown"] for row in people["left_reasons"]] == ["<5"]
+    assert people["left_shown"] == "<5"
+    assert re.search(r'data-people-count="left">\s*&lt;5<', response.content.decode())
 
 
 def test_a_date_trigger_needs_its_attribute_and_is_described_with_its_offset_and_hour(client, manager, topic):
