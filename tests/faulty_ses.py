@@ -6,6 +6,7 @@ hears so). Everything else is forwarded untouched. Loopback only.
 """
 
 import http.client
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,10 +26,26 @@ class FaultPlan:
     slow_seconds: float = 0.3
     drop_calls: set[int] = field(default_factory=lambda: {13})  # accepted by SES, answer lost
     throttle_calls: set[int] = field(default_factory=set)  # throttled whatever throttle_every says
+    # With a seed, each call is throttled with chance 1 / throttle_every (the same calls on every run) instead of every
+    # throttle_every-th: rows sent again in the same order every round cannot meet the throttle every time.
+    throttle_seed: int | None = None
     counts: dict[str, int] = field(
         default_factory=lambda: {"calls": 0, "throttled": 0, "errors": 0, "dropped": 0, "open": 0, "most_open": 0}
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        self._random = random.Random(self.throttle_seed)
+
+    def _throttled(self, number: int) -> bool:
+        if number in self.throttle_calls:
+            return True
+        if not self.throttle_every:
+            return False
+        if self.throttle_seed is not None:
+            with self.lock:
+                return self._random.random() < 1 / self.throttle_every
+        return number % self.throttle_every == 0
 
     def fault_for(self) -> str | None:
         with self.lock:
@@ -36,7 +53,7 @@ class FaultPlan:
             number = self.counts["calls"]
         if number in self.drop_calls:
             return "drop"
-        if number in self.throttle_calls or (self.throttle_every and number % self.throttle_every == 0):
+        if self._throttled(number):
             return "throttle"
         if self.error_every and number % self.error_every == 3:
             return "error"

@@ -234,7 +234,7 @@ def test_ten_percent_throttling_takes_at_most_half_again_as_long_as_no_faults_an
     # The send lasts 25 s, as long as it takes for the few rows SES refuses three times in a row (expected among 800
     # at 10%) to wait out 1 + 2 + 4 s of backoff and still leave the comparison about the send, not its last row.
     emails = _audience(800)
-    plan = FaultPlan(throttle_every=0, error_every=0, slow_every=0, drop_calls=set())
+    plan = FaultPlan(throttle_every=0, error_every=0, slow_every=0, drop_calls=set(), throttle_seed=20261206)
     with FaultySes(ses_endpoint, plan) as faulty:
         worker_processes.start(
             name="sends",
@@ -244,7 +244,7 @@ def test_ten_percent_throttling_takes_at_most_half_again_as_long_as_no_faults_an
         )
         worker_processes.wait_ready()
 
-        # When the campaign is sent once without faults, then again with every tenth call throttled
+        # When the campaign is sent once without faults, then again with one call in ten throttled (seeded, at random)
         clean = _start(campaign)
         clean_seconds = _wait_until_finished(clean, seconds=120)
         plan.throttle_every = 10
@@ -257,7 +257,7 @@ def test_ten_percent_throttling_takes_at_most_half_again_as_long_as_no_faults_an
         f"fault-free {clean_seconds:.1f}s, 10% throttled {throttled_seconds:.1f}s "
         f"({plan.counts['throttled']} 429s; rows by times refused: {sorted(attempts.items())})"
     )
-    assert plan.counts["throttled"] >= len(emails) // 10
+    assert plan.counts["throttled"] >= len(emails) // 12, "about one call in ten was throttled"
     assert throttled_seconds <= 1.5 * clean_seconds
     for send in (clean, throttled):
         assert _states(send) == {DeliveryState.SENT: len(emails)}
