@@ -18,7 +18,6 @@ rate limiter, set to a million a second so that it runs but holds no one back, u
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_rate import send_times  # noqa: E402 - after the path is set
-from bench_send import audience  # noqa: E402
+from bench_send import audience, bench_env  # noqa: E402
 
 OTHER_QUEUES = "transactional,feedback,default"
 
@@ -161,17 +160,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-automations-", dir=ROOT / "var"))
     endpoint = f"http://127.0.0.1:{args.port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "newsletter.settings.local",
-        "SES_ENDPOINT_URL": endpoint,
-        "MEDIA_ROOT": str(workdir / "media"),
-        "SITE_URL": "https://news.larkspur-lune.example",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-send.sqlite3'}")
-    os.environ.update(env)
+    env = bench_env(workdir=workdir, endpoint=endpoint)
     server = subprocess.Popen(  # noqa: S603
         [sys.executable, str(ROOT / "bench" / "fast_ses.py"), str(args.port), str(args.ses_latency_ms)]
     )

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_send import audience  # noqa: E402 - after the path is set
+from bench_send import audience, bench_env  # noqa: E402 - after the path is set
 
 WARMUP_SECONDS = 2.0
 # The worker shape of docs/operations.md ("Workers and beat", one machine): two processes on sends, one for the rest
@@ -52,17 +52,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-rate-", dir=ROOT / "var"))
     endpoint = f"http://127.0.0.1:{args.port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "newsletter.settings.local",
-        "SES_ENDPOINT_URL": endpoint,
-        "MEDIA_ROOT": str(workdir / "media"),
-        "SITE_URL": "https://news.larkspur-lune.example",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-send.sqlite3'}")
-    os.environ.update(env)
+    env = bench_env(workdir=workdir, endpoint=endpoint)
     command = [sys.executable, str(ROOT / "bench" / "fast_ses.py"), str(args.port), str(args.ses_latency_ms)]
     server = subprocess.Popen(command)  # noqa: S603
     import django

@@ -83,6 +83,25 @@ print(json.dumps({"started": started, "ended": time.time()}), flush=True)
 """
 
 
+def bench_env(*, workdir: Path, endpoint: str, **extra: str) -> dict:
+    """The environment of a sending benchmark and of the workers it starts: local settings against the fast local
+    SES endpoint, a media folder of its own, DATABASE_URL as given (else a SQLite file under var/). Also made this
+    process's own environment, before Django is set up."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "newsletter.settings.local",
+        "SES_ENDPOINT_URL": endpoint,
+        "MEDIA_ROOT": str(workdir / "media"),
+        "SITE_URL": "https://news.larkspur-lune.example",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    env.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-send.sqlite3'}")
+    os.environ.update(env)
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", default="20000", help="audience size, or several separated by commas")
@@ -97,18 +116,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-send-", dir=ROOT / "var"))
     endpoint = f"http://127.0.0.1:{args.port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "newsletter.settings.local",
-        "SES_ENDPOINT_URL": endpoint,
-        "SES_MAX_SEND_RATE": "1000000",  # the rate limiter still runs, with slots too close to hold anyone back
-        "MEDIA_ROOT": str(workdir / "media"),
-        "SITE_URL": "https://news.larkspur-lune.example",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-send.sqlite3'}")
-    os.environ.update(env)
+    # The rate limiter still runs, with slots too close to hold anyone back.
+    env = bench_env(workdir=workdir, endpoint=endpoint, SES_MAX_SEND_RATE="1000000")
     endpoint_command = [sys.executable, str(ROOT / "bench" / "fast_ses.py"), str(args.port), str(args.ses_latency_ms)]
     server = subprocess.Popen(endpoint_command)  # noqa: S603
     try:
