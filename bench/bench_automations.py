@@ -21,7 +21,6 @@ import json
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_rate import send_times  # noqa: E402 - after the path is set
-from bench_send import audience, bench_env  # noqa: E402
+from bench_send import audience, bench_env, workdir_new  # noqa: E402
 
 OTHER_QUEUES = "transactional,feedback,default"
 
@@ -158,7 +157,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-automations-", dir=ROOT / "var"))
+    workdir = workdir_new("bench-automations-")
     endpoint = f"http://127.0.0.1:{args.port}"
     env = bench_env(workdir=workdir, endpoint=endpoint)
     server = subprocess.Popen(  # noqa: S603

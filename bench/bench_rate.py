@@ -24,7 +24,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_send import audience, bench_env  # noqa: E402 - after the path is set
+from bench_send import audience, bench_env, workdir_new  # noqa: E402 - after the path is set
 
 WARMUP_SECONDS = 2.0
 # The worker shape of docs/operations.md ("Workers and beat", one machine): two processes on sends, one for the rest
@@ -50,7 +49,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line per rate")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-rate-", dir=ROOT / "var"))
+    workdir = workdir_new("bench-rate-")
     endpoint = f"http://127.0.0.1:{args.port}"
     env = bench_env(workdir=workdir, endpoint=endpoint)
     command = [sys.executable, str(ROOT / "bench" / "fast_ses.py"), str(args.port), str(args.ses_latency_ms)]

@@ -102,6 +102,12 @@ def bench_env(*, workdir: Path, endpoint: str, **extra: str) -> dict:
     return env
 
 
+def workdir_new(prefix: str) -> Path:
+    """A new folder for one run's logs and media under the project's ``var/`` (made if this clone has none yet)."""
+    (ROOT / "var").mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=ROOT / "var"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", default="20000", help="audience size, or several separated by commas")
@@ -114,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(n) for n in args.recipients.split(",")]
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-send-", dir=ROOT / "var"))
+    workdir = workdir_new("bench-send-")
     endpoint = f"http://127.0.0.1:{args.port}"
     # The rate limiter still runs, with slots too close to hold anyone back.
     env = bench_env(workdir=workdir, endpoint=endpoint, SES_MAX_SEND_RATE="1000000")

@@ -42,7 +42,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from contextlib import suppress
@@ -50,6 +49,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_send import workdir_new  # noqa: E402 - after the path is set
 
 ENDPOINT_NAME = "Benchmark receiver"
 EVENTS = ["subscription.confirmed", "subscription.withdrawn"]
@@ -71,8 +72,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    (ROOT / "var").mkdir(exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-webhooks-", dir=ROOT / "var"))
+    workdir = workdir_new("bench-webhooks-")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "newsletter.settings.local",
