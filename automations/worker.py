@@ -44,6 +44,7 @@ from campaigns.authoring.rendering import RenderedCampaign, campaign_render
 from campaigns.models import DeliveryState
 from campaigns.segments.compiler import segment_q
 from campaigns.sending.audience import MARKETING_SCOPES
+from campaigns.sending.rowsets import rows_table
 from campaigns.sending.worker import GROUP_SECONDS, SendSlots, SesCalls, worker_id_new
 from mailer.ses import (
     SesOutcomeUnknown,
@@ -346,23 +347,20 @@ class AutomationWorker:
         unique constraint decides), and the rows that were already there (after a crash, or a retry) read back."""
         table = connection.ops.quote_name(AutomationDelivery._meta.db_table)
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        values, params = [], []
-        for go in at_email:
-            values.append("(%s, %s, %s, %s, %s, %s, 0, '', '', '', %s, '')")
-            params += [
-                go.run.pk,
-                go.email_step.pk,
-                go.run.subscriber_id,
-                go.email_step.email_id,
-                revisions[go.email_step.pk],
-                DeliveryState.QUEUED,
-                now,
-            ]
+        columns = (("run", "bigint"), ("step", "bigint"), ("person", "bigint"), ("email", "bigint"), ("rev", "bigint"))
+        values = [
+            (go.run.pk, go.email_step.pk, go.run.subscriber_id, go.email_step.email_id, revisions[go.email_step.pk])
+            for go in at_email
+        ]
+        source, source_params = rows_table(columns, values)
         sql = (
             f"INSERT INTO {table} (run_id, step_id, subscriber_id, email_id, revision_id, state, attempts, "  # noqa: S608
-            f"claimed_by, ses_message_id, reason, created_at, bounce_type) VALUES {', '.join(values)} "
-            "ON CONFLICT DO NOTHING RETURNING id, run_id, step_id"
+            f"claimed_by, ses_message_id, reason, created_at, bounce_type) "
+            f"SELECT run, step, person, email, rev, %s, 0, '', '', '', %s, '' FROM {source} "
+            # "WHERE true": without it, SQLite would read the ON of ON CONFLICT as a join's.
+            "WHERE true ON CONFLICT DO NOTHING RETURNING id, run_id, step_id"
         )
+        params = [DeliveryState.QUEUED, now, *source_params]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             made = cursor.fetchall()
@@ -511,38 +509,36 @@ class AutomationWorker:
                 return
             table = connection.ops.quote_name(AutomationRun._meta.db_table)
             adapt = connection.ops.adapt_datetimefield_value
-            values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(batch.goes))
-            params = [adapt(now), RunState.ACTIVE]
-            for go in batch.goes:
-                params += [go.run.pk, go.position, go.state, go.left_reason, adapt(go.due_at or now)]
-            params += [self.worker_id, RunState.ACTIVE]
-            sql = (
-                f"UPDATE {table} SET position = v.column2, state = v.column3, left_reason = v.column4, "  # noqa: S608
-                f"due_at = v.column5, claimed_by = '', lease_expires_at = NULL, "
-                f"finished_at = CASE WHEN v.column3 = %s THEN NULL ELSE %s END "
-                f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1 AND {table}.claimed_by = %s "
-                f"AND {table}.state = %s"
+            columns = (("id", "bigint"), ("pos", "int"), ("state", "text"), ("why", "text"), ("due", "timestamptz"))
+            source, source_params = rows_table(
+                columns,
+                [(go.run.pk, go.position, go.state, go.left_reason, adapt(go.due_at or now)) for go in batch.goes],
             )
-            # The CASE's two values come first in the text: "active" then now.
-            params = [params[1], params[0], *params[2:]]
+            sql = (
+                f"UPDATE {table} SET position = v.pos, state = v.state, left_reason = v.why, "  # noqa: S608
+                f"due_at = v.due, claimed_by = '', lease_expires_at = NULL, "
+                f"finished_at = CASE WHEN v.state = %s THEN NULL ELSE %s END "
+                f"FROM {source} WHERE {table}.id = v.id AND {table}.claimed_by = %s AND {table}.state = %s"
+            )
+            params = [RunState.ACTIVE, adapt(now), *source_params, self.worker_id, RunState.ACTIVE]
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
 
 
 def _outcomes_sql(final: list[_Outcome], *, now: datetime) -> tuple[str, list]:
-    """One UPDATE ... FROM (VALUES ...) of final outcomes, which PostgreSQL and SQLite both run (as campaigns' ledger
-    does); a row already settled by an SES event meanwhile (sent) is left as it is."""
+    """One UPDATE of final outcomes from a table of rows (``rows_table``); a row already settled by an SES event
+    meanwhile (sent) is left as it is."""
     table = connection.ops.quote_name(AutomationDelivery._meta.db_table)
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(final))
-    params = [connection.ops.adapt_datetimefield_value(now)]
-    for outcome in final:
-        params += [outcome.delivery_id, outcome.state, outcome.reason[:255], outcome.ses_message_id]
-    params += [DeliveryState.CLAIMED, DeliveryState.UNKNOWN]
-    sql = (
-        f"UPDATE {table} SET state = v.column2, reason = v.column3, ses_message_id = v.column4, "  # noqa: S608
-        f"finished_at = %s FROM (VALUES {values}) AS v WHERE {table}.id = v.column1 AND {table}.state IN (%s, %s)"
+    source, source_params = rows_table(
+        (("id", "bigint"), ("state", "text"), ("reason", "text"), ("ses_id", "text")),
+        [(o.delivery_id, o.state, o.reason[:255], o.ses_message_id) for o in final],
     )
-    return sql, params
+    sql = (
+        f"UPDATE {table} SET state = v.state, reason = v.reason, ses_message_id = v.ses_id, "  # noqa: S608
+        f"finished_at = %s FROM {source} WHERE {table}.id = v.id AND {table}.state IN (%s, %s)"
+    )
+    now = connection.ops.adapt_datetimefield_value(now)
+    return sql, [now, *source_params, DeliveryState.CLAIMED, DeliveryState.UNKNOWN]
 
 
 def automations_work(*, worker_id: str | None = None, max_seconds: float | None = None) -> int:

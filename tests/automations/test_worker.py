@@ -158,3 +158,30 @@ def test_an_email_ses_rejects_for_good_fails_and_the_run_leaves(active_series, t
     assert row.state == DeliveryState.FAILED and "rejected" in row.reason.lower()
     run = AutomationRun.objects.get(subscriber=ada)
     assert (run.state, run.left_reason) == (RunState.LEFT, LeftReason.FAILED)
+
+
+def test_a_crowd_larger_than_a_short_list_is_sent_once_each_and_moved_on(active_series, topic, outbox):
+    # Given more people at once than go to the database as a short list of values (their rows go as arrays on
+    # PostgreSQL: the ledger's rows, their outcomes and the runs' next steps)
+    from campaigns.sending.rowsets import ARRAYS_FROM
+
+    people = [ConfirmedSubscriberFactory(email=f"crowd{n}@mail.example") for n in range(ARRAYS_FROM + 8)]
+    for person in people:
+        confirm(person, topic)
+
+    # When the worker runs, and runs again
+    automations_work()
+    automations_work()
+
+    # Then each got the first email exactly once, its ledger row says sent, and each run waits at step 3
+    received = outbox.all()
+    for person in people:
+        subjects = [m.subject for m in received if person.email in m.to]
+        assert len(subjects) == 1 and subjects[0].startswith("Welcome 1"), (person.email, subjects)
+    rows = AutomationDelivery.objects.filter(run__automation=active_series)
+    assert rows.count() == len(people)
+    assert set(rows.values_list("state", flat=True)) == {DeliveryState.SENT}
+    assert all(rows.values_list("ses_message_id", flat=True))
+    runs = AutomationRun.objects.filter(automation=active_series)
+    assert set(runs.values_list("position", "state", "claimed_by")) == {(3, RunState.ACTIVE, "")}
+    assert all(due > timezone.now() + timedelta(hours=23) for due in runs.values_list("due_at", flat=True))
