@@ -107,6 +107,16 @@ def runs_claim(
     return claimed
 
 
+@dataclass(slots=True)
+class _LedgerRow:
+    """What the worker needs of a run's ledger row for one email step (made plainly: a crowd's rows are many)."""
+
+    pk: int
+    state: str
+    attempted_at: datetime | None = None
+    reason: str = ""
+
+
 @dataclass
 class _Go:
     """One claimed run on its way through this batch, and what is to be written for it."""
@@ -117,7 +127,7 @@ class _Go:
     due_at: datetime | None = None
     left_reason: str = ""
     email_step: AutomationStep | None = None  # the email step it stopped at, to send in this batch
-    delivery: AutomationDelivery | None = None
+    delivery: _LedgerRow | None = None
     subscription: Subscription | None = None
     done: bool = False  # nothing more to take in this batch
 
@@ -342,7 +352,7 @@ class AutomationWorker:
             )
 
     @staticmethod
-    def _ledger_rows(at_email: list[_Go], revisions: dict) -> dict[tuple[int, int], AutomationDelivery]:
+    def _ledger_rows(at_email: list[_Go], revisions: dict) -> dict[tuple[int, int], _LedgerRow]:
         """{(run id, step id): its ledger row}: made by one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (the
         unique constraint decides), and the rows that were already there (after a crash, or a retry) read back."""
         table = connection.ops.quote_name(AutomationDelivery._meta.db_table)
@@ -364,16 +374,13 @@ class AutomationWorker:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             made = cursor.fetchall()
-        rows = {
-            (run_id, step_id): AutomationDelivery(id=pk, run_id=run_id, step_id=step_id, state=DeliveryState.QUEUED)
-            for pk, run_id, step_id in made
-        }
+        rows = {(run_id, step_id): _LedgerRow(pk, DeliveryState.QUEUED) for pk, run_id, step_id in made}
         missing = [go for go in at_email if (go.run.pk, go.email_step.pk) not in rows]
         if missing:
-            for row in AutomationDelivery.objects.filter(
+            for pk, run_id, step_id, state, attempted_at, reason in AutomationDelivery.objects.filter(
                 run_id__in=[go.run.pk for go in missing], step_id__in={go.email_step.pk for go in missing}
-            ):
-                rows[(row.run_id, row.step_id)] = row
+            ).values_list("pk", "run_id", "step_id", "state", "attempted_at", "reason"):
+                rows[(run_id, step_id)] = _LedgerRow(pk, state, attempted_at, reason)
         return rows
 
     def _mark(self, ids: list[int], *, outcomes: list[_Outcome]) -> list[int]:

@@ -11,13 +11,16 @@ the role's queue, one for the rest):
    ``bulk_create`` of runs, due now, as a date trigger enters a crowd), on ``-Q automations -c 2``.
 
 For each it reads back from the endpoint the moment of every call, and prints the sustained rate (from 10% to 90% of
-the messages), the whole span (first to last message) and the time to the first message. Both go through the shared
+the messages), the whole span (first to last message), the time to the first message, and how busy the machine's
+cores were over the sustained span with the CPU that took per message (every process: workers, PostgreSQL, Redis
+and the endpoint), which says whether the two differ in work or in waiting. Both go through the shared
 rate limiter, set to a million a second so that it runs but holds no one back, unless ``--rate`` sets a real limit
 (then it prints the share of it used). ``--json`` ends with one JSON line.
 """
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -61,12 +64,46 @@ def stop_workers(workers) -> None:
         process.wait(timeout=120)
 
 
-def measure(times: list[float], *, started: float, rate: float | None) -> dict:
+def machine_cpu() -> tuple[float, float, float]:
+    """(now, busy seconds, all seconds) of every core of this machine so far, from /proc/stat (Linux)."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle and waiting for I/O
+    return time.time(), (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
+def watch(endpoint: str, people: int) -> tuple[list[float], list[tuple[float, float, float]]]:
+    """Poll the endpoint each second until ``people`` messages arrived (or time ran out): the moments of the calls,
+    and the machine's CPU counters at each poll."""
+    times: list[float] = []
+    samples = [machine_cpu()]
+    deadline = time.monotonic() + people / 50 + 120
+    while len(times) < people and time.monotonic() < deadline:
+        time.sleep(1.0)
+        times += send_times(endpoint)
+        samples.append(machine_cpu())
+    return times, samples
+
+
+def busy_between(samples: list[tuple[float, float, float]], low: float, high: float) -> tuple[float, float]:
+    """(share of all cores busy, busy core-seconds) between the polls nearest ``low`` and ``high``."""
+    first = min(samples, key=lambda s: abs(s[0] - low))
+    last = min(samples, key=lambda s: abs(s[0] - high))
+    if last[2] <= first[2]:
+        return 0.0, 0.0
+    return (last[1] - first[1]) / (last[2] - first[2]), last[1] - first[1]
+
+
+def measure(times: list[float], *, started: float, rate: float | None, samples=None) -> dict:
     count = len(times)
     low, high = times[int(count * 0.1)], times[int(count * 0.9) - 1]
     sustained = (int(count * 0.9) - int(count * 0.1)) / (high - low) if high > low else 0.0
     span = times[-1] - times[0]
+    busy, busy_seconds = busy_between(samples, low, high) if samples else (0.0, 0.0)
     return {
+        "machine_busy": round(busy, 3),
+        # All cores' busy time (workers, PostgreSQL, Redis, the endpoint) per message sent over that span.
+        "machine_cpu_ms_per_message": round(busy_seconds * 1000 / (sustained * (high - low)), 3) if busy else None,
         "messages": count,
         "sustained_per_second": round(sustained, 1),
         "whole_per_second": round(count / span, 1) if span else 0.0,
@@ -87,15 +124,11 @@ def campaign_run(people: int, env: dict, endpoint: str, workdir: Path, rate: flo
         send_times(endpoint)
         started = time.time()
         send_start(send=send_create(page=page))
-        times: list[float] = []
-        deadline = time.monotonic() + people / 50 + 120
-        while len(times) < people and time.monotonic() < deadline:
-            time.sleep(1.0)
-            times += send_times(endpoint)
+        times, samples = watch(endpoint, people)
     finally:
         stop_workers(workers)
     times = sorted(times + send_times(endpoint))
-    return measure(times, started=started, rate=rate)
+    return measure(times, started=started, rate=rate, samples=samples)
 
 
 def automation_run(people: int, env: dict, endpoint: str, workdir: Path, rate: float | None) -> dict:
@@ -134,15 +167,11 @@ def automation_run(people: int, env: dict, endpoint: str, workdir: Path, rate: f
         with transaction.atomic():  # everyone due at the same moment; the workers are woken after the commit
             runs_enter_subscribers(automation=automation, subscriber_ids=ids, occurrence="")
         entered = time.time() - started
-        times: list[float] = []
-        deadline = time.monotonic() + people / 50 + 120
-        while len(times) < people and time.monotonic() < deadline:
-            time.sleep(1.0)
-            times += send_times(endpoint)
+        times, samples = watch(endpoint, people)
     finally:
         stop_workers(workers)
     times = sorted(times + send_times(endpoint))
-    result = measure(times, started=started, rate=rate)
+    result = measure(times, started=started, rate=rate, samples=samples)
     result["enter_seconds"] = round(entered, 2)
     return result
 
@@ -182,7 +211,9 @@ def main() -> None:
             r = results[name]
             print(f"\n{name}: {r['messages']:,} messages, sustained {r['sustained_per_second']:,.1f}/s, "
                   f"whole span {r['whole_per_second']:,.1f}/s, first after {r['first_message_seconds']:.2f} s, "
-                  f"last after {r['last_message_seconds']:.1f} s" + (f", used {r['used']:.2%}" if r["used"] else ""))
+                  f"last after {r['last_message_seconds']:.1f} s" + (f", used {r['used']:.2%}" if r["used"] else "")
+                  + f"; the machine {r['machine_busy']:.0%} busy, {r['machine_cpu_ms_per_message']} ms of CPU "
+                  "per message (all processes)")
     finally:
         server.terminate()
     if "campaign" in results and "automation" in results:
