@@ -525,9 +525,13 @@ class AutomationWorker:
                 f"UPDATE {table} SET position = v.pos, state = v.state, left_reason = v.why, "  # noqa: S608
                 f"due_at = v.due, claimed_by = '', lease_expires_at = NULL, "
                 f"finished_at = CASE WHEN v.state = %s THEN NULL ELSE %s END "
-                f"FROM {source} WHERE {table}.id = v.id AND {table}.claimed_by = %s AND {table}.state = %s"
+                # Still this worker's, and still going (a run that left or finished has its finished_at): said so,
+                # and not as "state = 'active'", which would let PostgreSQL choose the partial index of active runs
+                # over the primary key, and walk every dead entry a crowd's claims left in it (32 ms against 1 ms
+                # for 200 runs, measured).
+                f"FROM {source} WHERE {table}.id = v.id AND {table}.claimed_by = %s AND {table}.finished_at IS NULL"
             )
-            params = [RunState.ACTIVE, adapt(now), *source_params, self.worker_id, RunState.ACTIVE]
+            params = [RunState.ACTIVE, adapt(now), *source_params, self.worker_id]
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
 
