@@ -286,7 +286,11 @@ class AutomationDelivery(models.Model):
     subscriber = models.ForeignKey(
         "subscribers.Subscriber", null=True, on_delete=models.SET_NULL, related_name="automation_deliveries"
     )
-    email = models.ForeignKey(AutomationEmailPage, on_delete=models.PROTECT, related_name="deliveries")
+    # No index of its own: the results index leads with the email (each row's versions go into every index, and
+    # a row has three: made, marked, answered).
+    email = models.ForeignKey(
+        AutomationEmailPage, on_delete=models.PROTECT, related_name="deliveries", db_index=False
+    )
     revision = models.ForeignKey(
         "wagtailcore.Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
