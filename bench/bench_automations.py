@@ -72,17 +72,62 @@ def machine_cpu() -> tuple[float, float, float]:
     return time.time(), (sum(fields) - idle) / ticks, sum(fields) / ticks
 
 
-def watch(endpoint: str, people: int) -> tuple[list[float], list[tuple[float, float, float]]]:
+def process_cpu(pid: int) -> float:
+    """CPU seconds a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_pids(workers) -> list[int]:
+    """The processes that do this run's work: the Celery workers with their pool processes, and the PostgreSQL
+    backends connected to this database (other than this process's own)."""
+    from django.db import connection
+
+    roots = {process.pid for process, _ in workers}
+    pids = set(roots)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if parent in roots:
+                pids.add(int(entry.name))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids.update(pid for (pid,) in cursor.fetchall())
+    return sorted(pids)
+
+
+def watch(endpoint: str, people: int, workers) -> tuple[list[float], list[tuple[float, float, float]], float]:
     """Poll the endpoint each second until ``people`` messages arrived (or time ran out): the moments of the calls,
-    and the machine's CPU counters at each poll."""
+    the machine's CPU counters at each poll, and the CPU seconds this run's own processes used meanwhile (workers
+    and their PostgreSQL backends: unlike the machine's counters, not moved by other work on the machine)."""
     times: list[float] = []
     samples = [machine_cpu()]
+    postgres = connection_vendor() == "postgresql"
+    first = {pid: process_cpu(pid) for pid in own_pids(workers)} if postgres else {}
+    last = dict(first)
     deadline = time.monotonic() + people / 50 + 120
     while len(times) < people and time.monotonic() < deadline:
         time.sleep(1.0)
         times += send_times(endpoint)
         samples.append(machine_cpu())
-    return times, samples
+        if postgres:
+            for pid in own_pids(workers):
+                last[pid] = max(last.get(pid, 0.0), process_cpu(pid))
+    return times, samples, sum(cpu - first.get(pid, 0.0) for pid, cpu in last.items())
+
+
+def connection_vendor() -> str:
+    from django.db import connection
+
+    return connection.vendor
 
 
 def busy_between(samples: list[tuple[float, float, float]], low: float, high: float) -> tuple[float, float]:
@@ -124,11 +169,13 @@ def campaign_run(people: int, env: dict, endpoint: str, workdir: Path, rate: flo
         send_times(endpoint)
         started = time.time()
         send_start(send=send_create(page=page))
-        times, samples = watch(endpoint, people)
+        times, samples, own_cpu = watch(endpoint, people, workers)
     finally:
         stop_workers(workers)
     times = sorted(times + send_times(endpoint))
-    return measure(times, started=started, rate=rate, samples=samples)
+    result = measure(times, started=started, rate=rate, samples=samples)
+    result["own_cpu_ms_per_message"] = round(own_cpu * 1000 / len(times), 3) if own_cpu else None
+    return result
 
 
 def automation_run(people: int, env: dict, endpoint: str, workdir: Path, rate: float | None) -> dict:
@@ -167,11 +214,12 @@ def automation_run(people: int, env: dict, endpoint: str, workdir: Path, rate: f
         with transaction.atomic():  # everyone due at the same moment; the workers are woken after the commit
             runs_enter_subscribers(automation=automation, subscriber_ids=ids, occurrence="")
         entered = time.time() - started
-        times, samples = watch(endpoint, people)
+        times, samples, own_cpu = watch(endpoint, people, workers)
     finally:
         stop_workers(workers)
     times = sorted(times + send_times(endpoint))
     result = measure(times, started=started, rate=rate, samples=samples)
+    result["own_cpu_ms_per_message"] = round(own_cpu * 1000 / len(times), 3) if own_cpu else None
     result["enter_seconds"] = round(entered, 2)
     return result
 
@@ -213,7 +261,9 @@ def main() -> None:
                   f"whole span {r['whole_per_second']:,.1f}/s, first after {r['first_message_seconds']:.2f} s, "
                   f"last after {r['last_message_seconds']:.1f} s" + (f", used {r['used']:.2%}" if r["used"] else "")
                   + f"; the machine {r['machine_busy']:.0%} busy, {r['machine_cpu_ms_per_message']} ms of CPU "
-                  "per message (all processes)")
+                  "per message (all processes)"
+                  + (f", {r['own_cpu_ms_per_message']} ms by its workers and their PostgreSQL backends"
+                     if r["own_cpu_ms_per_message"] else ""))
     finally:
         server.terminate()
     if "campaign" in results and "automation" in results:
