@@ -90,7 +90,8 @@ def send_start(*, send: Send) -> Send:
             send.total, end = audience_snapshot(
                 send_id=send.pk,
                 topic_ids=[t.pk for t in page.topics.all()],
-                size=settings.SEND_SNAPSHOT_CHUNK,
+                # A smaller first chunk: it is written in this transaction, before anyone can be mailed.
+                size=min(settings.SEND_SNAPSHOT_FIRST_CHUNK, settings.SEND_SNAPSHOT_CHUNK),
                 segment_definition=send.segment_definition,
                 now=send.started_at,
             )

@@ -389,6 +389,20 @@ def test_a_large_audience_is_written_in_chunks_and_the_send_finishes_only_after_
     assert received == Counter(s.subscriber.email for s in eligible)
 
 
+def test_the_first_chunk_written_with_the_start_is_the_smaller_one_and_the_rest_follows(
+    campaign, audience, settings
+):
+    settings.SEND_SNAPSHOT_FIRST_CHUNK, settings.SEND_SNAPSHOT_CHUNK = 1, 3
+
+    send = started(campaign)
+    assert (send.total, send.audience_complete) == (1, False), "one row before the first message"
+
+    assert send_audience_continue(send_id=send.pk) == 4, "the other four in chunks of three"
+    send.refresh_from_db()
+    assert (send.total, send.audience_complete) == (5, True)
+    assert Delivery.objects.filter(send=send).values("subscriber_id").distinct().count() == 5
+
+
 def test_a_chunked_snapshot_writes_exactly_what_one_statement_writes(campaign, audience, settings):
     settings.SEND_SNAPSHOT_CHUNK = 2
     chunked = started(campaign)
