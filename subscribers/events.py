@@ -22,7 +22,7 @@ def _record(
 ) -> ConsentEvent:
     return ConsentEvent.objects.create(
         subscriber=subscriber,
-        topic=subscription.topic if subscription else None,
+        topic_id=subscription.topic_id if subscription else None,
         purpose=purpose,
         action=action,
         source=source,
