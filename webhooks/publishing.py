@@ -75,7 +75,10 @@ def webhook_event_publish(
     nothing is written). Call inside the transaction of the change; the workers are woken after it commits."""
     if type not in EVENT_TYPES:
         raise ValueError(f"Unknown webhook event type: {type}")
-    endpoints = [e for e in WebhookEndpoint.objects.filter(enabled=True) if type in (e.events or [])]
+    # Only what deciding needs: this runs in every change that announces itself (every unsubscribe), and the
+    # secrets, URLs and names are read by the worker that delivers.
+    enabled = WebhookEndpoint.objects.filter(enabled=True).only("pk", "events", "is_partner")
+    endpoints = [e for e in enabled if type in (e.events or [])]
     if not endpoints:
         return None
     data = dict(data)
