@@ -68,6 +68,12 @@ def webhook_deliveries_wake() -> None:
         webhook_deliver_task.apply_async(countdown=WAKE_SECONDS)
 
 
+def webhook_event_wanted(type: str) -> bool:
+    """Whether an enabled endpoint wants events of ``type`` (``subscribers.outbound``'s ``listens``)."""
+    enabled = WebhookEndpoint.objects.filter(enabled=True).values_list("events", flat=True)
+    return any(type in (events or []) for events in enabled)
+
+
 def webhook_event_publish(
     *, type: str, data: dict, subscriber=None, ordering_key: str | None = None
 ) -> WebhookEvent | None:
