@@ -2,8 +2,12 @@
 publishing needs. A wrong "nobody" would lose events, so each way an endpoint can want or stop wanting one is here."""
 
 import pytest
+from django.test import Client
 
+from subscribers import outbound
+from subscribers.links import unsubscribe_url
 from subscribers.outbound import outbound_event_listened
+from tests.factories import SubscriptionFactory
 from webhooks.publishing import webhook_event_wanted
 from webhooks.services import webhook_endpoint_create, webhook_endpoint_update
 
@@ -30,3 +34,23 @@ def test_withdrawals_are_heard_only_through_webhooks_and_confirmations_always_by
     # Automations hear confirmations (they start runs), never withdrawals (each run checks consent at its next step)
     assert not outbound_event_listened(type=WITHDRAWN)
     assert outbound_event_listened(type="subscription.confirmed")
+
+
+@pytest.fixture
+def everything_heard():
+    """A publisher registered without saying what it listens to; what it hears."""
+    heard = []
+    outbound.outbound_publisher_register(lambda **event: heard.append(event["type"]), name="tests.everything")
+    yield heard
+    outbound._publishers.pop("tests.everything")
+    outbound._listens.pop("tests.everything")
+
+
+def test_a_publisher_that_does_not_say_what_it_listens_to_hears_every_one_click_unsubscribe(everything_heard):
+    subscription = SubscriptionFactory()
+    path = unsubscribe_url(subscription=subscription).split("://", 1)[1].split("/", 1)[1]
+
+    assert outbound_event_listened(type=WITHDRAWN)
+    assert Client().post(f"/{path}", {"List-Unsubscribe": "One-Click"}).status_code == 200
+
+    assert everything_heard == [WITHDRAWN]
