@@ -1,12 +1,15 @@
-"""Withdrawals in two sessions at once (PostgreSQL's row locks): people leaving one list do not wait for each other,
-and one subscription withdrawn twice at once is withdrawn, announced and recorded once."""
+"""Withdrawals seen from two sessions (PostgreSQL's row locks): people leaving one list do not wait for each other, one
+subscription withdrawn twice at once is withdrawn, announced and recorded once, and a one-click unsubscribe is
+committed before it is answered."""
 
 import threading
 import time
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.test import Client
 
+from subscribers.links import unsubscribe_url
 from subscribers.models import ConsentAction, ConsentEvent, ConsentSource, Subscription, SubscriptionStatus
 from subscribers.services import subscription_withdraw
 from tests.factories import SubscriptionFactory, TopicFactory
@@ -87,3 +90,19 @@ def test_one_subscription_withdrawn_in_two_sessions_at_once_is_recorded_and_anno
     assert outcome["returned"].status == SubscriptionStatus.UNSUBSCRIBED
     assert ConsentEvent.objects.filter(action=ConsentAction.WITHDRAWN).count() == 1
     assert WebhookEvent.objects.filter(type="subscription.withdrawn").count() == 1
+
+
+def test_once_a_one_click_is_answered_another_session_sees_the_withdrawal_and_its_consent_event():
+    subscription = SubscriptionFactory(topic=TopicFactory(slug="autumn"))
+    path = unsubscribe_url(subscription=subscription).split("://", 1)[1].split("/", 1)[1]
+
+    response = Client().post(f"/{path}", {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 200
+    # Read from another session, as a sending worker would: committed, not merely written
+    withdrawals = ConsentEvent.objects.filter(subscriber_id=subscription.subscriber_id, action=ConsentAction.WITHDRAWN)
+    thread, outcome = _in_other_session(
+        lambda: (Subscription.objects.get(pk=subscription.pk).status, withdrawals.count())
+    )
+    thread.join(timeout=30)
+    assert outcome["returned"] == (SubscriptionStatus.UNSUBSCRIBED, 1)
