@@ -16,13 +16,15 @@ class AutomationsConfig(AppConfig):
         from automations.audit import AUTOMATION_LOG
         from automations.feedback import automation_feedback_apply
         from automations.personal_data import automations_erase, automations_export
-        from automations.triggers import subscription_event_hear
+        from automations.triggers import subscription_event_hear, subscription_event_heard
         from campaigns.feedback.events import feedback_listener_register
         from subscribers.outbound import outbound_publisher_register
         from subscribers.personal_data import eraser_register, exporter_register
 
         hooks.register("register_log_actions", AUTOMATION_LOG.register)
-        outbound_publisher_register(subscription_event_hear, name="automations.topic_confirmed")
+        outbound_publisher_register(
+            subscription_event_hear, name="automations.topic_confirmed", listens=subscription_event_heard
+        )
         feedback_listener_register("automations", automation_feedback_apply)
         eraser_register("automations", automations_erase)
         exporter_register("automations", automations_export)

@@ -5,7 +5,7 @@ Callers are services, inside the same transaction as the change the event record
 
 from .addresses import ip_truncate
 from .models import ConsentAction, ConsentEvent, ConsentPurpose, ConsentSource, Subscriber, Subscription
-from .selectors import policy_version_current
+from .selectors import policy_version_current, policy_version_current_id
 from .wording import wording_hash
 
 
@@ -22,11 +22,11 @@ def _record(
 ) -> ConsentEvent:
     return ConsentEvent.objects.create(
         subscriber=subscriber,
-        topic=subscription.topic if subscription else None,
+        topic_id=subscription.topic_id if subscription else None,
         purpose=purpose,
         action=action,
         source=source,
-        policy_version=policy_version_current(),
+        policy_version_id=policy_version_current_id(),
         wording_hash=wording_hash(wording) if wording else "",
         ip_truncated=ip_truncate(ip),
         detail=detail[:255],

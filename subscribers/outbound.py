@@ -5,19 +5,34 @@ an erasure. So a listener registers a publisher here when its app starts (``webh
 and a service calls ``outbound_event_publish`` INSIDE the transaction of its change: the publisher writes its rows in
 that transaction, so the event and the change stand or fall together (never an event for a change that rolled back).
 With no publisher registered, publishing does nothing.
+
+A publisher may also say whether it would record an event of a type at all (``listens``), so that a change made
+thousands of times a second (the one-click unsubscribe) can skip what only publishing needs when nobody listens.
 """
 
 from collections.abc import Callable
 
 # A publisher takes the same keyword arguments as ``outbound_event_publish``.
 Publisher = Callable[..., None]
+# Whether a publisher would record an event of this type now.
+Listens = Callable[[str], bool]
 _publishers: dict[str, Publisher] = {}
+_listens: dict[str, Listens] = {}
 
 
-def outbound_publisher_register(fn: Publisher, *, name: str | None = None) -> None:
+def outbound_publisher_register(fn: Publisher, *, name: str | None = None, listens: Listens | None = None) -> None:
     """Register (or replace) a publisher, by ``name`` (default: its module and name), so a second ``ready()`` does
-    not register it twice."""
-    _publishers[name or f"{fn.__module__}.{fn.__qualname__}"] = fn
+    not register it twice. ``listens(type)`` says whether it would record an event of that type now; a publisher
+    registered without it is taken to listen to everything."""
+    name = name or f"{fn.__module__}.{fn.__qualname__}"
+    _publishers[name] = fn
+    _listens[name] = listens or (lambda type: True)
+
+
+def outbound_event_listened(*, type: str) -> bool:
+    """Whether any registered publisher would record an event of ``type`` now. A change that finds nobody listening
+    may leave out what only publishing needs; one that finds someone must publish in its transaction as usual."""
+    return any(_listens[name](type) for name in list(_publishers))
 
 
 def outbound_event_publish(*, type: str, data: dict, subscriber=None, ordering_key: str | None = None) -> None:

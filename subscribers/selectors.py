@@ -28,9 +28,19 @@ from .models import (
 )
 
 
+def _policy_versions_in_force() -> QuerySet[PrivacyPolicyVersion]:
+    return PrivacyPolicyVersion.objects.filter(published_at__lte=timezone.now()).order_by("-published_at")
+
+
 def policy_version_current() -> PrivacyPolicyVersion | None:
     """The privacy policy version in force now: the latest one already published."""
-    return PrivacyPolicyVersion.objects.filter(published_at__lte=timezone.now()).order_by("-published_at").first()
+    return _policy_versions_in_force().first()
+
+
+def policy_version_current_id() -> int | None:
+    """The id of the version in force now, which every consent event names: without the policy's text, which an
+    event does not need and which every unsubscribe used to fetch."""
+    return _policy_versions_in_force().values_list("pk", flat=True).first()
 
 
 def topic_default() -> Topic:

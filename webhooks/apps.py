@@ -12,7 +12,7 @@ class WebhooksConfig(AppConfig):
         from subscribers.outbound import outbound_publisher_register
         from subscribers.personal_data import eraser_register
 
-        from .publishing import webhook_event_publish, webhooks_erase
+        from .publishing import webhook_event_publish, webhook_event_wanted, webhooks_erase
 
-        outbound_publisher_register(webhook_event_publish, name="webhooks")
+        outbound_publisher_register(webhook_event_publish, name="webhooks", listens=webhook_event_wanted)
         eraser_register("webhooks", webhooks_erase)

@@ -22,6 +22,7 @@ from .errors import (
     SuppressedAddressError,
 )
 from .feedback import address_bounced, address_complained
+from .one_click import subscription_withdraw_one_click
 from .passwords import account_password_set, password_reset_request
 from .policies import privacy_policy_acknowledge, privacy_policy_publish, privacy_policy_publish_check
 from .rights import (
@@ -88,6 +89,7 @@ __all__ = [
     "subscription_give",
     "subscription_request",
     "subscription_withdraw",
+    "subscription_withdraw_one_click",
     "suppression_add",
     "suppression_lift",
     "third_party_objection_set",

@@ -345,17 +345,27 @@ def subscription_withdraw(
     reason: str = "",
     wording: str = "",
 ) -> Subscription:
-    """Withdraw consent for one topic, at once. Idempotent: withdrawing twice records one event."""
+    """Withdraw consent for one topic, at once. Idempotent: withdrawing twice records one event.
+
+    ``subscription`` is changed in place and returned. One conditional UPDATE locks, checks and changes the row: a
+    second withdrawal waiting on that lock finds the row unsubscribed when it gets it (PostgreSQL checks the condition
+    again on the row it waited for), changes nothing and writes no event. Only this subscription's row is locked, not
+    its subscriber's or its topic's: a lock on the topic made every unsubscribe from one list wait for the commit of
+    the one before (docs/BENCHMARKS.md, "Public endpoints under load").
+    """
     with transaction.atomic():
-        subscription = (
-            Subscription.objects.select_for_update().select_related("subscriber", "topic").get(pk=subscription.pk)
+        now = timezone.now()
+        withdrawn = (
+            Subscription.objects.filter(pk=subscription.pk)
+            .exclude(status=SubscriptionStatus.UNSUBSCRIBED)
+            .update(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=now, confirm_nonce_hash="")
         )
-        if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        if not withdrawn:
+            subscription.refresh_from_db(fields=["status", "unsubscribed_at", "confirm_nonce_hash"])
             return subscription
         subscription.status = SubscriptionStatus.UNSUBSCRIBED
-        subscription.unsubscribed_at = timezone.now()
+        subscription.unsubscribed_at = now
         subscription.confirm_nonce_hash = ""
-        subscription.save(update_fields=["status", "unsubscribed_at", "confirm_nonce_hash"])
         events.consent_withdrawn_event(subscription=subscription, source=source, wording=wording, ip=ip, reason=reason)
         outbound_event_publish(
             type="subscription.withdrawn",

@@ -29,6 +29,7 @@ from ..services import (
     subscriber_withdraw_all,
     subscription_confirm,
     subscription_withdraw,
+    subscription_withdraw_one_click,
 )
 from ..tasks import public_signup_task
 from ..tokens import PREFERENCES_SALT, UNSUBSCRIBE_SALT, TokenExpired, TokenInvalid, public_token_read
@@ -151,11 +152,17 @@ def confirm(request, token: str):
     )
 
 
+def _unsubscribe_public_id(token: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(hex=public_token_read(token=token, salt=UNSUBSCRIBE_SALT))
+    except (TokenInvalid, ValueError) as err:
+        raise Http404("This unsubscribe link is not valid.") from err
+
+
 def _subscription_for_unsubscribe_token(token: str) -> Subscription:
     try:
-        public_id = uuid.UUID(hex=public_token_read(token=token, salt=UNSUBSCRIBE_SALT))
-        return Subscription.objects.select_related("subscriber", "topic").get(public_id=public_id)
-    except (TokenInvalid, ValueError, Subscription.DoesNotExist) as err:
+        return Subscription.objects.select_related("subscriber", "topic").get(public_id=_unsubscribe_public_id(token))
+    except Subscription.DoesNotExist as err:
         raise Http404("This unsubscribe link is not valid.") from err
 
 
@@ -168,10 +175,8 @@ def unsubscribe(request, token: str):
     is the proof. Its answer is 200 with no redirect, whatever the state (https://www.rfc-editor.org/rfc/rfc8058).
     """
     if request.method == "POST" and request.POST.get("List-Unsubscribe") == "One-Click":
-        subscription = _subscription_for_unsubscribe_token(token)
-        subscription_withdraw(
-            subscription=subscription, source=ConsentSource.ONE_CLICK, ip=client_ip(request), reason="one-click"
-        )
+        if not subscription_withdraw_one_click(public_id=_unsubscribe_public_id(token), ip=client_ip(request)):
+            raise Http404("This unsubscribe link is not valid.")
         return HttpResponse("You are unsubscribed.\n", content_type="text/plain; charset=utf-8")
     return _unsubscribe_page(request, token)
 

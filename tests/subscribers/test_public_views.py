@@ -3,7 +3,9 @@
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from subscribers.links import preferences_url, unsubscribe_url
 from subscribers.models import (
@@ -95,6 +97,54 @@ def test_one_click_with_a_forged_token_is_refused_and_changes_nothing():
     assert response.status_code == 404
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.ACTIVE
+
+
+def test_one_click_records_the_same_withdrawal_and_evidence_as_every_other_way_of_leaving():
+    # Given two people on one list with a pending confirmation link each, one leaving by one-click from an address
+    ann, bob = (
+        SubscriptionFactory(status=SubscriptionStatus.PENDING, confirm_nonce_hash="a" * 64, subscriber__email=email)
+        for email in ("ann@mail.example", "bob@mail.example")
+    )
+    one_click = Client(REMOTE_ADDR="203.0.113.77")
+    one_click.post(path_of(unsubscribe_url(subscription=ann)), {"List-Unsubscribe": "One-Click"})
+
+    # When the other leaves through the general withdrawal with the same source, reason and address
+    subscription_withdraw(subscription=bob, source=ConsentSource.ONE_CLICK, ip="203.0.113.77", reason="one-click")
+
+    # Then both subscriptions and both consent events are alike but for whom they are about and when
+    fields = ["topic_id", "purpose", "action", "source", "policy_version_id", "wording_hash", "ip_truncated", "detail"]
+    events = [ConsentEvent.objects.filter(subscriber=s.subscriber).values(*fields).get() for s in (ann, bob)]
+    assert events[0] == events[1]
+    assert events[0]["ip_truncated"] == "203.0.113.0" and events[0]["policy_version_id"] is not None
+    for row in (ann, bob):
+        row.refresh_from_db()
+        assert (row.status, row.confirm_nonce_hash) == (SubscriptionStatus.UNSUBSCRIBED, "")
+        assert row.unsubscribed_at is not None
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the one-statement route is PostgreSQL's")
+def test_one_click_is_one_statement_after_asking_who_listens_when_nobody_listens():
+    subscription = SubscriptionFactory()
+    path = path_of(unsubscribe_url(subscription=subscription))
+
+    with CaptureQueriesContext(connection) as queries:
+        response = Client().post(path, {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 200
+    # Who listens (the webhook endpoints), then the withdrawal with its event
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SELECT", "WITH"]
+    assert ConsentEvent.objects.filter(subscriber=subscription.subscriber, action=ConsentAction.WITHDRAWN).count() == 1
+
+
+def test_one_click_for_a_subscription_that_no_longer_exists_is_not_found_and_records_nothing():
+    subscription = SubscriptionFactory()
+    path = path_of(unsubscribe_url(subscription=subscription))
+    subscription.delete()
+
+    response = Client(enforce_csrf_checks=True).post(path, {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 404
+    assert not ConsentEvent.objects.exists()
 
 
 def test_unsubscribe_form_post_without_csrf_token_is_rejected():

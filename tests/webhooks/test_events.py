@@ -1,13 +1,15 @@
 """Each event type, emitted by the real service that makes the change, in the transaction of that change."""
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from campaigns.authoring.demo_content import demo_campaign
 from campaigns.feedback.events import feedback_process, feedback_receive
 from campaigns.models import Delivery, DeliveryState
 from campaigns.sending.services import send_create, send_finish_if_done, send_pause, send_resume, send_start
-from subscribers.models import ConsentSource, ErasureSource, Topic
+from subscribers.links import unsubscribe_url
+from subscribers.models import ConsentAction, ConsentEvent, ConsentSource, ErasureSource, Topic
 from subscribers.services import (
     subscriber_get_or_create,
     subscriber_withdraw_all,
@@ -86,6 +88,25 @@ def test_subscription_withdrawn_from_subscription_withdraw_once_however_often_it
 
     [event] = _events("subscription.withdrawn")
     assert event.data["subscription"] == str(subscription.public_id)
+
+
+def test_subscription_withdrawn_from_a_one_click_post_with_its_consent_event():
+    # An endpoint wants withdrawals (the fixture's): the one-click route takes the transaction that writes its event
+    subscription = SubscriptionFactory()
+    path = unsubscribe_url(subscription=subscription).split("://", 1)[1].split("/", 1)[1]
+
+    responses = [Client().post(f"/{path}", {"List-Unsubscribe": "One-Click"}) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    [event] = _events("subscription.withdrawn")
+    assert event.data == {
+        "subscriber": str(subscription.subscriber.public_id),
+        "subscription": str(subscription.public_id),
+        "topic": subscription.topic.slug,
+    }
+    assert event.deliveries.count() == 1
+    [consent] = ConsentEvent.objects.filter(subscriber=subscription.subscriber, action=ConsentAction.WITHDRAWN)
+    assert (consent.source, consent.detail) == (ConsentSource.ONE_CLICK, "one-click")
 
 
 def test_suppression_added_from_withdrawing_everything_with_scope_and_reason():

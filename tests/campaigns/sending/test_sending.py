@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryState, Send, SendState
@@ -29,6 +30,7 @@ from campaigns.sending.services import (
 )
 from campaigns.sending.worker import send_work
 from mailer import ses
+from subscribers.links import unsubscribe_url
 from subscribers.models import ConsentSource, SubscriptionStatus, SuppressionReason, SuppressionScope, Topic
 from subscribers.services import subscription_withdraw, suppression_add
 from tests.factories import SubscriptionFactory, TopicFactory
@@ -137,6 +139,32 @@ def test_someone_who_unsubscribes_during_the_send_is_skipped(campaign, audience,
     assert (row.state, row.reason) == (DeliveryState.SKIPPED, "unsubscribed before sending")
     assert outbox.to(eligible[2].subscriber.email) == []
     assert len(outbox.all()) == 4
+
+
+def test_one_click_unsubscribes_answered_before_a_send_starts_or_claims_keep_those_people_out(
+    campaign, audience, outbox
+):
+    # Given one person who clicked the mailbox's unsubscribe button before the send started
+    eligible, _ = audience
+    one_click = Client(enforce_csrf_checks=True)
+    unsubscribe = {"List-Unsubscribe": "One-Click"}
+    assert one_click.post(_path(unsubscribe_url(subscription=eligible[1])), unsubscribe).status_code == 200
+
+    # And one who clicked it once the send had started, before a worker claimed them
+    send = started(campaign)
+    assert one_click.post(_path(unsubscribe_url(subscription=eligible[3])), unsubscribe).status_code == 200
+    send_work(send_id=send.pk)
+
+    # Then neither receives it: the first was never in the audience, the second was skipped when claimed
+    assert not send.deliveries.filter(subscriber=eligible[1].subscriber).exists()
+    row = send.deliveries.get(subscriber=eligible[3].subscriber)
+    assert (row.state, row.reason) == (DeliveryState.SKIPPED, "unsubscribed before sending")
+    assert outbox.to(eligible[1].subscriber.email) == outbox.to(eligible[3].subscriber.email) == []
+    assert len(outbox.all()) == 3
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
 
 
 def test_pause_stops_the_workers_and_resume_finishes_the_send(campaign, audience, outbox):
