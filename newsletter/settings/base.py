@@ -365,6 +365,9 @@ AUTOMATION_LEASE_SECONDS = env.int("AUTOMATION_LEASE_SECONDS", default=120)
 AUTOMATION_WORKERS = env.int("AUTOMATION_WORKERS", default=2)
 # After SES refused an email for now (throttling, 5xx), the step is taken again this much later.
 AUTOMATION_RETRY_SECONDS = env.int("AUTOMATION_RETRY_SECONDS", default=30)
+# From how many people entered at once the runs' table is analyzed straight away (PostgreSQL), so that the
+# workers' claims are planned for the crowd.
+AUTOMATION_ANALYZE_FROM = env.int("AUTOMATION_ANALYZE_FROM", default=10_000)
 # One wake-up works at most this long, then gives the process back (beat wakes a worker again if runs are due).
 AUTOMATION_WORK_SECONDS = env.float("AUTOMATION_WORK_SECONDS", default=300.0)
 SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=120)

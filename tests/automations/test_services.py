@@ -267,3 +267,24 @@ def test_campaign_senders_manage_automations_and_campaign_editors_only_read_them
     with pytest.raises(ActionForbidden):
         automation_pause(automation=active_series, user=editor)
     assert automation_pause(automation=active_series, user=sender).state == AutomationState.PAUSED
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_crowd_entered_at_once_gives_the_planner_its_numbers_straight_away(active_series, settings):
+    from automations.services import runs_enter_subscribers
+
+    def runs_the_planner_knows() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'automations_automationrun'")
+            return cursor.fetchone()[0]
+
+    settings.AUTOMATION_ANALYZE_FROM = 6
+    few = [ConfirmedSubscriberFactory().pk for _ in range(5)]
+    crowd = [ConfirmedSubscriberFactory().pk for _ in range(6)]
+    known_before = runs_the_planner_knows()
+
+    runs_enter_subscribers(automation=active_series, subscriber_ids=few, occurrence="few")
+    assert runs_the_planner_knows() == known_before, "a few people: left to autovacuum"
+
+    runs_enter_subscribers(automation=active_series, subscriber_ids=crowd, occurrence="crowd")
+    assert runs_the_planner_knows() == AutomationRun.objects.count() == 11
