@@ -26,6 +26,7 @@ from automations.models import (
 )
 from automations.schedule import anniversary_days, shop_today
 from automations.selectors import steps_reached
+from campaigns.sending.planner import planner_statistics_refresh
 from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Topic
 from subscribers.models.attributes import AttributeValue
 from subscribers.permissions import actor_require
@@ -270,11 +271,10 @@ def runs_enter_subscribers(
             for start in range(0, len(subscriber_ids), ENTER_CHUNK):
                 chunk = list(subscriber_ids[start : start + ENTER_CHUNK])
                 cursor.execute(sql, [automation.pk, RunState.ACTIVE, when, occurrence, when, chunk])
-            if len(subscriber_ids) >= settings.AUTOMATION_ANALYZE_FROM:
-                # A crowd changes the table more than the planner knows until autovacuum next looks (a minute or
-                # more): believing it nearly empty, it claimed through the wrong index and sorted the whole crowd on
-                # disk for every batch (30 to 90 ms a claim, measured). Its statistics now, in this transaction.
-                cursor.execute(f"ANALYZE {table}")
+        if len(subscriber_ids) >= settings.AUTOMATION_ANALYZE_FROM:
+            # The workers' claims planned for the crowd, not for the table as autovacuum last saw it; in this
+            # transaction, whose own new rows the sample counts.
+            planner_statistics_refresh(AutomationRun)
     else:
         for start in range(0, len(subscriber_ids), ENTER_CHUNK):
             AutomationRun.objects.bulk_create(

@@ -30,6 +30,7 @@ from campaigns.segments.errors import SegmentError
 from campaigns.segments.models import Segment
 from campaigns.sending.audience import audience_snapshot
 from campaigns.sending.locks import campaign_send_lock
+from campaigns.sending.planner import planner_statistics_refresh
 from subscribers.outbound import outbound_event_publish
 
 logger = logging.getLogger(__name__)
@@ -215,6 +216,9 @@ def send_audience_continue(*, send_id: int) -> int:
     """
     send = Send.objects.select_related("revision").get(pk=send_id)
     topic_ids = [t.pk for t in send.revision.as_object().topics.all()]
+    # A large audience (there is a rest to write): the workers' statements planned for the rows of its first chunk,
+    # already committed, not for the table as autovacuum last saw it (docs/sending.md).
+    planner_statistics_refresh(Delivery)
     written = 0
     while True:
         with transaction.atomic():

@@ -431,6 +431,25 @@ def test_the_first_chunk_written_with_the_start_is_the_smaller_one_and_the_rest_
     assert Delivery.objects.filter(send=send).values("subscriber_id").distinct().count() == 5
 
 
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_the_rest_of_a_large_audience_starts_by_telling_the_planner_of_the_first_chunk(campaign, audience, settings):
+    from django.db import connection
+
+    def rows_the_planner_knows() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'campaigns_delivery'")
+            return cursor.fetchone()[0]
+
+    settings.SEND_SNAPSHOT_FIRST_CHUNK, settings.SEND_SNAPSHOT_CHUNK = 2, 3
+    send = started(campaign)
+    in_the_table = Delivery.objects.count()
+    assert rows_the_planner_knows() != in_the_table, "the start itself does not analyze (its first message waits)"
+
+    send_audience_continue(send_id=send.pk)
+
+    assert rows_the_planner_knows() == in_the_table, "analyzed with the first chunk in, before the rest"
+
+
 def test_a_chunked_snapshot_writes_exactly_what_one_statement_writes(campaign, audience, settings):
     settings.SEND_SNAPSHOT_CHUNK = 2
     chunked = started(campaign)
