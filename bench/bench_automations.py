@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_rate import send_times  # noqa: E402 - after the path is set
-from bench_send import audience, bench_env, workdir_new  # noqa: E402
+from bench_send import audience, bench_env, cpu_seconds, workdir_new  # noqa: E402
 
 OTHER_QUEUES = "transactional,feedback,default"
 
@@ -72,14 +72,6 @@ def machine_cpu() -> tuple[float, float, float]:
     return time.time(), (sum(fields) - idle) / ticks, sum(fields) / ticks
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds a process has used so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def own_pids(workers) -> list[int]:
     """The processes that do this run's work: the Celery workers with their pool processes, and the PostgreSQL
@@ -110,8 +102,10 @@ def watch(endpoint: str, people: int, workers) -> tuple[list[float], list[tuple[
     and their PostgreSQL backends: unlike the machine's counters, not moved by other work on the machine)."""
     times: list[float] = []
     samples = [machine_cpu()]
-    postgres = connection_vendor() == "postgresql"
-    first = {pid: process_cpu(pid) for pid in own_pids(workers)} if postgres else {}
+    from django.db import connection
+
+    postgres = connection.vendor == "postgresql"
+    first = {pid: cpu_seconds(pid) for pid in own_pids(workers)} if postgres else {}
     last = dict(first)
     deadline = time.monotonic() + people / 50 + 120
     while len(times) < people and time.monotonic() < deadline:
@@ -120,14 +114,9 @@ def watch(endpoint: str, people: int, workers) -> tuple[list[float], list[tuple[
         samples.append(machine_cpu())
         if postgres:
             for pid in own_pids(workers):
-                last[pid] = max(last.get(pid, 0.0), process_cpu(pid))
+                last[pid] = max(last.get(pid, 0.0), cpu_seconds(pid))
     return times, samples, sum(cpu - first.get(pid, 0.0) for pid, cpu in last.items())
 
-
-def connection_vendor() -> str:
-    from django.db import connection
-
-    return connection.vendor
 
 
 def busy_between(samples: list[tuple[float, float, float]], low: float, high: float) -> tuple[float, float]:

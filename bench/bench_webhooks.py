@@ -50,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_send import workdir_new  # noqa: E402 - after the path is set
+from bench_send import cpu_seconds, workdir_new  # noqa: E402 - after the path is set
 
 ENDPOINT_NAME = "Benchmark receiver"
 EVENTS = ["subscription.confirmed", "subscription.withdrawn"]
@@ -103,14 +103,6 @@ def receiver_get(port: int, path: str) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
         return response.read().decode()
 
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
