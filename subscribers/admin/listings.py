@@ -1,5 +1,5 @@
-"""The admin's listings of people and their consent: an address searched through the index on addresses, and the
-count kept between pages over a large table (``paging``).
+"""The admin's listings of people and their consent: an address searched through the index on addresses, and pages
+by position with the count kept between them over a large table (``paging``).
 
 Wagtail searches a listing's fields with ``icontains``, which reads every row: a third of a second to a second per
 million subscribers (docs/BENCHMARKS.md, "The admin over a million subscribers"). A search for a whole address (one
@@ -12,12 +12,11 @@ would cost every new subscriber: 2.4 s more per 100,000 rows imported, measured 
 from wagtail.admin.views.generic.models import IndexView
 
 from ..addresses import email_normalise
-from .paging import KeptCountPaginator
+from .paging import KeysetListingMixin
 
 
-class PeopleIndexView(IndexView):
+class PeopleIndexView(KeysetListingMixin, IndexView):
     address_field = "email"  # the listing's path to the person's address, e.g. "subscriber__email"
-    paginator_class = KeptCountPaginator
 
     def search_queryset(self, queryset):
         term = self.search_query.strip() if self.is_searching else ""

@@ -48,6 +48,10 @@ class SubscriberViewSet(ModelViewSet):
     inspect_view_fields = ["email", "first_name", "user", "email_confirmed_at", "created_at"]
     copy_view_enabled = False
 
+    def get_index_view_kwargs(self, **kwargs):
+        # By address, paged by position on the unique index on addresses, A to Z or, sorted the other way, Z to A.
+        return super().get_index_view_kwargs(keyset=("email",), **kwargs)
+
 
 class SubscriptionViewSet(ModelViewSet):
     model = Subscription
@@ -62,12 +66,12 @@ class SubscriptionViewSet(ModelViewSet):
     copy_view_enabled = False
 
     def get_index_view_kwargs(self, **kwargs):
-        # Newest first by key (the model's order, by topic, sorts every subscription before it can show 20), and
-        # each row's subscriber and topic fetched for the page in one query each, not one per row (a join would
-        # make PostgreSQL join every subscription before it takes the page).
+        # Newest first by key, paged by position (the model's order, by topic, sorts every subscription before it
+        # can show 20), and each row's subscriber and topic fetched for the page in one query each, not one per row
+        # (a join would make PostgreSQL join every subscription before it takes the page).
         return super().get_index_view_kwargs(
             queryset=Subscription.objects.prefetch_related("subscriber", "topic"),
-            default_ordering="-id",
+            keyset=("-id",),
             address_field="subscriber__email",
             **kwargs,
         )
@@ -86,9 +90,12 @@ class ConsentEventViewSet(ModelViewSet):
     copy_view_enabled = False
 
     def get_index_view_kwargs(self, **kwargs):
-        # As the subscriptions' listing: each row's subscriber, topic and policy version fetched for the page.
+        # As the subscriptions' listing: each row's subscriber, topic and policy version fetched for the page; paged
+        # by position on the time (the key breaks ties), newest first or, sorted the other way, oldest first.
         return super().get_index_view_kwargs(
             queryset=ConsentEvent.objects.prefetch_related("subscriber", "topic", "policy_version"),
+            keyset=("-occurred_at", "-id"),
+            keyset_labels=("Newest", "Newer", "Older", "Oldest"),
             address_field="subscriber__email",
             **kwargs,
         )

@@ -1,5 +1,5 @@
 """Admin views (HTTP only) for webhooks: the endpoint list; add, change, rotate the secret, enable or disable, delete;
-an endpoint's deliveries (newest first, paged, by state); a delivery's attempts and "Send again".
+an endpoint's deliveries (newest first, paged by position, by state); a delivery's attempts and "Send again".
 
 Every view needs ``webhooks.manage_webhooks`` (superusers have it); every change goes through ``webhooks.services``,
 which checks it again. A secret is shown once: in the answer to the POST that made it, never on a page of its own.
@@ -7,7 +7,6 @@ which checks it again. A secret is shown once: in the answer to the POST that ma
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -16,6 +15,7 @@ from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from subscribers.admin.paging import Keyset, KeysetRequest, listing_count
 from subscribers.errors import ActionForbidden
 from subscribers.models import Partner
 
@@ -25,6 +25,9 @@ from ..models import EVENT_TYPES, DeliveryState, WebhookDelivery, WebhookEndpoin
 from ..permissions import user_may_manage
 
 PAGE_SIZE = 50
+# A busy endpoint has millions of deliveries: paged by position (subscribers/admin/paging.py), newest event first, on
+# the order the selector gives (one delivery per event and endpoint, so the event orders them; the key settles it).
+DELIVERIES_ORDER = Keyset(("-event_id", "-pk"))
 
 
 class EndpointForm(forms.Form):
@@ -212,11 +215,14 @@ class EndpointDetailView(_EndpointView):
         if state not in DeliveryState.values:
             state = ""
         rows = selectors.webhook_deliveries_list(user=self.request.user, endpoint=self.endpoint, state=state or None)
-        page = Paginator(rows, PAGE_SIZE).get_page(self.request.GET.get("p"))
+        place = KeysetRequest(self.request.GET, model=WebhookDelivery, keyset=DELIVERIES_ORDER)
         context.update(
             {
                 "endpoint": self.endpoint,
-                "page": page,
+                "keyset_page": place.page(rows, keyset=DELIVERIES_ORDER, size=PAGE_SIZE),
+                "keyset_error": place.error,
+                "keyset_labels": ("Newest", "Newer", "Older", "Oldest"),
+                "listing_count": listing_count(rows),
                 "state": state,
                 "states": DeliveryState.choices,
                 "secret_overlap": self.endpoint.previous_secret_expires_at if self.endpoint.previous_secret else None,
