@@ -2,9 +2,11 @@
 
 PostgreSQL only (DATABASE_URL must be set, a scratch database: it is filled). Seeds once, with set-based SQL
 (``generate_series``), ``--subscribers`` subscribers (default 1,000,000) and three consent events each, two of
-every pair at the same instant, over about three years. Then, in one process with Django's test client and a
+every pair at the same instant, over about three years, and the newest 300,000 at one instant, as an import of
+that many people writes them. Then, in one process with Django's test client and a
 superuser logged in, it loads ``--loads`` times each of: the first page, the page holding the ``--deep``-th event
-(default 2,000,000), the same two filtered by action, and prints the median and the slowest.
+(default 2,000,000), one in the middle of the import's events, the first and a deep page filtered by action, and
+prints the median and the slowest.
 
 The deep page is reached as the code of the day reaches it: by number (``?p=``) where the listing pages with an
 OFFSET, by the position of the row before it (``?after=``) where it pages by keyset, so the same script measures
@@ -33,6 +35,10 @@ SELECT s.first + (g %% %(n)s), 'marketing', (ARRAY['requested', 'confirmed', 'wi
        timestamptz '2026-12-07 00:00:00+00' - (g / 2) * interval '31 seconds', '', ''
 FROM generate_series(0, 3 * %(n)s - 1) g, (SELECT min(id) AS first FROM subscribers_subscriber
                                             WHERE email LIKE 'paging%%') s;
+INSERT INTO subscribers_consentevent (subscriber_id, purpose, action, source, occurred_at, wording_hash, detail)
+SELECT s.first + g, 'marketing', 'imported', 'import', timestamptz '2026-12-07 01:00:00+00', '', ''
+FROM generate_series(0, 3 * %(n)s / 10 - 1) g, (SELECT min(id) AS first FROM subscribers_subscriber
+                                                 WHERE email LIKE 'paging%%') s;
 """
 PAGE_SIZE = 20
 
@@ -43,7 +49,7 @@ def seed(n: int) -> None:
     from subscribers.models import ConsentEvent
 
     have = ConsentEvent.objects.count()
-    if have >= 3 * n:
+    if have >= 3 * n + 3 * n // 10:
         print(f"seed: reusing {have:,} consent events")
         return
     started = time.perf_counter()
@@ -52,7 +58,7 @@ def seed(n: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE subscribers_subscriber")
         cursor.execute("VACUUM ANALYZE subscribers_consentevent")
-    print(f"seed: {3 * n:,} consent events in {time.perf_counter() - started:.0f} s")
+    print(f"seed: {3 * n + 3 * n // 10:,} consent events in {time.perf_counter() - started:.0f} s")
 
 
 def deep_query(deep: int, **filters) -> dict:
@@ -97,6 +103,7 @@ def main() -> None:
     pages = {
         "first page": {},
         f"page holding row {args.deep:,}": deep_query(args.deep),
+        f"row {args.subscribers * 3 // 20:,}, in an import's instant": deep_query(args.subscribers * 3 // 20),
         "first page, action=withdrawn": {"action": "withdrawn"},
         f"action=withdrawn, row {args.deep // 3:,}": deep_query(args.deep // 3, action="withdrawn"),
     }

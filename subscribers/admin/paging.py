@@ -9,9 +9,10 @@ the first does, and rows added meanwhile neither repeat nor go missing. ``?last=
 events): the ordering read backwards from the start.
 
 An ordering (``Keyset``) is a tuple of fields whose last is unique (the key), so that rows with the same timestamp
-still have a place; every field must be NOT NULL. The position of a row is its values of those fields, and "after"
-is a row comparison written portably: ``a < x OR (a = x AND id < y)``, plus ``a <= x`` by itself, which an index on
-``a`` (or on ``a, id``) uses to start its scan at the position rather than read up to it.
+still have a place; every field must be NOT NULL, and an index on the fields in that order (or all reversed) must
+exist. The position of a row is its values of those fields, and "after" is a row comparison, ``(a, id) < (x, y)``,
+which PostgreSQL answers from that index starting at the position (with an index on ``a`` alone it would read, and
+sort, every row at instant ``x`` first: 165 ms inside 300,000 events of one import, docs/BENCHMARKS.md).
 
 A token is not signed: it is only a place in a listing the reader may see anyway. One that does not decode (cut
 short, edited, of another listing) gives the first page with a message saying so (``CursorError``), never an error.
@@ -32,13 +33,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import reduce
-from operator import or_
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import F, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -53,9 +53,13 @@ class CursorError(ValueError):
 
 @dataclass(frozen=True)
 class Keyset:
-    """A listing's ordering by position: field names, each with "-" for descending, the last one unique."""
+    """A listing's ordering by position: field names, all with "-" (descending) or none, the last one unique."""
 
     fields: tuple[str, ...]
+
+    def __post_init__(self):
+        if len({field.startswith("-") for field in self.fields}) != 1:
+            raise ValueError(f"A keyset orders every field the same way (a row comparison): {self.fields}")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -95,14 +99,11 @@ class Keyset:
 
     def after(self, queryset: QuerySet, position: tuple) -> QuerySet:
         """The rows of ``queryset`` after ``position`` in this ordering (ordered by it)."""
-        conditions = []
-        for depth, field in enumerate(self.fields):
-            equal = {name: value for name, value in zip(self.names[:depth], position[:depth], strict=True)}
-            beyond = f"{self.names[depth]}__{'lt' if field.startswith('-') else 'gt'}"
-            conditions.append(Q(**equal, **{beyond: position[depth]}))
-        # The first field's bound by itself: an index on it starts its scan there instead of reading up to it.
-        bound = {f"{self.names[0]}__{'lte' if self.fields[0].startswith('-') else 'gte'}": position[0]}
-        return queryset.filter(Q(**bound), reduce(or_, conditions)).order_by(*self.fields)
+        # A row comparison, ``(occurred_at, id) < (x, y)``, which PostgreSQL answers from an index on those columns
+        # starting exactly at the position, even inside a million events of one instant (an import's); Django writes
+        # it out as ``a < x OR (a = x AND id < y)`` where rows cannot be compared (SQLite).
+        lookup = TupleLessThan if self.fields[0].startswith("-") else TupleGreaterThan
+        return queryset.filter(lookup(Tuple(*(F(name) for name in self.names)), position)).order_by(*self.fields)
 
 
 @dataclass(frozen=True)

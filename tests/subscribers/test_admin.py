@@ -1,5 +1,6 @@
 """The Wagtail admin: the marketing team reads subscribers and consent history but cannot forge consent."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -125,11 +126,14 @@ def test_a_large_listing_keeps_its_count_between_pages_and_counts_exactly_when_s
     assert listed() == 3
     subscription_withdraw(subscription=SubscriptionFactory(), source=ConsentSource.EMAIL_LINK)
     assert listed() == 3, "kept: one count a minute, not one a page"
+    html = staff_client.get(url("consentevent", "index")).content.decode()
+    assert re.search(r"3 in all, counted \d+ seconds? ago", html), "a kept count says how old it is"
     assert listed(action="withdrawn", source="email_link") == 4, "another listing (filtered) is its own count"
 
-    # When it is small: every page counts
+    # When it is small: every page counts, and the page says no age
     settings.ADMIN_COUNT_KEPT_ABOVE = 100_000
     assert listed() == 4
+    assert "4 in all\n" in staff_client.get(url("consentevent", "index")).content.decode()
 
 
 def test_consent_history_is_listed_and_cannot_be_added_edited_or_deleted_even_by_a_superuser(staff_client):

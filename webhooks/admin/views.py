@@ -25,9 +25,11 @@ from ..models import EVENT_TYPES, DeliveryState, WebhookDelivery, WebhookEndpoin
 from ..permissions import user_may_manage
 
 PAGE_SIZE = 50
-# A busy endpoint has millions of deliveries: paged by position (subscribers/admin/paging.py), newest event first, on
-# the order the selector gives (one delivery per event and endpoint, so the event orders them; the key settles it).
-DELIVERIES_ORDER = Keyset(("-event_id", "-pk"))
+# A busy endpoint has millions of deliveries: paged by position (subscribers/admin/paging.py), newest event first, as
+# the selector orders them. An endpoint has one delivery per event, so the event alone is unique in the listing, and
+# ``event_id < x`` starts the scan of the index by endpoint, state and event (or of the unique one on event and
+# endpoint) at the position.
+DELIVERIES_ORDER = Keyset(("-event_id",))
 
 
 class EndpointForm(forms.Form):
