@@ -15,7 +15,11 @@ from ..addresses import email_normalise
 from .paging import KeysetListingMixin
 
 
-class PeopleIndexView(KeysetListingMixin, IndexView):
+class KeysetIndexView(KeysetListingMixin, IndexView):
+    """A Wagtail listing paged by position on its ``keyset`` (``paging``): for tables that grow without bound."""
+
+
+class PeopleIndexView(KeysetIndexView):
     address_field = "email"  # the listing's path to the person's address, e.g. "subscriber__email"
 
     def search_queryset(self, queryset):

@@ -45,6 +45,7 @@ from django.utils.functional import cached_property
 from ..kept_counts import table_estimate
 
 COUNT_KEPT_SECONDS = 60
+NEWEST_FIRST_LABELS = ("Newest", "Newer", "Older", "Oldest")  # the page links of a listing newest first
 
 
 class CursorError(ValueError):

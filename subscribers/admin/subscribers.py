@@ -22,7 +22,8 @@ from ..csvcells import csv_address_cell, csv_cell
 from ..models import ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from ..topic_counts import topic_counts
 from .attributes import AttributeViewSet, SubscriberInspectView
-from .listings import PeopleIndexView
+from .listings import KeysetIndexView, PeopleIndexView
+from .paging import NEWEST_FIRST_LABELS
 from .policies import PrivacyPolicyVersionViewSet
 
 
@@ -95,7 +96,7 @@ class ConsentEventViewSet(ModelViewSet):
         return super().get_index_view_kwargs(
             queryset=ConsentEvent.objects.prefetch_related("subscriber", "topic", "policy_version"),
             keyset=("-occurred_at", "-id"),
-            keyset_labels=("Newest", "Newer", "Older", "Oldest"),
+            keyset_labels=NEWEST_FIRST_LABELS,
             address_field="subscriber__email",
             **kwargs,
         )
@@ -108,7 +109,13 @@ class SuppressionViewSet(ModelViewSet):
     form_fields = ["reason"]
     list_display = ["address_hmac", "scope", "reason", "created_at"]
     list_filter = ["scope", "reason"]
+    index_view_class = KeysetIndexView
     copy_view_enabled = False
+
+    def get_index_view_kwargs(self, **kwargs):
+        # Every unsubscribe from everything adds a row, so the list grows toward the subscribers' size: newest first
+        # by key, paged by position (the model's order, by a time nothing indexes, sorted every row for each page).
+        return super().get_index_view_kwargs(keyset=("-id",), keyset_labels=NEWEST_FIRST_LABELS, **kwargs)
 
 
 class SubscribersGroup(ModelViewSetGroup):

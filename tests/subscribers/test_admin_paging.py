@@ -200,3 +200,23 @@ def test_the_people_listings_page_by_position_and_sort_only_by_their_key(staff_c
     assert staff_client.get(nxt).status_code == 200
     orderings = set(re.findall(r"ordering=(-?\w+)", html))
     assert orderings <= ({sortable, f"-{sortable}"} if sortable else set())
+
+
+def test_the_suppression_list_pages_newest_first_by_position_with_its_filter_kept(staff_client):
+    from subscribers.models import Suppression
+
+    Suppression.objects.bulk_create(
+        Suppression(address_hmac=f"{n:064x}", scope="marketing" if n % 4 else "all", reason="unsubscribed")
+        for n in range(40)
+    )
+    newest_first = Suppression.objects.filter(scope="marketing").order_by("-id")
+    marketing = list(newest_first.values_list("address_hmac", flat=True))
+
+    first = staff_client.get(reverse("suppression:index"), {"scope": "marketing"}).content.decode()
+    second = staff_client.get(link(first, "next")).content.decode()
+
+    def listed(html):
+        return re.findall(r"\b[0-9a-f]{64}\b", html)
+
+    assert listed(first) == marketing[:20] and listed(second) == marketing[20:]
+    assert "scope=marketing" in link(first, "next") and link(second, "next") is None

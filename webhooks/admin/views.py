@@ -15,7 +15,7 @@ from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from subscribers.admin.paging import Keyset, KeysetRequest, listing_count
+from subscribers.admin.paging import NEWEST_FIRST_LABELS, Keyset, KeysetRequest, listing_count
 from subscribers.errors import ActionForbidden
 from subscribers.models import Partner
 
@@ -223,7 +223,7 @@ class EndpointDetailView(_EndpointView):
                 "endpoint": self.endpoint,
                 "keyset_page": place.page(rows, keyset=DELIVERIES_ORDER, size=PAGE_SIZE),
                 "keyset_error": place.error,
-                "keyset_labels": ("Newest", "Newer", "Older", "Oldest"),
+                "keyset_labels": NEWEST_FIRST_LABELS,
                 "listing_count": listing_count(rows),
                 "state": state,
                 "states": DeliveryState.choices,
