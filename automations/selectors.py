@@ -1,9 +1,10 @@
 """Reads about automations for their admin pages: where their people are, each email step's aggregate results, and
 which steps are locked because someone has reached them.
 
-Aggregates only, never a person (DESIGN.md section 7). The privacy floor is the campaigns' own
-(``campaigns.results.report``): a count of 1 to REPORT_MIN_GROUP_SIZE - 1 shows as "<5", a rate with so few people
-behind it is hidden, and a count that would give a hidden one away by subtraction is hidden too.
+Aggregates only, never a person (DESIGN.md section 7), but for one address's runs, looked up to take them out.
+The privacy floor is the campaigns' own (``campaigns.results.report``): a count of 1 to REPORT_MIN_GROUP_SIZE - 1
+shows as "<5", a rate with so few people behind it is hidden, and a count that would give a hidden one away by
+subtraction is hidden too.
 
 How many people are at each step is shown exactly, as a send's progress is: it is where the automation's work
 stands, and it says nothing about anyone's choices. Why people left (unsubscribed, suppressed, erased...) does, so
@@ -11,7 +12,7 @@ those counts go through the floor.
 """
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from automations.models import Automation, AutomationDelivery, AutomationRun, LeftReason, RunState, StepKind
 from campaigns.models import DeliveryState
@@ -24,6 +25,7 @@ from campaigns.results.report import (
     rate_shown,
     sum_withheld,
 )
+from subscribers.addresses import email_normalise
 
 # The rates shown for each email, all out of the messages SES accepted (as a campaign's report).
 EMAIL_RATES = (("delivered", "Delivered"), ("bounced", "Bounced"), ("complained", "Complained"))
@@ -168,3 +170,13 @@ def steps_reached(*, automation: Automation) -> dict[int, str]:
                 "they found it."
             )
     return reached
+
+
+def automation_runs_of_address(*, automation: Automation, address: str) -> QuerySet[AutomationRun]:
+    """One person's active runs in the automation, found by their whole address (in any case): what staff need to
+    take someone out at their request. The one read here about a person, and no list to browse: who is in which
+    automation, and at which step, can tell what they did (section 7), so it is only ever one address's answer."""
+    runs = AutomationRun.objects.filter(
+        automation=automation, state=RunState.ACTIVE, subscriber__email=email_normalise(address)
+    )
+    return runs.select_related("subscriber").order_by("started_at", "pk")

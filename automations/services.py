@@ -8,6 +8,7 @@ The worker's own changes (claiming runs, taking their steps, the ledger) are in 
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -43,6 +44,9 @@ MANAGE_PERMISSION = "automations.manage_automations"
 SWAP_POSITION = 32767
 TRIGGER_PERMISSION = "automations.trigger_automations"
 STEP_FIELDS = ("kind", "wait_seconds", "wait_weekday", "wait_hour", "email", "segment")
+# What an automation's people entered under: its topic (the consent it mails under) and who enters. When and at what
+# hour a date trigger fires (its offset and hour) may still change: that moves later entries, not what they mean.
+FIXED_WHILE_PEOPLE_IN_IT = ("topic", "trigger", "trigger_attribute", "trigger_event")
 
 
 def automation_create(*, name: str, topic: Topic, trigger: str, user=None, **trigger_fields) -> Automation:
@@ -57,15 +61,33 @@ def automation_create(*, name: str, topic: Topic, trigger: str, user=None, **tri
 
 
 def automation_update(*, automation: Automation, user=None, **fields) -> Automation:
-    """Change the name, topic or trigger (only these: ``AUTOMATION_FIELDS``)."""
+    """Change the name, topic or trigger (only these: ``AUTOMATION_FIELDS``). While people are in it, its topic and
+    who enters (``FIXED_WHILE_PEOPLE_IN_IT``) stay as they are: a ``ValidationError`` names each field asked to
+    change, with how many people are in it, and nothing changes."""
     actor_require(user, MANAGE_PERMISSION, action="change automations")
     unknown = set(fields) - set(AUTOMATION_FIELDS)
     if unknown:
         raise ValueError(f"Not a field of an automation that may be changed: {', '.join(sorted(unknown))}.")
-    for name, value in fields.items():
-        setattr(automation, name, value)
-    automation.full_clean()
     with transaction.atomic():
+        # The stored values, locked against a concurrent change (a form may have set the new ones on ``automation``).
+        stored = Automation.objects.select_for_update().get(pk=automation.pk)
+        changed = [
+            name for name in FIXED_WHILE_PEOPLE_IN_IT if name in fields and fields[name] != getattr(stored, name)
+        ]
+        in_it = AutomationRun.objects.filter(automation=stored, state=RunState.ACTIVE).count() if changed else 0
+        if in_it:
+            people = f"{in_it:,} {'person is' if in_it == 1 else 'people are'}"
+            raise ValidationError(
+                {
+                    name: f"The {Automation._meta.get_field(name).verbose_name} cannot change while {people} in this "
+                    "automation: they entered under the current one. Take them out (on its page), wait until they "
+                    "finish, or make a new automation."
+                    for name in changed
+                }
+            )
+        for name, value in fields.items():
+            setattr(automation, name, value)
+        automation.full_clean()
         automation.save()
         automation_action_log(
             automation=automation, action="automations.update", user=user, data={"fields": sorted(fields)}

@@ -10,6 +10,8 @@ admin_patterns = (
         path("add/", views.AutomationEditView.as_view(), name="add"),
         path("<int:automation_id>/", views.AutomationDetailView.as_view(), name="detail"),
         path("<int:automation_id>/edit/", views.AutomationEditView.as_view(), name="edit"),
+        path("<int:automation_id>/people/", views.PeopleFindView.as_view(), name="people"),
+        path("<int:automation_id>/people/<int:run_id>/take-out/", views.RunStopView.as_view(), name="run_stop"),
         *(
             path(f"<int:automation_id>/{action}/", views.automation_state_change, {"action": action}, name=action)
             for action in views.STATE_ACTIONS

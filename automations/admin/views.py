@@ -1,5 +1,5 @@
-"""The automation admin's views (HTTP only): the list, an automation's page, its name and trigger, its steps, and
-activate, pause and resume.
+"""The automation admin's views (HTTP only): the list, an automation's page, its name and trigger, its steps,
+activate, pause and resume, and taking one person out.
 
 Every view is under /admin/ (``automations/admin/urls.py``), so Wagtail's ``require_admin_access`` guards it; each then
 asks ``automations.admin.access`` whether the person may read automations or change them. Changes go through
@@ -22,9 +22,22 @@ from automations.admin.access import may_manage_automations, may_view_automation
 from automations.admin.forms import AutomationForm, StepForm, validation_errors_onto
 from automations.admin.steps import step_summary, trigger_summary
 from automations.errors import AutomationError
-from automations.models import Automation, AutomationState, AutomationStep, RunState, StepKind
+from automations.models import (
+    Automation,
+    AutomationRun,
+    AutomationState,
+    AutomationStep,
+    LeftReason,
+    RunState,
+    StepKind,
+)
 from automations.pages import automation_email_index
-from automations.selectors import automation_email_results, automation_people, automations_people_by_state
+from automations.selectors import (
+    automation_email_results,
+    automation_people,
+    automation_runs_of_address,
+    automations_people_by_state,
+)
 
 
 class _AutomationsAdmin(WagtailAdminTemplateMixin, TemplateView):
@@ -319,3 +332,70 @@ def automation_state_change(request, automation_id: int, action: str):
     else:
         messages.success(request, done)
     return redirect("automations_admin:detail", automation_id=automation.pk)
+
+
+class PeopleFindView(_AutomationsAdmin):
+    """Find one person in an automation by their whole address, to take them out at their request. No list of who
+    is in it: that would tell, person by person, what they did (``automation_runs_of_address``)."""
+
+    template_name = "automations/admin/people.html"
+    manage = True
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.automation = _automation(kwargs["automation_id"])
+
+    def get_page_title(self):
+        return "Take someone out"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        address = self.request.GET.get("address", "").strip()
+        runs = list(automation_runs_of_address(automation=self.automation, address=address)) if address else []
+        context.update({"automation": self.automation, "address": address, "runs": runs})
+        return context
+
+
+class RunStopView(_AutomationsAdmin):
+    """Confirm, then take one person out of the automation (``services.run_stop``, which logs who did it)."""
+
+    template_name = "automations/admin/run_stop.html"
+    manage = True
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.automation = _automation(kwargs["automation_id"])
+        self.run = get_object_or_404(
+            AutomationRun.objects.select_related("subscriber"), pk=kwargs["run_id"], automation=self.automation
+        )
+
+    def get_page_title(self):
+        return "Take someone out"
+
+    def get(self, request, *args, **kwargs):
+        if self.run.state != RunState.ACTIVE:
+            return self._not_in_it()
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update({"automation": self.automation, "run": self.run})
+        return context
+
+    def post(self, request, *args, **kwargs):
+        if self.run.state != RunState.ACTIVE:
+            return self._not_in_it()
+        run = services.run_stop(run=self.run, user=request.user)
+        if run.state == RunState.LEFT and run.left_reason == LeftReason.STOPPED:
+            messages.success(
+                request,
+                f"{run.subscriber.email} was taken out of {self.automation.name}: no more of its steps or emails.",
+            )
+        else:  # finished or left in the moment between the page and the button
+            messages.warning(request, f"Nothing changed: {run.subscriber.email} was no longer in it.")
+        return redirect("automations_admin:detail", automation_id=self.automation.pk)
+
+    def _not_in_it(self):
+        state = self.run.get_state_display().lower()
+        messages.warning(self.request, f"Nothing changed: {self.run.subscriber.email} is no longer in it ({state}).")
+        return redirect("automations_admin:detail", automation_id=self.automation.pk)
