@@ -242,9 +242,21 @@ def detail_pages() -> list[tuple[str, str]]:
         ("a subscriber", f"/admin/subscriber/inspect/{person.pk}/"),
         ("subscribers, search for an address", f"/admin/subscriber/?q={person.email}"),
         ("subscribers, search for part of an address", "/admin/subscriber/?q=bench12345"),
-        ("consent history, second page", "/admin/consentevent/?p=2"),
+        ("consent history, second page", consent_history_after(20)),
+        ("consent history, the page holding the 2,000,000th event", consent_history_after(1_999_999)),
     ]
     return pages
+
+
+def consent_history_after(rows: int) -> str:
+    """The consent history's page after its ``rows``-th event, as its Older link names it (paged by position)."""
+    from subscribers.admin.paging import Keyset
+    from subscribers.models import ConsentEvent
+
+    newest_first = Keyset(("-occurred_at", "-id"))
+    events = ConsentEvent.objects.order_by(*newest_first.fields)
+    edge = events[min(rows, events.count()) - 1]  # found once, before the timing
+    return f"/admin/consentevent/?after={newest_first.encode(edge)}"
 
 
 def warm_background_counts(base: str, cookie: str, pages: list[tuple[str, str]]) -> None:
