@@ -164,15 +164,23 @@ async def _csrf(port: int) -> tuple[str, str]:
     return cookie, token
 
 
-def server_cpu(master: int, database) -> tuple[float, float]:
-    """CPU seconds so far of the gunicorn workers (children of ``master``) and of the PostgreSQL backends serving
-    this database (persistent connections: the same backends all along), apart from ``database``'s own."""
+def server_cpu(master: int, database) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each gunicorn worker (children of ``master``) and of each PostgreSQL backend serving this
+    database (persistent connections: mostly the same backends all along), apart from ``database``'s own."""
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     backends = [pid for (pid,) in database.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         " AND backend_type = 'client backend'"
     )]
-    return sum(cpu_seconds(int(pid)) for pid in children), sum(cpu_seconds(pid) for pid in backends)
+    return {int(pid): ("web", cpu_seconds(int(pid))) for pid in children} | {
+        pid: ("db", cpu_seconds(pid)) for pid in backends
+    }
+
+
+def cpu_used(before: dict, after: dict, kind: str) -> float:
+    """CPU seconds used between two ``server_cpu`` readings by the processes of ``kind`` present at both (a backend
+    closed meanwhile, its connection past its age, is left out rather than counted negative)."""
+    return sum(cpu - before[pid][1] for pid, (what, cpu) in after.items() if what == kind and pid in before)
 
 
 async def measure(port: int, args, clicks: list[str], unsubscribes: list[str], master: int) -> list[tuple[str, dict]]:
@@ -204,11 +212,11 @@ async def measure(port: int, args, clicks: list[str], unsubscribes: list[str], m
     results = []
     for label, make, expected in phases:
         await _phase(port, concurrency=args.concurrency, seconds=1, make=make, expected=expected)  # warm-up
-        web, db = server_cpu(master, database)
+        cpu = server_cpu(master, database)
         result = await _phase(port, concurrency=args.concurrency, seconds=args.seconds, make=make, expected=expected)
-        web_after, db_after = server_cpu(master, database)
-        result["web_cpu_us"] = (web_after - web) / result["requests"] * 1e6
-        result["db_cpu_us"] = (db_after - db) / result["requests"] * 1e6
+        cpu_after = server_cpu(master, database)
+        result["web_cpu_us"] = cpu_used(cpu, cpu_after, "web") / result["requests"] * 1e6
+        result["db_cpu_us"] = cpu_used(cpu, cpu_after, "db") / result["requests"] * 1e6
         results.append((label, result))
     database.close()
     return results
