@@ -1,10 +1,11 @@
 """Benchmark: the public endpoints under load, beside a trivial view on the same server in the same run.
 
-Starts gunicorn (``--workers``, default 2 per core, sync workers as docs/operations.md runs them) with the local
-settings plus one trivial view (``bench/public_urls.py``: a view that answers "ok" through the whole middleware
-stack), against DATABASE_URL and REDIS_URL. Seeds once ``--people`` subscribers on a topic of their own (reused
-later, as bench_send.py does) and a sent campaign with its tracked links and a delivery row per person. Then, for
-``--seconds`` each, ``--concurrency`` connections from one asyncio client send requests back to back:
+Starts gunicorn (``--workers``, default 2 per core, of ``--threads`` threads each, default 4, as docs/operations.md
+runs the web tier; ``--threads 1`` for sync workers) with the local settings plus one trivial view
+(``bench/public_urls.py``: a view that answers "ok" through the whole middleware stack), against DATABASE_URL and
+REDIS_URL. Seeds once ``--people`` subscribers on a topic of their own (reused later, as bench_send.py does) and a
+sent campaign with its tracked links and a delivery row per person. Then, for ``--seconds`` each, ``--concurrency``
+connections from one asyncio client send requests back to back:
 
 1. the trivial view, ``GET /bench/trivial/`` (the yardstick);
 2. click redirects, ``GET /c/<token>/?r=<recipient key>``: each request a link of the send and a recipient, so the
@@ -12,11 +13,13 @@ later, as bench_send.py does) and a sent campaign with its tracked links and a d
 3. one-click unsubscribes, ``POST /newsletter/unsubscribe/<token>/`` with ``List-Unsubscribe=One-Click``, each a
    different person's subscription (withdrawn, one consent event; 200 expected);
 4. public sign-ups, ``POST /newsletter/subscribe/`` with a CSRF token, a new address each time (302 expected);
-5. the trivial view again, to show whether the machine drifted during the run.
 
-For each: requests per second, p50 and p99 latency, and errors (any other status, or a failed connection); the
-rate is also given as a share of the trivial view's. Sync workers close each connection, as browsers and mailbox
-providers meet them, so every request opens its own. No Celery worker runs: sign-ups wait in Redis.
+with the trivial view again after each of them. For each: requests per second, p50 and p99 latency, and errors (any
+other status, or a failed connection); each endpoint's rate as a share of the mean of the trivial view's two phases
+around it (the machine's load moves during a run); and the CPU time per request of the gunicorn workers and of the
+PostgreSQL backends serving the database (from /proc: less moved by other work on the machine than the rates).
+Every request opens its own connection (``Connection: close``), as mailbox providers and browsers following a link
+in an email meet the server. No Celery worker runs: sign-ups wait in Redis.
 
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/bench_public.py
 """
@@ -39,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 from bench_api import free_port, wait_for  # noqa: E402
+from bench_send import cpu_seconds  # noqa: E402
 
 
 async def _request(port: int, raw: bytes) -> tuple[int, bytes, bytes]:
@@ -160,14 +164,37 @@ async def _csrf(port: int) -> tuple[str, str]:
     return cookie, token
 
 
-async def measure(port: int, args, clicks: list[str], unsubscribes: list[str]) -> list[tuple[str, dict]]:
+def server_cpu(master: int, database) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each gunicorn worker (children of ``master``) and of each PostgreSQL backend serving this
+    database (persistent connections: mostly the same backends all along), apart from ``database``'s own."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    backends = [pid for (pid,) in database.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND backend_type = 'client backend'"
+    )]
+    return {int(pid): ("web", cpu_seconds(int(pid))) for pid in children} | {
+        pid: ("db", cpu_seconds(pid)) for pid in backends
+    }
+
+
+def cpu_used(before: dict, after: dict, kind: str) -> float:
+    """CPU seconds used between two ``server_cpu`` readings by the processes of ``kind`` present at both (a backend
+    closed meanwhile, its connection past its age, is left out rather than counted negative)."""
+    return sum(cpu - before[pid][1] for pid, (what, cpu) in after.items() if what == kind and pid in before)
+
+
+async def measure(port: int, args, clicks: list[str], unsubscribes: list[str], master: int) -> list[tuple[str, dict]]:
+    import psycopg
+    from django.db import connection
+
+    database = psycopg.connect(**connection.get_connection_params(), autocommit=True)
     run_id = uuid.uuid4().hex[:8]
     cookie, token = await _csrf(port)
     signup_headers = f"Cookie: csrftoken={cookie}\r\nReferer: http://127.0.0.1:{port}/newsletter/subscribe/\r\n"
     if len(unsubscribes) < args.seconds * 2000:
         print(f"note: {len(unsubscribes):,} people; past that many one-click requests, people are unsubscribed again")
-    phases = [
-        ("trivial view", lambda i: _get("/bench/trivial/"), 200),
+    trivial = ("trivial view", lambda i: _get("/bench/trivial/"), 200)
+    endpoints = [
         ("click redirect", lambda i: _get(clicks[i % len(clicks)]), 302),
         ("one-click unsubscribe", lambda i: _post(unsubscribes[i % len(unsubscribes)], "List-Unsubscribe=One-Click"),
          200),
@@ -176,13 +203,22 @@ async def measure(port: int, args, clicks: list[str], unsubscribes: list[str]) -
             f"csrfmiddlewaretoken={token}&email=pub-{run_id}-{i}%40bench.example&first_name=",
             signup_headers,
         ), 302),
-        ("trivial view, again", lambda i: _get("/bench/trivial/"), 200),
     ]
+    # The trivial view before and after each endpoint: each is compared with the mean of its two neighbours, so that
+    # load from other work that comes and goes during the run moves the yardstick with it.
+    phases = [trivial]
+    for endpoint in endpoints:
+        phases += [endpoint, trivial]
     results = []
     for label, make, expected in phases:
         await _phase(port, concurrency=args.concurrency, seconds=1, make=make, expected=expected)  # warm-up
-        results.append((label, await _phase(port, concurrency=args.concurrency, seconds=args.seconds, make=make,
-                                            expected=expected)))
+        cpu = server_cpu(master, database)
+        result = await _phase(port, concurrency=args.concurrency, seconds=args.seconds, make=make, expected=expected)
+        cpu_after = server_cpu(master, database)
+        result["web_cpu_us"] = cpu_used(cpu, cpu_after, "web") / result["requests"] * 1e6
+        result["db_cpu_us"] = cpu_used(cpu, cpu_after, "db") / result["requests"] * 1e6
+        results.append((label, result))
+    database.close()
     return results
 
 
@@ -191,6 +227,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (1: sync workers)")
     parser.add_argument("--people", type=int, default=50_000)
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
@@ -211,23 +248,31 @@ def main() -> None:
     print(f"seeded {len(clicks):,} people with a sent campaign in {time.perf_counter() - started:.1f} s")
     port = free_port()
     server = subprocess.Popen(  # noqa: S603
-        [BIN / "gunicorn", "newsletter.wsgi", "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+        [BIN / "gunicorn", "newsletter.wsgi", "--workers", str(args.workers), "--threads", str(args.threads),
+         "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", "--pythonpath", str(BENCH)],
         cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "public_settings"},
     )
     try:
         wait_for(port)
-        results = asyncio.run(measure(port, args, clicks, unsubscribes))
+        results = asyncio.run(measure(port, args, clicks, unsubscribes, server.pid))
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"gunicorn: {args.workers} sync workers; {args.concurrency} connections at once; {args.seconds:.0f} s each; "
+    shape = f"{args.workers} workers of {args.threads} threads" if args.threads > 1 else f"{args.workers} sync workers"
+    print(f"gunicorn: {shape}; {args.concurrency} connections at once; {args.seconds:.0f} s each; "
           f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
-    yardstick = results[0][1]["rate"]
-    for label, r in results:
-        print(f"{label:24} {r['rate']:8.1f} /s ({100 * r['rate'] / yardstick:5.1f}% of the trivial view)  "
-              f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  {r['errors']} errors of {r['requests']:,}")
-
+    for index, (label, r) in enumerate(results):
+        line = (f"{label:22} {r['rate']:7.1f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
+                f"{r['errors']} errors of {r['requests']:,}  CPU a request: web {r['web_cpu_us']:5.0f} µs, "
+                f"PostgreSQL {r['db_cpu_us']:4.0f} µs")
+        if label != "trivial view":
+            before, after = results[index - 1][1], results[index + 1][1]
+            rate = (before["rate"] + after["rate"]) / 2
+            web_cpu = (before["web_cpu_us"] + after["web_cpu_us"]) / 2
+            line += (f"\n{'':22} {100 * r['rate'] / rate:5.1f}% of the trivial view's rate around it ({rate:.0f}/s), "
+                     f"web CPU {r['web_cpu_us'] / web_cpu:.2f} times its")
+        print(line)
 
 if __name__ == "__main__":
     main()

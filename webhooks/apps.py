@@ -12,7 +12,9 @@ class WebhooksConfig(AppConfig):
         from subscribers.outbound import outbound_publisher_register
         from subscribers.personal_data import eraser_register
 
-        from .publishing import webhook_event_publish, webhook_event_wanted, webhooks_erase
+        from .publishing import webhook_event_publish, webhook_event_wanted, webhook_event_wanted_sql, webhooks_erase
 
-        outbound_publisher_register(webhook_event_publish, name="webhooks", listens=webhook_event_wanted)
+        outbound_publisher_register(
+            webhook_event_publish, name="webhooks", listens=webhook_event_wanted, listens_sql=webhook_event_wanted_sql
+        )
         eraser_register("webhooks", webhooks_erase)

@@ -82,6 +82,16 @@ def webhook_event_wanted(type: str) -> bool:
     return any(type in (json.loads(events) if isinstance(events, str) else events or []) for (events,) in rows)
 
 
+def webhook_event_wanted_sql(type: str) -> tuple[str, dict]:
+    """``webhook_event_wanted`` as a condition for a PostgreSQL statement (``subscribers.outbound``'s
+    ``listens_sql``): the one-click unsubscribe asks it in its own statement instead of a round trip of its own."""
+    table = WebhookEndpoint._meta.db_table
+    # jsonb containment: the endpoint's list of types holds this one.
+    return f"EXISTS (SELECT 1 FROM {table} WHERE enabled AND events @> %(webhooks_type)s::jsonb)", {  # noqa: S608
+        "webhooks_type": json.dumps([type])
+    }
+
+
 def webhook_event_publish(
     *, type: str, data: dict, subscriber=None, ordering_key: str | None = None
 ) -> WebhookEvent | None:

@@ -1,11 +1,13 @@
 """HTTP behaviour of the pages reached from emails and the public signup form."""
 
+import contextlib
 import re
+import tempfile
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from subscribers.links import preferences_url, unsubscribe_url
 from subscribers.models import (
@@ -17,7 +19,12 @@ from subscribers.models import (
     SuppressionReason,
     SuppressionScope,
 )
-from subscribers.services import subscription_request, subscription_withdraw, suppression_add
+from subscribers.services import (
+    subscription_request,
+    subscription_withdraw,
+    subscription_withdraw_one_click,
+    suppression_add,
+)
 from subscribers.wording import PUBLIC_SIGNUP, UNSUBSCRIBE, wording_hash
 from tests.factories import ConfirmedSubscriberFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
 
@@ -122,18 +129,84 @@ def test_one_click_records_the_same_withdrawal_and_evidence_as_every_other_way_o
         assert row.unsubscribed_at is not None
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the one-statement route is PostgreSQL's")
-def test_one_click_is_one_statement_after_asking_who_listens_when_nobody_listens():
-    subscription = SubscriptionFactory()
-    path = path_of(unsubscribe_url(subscription=subscription))
+@contextlib.contextmanager
+def postgresql_protocol():
+    """The messages this thread's connection exchanges with PostgreSQL meanwhile (libpq's trace), one per line:
+    what the server sees, statements Django does not count included."""
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    messages: list[str] = []
+    with tempfile.TemporaryFile() as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
+        try:
+            yield messages
+        finally:
+            pgconn.untrace()
+            trace.seek(0)
+            messages += trace.read().decode().splitlines()
 
-    with CaptureQueriesContext(connection) as queries:
-        response = Client().post(path, {"List-Unsubscribe": "One-Click"})
+
+def round_trips(messages: list[str]) -> int:
+    return sum("\tReadyForQuery" in line for line in messages)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the one-statement route is PostgreSQL's")
+def test_one_click_is_one_prepared_statement_in_one_round_trip_when_nobody_listens():
+    first, second = SubscriptionFactory(), SubscriptionFactory()
+    Client().post(path_of(unsubscribe_url(subscription=first)), {"List-Unsubscribe": "One-Click"})  # prepares it
+
+    with postgresql_protocol() as messages:
+        response = Client().post(path_of(unsubscribe_url(subscription=second)), {"List-Unsubscribe": "One-Click"})
 
     assert response.status_code == 200
-    # Who listens (the webhook endpoints), then the withdrawal with its event
-    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SELECT", "WITH"]
-    assert ConsentEvent.objects.filter(subscriber=subscription.subscriber, action=ConsentAction.WITHDRAWN).count() == 1
+    assert not response.cookies, "no session or CSRF cookie: nothing but the statement is loaded or saved"
+    # Who listens, the withdrawal and its event, in one statement prepared on the connection: bound, not parsed
+    assert round_trips(messages) == 1
+    sent = [line.split("\t")[2].split()[0] for line in messages if line.startswith("F\t")]
+    assert sent == ["Bind", "Describe", "Execute", "Sync"]
+    for subscription in (first, second):
+        subscription.refresh_from_db()
+        assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
+        assert ConsentEvent.objects.filter(
+            subscriber=subscription.subscriber, action=ConsentAction.WITHDRAWN, source=ConsentSource.ONE_CLICK
+        ).count() == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the one-statement route is PostgreSQL's")
+def test_a_second_one_click_records_nothing_and_a_forged_one_changes_nothing_in_one_round_trip():
+    subscription, bystander = SubscriptionFactory(), SubscriptionFactory()
+    path = path_of(unsubscribe_url(subscription=subscription))
+    Client().post(path, {"List-Unsubscribe": "One-Click"})
+
+    with postgresql_protocol() as messages:
+        again = Client().post(path, {"List-Unsubscribe": "One-Click"})
+    forged = Client().post(path.replace(path.split("/")[-2][-4:], "AAAA"), {"List-Unsubscribe": "One-Click"})
+
+    assert (again.status_code, forged.status_code) == (200, 404)
+    assert round_trips(messages) == 1
+    assert ConsentEvent.objects.filter(action=ConsentAction.WITHDRAWN).count() == 1
+    bystander.refresh_from_db()
+    assert bystander.status == SubscriptionStatus.ACTIVE
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the one-statement route is PostgreSQL's")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # brings back the rows migrations made
+def test_one_click_on_a_connection_the_server_dropped_withdraws_on_a_new_one():
+    # Given a persistent connection that PostgreSQL has since closed (a restart, an idle timeout)
+    subscription = SubscriptionFactory()
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone() == (True,)
+
+    # When a one-click unsubscribe comes in on it
+    withdrawn = subscription_withdraw_one_click(public_id=subscription.public_id, ip="203.0.113.5")
+
+    # Then it was sent again on a new connection, and the withdrawal and its evidence are there
+    assert withdrawn and connection.connection.info.backend_pid != pid
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
+    assert ConsentEvent.objects.filter(subscriber=subscription.subscriber, source=ConsentSource.ONE_CLICK).count() == 1
 
 
 def test_one_click_for_a_subscription_that_no_longer_exists_is_not_found_and_records_nothing():
