@@ -42,10 +42,24 @@ def progress(state):
             marks[mark] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 mapping = mapping_guess(csv_header_read(path), Attribute.objects.all())
 options = ImportOptions(mapping=mapping, topic=Topic.objects.get(slug=slug))
+from django.db import connection
+sys.path.insert(1, 'bench')
+from bench_send import cpu_seconds
+backend = None
+if connection.vendor == "postgresql":
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, cpu_seconds(backend) if backend else 0.0
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cpu_before = cpu()
 report = subscribers_import(path=path, options=options, progress=progress)
+cpu_after = cpu()
 print(json.dumps({"report": report.as_dict(), "rss_start_kb": before, "rss_marks_kb": marks,
-                  "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "cpu_python": cpu_after[0] - cpu_before[0], "cpu_database": cpu_after[1] - cpu_before[1]}))
 """
 
 
@@ -142,7 +156,12 @@ def _run(size: int, tmp: Path, env: dict, *, keep: bool, attributes: bool) -> di
     made = time.perf_counter() - started
     started = time.perf_counter()
     child = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", CHILD, str(path), tag], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", CHILD, str(path), tag],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.perf_counter() - started
     if child.returncode:
@@ -161,11 +180,19 @@ def _run(size: int, tmp: Path, env: dict, *, keep: bool, attributes: bool) -> di
         f"write {seconds['write']:.1f}s, commit {seconds.get('commit', 0):.1f}s; foreign keys checked "
         f"{report['reference_checks'] or 'by SQLite'}), process {wall:.1f}s with start-up; "
         f"peak RSS at start {data['rss_start_kb'] / 1024:.0f} MiB, {marks}, "
-        f"end {data['rss_peak_kb'] / 1024:.0f} MiB"
+        f"end {data['rss_peak_kb'] / 1024:.0f} MiB; CPU: import process {data['cpu_python']:.1f}s, "
+        f"its database backend {data['cpu_database']:.1f}s (0 when not on this machine or not PostgreSQL)"
     )
     if not keep:
         _delete(tag, topic)
-    return {"rows": size, "attributes": attributes, **seconds, "rss_peak_kb": data["rss_peak_kb"]}
+    return {
+        "rows": size,
+        "attributes": attributes,
+        **seconds,
+        "rss_peak_kb": data["rss_peak_kb"],
+        "cpu_python": round(data["cpu_python"], 1),
+        "cpu_database": round(data["cpu_database"], 1),
+    }
 
 
 def _values_floor(size: int, attributes) -> float:

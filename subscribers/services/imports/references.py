@@ -75,21 +75,20 @@ def referenced_rows_lock(cursor, *, policy_version_id: int | None, attributes=()
     import commits. Raises ImportInterrupted if a topic or privacy policy version has been deleted since the plan
     was made; returns whether an existing subscriber has been (their rows are then skipped). The subscribers the
     import creates need no lock: nobody else can see them before it commits."""
-    # The SQL below is fixed text: table names from the models, values as parameters.
-    topics = _lock(cursor, Topic._meta.db_table, f"SELECT DISTINCT topic_id FROM import_plan WHERE {WRITTEN}")  # noqa: S608
-    versions = _lock(
-        cursor,
-        PrivacyPolicyVersion._meta.db_table,
-        f"SELECT DISTINCT COALESCE(policy_version_id, %s) FROM import_plan WHERE {WRITTEN}",  # noqa: S608
-        [policy_version_id],
-    )
+    # The SQL below is fixed text: table names from the models, values as parameters. One pass over the plan finds
+    # the few topics and policy versions its rows name (and how many existing subscribers); each lock then looks
+    # those up by key, instead of scanning the plan again.
     cursor.execute(
-        f"""SELECT COUNT(DISTINCT topic_id), COUNT(DISTINCT COALESCE(policy_version_id, %s)),
+        f"""SELECT ARRAY_AGG(DISTINCT topic_id), ARRAY_AGG(DISTINCT COALESCE(policy_version_id, %s)),
                    COUNT(DISTINCT subscriber_id)
         FROM import_plan WHERE {WRITTEN}""",  # noqa: S608
         [policy_version_id],
     )
-    wanted_topics, wanted_versions, wanted_subscribers = cursor.fetchone()
+    topic_ids, version_ids, wanted_subscribers = cursor.fetchone()
+    topic_ids, version_ids = _ids(topic_ids), _ids(version_ids)
+    wanted_topics, wanted_versions = len(topic_ids), len(version_ids)
+    topics = _lock(cursor, Topic._meta.db_table, "SELECT UNNEST(%s::bigint[])", [topic_ids])
+    versions = _lock(cursor, PrivacyPolicyVersion._meta.db_table, "SELECT UNNEST(%s::bigint[])", [version_ids])
     if (topics, versions) != (wanted_topics, wanted_versions):
         raise ImportInterrupted(
             "A topic or privacy policy version named in the file was deleted while the import ran. Nothing was "
@@ -107,6 +106,11 @@ def referenced_rows_lock(cursor, *, policy_version_id: int | None, attributes=()
     existing = f"SELECT subscriber_id FROM import_plan WHERE subscriber_id IS NOT NULL AND {written}"  # noqa: S608
     subscribers = _lock(cursor, Subscriber._meta.db_table, existing)
     return subscribers != wanted_subscribers
+
+
+def _ids(aggregated: list | None) -> list[int]:
+    """The ids an ARRAY_AGG found: none (NULL) when no row was to be written; a NULL id is no reference."""
+    return [i for i in aggregated or () if i is not None]
 
 
 def _valued(count: int) -> str:
