@@ -1,7 +1,10 @@
 """Fixtures shared by the whole suite: the local SES endpoint, a clean Redis, factories' data."""
 
+import functools
 from collections.abc import Iterator
+from unittest.mock import patch
 
+import boto3
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
@@ -14,37 +17,78 @@ from mailer import ses
 from newsletter import celery_app
 from newsletter.local_ses import local_outbox, local_ses_prepare
 
-# Real Celery worker processes (``worker_processes``) and tasks through the broker (``broker_tasks``).
-pytest_plugins = ("tests.celery_workers",)
+# Real Celery worker processes (``worker_processes``) and tasks through the broker (``broker_tasks``); the faster
+# flush that empties the database after each transactional test.
+pytest_plugins = ("tests.celery_workers", "tests.db_reset")
+boto3_client = boto3.client  # boto3.client itself, while local_ses_prepare is given the cached clients
+
+
+class CountingMotoServer(ThreadedMotoServer):
+    """moto's server, counting the requests it answers. While the count stays the same, nobody has changed what it
+    holds: a test that sent it nothing leaves it as clean as it found it."""
+
+    requests = 0
+    clean: tuple | None = None  # (requests, what it was prepared with) when last reset and prepared
+    url = ""
+
+    @staticmethod
+    @functools.cache
+    def client(service: str, **options) -> object:
+        """A boto3 client, made once for each service and options: making one takes about 20 ms."""
+        return boto3_client(service, **options)
+
+    def start(self) -> None:
+        super().start()
+        app = self._server.app
+
+        def counting(environ, start_response):
+            self.requests += 1
+            return app(environ, start_response)
+
+        self._server.app = counting
 
 
 @pytest.fixture(scope="session")
-def ses_endpoint(django_test_environment):
+def ses_server(django_test_environment) -> Iterator[CountingMotoServer]:
     """moto's SES server on a free loopback port; every test's mail path talks to it over HTTP."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = CountingMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    overrides = override_settings(SES_ENDPOINT_URL=url)
+    server.url = f"http://{host}:{port}"
+    overrides = override_settings(SES_ENDPOINT_URL=server.url)
     overrides.enable()
     ses._cached_client.cache_clear()
-    yield url
+    yield server
     overrides.disable()
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def ses_endpoint(ses_server) -> str:
+    """The address of moto's SES server."""
+    return ses_server.url
+
+
 @pytest.fixture(autouse=True)
-def _fresh_services(ses_endpoint, settings):
-    """Each test starts with an empty SES outbox and empty rate-limit counters."""
+def _fresh_services(ses_server, ses_endpoint, settings):
+    """Each test starts with an empty SES outbox and empty rate-limit counters.
+
+    Resetting moto and preparing it again (the sender's domain, the configuration set and its SNS destination) takes
+    several requests, 60 ms or more; it is done only when moto answered a request since it was last prepared, or is to
+    be prepared differently (many tests send it nothing)."""
     import urllib.request
 
-    urllib.request.urlopen(urllib.request.Request(f"{ses_endpoint}/moto-api/reset", method="POST"), timeout=10)
-    local_ses_prepare(
-        endpoint_url=ses_endpoint,
-        region=settings.SES_REGION,
-        sender=settings.DEFAULT_FROM_EMAIL,
-        configuration_set=settings.SES_CONFIGURATION_SET,
-    )
+    prepared_with = (settings.SES_REGION, settings.DEFAULT_FROM_EMAIL, settings.SES_CONFIGURATION_SET)
+    if ses_server.clean != (ses_server.requests, prepared_with):
+        urllib.request.urlopen(urllib.request.Request(f"{ses_endpoint}/moto-api/reset", method="POST"), timeout=10)
+        with patch.object(boto3, "client", ses_server.client):  # the same few clients each time
+            local_ses_prepare(
+                endpoint_url=ses_endpoint,
+                region=settings.SES_REGION,
+                sender=settings.DEFAULT_FROM_EMAIL,
+                configuration_set=settings.SES_CONFIGURATION_SET,
+            )
+        ses_server.clean = (ses_server.requests, prepared_with)
     _cache_keys_delete()
     yield
 

@@ -6,6 +6,8 @@ import time
 import pytest
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from campaigns.results import tally
 from campaigns.results.clicks import click_recipient_key, click_url
@@ -69,8 +71,10 @@ def test_without_redis_a_click_and_an_open_are_written_to_the_database_at_once(c
     subscription = SubscriptionFactory()
     send = send_start(send=send_create(page=campaign))
     send_work(send_id=send.pk)
-    # Nothing listens on port 1 of the loopback address: every Redis call fails.
-    monkeypatch.setattr(tally, "_client", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
+    # Nothing listens on port 1 of the loopback address: every Redis call fails (at once: without retries, which
+    # would only wait out a backoff of some 4 s a call before failing the same way).
+    broken = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    monkeypatch.setattr(tally, "_client", broken)
 
     key = click_recipient_key(subscription=subscription)
     assert client.get(f"{path_of(click_url(send_id=send.pk, position=1))}?r={key}").status_code == 302
