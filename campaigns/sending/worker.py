@@ -35,6 +35,7 @@ from campaigns.authoring.personalise import campaign_message_build
 from campaigns.authoring.rendering import RenderedCampaign, campaign_topics, rendered_from_sources
 from campaigns.models import Delivery, DeliveryState, Send, SendState
 from campaigns.sending import worker_stop
+from campaigns.sending.claim_position import ClaimPosition
 from campaigns.sending.services import (
     QUOTA_PAUSE_REASON,
     Outcome,
@@ -328,6 +329,7 @@ class _SendWorker:
             call=functools.partial(_send_one, send_id=send.pk, sender=self.rendered.sender), concurrency=concurrency
         )
         self.patience = _Patience(send_id=send.pk)
+        self.position = ClaimPosition()
         self.unwritten: list[Outcome] = []
         self.waiting: deque[Delivery] = deque()  # rows claimed, re-checked and not yet marked, in id order
         self.topics: dict[int, set[int]] = {}  # for the footers of the rows claimed (see _recipient_topics)
@@ -393,12 +395,15 @@ class _SendWorker:
     def _claim(self) -> bool:
         """Claim the next batch, re-check its recipients and add the eligible rows to those waiting. False when
         none was left to claim."""
-        ids = self.patience.run(
-            "claiming rows",
-            delivery_claim_batch,
-            send_id=self.send_id,
-            worker_id=self.worker_id,
-            size=settings.SEND_BATCH_SIZE,
+        ids = self.position.claim(
+            lambda after_id: self.patience.run(
+                "claiming rows",
+                delivery_claim_batch,
+                send_id=self.send_id,
+                worker_id=self.worker_id,
+                size=settings.SEND_BATCH_SIZE,
+                after_id=after_id,
+            )
         )
         if not ids:
             return False
