@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns.sending.claim_position import RESCAN_SECONDS, ClaimPosition
+from campaigns.sending.claim_position import ClaimPosition
 from campaigns.sending.services import delivery_claim_batch, delivery_release, send_create, send_start
 from subscribers.models import Topic
 from tests.factories import SubscriptionFactory
@@ -16,14 +16,6 @@ def send(campaign):
     for _ in range(8):
         SubscriptionFactory(topic=general)
     return send_start(send=send_create(page=campaign))
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def claimer(send, worker_id="w", size=3):
@@ -41,7 +33,7 @@ def test_a_claim_after_a_row_takes_only_rows_after_it(send):
 
 def test_a_worker_goes_on_from_its_last_claim_and_looks_at_the_front_when_nothing_is_left(send):
     everyone = sorted(send.deliveries.values_list("pk", flat=True))
-    position, claim = ClaimPosition(clock=Clock()), claimer(send)
+    position, claim = ClaimPosition(), claimer(send)
 
     first = position.claim(claim)
     delivery_release(ids=[first[0]], worker_id="w")  # put back behind the position
@@ -54,23 +46,20 @@ def test_a_worker_goes_on_from_its_last_claim_and_looks_at_the_front_when_nothin
     assert position.claim(claim) == []
 
 
-def test_the_front_is_searched_again_every_few_seconds(send):
+def test_a_new_worker_starts_from_the_front(send):
     everyone = sorted(send.deliveries.values_list("pk", flat=True))
-    clock = Clock()
-    position, claim = ClaimPosition(clock=clock), claimer(send)
-    first = position.claim(claim)
-    delivery_release(ids=[first[1]], worker_id="w")
+    claim = claimer(send)
+    ClaimPosition().claim(claim)
+    rest = ClaimPosition().claim(claim)
+    delivery_release(ids=[everyone[0]], worker_id="w")  # given back by a worker that stopped
 
-    clock.now += RESCAN_SECONDS - 0.1
-    assert position.claim(claim) == everyone[3:6]
-    clock.now += 0.2
-    assert position.claim(claim) == [first[1], everyone[6], everyone[7]], "due: from the front, in id order"
+    assert rest == everyone[3:6]
+    assert ClaimPosition().claim(claim) == [everyone[0], everyone[6], everyone[7]]
 
 
 def test_workers_each_go_on_from_their_own_claims_and_never_share_a_row(send):
     everyone = sorted(send.deliveries.values_list("pk", flat=True))
-    clock = Clock()
-    a, b = ClaimPosition(clock=clock), ClaimPosition(clock=clock)
+    a, b = ClaimPosition(), ClaimPosition()
 
     taken = [a.claim(claimer(send, "a")), b.claim(claimer(send, "b")), a.claim(claimer(send, "a"))]
 
