@@ -74,7 +74,10 @@ class Subscriber(models.Model):
     # cost about a third of an API sign-up's time (docs/BENCHMARKS.md).
     wagtail_reference_index_ignore = True
 
-    email = models.EmailField(unique=True, max_length=254)
+    # Unique by Meta.constraints, not ``unique=True``: on PostgreSQL Django would add a second index on the column
+    # (``varchar_pattern_ops``, for LIKE 'prefix%'), which nothing uses (a search for an address is an equality,
+    # others read every row: admin/listings.py) and every new subscriber paid for.
+    email = models.EmailField(max_length=254)
     # Keyed HMAC of the address (addresses.address_hmac), so that audiences can leave out suppressed
     # addresses in SQL. Set by every service that sets ``email``.
     address_hmac = models.CharField(max_length=64, editable=False, default="")
@@ -89,6 +92,10 @@ class Subscriber(models.Model):
 
     class Meta:
         ordering = ["email"]
+        constraints = [
+            # Serves equality, the order by address (the admin's listing) and ``ON CONFLICT (email)``.
+            models.UniqueConstraint(fields=["email"], name="subscriber_email_unique"),
+        ]
         # No index on address_hmac: nothing looks a subscriber up by it (by address, rather, which is indexed), and
         # an index would cost every new subscriber: about 4 s of a million-row import.
 
@@ -260,8 +267,10 @@ class ConsentEvent(models.Model):
     action = models.CharField(max_length=24, choices=ConsentAction.choices)
     source = models.CharField(max_length=24, choices=ConsentSource.choices)
     occurred_at = models.DateTimeField(default=timezone.now)  # indexed with the key: Meta.indexes
+    # Not indexed: nothing reads the ledger by policy version (versions are never deleted: the admin refuses it to
+    # everyone, so PROTECT's look-up never runs), and the index cost every event written, a million per import.
     policy_version = models.ForeignKey(
-        PrivacyPolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        PrivacyPolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     wording_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the exact wording shown.")
     ip_truncated = models.GenericIPAddressField(null=True, blank=True)
