@@ -113,6 +113,10 @@ def _quoted(value: str, limit: int) -> str:
     return "" if "@" in value else f" “{value[:limit]}”"
 
 
+# A file's sources are a handful of values repeated on every row: each is checked once.
+_source_problem = lru_cache(maxsize=256)(CONSENT_SOURCE.problem)
+
+
 @lru_cache(maxsize=64)
 def _basis(value: str) -> str | None:
     return BASES.get("".join(ch for ch in value.lower() if ch.isalnum()) or "consent")
@@ -194,7 +198,7 @@ class RowChecker:
         if basis is None:
             error((line, self._label("lawful_basis"), "must be “consent” or “soft_opt_in”."))
         source = source or self.options.source
-        if problem := CONSENT_SOURCE.problem(source):
+        if problem := _source_problem(source):
             error((line, self._label("consent_source"), problem))
         consented = consented_at = None
         consented_microseconds = self._now_microseconds
@@ -220,7 +224,7 @@ class RowChecker:
                     f"{version.published_at:%Y-%m-%d}, after the consent {'date' if consented_at else 'was recorded'}.",
                 )
             )
-        if problem := ORDER_REFERENCE.problem(order):
+        if order and (problem := ORDER_REFERENCE.problem(order)):
             error((line, self._label("order_reference"), problem))
 
         if basis == LawfulBasis.CONSENT and not (source and date_raw and (wording or version_name)):
