@@ -5,28 +5,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    """Two indexes fewer for every subscriber and consent event written, a million of each per million-row import
-    (docs/BENCHMARKS.md): the addresses' second index (``varchar_pattern_ops``, which Django adds on PostgreSQL for
-    LIKE 'prefix%', and nothing runs), and the ledger's index on the policy version (nothing reads it by version).
-
-    The addresses stay unique: the new unique index is built before the old one is dropped (on PostgreSQL, inserts
-    of subscribers wait while it is built: about a second per million subscribers).
-    """
+    """One index fewer for every consent event written, a million per million-row import (docs/BENCHMARKS.md): the
+    ledger's index on the policy version (nothing reads the ledger by version)."""
 
     dependencies = [
         ('subscribers', '0020_consent_events_in_time_order'),
     ]
 
     operations = [
-        migrations.AddConstraint(
-            model_name='subscriber',
-            constraint=models.UniqueConstraint(fields=('email',), name='subscriber_email_unique'),
-        ),
-        migrations.AlterField(
-            model_name='subscriber',
-            name='email',
-            field=models.EmailField(max_length=254),
-        ),
         # The index alone: Django's own AlterField would also drop and re-add the foreign key, which checks every
         # event of the ledger again while writes to it wait.
         migrations.SeparateDatabaseAndState(

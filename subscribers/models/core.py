@@ -74,10 +74,7 @@ class Subscriber(models.Model):
     # cost about a third of an API sign-up's time (docs/BENCHMARKS.md).
     wagtail_reference_index_ignore = True
 
-    # Unique by Meta.constraints, not ``unique=True``: on PostgreSQL Django would add a second index on the column
-    # (``varchar_pattern_ops``, for LIKE 'prefix%'), which nothing uses (a search for an address is an equality,
-    # others read every row: admin/listings.py) and every new subscriber paid for.
-    email = models.EmailField(max_length=254)
+    email = models.EmailField(unique=True, max_length=254)
     # Keyed HMAC of the address (addresses.address_hmac), so that audiences can leave out suppressed
     # addresses in SQL. Set by every service that sets ``email``.
     address_hmac = models.CharField(max_length=64, editable=False, default="")
@@ -92,10 +89,6 @@ class Subscriber(models.Model):
 
     class Meta:
         ordering = ["email"]
-        constraints = [
-            # Serves equality, the order by address (the admin's listing) and ``ON CONFLICT (email)``.
-            models.UniqueConstraint(fields=["email"], name="subscriber_email_unique"),
-        ]
         # No index on address_hmac: nothing looks a subscriber up by it (by address, rather, which is indexed), and
         # an index would cost every new subscriber: about 4 s of a million-row import.
 
