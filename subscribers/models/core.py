@@ -260,8 +260,10 @@ class ConsentEvent(models.Model):
     action = models.CharField(max_length=24, choices=ConsentAction.choices)
     source = models.CharField(max_length=24, choices=ConsentSource.choices)
     occurred_at = models.DateTimeField(default=timezone.now)  # indexed with the key: Meta.indexes
+    # Not indexed: nothing reads the ledger by policy version (versions are never deleted: the admin refuses it to
+    # everyone, so PROTECT's look-up never runs), and the index cost every event written, a million per import.
     policy_version = models.ForeignKey(
-        PrivacyPolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        PrivacyPolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     wording_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the exact wording shown.")
     ip_truncated = models.GenericIPAddressField(null=True, blank=True)

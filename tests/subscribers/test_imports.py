@@ -323,6 +323,42 @@ def test_each_imported_subscription_gets_one_consent_event_with_policy_version_a
     assert pending.status == SubscriptionStatus.ACTIVE
 
 
+@pytest.mark.parametrize(
+    ("cell", "moment"),
+    [
+        ("2024-07-01", datetime(2024, 6, 30, 23, 0, tzinfo=UTC)),  # a day: its midnight in the shop's zone (summer)
+        ("01/12/2024", datetime(2024, 12, 1, 0, 0, tzinfo=UTC)),  # day/month/year, in winter
+        ("2024-05-01T09:30:00Z", datetime(2024, 5, 1, 9, 30, tzinfo=UTC)),
+        ("2024-05-01 09:30", datetime(2024, 5, 1, 8, 30, tzinfo=UTC)),  # a time without a zone: the shop's
+        ("2024-05-01T09:30:00.250000+05:30", datetime(2024, 5, 1, 4, 0, 0, 250000, tzinfo=UTC)),
+    ],
+)
+def test_each_row_s_consent_date_is_stored_as_the_moment_it_names(write, general, cell, moment):
+    # Given rows that share a consent date (staged through one remembered text) and one with a day of its own
+    rows = [f"{n}@mail.example,Ann,general,consent,Fair,{cell},{WORDING},,\n" for n in ("ann", "bob", "cat")]
+    path = write(HEADER + "".join(rows) + "dan@mail.example,Dan,general,consent,Fair,2023-01-15,Yes,,\n")
+
+    report = run(path)
+
+    assert report.subscriptions_created == 4
+    confirmed = dict(Subscription.objects.values_list("subscriber__email", "confirmed_at"))
+    assert {confirmed[f"{n}@mail.example"] for n in ("ann", "bob", "cat")} == {moment}
+    assert confirmed["dan@mail.example"] == datetime(2023, 1, 15, 0, 0, tzinfo=UTC)
+
+
+def test_a_policy_version_in_force_from_the_very_moment_of_consent_is_evidence(write, general):
+    PrivacyPolicyVersion.objects.create(
+        version="9.0", text="A policy.", published_at=datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+    )
+    at_that_moment = "ann@mail.example,Ann,general,consent,Fair,2024-05-01T09:30:00Z,,9.0,\n"
+    a_microsecond_before = "bob@mail.example,Bob,general,consent,Fair,2024-05-01T09:29:59.999999Z,,9.0,\n"
+
+    report = run(write(HEADER + at_that_moment + a_microsecond_before), skip_bad_rows=True)
+
+    assert [line for line, _, _ in report.errors] == [3]
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["ann@mail.example"]
+
+
 def test_a_topic_for_the_whole_file_and_guessed_columns(write, general):
     sales = TopicFactory(name="Private Sales", slug="private-sales")
     columns = ["E-mail address", "First name", "Signup source", "Consent date", "Consent text"]

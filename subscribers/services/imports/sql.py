@@ -8,8 +8,12 @@ existing or to be created with an id given in advance; and, rarely, "changed" fo
 depends on changed between the plan and the writes).
 """
 
+from datetime import datetime
+from functools import lru_cache
+
 from django.db import connection
 from psycopg.copy import QueuedLibpqWriter
+from psycopg.types.datetime import DatetimeDumper
 
 from ...attributevalues import COLUMN
 from ...models import (
@@ -73,6 +77,17 @@ def staging_create(*, attributes=()) -> None:
         cursor.execute(STAGING_DDL.rstrip().removesuffix(")") + extra + ")")
 
 
+class _RepeatedMomentDumper(DatetimeDumper):
+    """Dumps an aware datetime for COPY as psycopg does (its text), remembering the last few thousand: a file's
+    consent dates repeat (each is one of a few thousand days, and ``rows._parse_date`` hands out one object per
+    cell text), and psycopg's own dumper spends about 3 microseconds a row formatting the same day again, a fifth
+    of the Python pass's time per row."""
+
+    def __init__(self, cls, context=None):
+        super().__init__(cls, context)
+        self.dump = lru_cache(maxsize=4096)(super().dump)
+
+
 class StagingWriter:
     """A context manager taking good rows one at a time: COPY on PostgreSQL, executemany in chunks on SQLite."""
 
@@ -86,6 +101,7 @@ class StagingWriter:
             # The rows are sent by a thread of psycopg's while this one reads and checks the next ones: waiting for
             # the socket (a busy server) no longer stops the Python pass. At most 1,024 blocks of about 32 KB wait.
             writer = QueuedLibpqWriter(self._cursor.cursor)
+            self._cursor.cursor.adapters.register_dumper(datetime, _RepeatedMomentDumper)
             self._copy_cm = self._cursor.cursor.copy(f"COPY import_rows ({columns}) FROM STDIN", writer=writer)
             copy = self._copy_cm.__enter__()
             self.add = copy.write_row
