@@ -12,6 +12,9 @@ from subscribers.views.accounts import AdminLoginView
 from . import views
 
 urlpatterns = [
+    # First: the tracked links and the open image are the busiest URLs (every recipient's clicks), and no other
+    # path starts as theirs do (email/, c/, o/, hooks/ses/).
+    path("", include("campaigns.urls")),
     path("", views.home, name="home"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("healthz/", views.healthz, name="healthz"),
@@ -19,7 +22,6 @@ urlpatterns = [
     path("account/", include(account_patterns)),
     path("newsletter/", include(newsletter_patterns)),
     path("privacy/", include(privacy_policy_patterns)),
-    path("", include("campaigns.urls")),
     path("api/v1/", include((api_urls(), "api"))),
     # Before Wagtail's own: the admin login with the shop's limits on password guessing (subscribers.login_throttle).
     path("admin/login/", AdminLoginView.as_view(), name="admin_login"),

@@ -6,10 +6,15 @@ import re
 from pathlib import Path
 
 import pytest
+from csp.constants import NONCE, SELF
+from csp.decorators import csp_update
+from csp.middleware import CSPMiddleware
+from django.http import HttpResponse
 from django.urls import reverse
 
 from campaigns.authoring.demo_content import demo_campaign
 from campaigns.authoring.personalise import view_in_browser_token
+from newsletter.csp import ContentSecurityPolicyMiddleware
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +64,56 @@ def test_an_email_shown_as_a_page_may_use_inline_styles_and_images_from_anywhere
     assert policy["script-src"] == "'none'"
     assert policy["style-src"] == "'self' 'unsafe-inline'"
     assert policy["img-src"] == "'self' data: https:"
+
+
+def _policy_of(middleware_call, rf, path, view=lambda request: HttpResponse("ok")):
+    request = rf.get(path)
+    middleware = ContentSecurityPolicyMiddleware(view)
+    middleware.process_request(request)
+    return middleware_call(middleware, request, view(request)).get("Content-Security-Policy")
+
+
+@pytest.mark.parametrize("path", ["/", "/newsletter/subscribe/", "/admin/", "/admin/campaigns/"])
+def test_the_header_built_once_is_the_one_django_csp_builds_each_time(rf, path):
+    ours = [_policy_of(ContentSecurityPolicyMiddleware.process_response, rf, path) for _ in range(2)]
+    django_csp = _policy_of(CSPMiddleware.process_response, rf, path)
+
+    assert ours == [django_csp, django_csp]
+
+
+def test_a_changed_setting_changes_the_header_at_once(rf, settings):
+    before = _policy_of(ContentSecurityPolicyMiddleware.process_response, rf, "/")
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+
+    assert _policy_of(ContentSecurityPolicyMiddleware.process_response, rf, "/") == "default-src 'none'"
+    assert "default-src 'self'" in before
+
+
+def test_a_view_with_a_policy_of_its_own_or_a_nonce_is_still_given_its_own_header(rf, settings):
+    @csp_update({"img-src": ["https://images.example"]})
+    def own_policy(request):
+        return HttpResponse("ok")
+
+    def nonce_asked(request):
+        str(request.csp_nonce)
+        return HttpResponse("ok")
+
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"script-src": [SELF, NONCE]}}
+    updated = _policy_of(ContentSecurityPolicyMiddleware.process_response, rf, "/", own_policy)
+    with_nonce = [_policy_of(ContentSecurityPolicyMiddleware.process_response, rf, "/", nonce_asked) for _ in range(2)]
+
+    assert "img-src https://images.example" in updated
+    assert all("'nonce-" in policy for policy in with_nonce)
+    assert with_nonce[0] != with_nonce[1]  # a new nonce for each response, never a stored header
+
+
+def test_a_debug_error_page_is_sent_no_policy_as_django_csp_leaves_it(rf, settings):
+    settings.DEBUG = True
+
+    def missing(request):
+        return HttpResponse("missing", status=404)
+
+    assert _policy_of(ContentSecurityPolicyMiddleware.process_response, rf, "/nowhere/", missing) is None
 
 
 # Put into the email itself, so shown under the email policy (inline styles allowed, no scripts).

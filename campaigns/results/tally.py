@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from redis.commands.core import Script
 
 from campaigns.models import Delivery, Send, TrackedLink
 
@@ -65,6 +66,7 @@ LINK = "nl:link:{send_id}:{position}"  # a tracked link's address, remembered fo
 LINK_SECONDS = 600
 
 _client: redis.Redis | None = None
+_click_known: Script | None = None
 
 
 def _redis() -> redis.Redis:
@@ -75,8 +77,12 @@ def _redis() -> redis.Redis:
 
 
 def _click_known_script():
-    """``_CLICK_KNOWN``, called by its SHA1 (the text is sent only once per Redis, when Redis does not know it)."""
-    return _redis().register_script(_CLICK_KNOWN)
+    """``_CLICK_KNOWN``, called by its SHA1 (the text is sent only once per Redis, when Redis does not know it).
+    Made once per process: registering hashes the script's text, a cost on every click."""
+    global _click_known
+    if _click_known is None:
+        _click_known = _redis().register_script(_CLICK_KNOWN)
+    return _click_known
 
 
 def tally_click(*, send_id: int, position: int, public_id: str | None) -> None:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.db.models import Sum
+from django.http import HttpResponse
+from django.utils.cache import add_never_cache_headers
 
 from campaigns.authoring.personalise import view_in_browser_token
 from campaigns.authoring.rendering import campaign_render
@@ -229,7 +231,17 @@ def test_the_redirect_is_not_cached_and_sends_no_referrer(client, send):
 
     assert response.status_code == 302
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    assert response["Expires"] == "0"  # read as already expired by HTTP/1.0 caches
     assert response["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_redirect_is_marked_uncacheable_exactly_as_never_cache_marks_a_response(client, send):
+    expected = HttpResponse()
+    add_never_cache_headers(expected)
+
+    response = client.get(path_of(click_url(send_id=send.pk, position=1)))
+
+    assert response["Cache-Control"] == expected["Cache-Control"]
 
 
 def test_a_head_request_redirects_too_and_is_counted(client, send):
