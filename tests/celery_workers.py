@@ -184,13 +184,15 @@ class WorkerProcesses:
         for worker in self.started:
             worker.wait_ready(timeout=timeout)
 
-    def stop_all(self) -> None:
-        """Warm shutdown of every worker at once, then wait for each."""
+    def stop_all(self, timeout: float = 10) -> None:
+        """Warm shutdown of every worker at once, then wait for each, at most ``timeout`` seconds in all before the
+        rest are killed (a test that measures the warm shutdown stops its workers itself)."""
         for worker in self.started:
             if worker.process.poll() is None:
                 worker.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         for worker in self.started:
-            worker.stop()
+            worker.stop(timeout=max(0.1, deadline - time.monotonic()))
 
 
 def queues_clear() -> None:

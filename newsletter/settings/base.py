@@ -176,6 +176,8 @@ AUDIENCE_COUNT_INLINE_MAX = env.int("AUDIENCE_COUNT_INLINE_MAX", default=50_000)
 AUDIENCE_COUNT_FRESH_SECONDS = env.int("AUDIENCE_COUNT_FRESH_SECONDS", default=60)
 # How often the clicks and opens counted in Redis are written to the database (reports write them first anyway).
 TALLY_FLUSH_SECONDS = env.float("TALLY_FLUSH_SECONDS", default=5.0)
+# How often beat asks whether an automation's run is due (one indexed query); a wait ends at most this much late.
+AUTOMATION_TICK_SECONDS = env.float("AUTOMATION_TICK_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE: dict = {
     # Celery messages only wake workers: this finds work no worker holds, and starts scheduled sends.
     "sends-sweep": {"task": "campaigns.tasks.sends_sweep_task", "schedule": 60.0},
@@ -195,7 +197,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "tally-flush": {"task": "campaigns.tasks.tally_flush_task", "schedule": TALLY_FLUSH_SECONDS},
     # Automations (docs/automations.md): one indexed query for due runs, waking a worker only when one is due; and
     # the date triggers, whose hour is checked in the shop's time zone.
-    "automations-tick": {"task": "automations.tasks.automations_tick_task", "schedule": 15.0},
+    "automations-tick": {"task": "automations.tasks.automations_tick_task", "schedule": AUTOMATION_TICK_SECONDS},
     "automations-date-triggers": {"task": "automations.tasks.automations_date_triggers_task", "schedule": 300.0},
 }
 # --- Outgoing webhooks (docs/webhooks.md) ----------------------------------------------------------------
