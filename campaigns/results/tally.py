@@ -78,10 +78,11 @@ def _redis() -> redis.Redis:
 
 def _click_known_script():
     """``_CLICK_KNOWN``, called by its SHA1 (the text is sent only once per Redis, when Redis does not know it).
-    Made once per process: registering hashes the script's text, a cost on every click."""
+    Made once per client, so once per process: registering hashes the script's text, a cost on every click."""
     global _click_known
-    if _click_known is None:
-        _click_known = _redis().register_script(_CLICK_KNOWN)
+    client = _redis()
+    if _click_known is None or _click_known.registered_client is not client:
+        _click_known = client.register_script(_CLICK_KNOWN)
     return _click_known
 
 

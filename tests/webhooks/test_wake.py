@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def queued_wakes() -> Iterator:
     """The delivery tasks waiting in the ``webhooks`` queue, as (task name, its eta or None), oldest first."""
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker = redis.Redis.from_url(settings.REDIS_URL)  # the broker's database (its URL is kombu's spelling on a socket)
     broker.delete("webhooks")
     was_eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
