@@ -17,10 +17,14 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python -m newsletter.demo
 
+# The suite runs in TEST_PROCESSES processes (pytest-xdist), each with a test database and a Redis database of its
+# own; TEST_PROCESSES=0 runs it in this one process (pdb, -s).
+TEST_PROCESSES ?= 2
+
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

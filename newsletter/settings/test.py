@@ -6,14 +6,19 @@ The SES endpoint is the moto server that the test fixtures start; they set SES_E
 import os
 
 from .local import *  # noqa: F403
+from .testing import parallel_process_number, redis_database_after
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; never used outside tests
 if not env.str("REDIS_URL", default=""):  # noqa: F405
-    # On the embedded Redis the tests use database 1, so a running demo's queue (database 0) survives
+    # On the embedded Redis the tests use database 1 and up, so a running demo's queue (database 0) survives
     # the flush that starts each test.
     REDIS_URL = f"{REDIS_URL}?db=1"  # noqa: F405
-    CELERY_BROKER_URL, CACHES = redis_settings(REDIS_URL)  # noqa: F405
+# Under ``pytest -n N`` each test process (gw0, gw1, ...) has a Redis database of its own, the next ones after
+# REDIS_URL's: its queues, its Celery workers' messages and its cache keys never meet another process's. The
+# database is pytest-django's own for each process (test_<name>_gw0, ...).
+REDIS_URL = redis_database_after(REDIS_URL, parallel_process_number())
+CELERY_BROKER_URL, CACHES = redis_settings(REDIS_URL)  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = "nl-test"
 # Service tests run tasks inline; end-to-end tests start a real worker and turn this off.
 CELERY_TASK_ALWAYS_EAGER = True

@@ -53,7 +53,7 @@ def test_public_tokens_are_the_ones_django_signing_makes_and_reads(settings, sal
         public_token_read(token=token, salt=salt)
 
 
-@pytest.mark.parametrize("value", ["12-0-sample", "7-31-" + uuid.uuid4().hex, "ünïcode value", ""])
+@pytest.mark.parametrize("value", ["12-0-sample", "7-31-0d6f1c2a9b8e4f7d8c3a2b1e0f9d8c7b", "ünïcode value", ""])
 def test_sign_is_django_signer_sign(value):
     from campaigns.authoring.personalise import VIEW_IN_BROWSER_SALT
 

@@ -50,7 +50,11 @@ def _withdraw_again(pk: int):
 
 def _waiting_on_a_lock() -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")  # live, unlike pg_stat_activity
+        cursor.execute(  # live, unlike pg_stat_activity's wait columns; only this database's sessions count (a
+            # parallel run's other processes have databases of their own; a row lock's wait names no database)
+            "SELECT count(*) FROM pg_locks WHERE NOT granted "
+            "AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())"
+        )
         return cursor.fetchone()[0] > 0
 
 

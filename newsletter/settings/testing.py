@@ -1,0 +1,33 @@
+"""What the test settings need to give each process of a parallel test run (``pytest -n N``) its own Redis."""
+
+import os
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+REDIS_DATABASES = 16  # redis-server's default number of databases
+
+
+def parallel_process_number() -> int:
+    """0 for a plain run or the first of a parallel run's processes (gw0), 1 for gw1, and so on."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name.removeprefix("gw")) if name.startswith("gw") else 0
+
+
+def redis_database_after(redis_url: str, offset: int) -> str:
+    """``redis_url`` with its database number raised by ``offset`` (``redis://host/N`` or ``unix://path?db=N``)."""
+    if not offset:
+        return redis_url
+    if redis_url.startswith("unix://"):  # urlsplit would drop the empty host, and with it the "//"
+        path, _, query = redis_url.partition("?")
+        options = dict(parse_qsl(query))
+        database = int(options.get("db", 0)) + offset
+        moved = f"{path}?{urlencode({**options, 'db': database})}"
+    else:
+        url = urlsplit(redis_url)
+        database = int(url.path.strip("/") or 0) + offset
+        moved = urlunsplit(url._replace(path=f"/{database}"))
+    if database >= REDIS_DATABASES:
+        raise ValueError(
+            f"Test process {offset} would need Redis database {database}, and Redis has {REDIS_DATABASES}: "
+            "run fewer test processes, or point REDIS_URL at a lower database."
+        )
+    return moved
