@@ -25,7 +25,8 @@ from .fieldrules import TextRule
 from .models import Attribute, AttributeType
 
 TEXT_RULE = TextRule("The value", 255)
-NUMBER_PATTERN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+# Groups: the digits before the point, and after it (either may be empty, not both).
+NUMBER_PATTERN = re.compile(r"[+-]?(?:(\d+)(?:\.(\d*))?|\.(\d+))")
 DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 INTEGER_DIGITS, DECIMAL_PLACES = 18, 6  # AttributeValue.number: max_digits 24, decimal_places 6
 YES = frozenset({"yes", "y", "true", "1", "on"})
@@ -68,21 +69,30 @@ def _text(raw, attribute: Attribute) -> str:
 def _number(raw, attribute: Attribute) -> Decimal:
     if isinstance(raw, bool):  # a JSON true is not 1
         raise AttributeValueProblem(f"{_quoted(raw)} is not a number.")
+    if isinstance(raw, str) and (written := NUMBER_PATTERN.fullmatch(raw.strip())):
+        # Text, as a CSV file brings a million of: the sizes are read off the digits, without Decimal arithmetic.
+        whole, fraction = written[1] or "", written[2] or written[3] or ""
+        _number_size_check(raw, places=len(fraction.rstrip("0")), whole_digits=len(whole.lstrip("0")))
+        return Decimal(written[0])
     if isinstance(raw, int | Decimal):
         value = Decimal(raw)
     elif isinstance(raw, float):
         value = Decimal(repr(raw))  # 0.1 as written, not as the binary float holds it
-    elif isinstance(raw, str) and NUMBER_PATTERN.fullmatch(raw.strip()):
-        value = Decimal(raw.strip())
     else:
         raise AttributeValueProblem(f"{_quoted(raw)} is not a number (use digits and a point, like 1250.50).")
     if not value.is_finite():  # NaN, infinity
         raise AttributeValueProblem(f"{_quoted(raw)} is not a number.")
-    if max(0, -value.normalize().as_tuple().exponent) > DECIMAL_PLACES:
-        raise AttributeValueProblem(f"{_quoted(raw)} has more than {DECIMAL_PLACES} decimal places.")
-    if abs(value) >= Decimal(10) ** INTEGER_DIGITS:
-        raise AttributeValueProblem(f"{_quoted(raw)} is too large (at most {INTEGER_DIGITS} digits before the point).")
+    places = max(0, -value.normalize().as_tuple().exponent)
+    _number_size_check(raw, places=places, whole_digits=value.adjusted() + 1 if value else 0)
     return value
+
+
+def _number_size_check(raw, *, places: int, whole_digits: int) -> None:
+    """What the column can hold: ``places`` significant decimal places, ``whole_digits`` before the point."""
+    if places > DECIMAL_PLACES:
+        raise AttributeValueProblem(f"{_quoted(raw)} has more than {DECIMAL_PLACES} decimal places.")
+    if whole_digits > INTEGER_DIGITS:
+        raise AttributeValueProblem(f"{_quoted(raw)} is too large (at most {INTEGER_DIGITS} digits before the point).")
 
 
 def _date(raw, attribute: Attribute) -> date:

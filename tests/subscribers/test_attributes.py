@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from wagtail.models import ModelLogEntry
 
+from subscribers.attributevalues import AttributeValueProblem, attribute_value_parse
 from subscribers.errors import ActionForbidden
 from subscribers.models import Attribute, AttributeType, AttributeValue
 from subscribers.selectors import subscriber_attribute_values
@@ -58,7 +59,11 @@ def test_values_of_every_type_are_parsed_and_stored_in_their_typed_columns(decla
     )
     assert changed == ["birthday", "orders", "tier", "town", "vip"]
     assert values_of(person) == {
-        "town": "Bath", "orders": Decimal("12.5"), "birthday": date(1990, 2, 28), "vip": True, "tier": "Gold"
+        "town": "Bath",
+        "orders": Decimal("12.5"),
+        "birthday": date(1990, 2, 28),
+        "vip": True,
+        "tier": "Gold",
     }
     row = AttributeValue.objects.get(subscriber=person, attribute=declared["orders"])
     assert (row.number, row.text, row.date, row.boolean) == (Decimal("12.5"), "", None, None)
@@ -88,6 +93,35 @@ def test_a_bad_value_is_refused_naming_its_key_and_what_is_wrong(declared, offic
     assert str(caught.value).startswith(message)
     assert caught.value.field == f"attributes.{key}"
     assert not AttributeValue.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "999999999999999999.999999",  # the largest the column holds
+        "000000000000000000000012.5",  # leading zeros are no digits
+        "1.5000000",  # nor are trailing ones after the point
+        "-.5",
+        "5.",
+        "0.0000000",
+        "1000000000000000000",  # 19 digits: too large
+        "-1000000000000000000.5",
+        "0.0000001",  # 7 places: too many
+        "12.3456789",
+    ],
+)
+def test_a_number_written_as_text_is_judged_as_the_same_number_given_as_a_number(written):
+    # A CSV cell and a form field are text, read off their digits; the API's JSON numbers go through Decimal.
+    # Both ways must take and refuse the same numbers, with the same words.
+    orders = Attribute(key="orders", label="Orders", type=AttributeType.NUMBER)
+
+    def outcome(raw):
+        try:
+            return attribute_value_parse(orders, raw)
+        except AttributeValueProblem as problem:
+            return str(problem).replace(repr(written), "").replace(repr(str(Decimal(written))), "")
+
+    assert outcome(written) == outcome(Decimal(written))
 
 
 def test_an_address_given_as_a_value_is_not_repeated_in_the_error(declared, officer):
