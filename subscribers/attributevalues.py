@@ -29,6 +29,8 @@ TEXT_RULE = TextRule("The value", 255)
 NUMBER_PATTERN = re.compile(r"[+-]?(?:(\d+)(?:\.(\d*))?|\.(\d+))")
 DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 INTEGER_DIGITS, DECIMAL_PLACES = 18, 6  # AttributeValue.number: max_digits 24, decimal_places 6
+NUMBER_LIMIT = Decimal(10) ** INTEGER_DIGITS  # the smallest number too large
+FAST_DIGITS = 28  # characters of a number read off its digits: within Decimal's default precision
 YES = frozenset({"yes", "y", "true", "1", "on"})
 NO = frozenset({"no", "n", "false", "0", "off"})
 
@@ -69,12 +71,21 @@ def _text(raw, attribute: Attribute) -> str:
 def _number(raw, attribute: Attribute) -> Decimal:
     if isinstance(raw, bool):  # a JSON true is not 1
         raise AttributeValueProblem(f"{_quoted(raw)} is not a number.")
-    if isinstance(raw, str) and (written := NUMBER_PATTERN.fullmatch(raw.strip())):
+    written = NUMBER_PATTERN.fullmatch(raw.strip()) if isinstance(raw, str) else None
+    if written and written[0].isascii() and len(written[0]) <= FAST_DIGITS:
         # Text, as a CSV file brings a million of: the sizes are read off the digits, without Decimal arithmetic.
+        # (Only short ASCII: other digits' zeros, and numbers past Decimal's 28-digit precision, which its
+        # arithmetic rounds, take the way below.)
         whole, fraction = written[1] or "", written[2] or written[3] or ""
-        _number_size_check(raw, places=len(fraction.rstrip("0")), whole_digits=len(whole.lstrip("0")))
+        _number_size_check(
+            raw,
+            too_many_places=len(fraction.rstrip("0")) > DECIMAL_PLACES,
+            too_large=len(whole.lstrip("0")) > INTEGER_DIGITS,
+        )
         return Decimal(written[0])
-    if isinstance(raw, int | Decimal):
+    if written:
+        value = Decimal(written[0])
+    elif isinstance(raw, int | Decimal):
         value = Decimal(raw)
     elif isinstance(raw, float):
         value = Decimal(repr(raw))  # 0.1 as written, not as the binary float holds it
@@ -82,16 +93,20 @@ def _number(raw, attribute: Attribute) -> Decimal:
         raise AttributeValueProblem(f"{_quoted(raw)} is not a number (use digits and a point, like 1250.50).")
     if not value.is_finite():  # NaN, infinity
         raise AttributeValueProblem(f"{_quoted(raw)} is not a number.")
-    places = max(0, -value.normalize().as_tuple().exponent)
-    _number_size_check(raw, places=places, whole_digits=value.adjusted() + 1 if value else 0)
+    _number_size_check(
+        raw,
+        too_many_places=max(0, -value.normalize().as_tuple().exponent) > DECIMAL_PLACES,
+        too_large=abs(value) >= NUMBER_LIMIT,
+    )
     return value
 
 
-def _number_size_check(raw, *, places: int, whole_digits: int) -> None:
-    """What the column can hold: ``places`` significant decimal places, ``whole_digits`` before the point."""
-    if places > DECIMAL_PLACES:
+def _number_size_check(raw, *, too_many_places: bool, too_large: bool) -> None:
+    """Refuse what the column cannot hold, saying which: more than DECIMAL_PLACES places, or INTEGER_DIGITS digits
+    before the point."""
+    if too_many_places:
         raise AttributeValueProblem(f"{_quoted(raw)} has more than {DECIMAL_PLACES} decimal places.")
-    if whole_digits > INTEGER_DIGITS:
+    if too_large:
         raise AttributeValueProblem(f"{_quoted(raw)} is too large (at most {INTEGER_DIGITS} digits before the point).")
 
 

@@ -22,9 +22,7 @@ ROW = re.compile(r"<tr data-outbox-row>.*?</tr>", re.DOTALL)
 def mail(count: int, *, to=lambda n: f"reader{n}@mail.example") -> None:
     """``count`` emails through the real mail path to the local SES endpoint, numbered in their subjects."""
     for n in range(count):
-        raw = message_build(
-            to=to(n), subject=f"Note {n}", text=f"Body text {n}.", html=f"<p>Body html {n}.</p>"
-        )
+        raw = message_build(to=to(n), subject=f"Note {n}", text=f"Body text {n}.", html=f"<p>Body html {n}.</p>")
         ses_send_raw(raw_message=raw, to=to(n))
 
 
@@ -42,9 +40,7 @@ def subjects(html: str) -> list[str]:
     return [re.search(r'<td class="outbox-subject"><a [^>]*>(.*?)</a>', row).group(1) for row in rows(html)]
 
 
-def test_the_confirmation_email_opens_from_the_list_rendered_with_its_link(
-    staff, django_capture_on_commit_callbacks
-):
+def test_the_confirmation_email_opens_from_the_list_rendered_with_its_link(staff, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         subscription_request(
             subscriber=subscriber_get_or_create(email="reader@mail.example", first_name="Alan"),
@@ -108,13 +104,15 @@ def test_an_email_page_shows_its_parts_and_headers_and_an_unknown_one_is_not_fou
 
 
 def test_an_unreachable_endpoint_is_named_instead_of_a_server_error(staff, settings):
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    settings.SES_ENDPOINT_URL = f"http://127.0.0.1:{port}"
+    # A port held, but not listened on, for the whole test: connections to it are refused, and no server of the
+    # suite's other process can take it meanwhile.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        settings.SES_ENDPOINT_URL = f"http://127.0.0.1:{port}"
 
-    listing = staff.get("/outbox/")
-    message = staff.get("/outbox/some-id/")
+        listing = staff.get("/outbox/")
+        message = staff.get("/outbox/some-id/")
 
     assert listing.status_code == 200
     assert f"The local SES endpoint at http://127.0.0.1:{port} did not answer" in listing.content.decode()

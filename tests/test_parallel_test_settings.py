@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
         ("redis://:secret@cache.internal:6380/3", 2, "redis://:secret@cache.internal:6380/5"),
         ("unix:///srv/var/redis.sock?db=1", 1, "unix:///srv/var/redis.sock?db=2"),
         ("unix:///srv/var/redis.sock", 3, "unix:///srv/var/redis.sock?db=3"),
+        ("unix:///srv/var/redis.sock?password=p&db=1", 1, "unix:///srv/var/redis.sock?db=2&password=p"),
+        ("redis://127.0.0.1:6379/0?db=4", 1, "redis://127.0.0.1:6379/0?db=5"),
     ],
 )
 def test_each_test_process_moves_to_the_next_redis_database(url, offset, expected):

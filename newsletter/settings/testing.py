@@ -13,16 +13,19 @@ def parallel_process_number() -> int:
 
 
 def redis_database_after(redis_url: str, offset: int) -> str:
-    """``redis_url`` with its database number raised by ``offset`` (``redis://host/N`` or ``unix://path?db=N``)."""
+    """``redis_url`` with its database number raised by ``offset``: ``redis://host/N``, ``redis://host?db=N`` (where
+    the query's number is the one redis-py uses) or ``unix://path?db=N`` (``db`` first, where ``redis_settings``
+    reads it)."""
     if not offset:
         return redis_url
-    if redis_url.startswith("unix://"):  # urlsplit would drop the empty host, and with it the "//"
-        path, _, query = redis_url.partition("?")
-        options = dict(parse_qsl(query))
-        database = int(options.get("db", 0)) + offset
-        moved = f"{path}?{urlencode({**options, 'db': database})}"
+    url = urlsplit(redis_url)
+    options = dict(parse_qsl(url.query))
+    if url.scheme == "unix" or "db" in options:
+        database = int(options.pop("db", 0)) + offset
+        query = urlencode({"db": database, **options})
+        # urlsplit would drop a socket URL's empty host, and with it the "//"
+        moved = f"{redis_url.partition('?')[0]}?{query}"
     else:
-        url = urlsplit(redis_url)
         database = int(url.path.strip("/") or 0) + offset
         moved = urlunsplit(url._replace(path=f"/{database}"))
     if database >= REDIS_DATABASES:

@@ -108,6 +108,10 @@ def test_a_bad_value_is_refused_naming_its_key_and_what_is_wrong(declared, offic
         "-1000000000000000000.5",
         "0.0000001",  # 7 places: too many
         "12.3456789",
+        "1.\u0660\u0660\u0660\u0660\u0660\u0660\u0660",  # Arabic-Indic zeros after the point, as Decimal reads them
+        "\u0660" * 19 + "1",  # and before it
+        "1." + "0" * 28 + "1",  # past Decimal's 28 digits, which its arithmetic rounds
+        "999999999999999999.99999999999999",
     ],
 )
 def test_a_number_written_as_text_is_judged_as_the_same_number_given_as_a_number(written):

@@ -50,10 +50,10 @@ def _withdraw_again(pk: int):
 
 def _waiting_on_a_lock() -> bool:
     with connection.cursor() as cursor:
-        cursor.execute(  # live, unlike pg_stat_activity's wait columns; only this database's sessions count (a
-            # parallel run's other processes have databases of their own; a row lock's wait names no database)
-            "SELECT count(*) FROM pg_locks WHERE NOT granted "
-            "AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())"
+        # Live (pg_stat_activity is read once per transaction), and only the sessions this one blocks: a parallel
+        # run's other processes wait on locks of their own.
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
         )
         return cursor.fetchone()[0] > 0
 
