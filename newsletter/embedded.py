@@ -16,6 +16,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 SOCKET_NAME = "redis.sock"
+# How long a running embedded server that does not answer is waited for before giving up (instead of starting a
+# second one).
+BUSY_WAIT_SECONDS = 10
 
 
 def _answers(socket_path: Path) -> bool:
@@ -37,9 +40,38 @@ def embedded_redis_socket(var_dir: Path) -> Path:
     # the server, the others then find it answering. Two servers would each take the socket from the other.
     with open(var_dir / "redis.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _answers(socket_path):
+        if _answers(socket_path):
+            return socket_path
+        pid = _running_pid(var_dir, socket_path)
+        if pid is None:
             _start(var_dir, socket_path)
+        elif not _answers_within(socket_path, BUSY_WAIT_SECONDS):
+            # Running but silent (stopped, or swapped out): a second server would take its socket from it.
+            raise RuntimeError(
+                f"The embedded redis-server (pid {pid}) runs but has not answered on {socket_path} for "
+                f"{BUSY_WAIT_SECONDS} s; see {var_dir / 'redis.log'}, or stop it (make clean) and start again."
+            )
     return socket_path
+
+
+def _running_pid(var_dir: Path, socket_path: Path) -> int | None:
+    """The pid in ``redis.pid`` when it is still this socket's redis-server (from /proc, so Linux only: elsewhere,
+    and for a stale file whose pid another process now has, None)."""
+    try:
+        pid = int((var_dir / "redis.pid").read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"redis-server" in command and str(socket_path).encode() in command else None
+
+
+def _answers_within(socket_path: Path, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _answers(socket_path):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _start(var_dir: Path, socket_path: Path) -> None:

@@ -6,10 +6,12 @@ import signal
 from contextlib import suppress
 from pathlib import Path
 
+import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from newsletter import embedded
 from newsletter.embedded import embedded_redis_socket
 
 
@@ -65,3 +67,23 @@ def test_processes_starting_together_start_one_server(tmp_path):
     finally:
         for pid in _servers_on(socket_path):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_running_server_that_does_not_answer_is_waited_for_and_named_never_replaced(tmp_path, monkeypatch):
+    # Given the embedded server, running but not answering (stopped, as a swapped-out or busy process looks)
+    socket_path = embedded_redis_socket(tmp_path)
+    [pid] = _servers_on(socket_path)
+    monkeypatch.setattr(embedded, "BUSY_WAIT_SECONDS", 1)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # When another process needs it
+        with pytest.raises(RuntimeError) as refused:
+            embedded_redis_socket(tmp_path)
+
+        # Then it is told which server does not answer, and no second server takes the socket
+        assert f"pid {pid}" in str(refused.value) and "make clean" in str(refused.value)
+        assert _servers_on(socket_path) == [pid]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        for each in _servers_on(socket_path):
+            os.kill(each, signal.SIGKILL)
