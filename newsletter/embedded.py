@@ -99,8 +99,5 @@ def _start(var_dir: Path, socket_path: Path) -> None:
         ],
         check=True,
     )
-    for _ in range(100):
-        if _answers(socket_path):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"The embedded redis-server did not start; see {var_dir / 'redis.log'}")
+    if not _answers_within(socket_path, 5):
+        raise RuntimeError(f"The embedded redis-server did not start; see {var_dir / 'redis.log'}")

@@ -5,10 +5,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from newsletter.settings.base import redis_url_database
 from newsletter.settings.testing import parallel_process_number, redis_database_after
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,16 +56,11 @@ def _test_settings_of(process: str) -> dict[str, str]:
     return json.loads(done.stdout)
 
 
-def _database(redis_url: str) -> int:
-    url = urlsplit(redis_url)
-    return int(dict(parse_qsl(url.query)).get("db", 0)) if url.scheme == "unix" else int(url.path.strip("/") or 0)
-
-
 def test_two_test_processes_use_two_redis_databases_for_broker_and_cache_alike():
     first, second = _test_settings_of("gw0"), _test_settings_of("gw1")
 
-    assert _database(second["redis"]) == _database(first["redis"]) + 1
+    assert redis_url_database(second["redis"]) == redis_url_database(first["redis"]) + 1
     for each in (first, second):
         assert each["cache"] == each["redis"]
-        database = _database(each["redis"])
+        database = redis_url_database(each["redis"])
         assert each["broker"].endswith((f"/{database}", f"virtual_host={database}")), each

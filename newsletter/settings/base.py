@@ -6,6 +6,7 @@ differs. Production leaves secrets without defaults, so a missing one stops the 
 
 import re
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
@@ -112,14 +113,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 
 
+def redis_url_database(redis_url: str) -> int:
+    """The database number a Redis URL names: its query's ``db`` (redis-py prefers it to the path's), else the path's
+    (``redis://host/N``; a ``unix://`` URL's path is its socket), else 0."""
+    url = urlsplit(redis_url)
+    if (database := dict(parse_qsl(url.query)).get("db")) is not None:
+        return int(database)
+    return int(url.path.strip("/") or 0) if url.scheme != "unix" else 0
+
+
 def redis_settings(redis_url: str) -> tuple[str, dict]:
     """Celery broker URL and Django CACHES for one Redis URL (``redis://`` or ``unix://`` socket)."""
     broker = redis_url
     if redis_url.startswith("unix://"):
         # kombu names the database of a socket connection "virtual_host".
-        path, _, query = redis_url.removeprefix("unix://").partition("?")
-        database = query.removeprefix("db=") if query.startswith("db=") else "0"
-        broker = f"redis+socket://{path}?virtual_host={database}"
+        path = redis_url.removeprefix("unix://").partition("?")[0]
+        broker = f"redis+socket://{path}?virtual_host={redis_url_database(redis_url)}"
     caches = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

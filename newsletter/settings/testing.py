@@ -3,6 +3,8 @@
 import os
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .base import redis_url_database
+
 REDIS_DATABASES = 16  # redis-server's default number of databases
 
 
@@ -14,19 +16,18 @@ def parallel_process_number() -> int:
 
 def redis_database_after(redis_url: str, offset: int) -> str:
     """``redis_url`` with its database number raised by ``offset``: ``redis://host/N``, ``redis://host?db=N`` (where
-    the query's number is the one redis-py uses) or ``unix://path?db=N`` (``db`` first, where ``redis_settings``
-    reads it)."""
+    the query's number is the one redis-py uses) or ``unix://path?db=N``."""
     if not offset:
         return redis_url
+    database = redis_url_database(redis_url) + offset
     url = urlsplit(redis_url)
     options = dict(parse_qsl(url.query))
-    if url.scheme == "unix" or "db" in options:
-        database = int(options.pop("db", 0)) + offset
+    in_query = options.pop("db", None) is not None
+    if url.scheme == "unix" or in_query:
         query = urlencode({"db": database, **options})
         # urlsplit would drop a socket URL's empty host, and with it the "//"
         moved = f"{redis_url.partition('?')[0]}?{query}"
     else:
-        database = int(url.path.strip("/") or 0) + offset
         moved = urlunsplit(url._replace(path=f"/{database}"))
     if database >= REDIS_DATABASES:
         raise ValueError(

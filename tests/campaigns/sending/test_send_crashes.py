@@ -18,6 +18,7 @@ from django.utils import timezone
 from campaigns.authoring.demo_content import demo_campaign
 from campaigns.models import Delivery, DeliveryState, Send, SendState
 from campaigns.sending.services import deliveries_sweep, send_cancel, send_create, send_start
+from newsletter.settings.base import redis_url_database
 from subscribers.addresses import address_hmac
 from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Topic
 from tests.faulty_ses import FaultPlan, FaultySes
@@ -158,10 +159,10 @@ def test_a_warm_shutdown_mid_send_exits_within_seconds_with_nothing_in_doubt_and
 def _redis_upstream() -> tuple[tuple[str, int] | str, str]:
     """Where the suite's Redis listens, and its database, from REDIS_URL (``redis://`` or ``unix://``)."""
     url = urlsplit(settings.REDIS_URL)
+    database = str(redis_url_database(settings.REDIS_URL))
     if url.scheme == "unix":
-        database = url.query.removeprefix("db=") if url.query.startswith("db=") else "0"
         return url.path, database
-    return (url.hostname or "127.0.0.1", url.port or 6379), (url.path.strip("/") or "0")
+    return (url.hostname or "127.0.0.1", url.port or 6379), database
 
 
 def test_a_redis_restart_mid_send_loses_no_answer_and_the_send_finishes_without_waiting_for_a_lease(
