@@ -13,6 +13,8 @@ from django.conf import settings as settings_module
 from django.test import override_settings
 from moto.server import ThreadedMotoServer
 
+from campaigns.results.clicks import link_addresses_forget
+from campaigns.results.courier import courier_wait
 from mailer import ses
 from newsletter import celery_app
 from newsletter.local_ses import local_outbox, local_ses_prepare
@@ -101,8 +103,11 @@ def _cache_keys_delete():
     keys = list(client.scan_iter(f"{settings_module.CACHES['default']['KEY_PREFIX']}:*", count=1000))
     if keys:
         client.delete(*keys)
-    # And the clicks and opens counted but not yet written (campaigns.results.tally): another test's would be
-    # written onto this test's sends, whose ids a rolled-back SQLite database gives out again.
+    # And the clicks and opens counted but not yet written (campaigns.results.tally), carried to Redis first, and the
+    # link addresses kept in this process: another test's would be written onto, or answer for, this test's sends,
+    # whose ids a rolled-back SQLite database gives out again.
+    courier_wait()
+    link_addresses_forget()
     if keys := list(client.scan_iter("nl:tally:*", count=1000)):  # the cache's Redis is REDIS_URL's
         client.delete(*keys)
 

@@ -16,6 +16,7 @@ is missing, empty or forged still redirects and counts for the link, and marks n
 """
 
 import re
+import time
 from html import escape, unescape
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from django.urls import reverse
 
 from campaigns.errors import CampaignError
 from campaigns.models import Send, TrackedLink
-from campaigns.results.tally import link_remember, tally_click, tally_click_if_known
+from campaigns.results.tally import tally_click
 from subscribers.links import absolute
 from subscribers.models import Subscription
 from subscribers.tokens import sign
@@ -35,6 +36,10 @@ CLICK_RECIPIENT_SALT = "campaigns.click-recipient"
 CLICK_RECIPIENT_FIELD = "click_recipient"
 URL_MAX_LENGTH = TrackedLink._meta.get_field("url").max_length
 POSITION_MAX = 32767  # the largest PositiveSmallIntegerField every database accepts
+# The addresses of links clicked lately, kept in each process: (send id, position) -> (address, kept until).
+LINK_SECONDS = 600
+LINKS_KEPT_MAX = 10_000
+_links: dict[tuple[int, int], tuple[str, float]] = {}
 
 # One pass over the HTML finds either a stretch to leave alone (a comment, which may be an Outlook conditional
 # comment, or a <style> block, where "<a" is not a tag) or the start tag of a link. Quoted attribute values may
@@ -179,21 +184,36 @@ def click_follow(*, token: str, recipient_key: str = "") -> str:
     return the link's stored address, the only place to go.
 
     Raises ClickTokenInvalid for a forged, altered or foreign token and ClickLinkUnknown when no such link is
-    stored; nothing is counted then. The click is counted through ``tally`` (Redis, written to the database in
-    batches), so that a popular link's clicks never queue behind each other; the delivery is marked by the flush
-    only where it is not marked yet, so a second click (or a concurrent one) changes nothing. A missing or forged
-    ``recipient_key`` marks nobody.
+    stored; nothing is counted then. The click is counted through ``tally`` (queued, carried to Redis by a thread of
+    the process, written to the database in batches), so that a popular link's clicks never queue behind each other
+    and the redirect waits for neither; the delivery is marked by the flush only where it is not marked yet, so a
+    second click (or a concurrent one) changes nothing. A missing or forged ``recipient_key`` marks nobody.
     """
     send_id, position = click_token_read(token=token)
     public_id = _click_recipient_read(recipient_key) if recipient_key else None
-    # The address of a link clicked in the last minutes is remembered in Redis: then one Redis call counts the click
-    # and answers, and the request needs no database at all.
-    url = tally_click_if_known(send_id=send_id, position=position, public_id=public_id)
-    if url is not None:
-        return url
+    url = _link_address(send_id=send_id, position=position)
+    tally_click(send_id=send_id, position=position, public_id=public_id)
+    return url
+
+
+def _link_address(*, send_id: int, position: int) -> str:
+    """The stored address of a link, or ClickLinkUnknown. Kept in the process for ``LINK_SECONDS`` after it was
+    read, so that the clicks after the first need no database (a tracked link's address never changes; a send
+    deleted meanwhile goes on redirecting for up to those minutes, and its clicks count nothing)."""
+    key = (send_id, position)
+    now = time.monotonic()
+    kept = _links.get(key)
+    if kept is not None and kept[1] > now:
+        return kept[0]
     url = TrackedLink.objects.filter(send_id=send_id, position=position).values_list("url", flat=True).first()
     if url is None:
         raise ClickLinkUnknown("This link is not valid.")
-    link_remember(send_id=send_id, position=position, url=url)
-    tally_click(send_id=send_id, position=position, public_id=public_id)
+    if len(_links) >= LINKS_KEPT_MAX:
+        _links.clear()  # rare (ten thousand links clicked within minutes): start again rather than track ages
+    _links[key] = (url, now + LINK_SECONDS)
     return url
+
+
+def link_addresses_forget() -> None:
+    """Forget the link addresses this process keeps (tests whose database gives out the same ids again)."""
+    _links.clear()

@@ -2,7 +2,9 @@
 
 Right after a send, many people follow the same few links at once. Counting each click with an UPDATE of the link's
 row made each click of a link wait for the previous one to commit (bench/bench_public.py: 114 redirects a second,
-where the same server answered a trivial view 1,480 times). Now a click or an open is one Redis round trip:
+where the same server answered a trivial view 1,480 times). Now a click or an open is queued in its process and
+carried to Redis by a thread of the process's own (``courier``: one round trip for everything queued meanwhile,
+none on the request's path), into three keys:
 
 - ``nl:tally:clicks``: a hash of ``<send id>:<position>`` to the clicks since the last flush;
 - ``nl:tally:clicked``: a set of ``<send id>:<subscription public id>``, the recipients whose first click is to be
@@ -14,25 +16,25 @@ and before a report or the API reads the counts, so what staff see is never behi
 three keys to a batch of its own (atomically, in one script), so concurrent flushes never apply the same clicks
 twice. A batch whose flush died before its commit is taken over by a later flush after a minute.
 
-If Redis cannot be reached, the click or open is written to the database directly, as before. What can go wrong:
-Redis losing its data (a restart without persistence, a flush) before a flush loses at most the clicks and opens of
-those seconds; a flush that dies between its commit and deleting its batch counts that batch twice. Both only
-touch aggregate counts and first-click times, never who is mailed.
+If Redis cannot be reached, the courier writes its batch to the database directly, as a request did before. What
+can go wrong: Redis losing its data (a restart without persistence, a flush) before a flush loses at most the clicks
+and opens of those seconds; a process killed without warning loses those still queued in it (see ``courier``); a
+flush that dies between its commit and deleting its batch counts that batch twice. All only touch aggregate counts
+and first-click times, never who is mailed.
 """
 
-import contextlib
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from redis.commands.core import Script
 
 from campaigns.models import Delivery, Send, TrackedLink
+from campaigns.results.courier import courier_for, courier_wait
 
 CLICKS, CLICKED, OPENS = "nl:tally:clicks", "nl:tally:clicked", "nl:tally:opens"
 BATCHES = "nl:tally:batches"  # a sorted set: batch name -> when it was taken
@@ -52,21 +54,7 @@ if taken == 1 then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) end
 return taken
 """
 
-# KEYS: the link's remembered address, then CLICKS and CLICKED. ARGV: the link's field in CLICKS, and the recipient's
-# member of CLICKED ("" for none). A link whose address is remembered is counted; its address is returned.
-_CLICK_KNOWN = """
-local url = redis.call('GET', KEYS[1])
-if url then
-  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-  if ARGV[2] ~= '' then redis.call('SADD', KEYS[3], ARGV[2]) end
-end
-return url
-"""
-LINK = "nl:link:{send_id}:{position}"  # a tracked link's address, remembered for LINK_SECONDS
-LINK_SECONDS = 600
-
 _client: redis.Redis | None = None
-_click_known: Script | None = None
 
 
 def _redis() -> redis.Redis:
@@ -76,60 +64,51 @@ def _redis() -> redis.Redis:
     return _client
 
 
-def _click_known_script():
-    """``_CLICK_KNOWN``, called by its SHA1 (the text is sent only once per Redis, when Redis does not know it).
-    Made once per client, so once per process: registering hashes the script's text, a cost on every click."""
-    global _click_known
-    client = _redis()
-    if _click_known is None or _click_known.registered_client is not client:
-        _click_known = client.register_script(_CLICK_KNOWN)
-    return _click_known
-
-
 def tally_click(*, send_id: int, position: int, public_id: str | None) -> None:
-    """Count one click on a link, and the recipient's first click when their key named them."""
-    try:
-        pipe = _redis().pipeline(transaction=False)
-        pipe.hincrby(CLICKS, f"{send_id}:{position}", 1)
-        if public_id:
-            pipe.sadd(CLICKED, f"{send_id}:{public_id}")
-        pipe.execute()
-    except redis.RedisError:
-        with transaction.atomic():
-            _clicks_apply({(send_id, position): 1})
-            if public_id:
-                _clicked_apply({send_id: {public_id}})
-
-
-def tally_click_if_known(*, send_id: int, position: int, public_id: str | None) -> str | None:
-    """Count one click as ``tally_click`` does, in one Redis call, when the link's address is remembered there
-    (``link_remember``); return that address. None, counting nothing: not remembered, or Redis unreachable."""
-    try:
-        keys = (LINK.format(send_id=send_id, position=position), CLICKS, CLICKED)
-        recipient = f"{send_id}:{public_id}" if public_id else ""
-        url = _click_known_script()(keys=keys, args=[f"{send_id}:{position}", recipient])
-    except redis.RedisError:
-        return None
-    return url.decode() if url is not None else None
-
-
-def link_remember(*, send_id: int, position: int, url: str) -> None:
-    """Remember a tracked link's address for ``LINK_SECONDS``, so that its next clicks need no database."""
-    with contextlib.suppress(redis.RedisError):
-        _redis().set(LINK.format(send_id=send_id, position=position), url, ex=LINK_SECONDS)
+    """Count one click on a link, and the recipient's first click when their key named them. Queued for this
+    process's courier (``courier``), which carries it to Redis: the request does not wait for the count."""
+    courier_for(_carry).put((send_id, position, public_id))
 
 
 def tally_open(*, send_id: int) -> None:
-    """Count one load of a send's image."""
+    """Count one load of a send's image (queued, as a click is)."""
+    courier_for(_carry).put((send_id,))
+
+
+def _carry(entries: list[tuple]) -> None:
+    """Add up queued clicks and opens (``(send id, position, public id or None)`` and ``(send id,)``) and write them
+    to Redis in one round trip; when Redis cannot be reached, to the database at once."""
+    clicks: Counter = Counter()
+    clicked: dict[int, set[str]] = defaultdict(set)
+    opens: Counter = Counter()
+    for entry in entries:
+        if len(entry) == 1:
+            opens[entry[0]] += 1
+            continue
+        send_id, position, public_id = entry
+        clicks[(send_id, position)] += 1
+        if public_id:
+            clicked[send_id].add(public_id)
     try:
-        _redis().hincrby(OPENS, str(send_id), 1)
+        pipe = _redis().pipeline(transaction=False)
+        for (send_id, position), count in clicks.items():
+            pipe.hincrby(CLICKS, f"{send_id}:{position}", count)
+        if clicked:
+            pipe.sadd(CLICKED, *(f"{send_id}:{public_id}" for send_id, ids in clicked.items() for public_id in ids))
+        for send_id, count in opens.items():
+            pipe.hincrby(OPENS, str(send_id), count)
+        pipe.execute()
     except redis.RedisError:
-        _opens_apply({send_id: 1})
+        with transaction.atomic():
+            _clicks_apply(clicks)
+            _clicked_apply(clicked)
+            _opens_apply(opens)
 
 
 def tally_flush() -> int:
     """Write the counts gathered in Redis to the database; returns how many entries were applied. Cheap when there
     is nothing to write (one script call). Raises ``redis.RedisError`` when Redis cannot be reached."""
+    courier_wait()  # this process's clicks and opens not yet carried to Redis, first
     client = _redis()
     now = time.time()
     batch = uuid.uuid4().hex
