@@ -106,7 +106,7 @@ def _cache_keys_delete():
     # And the clicks and opens counted but not yet written (campaigns.results.tally), carried to Redis first, and the
     # link addresses kept in this process: another test's would be written onto, or answer for, this test's sends,
     # whose ids a rolled-back SQLite database gives out again.
-    courier_wait()
+    assert courier_wait(), "the clicks an earlier test queued were not carried to Redis within 10 s"
     link_addresses_forget()
     if keys := list(client.scan_iter("nl:tally:*", count=1000)):  # the cache's Redis is REDIS_URL's
         client.delete(*keys)

@@ -43,7 +43,9 @@ class Courier:
 
     Made for many request threads and one courier: a request appends (no lock: a deque's append is atomic) and
     wakes the courier only when it sleeps; the courier clears its wake-up before it takes, so an entry added while it
-    takes is either taken now or wakes the next round.
+    takes is either taken now or wakes the next round. ``wait`` queues a marker of its own behind what is waiting and
+    returns when the courier has carried the batch the marker was in: everything queued before the call, however
+    many clicks keep arriving after it.
     """
 
     def __init__(self, carry: Carry, *, maxsize: int = QUEUE_MAX):
@@ -53,12 +55,16 @@ class Courier:
         self.pid = os.getpid()
         self._wake = threading.Event()
         self._carrying = False
-        self._carried = threading.Condition()
         self.thread = threading.Thread(target=self._run, name="tally-courier", daemon=True)
 
     def start(self) -> "Courier":
         self.thread.start()
         return self
+
+    @property
+    def dead(self) -> bool:
+        """Started, and no longer running (ended by something worse than an exception of a batch)."""
+        return self.thread.ident is not None and not self.thread.is_alive()
 
     def put(self, entry: tuple) -> None:
         """Queue one entry; when ``maxsize`` are waiting, carry it now, in the caller's thread."""
@@ -69,68 +75,84 @@ class Courier:
         if not self._wake.is_set():
             self._wake.set()
 
-    def _take(self) -> list[tuple]:
-        entries = []
+    def _take(self) -> tuple[list[tuple], list[threading.Event]]:
+        entries: list[tuple] = []
+        markers: list[threading.Event] = []
         with contextlib.suppress(IndexError):
             while len(entries) < BATCH_MAX:
-                entries.append(self.pending.popleft())
-        return entries
+                item = self.pending.popleft()
+                (markers if isinstance(item, threading.Event) else entries).append(item)
+        return entries, markers
 
     def _run(self) -> None:
         while True:
+            if not self._wake.is_set():
+                # Idle: no database connection is kept. One is opened only when Redis could not be reached, and
+                # kept while batches follow each other.
+                with contextlib.suppress(Exception):
+                    connections.close_all()
             self._wake.wait()
             time.sleep(GATHER_SECONDS)  # the clicks of the next moment travel with this one
             self._carrying = True
             self._wake.clear()  # before taking: an entry added from now on wakes the next round
-            entries = self._take()
+            entries, markers = self._take()
             try:
                 if entries:
                     self.carry(entries)
             except Exception:  # never let one bad batch stop the thread: the next clicks must still be carried
                 logger.exception("Could not count %d clicks and opens", len(entries))
             finally:
-                # ``carry`` may have written to the database (Redis unreachable): this thread's connection is
-                # closed, not kept open for the process's life.
-                connections.close_all()
+                self._carrying = False
+                for marker in markers:
+                    marker.set()
                 if self.pending:
                     self._wake.set()
-                with self._carried:
-                    self._carrying = False
-                    self._carried.notify_all()
 
     def wait(self, timeout: float) -> bool:
-        """Wait until everything queued so far has been carried (or failed); False if ``timeout`` passed first."""
-        deadline = time.monotonic() + timeout
-        with self._carried:
-            while self.pending or self._carrying:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._carried.wait(min(remaining, GATHER_SECONDS))
-        return True
+        """Wait until everything queued before this call has been carried (or failed); False if ``timeout`` passed
+        first, or the courier is not running."""
+        if not self.pending and not self._carrying:
+            return True
+        marker = threading.Event()
+        self.pending.append(marker)
+        self._wake.set()
+        return marker.wait(timeout)
 
 
 _courier: Courier | None = None
 _lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # a fork while another thread held it would leave the child's copy locked for ever
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def courier_for(carry: Carry) -> Courier:
-    """This process's courier, started on first use (and again in a forked child, whose parent's thread is gone)."""
+    """This process's courier, started on first use, and again in a forked child (whose parent's thread is gone)
+    or when its thread has died (it takes over what was waiting)."""
     global _courier
     courier = _courier
-    if courier is not None and courier.pid == os.getpid():
+    if courier is not None and courier.pid == os.getpid() and not courier.dead:
         return courier
     with _lock:
-        if _courier is None or _courier.pid != os.getpid():
-            _courier = Courier(carry).start()
+        if _courier is None or _courier.pid != os.getpid() or _courier.dead:
+            replacement = Courier(carry)
+            if _courier is not None and _courier.pid == os.getpid():
+                replacement.pending = _courier.pending
+                logger.error("The courier of clicks and opens had stopped; a new one carries what was waiting")
+            _courier = replacement.start()
         return _courier
 
 
 def courier_wait(timeout: float = EXIT_WAIT_SECONDS) -> bool:
-    """Wait until this process's queued clicks and opens are carried to Redis (or the database). True at once when
-    nothing is queued or no courier runs here."""
+    """Wait until the clicks and opens this process queued before the call are carried to Redis (or the database).
+    True at once when nothing is queued or no courier was started here."""
     courier = _courier
-    if courier is None or courier.pid != os.getpid() or not courier.thread.is_alive():
+    if courier is None or courier.pid != os.getpid():
         return True
     return courier.wait(timeout)
 

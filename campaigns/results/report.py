@@ -166,7 +166,8 @@ def send_report(*, send: Send, ledger: dict[str, int] | None = None) -> dict:
     counts beside it would give away a hidden one by subtraction), and ``why`` the reason when it does not show.
 
     First writes the clicks and opens still gathered in Redis (``tally_flush``), and refreshes ``send.opens``, so the
-    report is never behind the clicks made before it was asked for.
+    report is behind the clicks made before it was asked for only by those still queued in other web processes (their
+    last 10 ms or so, see ``courier``).
     """
     try:
         tally_flush()

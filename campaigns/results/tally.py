@@ -12,7 +12,8 @@ none on the request's path), into three keys:
 - ``nl:tally:opens``: a hash of ``<send id>`` to the image loads since the last flush.
 
 ``tally_flush`` moves them into the database in one transaction. It runs on the beat every ``TALLY_FLUSH_SECONDS``
-and before a report or the API reads the counts, so what staff see is never behind. Each flush first renames the
+and before a report or the API reads the counts, so what staff see is behind only by the clicks still queued in
+other web processes (their last 10 ms or so). Each flush first renames the
 three keys to a batch of its own (atomically, in one script), so concurrent flushes never apply the same clicks
 twice. A batch whose flush died before its commit is taken over by a later flush after a minute.
 
@@ -32,12 +33,15 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from campaigns.models import Delivery, Send, TrackedLink
 from campaigns.results.courier import courier_for, courier_wait
 
 CLICKS, CLICKED, OPENS = "nl:tally:clicks", "nl:tally:clicked", "nl:tally:opens"
 BATCHES = "nl:tally:batches"  # a sorted set: batch name -> when it was taken
+FLUSH_WAIT_SECONDS = 2  # how long a flush waits for this process's queued clicks to reach Redis
 ORPHAN_SECONDS = 60  # a batch still there this long after it was taken belongs to a flush that died
 
 # KEYS: the three live keys, then the batch set. ARGV: the batch name, and now (seconds).
@@ -60,7 +64,11 @@ _client: redis.Redis | None = None
 def _redis() -> redis.Redis:
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        # No retries: a batch Redis did not take goes to the database at once (the courier's queue does not grow
+        # behind a down Redis), and a batch Redis took but answered late is not sent again (counted twice).
+        _client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
     return _client
 
 
@@ -106,9 +114,10 @@ def _carry(entries: list[tuple]) -> None:
 
 
 def tally_flush() -> int:
-    """Write the counts gathered in Redis to the database; returns how many entries were applied. Cheap when there
-    is nothing to write (one script call). Raises ``redis.RedisError`` when Redis cannot be reached."""
-    courier_wait()  # this process's clicks and opens not yet carried to Redis, first
+    """Write the counts gathered in Redis to the database, this process's queued ones carried there first; returns
+    how many entries were applied. Cheap when there is nothing to write (one script call). Raises
+    ``redis.RedisError`` when Redis cannot be reached."""
+    courier_wait(timeout=FLUSH_WAIT_SECONDS)  # this process's clicks and opens queued so far, first
     client = _redis()
     now = time.time()
     batch = uuid.uuid4().hex

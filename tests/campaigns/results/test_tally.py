@@ -5,14 +5,13 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import redis
 from django.conf import settings
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from campaigns.results import courier, tally
 from campaigns.results.clicks import click_recipient_key, click_url
@@ -77,14 +76,16 @@ def test_a_batch_whose_flush_died_is_written_by_a_later_flush_and_only_once(clie
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the courier writes on a connection of its own
-def test_without_redis_the_courier_writes_clicks_and_opens_to_the_database(client, campaign, outbox, monkeypatch):
+def test_without_redis_the_courier_writes_clicks_and_opens_to_the_database(
+    client, campaign, outbox, monkeypatch, settings
+):
     subscription = SubscriptionFactory()
     send = send_start(send=send_create(page=campaign))
     send_work(send_id=send.pk)
-    # Nothing listens on port 1 of the loopback address: every Redis call fails (at once: without retries, which
-    # would only wait out a backoff of some 4 s a call before failing the same way).
-    broken = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
-    monkeypatch.setattr(tally, "_client", broken)
+    # Nothing listens on port 1 of the loopback address: every Redis call fails, at once (the client tally builds
+    # does not retry).
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    monkeypatch.setattr(tally, "_client", None)
 
     key = click_recipient_key(subscription=subscription)
     assert client.get(f"{path_of(click_url(send_id=send.pk, position=1))}?r={key}").status_code == 302
@@ -129,7 +130,10 @@ def test_when_the_queue_is_full_the_request_carries_its_own_click(client, send, 
     monkeypatch.setattr(courier, "_courier", held)
     path = path_of(click_url(send_id=send.pk, position=2))
 
-    assert client.get(path).status_code == 302  # queued
+    assert client.get(path).status_code == 302  # answered, the click queued: nothing is counted in the request
+    assert redis_count(tally.CLICKS, f"{send.pk}:2") == 0
+    assert len(held.pending) == 1
+
     assert client.get(path).status_code == 302  # the queue is full: counted in Redis by the request itself
 
     assert redis_count(tally.CLICKS, f"{send.pk}:2") == 1
@@ -137,6 +141,51 @@ def test_when_the_queue_is_full_the_request_carries_its_own_click(client, send, 
     held.start()
     assert held.wait(timeout=5)
     assert redis_count(tally.CLICKS, f"{send.pk}:2") == 2
+
+
+def test_a_wait_returns_once_what_was_queued_before_it_is_carried_though_clicks_keep_coming():
+    carried = []
+
+    def slow_carry(entries):  # a slow Redis: the queue is never empty while clicks keep coming
+        time.sleep(0.02)
+        carried.extend(entries)
+
+    busy = Courier(slow_carry).start()
+    stop = threading.Event()
+
+    def click_on():
+        while not stop.is_set():
+            busy.put(("another",))
+            time.sleep(0.001)
+
+    feeder = threading.Thread(target=click_on)
+    feeder.start()
+    try:
+        time.sleep(0.05)
+        busy.put(("mine",))
+        assert busy.wait(timeout=5)
+        assert ("mine",) in carried
+    finally:
+        stop.set()
+        feeder.join()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread's end is the point
+def test_a_courier_whose_thread_died_is_replaced_and_what_waited_is_carried(send, monkeypatch):
+    def die(entries):
+        raise SystemExit  # ends the thread, as no exception of a batch does
+
+    stopped = Courier(die).start()
+    stopped.put((send.pk, 1, None))  # taken by the batch that ends the thread: lost
+    stopped.thread.join(timeout=5)
+    assert stopped.dead
+    stopped.put((send.pk, 1, None))  # waits, with nobody to carry it
+    monkeypatch.setattr(courier, "_courier", stopped)
+
+    tally.tally_click(send_id=send.pk, position=1, public_id=None)
+
+    assert courier_wait(timeout=5)
+    assert redis_count(tally.CLICKS, f"{send.pk}:1") == 2
 
 
 def test_a_process_ending_normally_carries_its_queued_clicks_first():
@@ -173,6 +222,8 @@ def test_a_forked_process_starts_a_courier_of_its_own(send):
     child = multiprocessing.get_context("fork").Process(target=_clicks_in_child, args=(send.pk,))
     child.start()
     child.join(timeout=30)
+    if child.is_alive():
+        child.terminate()
 
     assert child.exitcode == 0
     assert redis_count(tally.CLICKS, f"{send.pk}:3") == 101
