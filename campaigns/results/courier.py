@@ -4,8 +4,9 @@ A click's redirect (or an open's image) is answered as soon as the click is on t
 microsecond. The courier thread, woken by the first click after a quiet spell, waits ``GATHER_SECONDS`` (10 ms) for
 the next ones, takes everything waiting, adds it up, and hands it to ``tally`` to write in one Redis round trip.
 Under load one round trip carries many clicks (a link's clicks become one ``HINCRBY``), and request threads neither
-wait on the network nor wake a thread for each count: under gunicorn, a click cost 1.5 to 1.6 times a trivial page's
-CPU with a round trip of its own, and 1.2 to 1.3 times this way (docs/BENCHMARKS.md, "Public endpoints under load").
+wait on the network nor wake a thread for each count. Under gunicorn a click cost 1.46 to 1.61 times a trivial page's
+CPU with a round trip of its own, and 1.20 to 1.63 times this way, 1.37 or less in 8 runs of 12 (docs/BENCHMARKS.md,
+"Public endpoints under load").
 
 What this can cost: the clicks and opens still queued in a process killed without warning (SIGKILL, a power cut):
 those of its last 10 ms or so. A process that ends normally (gunicorn's graceful restart or shutdown, SIGTERM,
