@@ -53,7 +53,6 @@ class Courier:
         self.carry = carry
         self.maxsize = maxsize
         self.pending: deque = deque()
-        self.pid = os.getpid()
         self._wake = threading.Event()
         self._carrying = False
         self.thread = threading.Thread(target=self._run, name="tally-courier", daemon=True)
@@ -125,24 +124,26 @@ _lock = threading.Lock()
 
 
 def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.Lock()  # a fork while another thread held it would leave the child's copy locked for ever
+    """A forked child starts without a courier: the parent's thread is not in it, and the parent carries what the
+    copied queue holds. Its lock is new too: a fork while another thread held it would leave the copy locked."""
+    global _courier, _lock
+    _courier, _lock = None, threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def courier_for(carry: Carry) -> Courier:
-    """This process's courier, started on first use, and again in a forked child (whose parent's thread is gone)
-    or when its thread has died (it takes over what was waiting)."""
+    """This process's courier, started on first use, and again when its thread has died (the new one takes over
+    what was waiting)."""
     global _courier
     courier = _courier
-    if courier is not None and courier.pid == os.getpid() and not courier.dead:
+    if courier is not None and not courier.dead:
         return courier
     with _lock:
-        if _courier is None or _courier.pid != os.getpid() or _courier.dead:
+        if _courier is None or _courier.dead:
             replacement = Courier(carry)
-            if _courier is not None and _courier.pid == os.getpid():
+            if _courier is not None:
                 replacement.pending = _courier.pending
                 logger.error("The courier of clicks and opens had stopped; a new one carries what was waiting")
             _courier = replacement.start()
@@ -153,9 +154,7 @@ def courier_wait(timeout: float = EXIT_WAIT_SECONDS) -> bool:
     """Wait until the clicks and opens this process queued before the call are carried to Redis (or the database).
     True at once when nothing is queued or no courier was started here."""
     courier = _courier
-    if courier is None or courier.pid != os.getpid():
-        return True
-    return courier.wait(timeout)
+    return courier is None or courier.wait(timeout)
 
 
 @atexit.register
