@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection  # noqa: F401 - read by the skipif conditions
 
-from subscribers.attributevalues import stored_value
+from subscribers.attributevalues import attribute_value_parse, stored_value
 from subscribers.models import (
     Attribute,
     AttributeType,
@@ -20,9 +20,10 @@ from subscribers.models import (
 from subscribers.services import suppression_add
 from subscribers.services.errors import ImportInterrupted, ImportMappingError
 from subscribers.services.imports import ImportOptions, sql
+from subscribers.services.imports import rows as rows_module
 from subscribers.services.imports.reader import attribute_columns_guess, csv_open, mapping_check, mapping_guess
 from subscribers.services.imports.rows import RowChecker
-from tests.factories import SubscriberFactory
+from tests.factories import SubscriberFactory, TopicFactory
 from tests.subscribers.test_imports import HEADER, MAPPING, WORDING, run, table_fingerprints
 
 pytestmark = pytest.mark.django_db
@@ -148,6 +149,74 @@ def test_the_first_row_of_an_address_with_a_value_wins(write, general, attribute
     assert values_of("bob@mail.example") == {}
 
 
+def test_a_new_address_on_two_topics_takes_its_first_rows_values(write, general, attributes):
+    TopicFactory(name="Private Sales", slug="private-sales")
+    rows = (
+        row("ann@mail.example", "gold,1,,,")
+        + row("ann@mail.example", "silver,2,1990-02-28,,", topic="private-sales")  # the same address, another topic
+        + row("bob@mail.example", "silver,3,,,")
+    )
+
+    report = run(write(header() + rows), mapping=ATTR_MAPPING)
+
+    assert report.committed and report.duplicates == 0 and report.subscribers_created == 2
+    assert report.attribute_values == 5
+    assert values_of("ann@mail.example") == {"tier": "Gold", "spend": Decimal("1"), "birthday": date(1990, 2, 28)}
+    assert values_of("bob@mail.example") == {"tier": "Silver", "spend": Decimal("3")}
+
+
+def test_new_and_existing_subscribers_get_their_values_in_one_import(write, general, attributes):
+    old = SubscriberFactory(email="old@mail.example")
+    AttributeValue.objects.create(subscriber=old, attribute=attributes["spend"], number=Decimal("40"))
+    rows = row("old@mail.example", "gold,41,,,") + row("new@mail.example", "silver,7,,,")
+
+    report = run(write(header() + rows), mapping=ATTR_MAPPING)
+
+    assert report.committed and report.subscribers_created == 1 and report.attribute_values == 4
+    assert values_of("old@mail.example") == {"tier": "Gold", "spend": Decimal("41")}
+    assert values_of("new@mail.example") == {"tier": "Silver", "spend": Decimal("7")}
+
+
+def test_a_cell_read_before_gives_the_same_value_and_a_bad_one_is_reported_on_every_line(
+    write, general, attributes, monkeypatch
+):
+    monkeypatch.setattr(rows_module, "VALUES_READ_MAX", 2)  # so that the fourth amount is past what is remembered
+    parsed = []
+
+    def parse(attribute, raw):  # the parser itself, counted
+        parsed.append((attribute.key, raw))
+        return attribute_value_parse(attribute, raw)
+
+    monkeypatch.setattr(rows_module, "attribute_value_parse", parse)
+    lines = [row(f"r{n}@mail.example", f"gold,{amount},,maybe,") for n, amount in enumerate(["1", "2", "1", "3", "3"])]
+
+    report = run(write(header() + "".join(lines)), mapping=ATTR_MAPPING, dry_run=True)
+
+    problem = "'maybe' is not yes or no (use yes, no, true, false, 1 or 0)."
+    assert report.errors == [[line, "vip", problem] for line in range(2, 7)]
+    parsed.clear()
+    with open(write(header() + "".join(lines)), "rb") as handle:
+        stream = csv_open(handle.name, handle)
+        positions = mapping_check(columns=stream.columns, mapping=ATTR_MAPPING)
+        checker = RowChecker(positions=positions, columns=stream.columns, options=ImportOptions(mapping=ATTR_MAPPING))
+        for line, cells in stream.rows():
+            checker.check(line, cells)
+    # Each text parsed once, but "3", which came past the two remembered, and "maybe", refused on every line.
+    assert [raw for key, raw in parsed if key == "spend"] == ["1", "2", "3", "3"]
+    assert [raw for key, raw in parsed if key == "tier"] == ["gold"]
+    assert [raw for key, raw in parsed if key == "vip"] == ["maybe"] * 5
+    remembered = {a.key: len(read) for a, read in zip(checker.attributes, checker._values_read, strict=True)}
+    # The empty cells once each, "gold" once, the first two amounts only, and no refused "maybe".
+    assert remembered == {"birthday": 1, "nickname": 1, "spend": 2, "tier": 1, "vip": 0}
+    fixed = [line.replace(",maybe,", ",yes,") for line in lines]
+    report = run(write(header() + "".join(fixed)), mapping=ATTR_MAPPING)
+    assert report.committed and report.attribute_values == 15
+    spent = AttributeValue.objects.filter(attribute=attributes["spend"]).order_by("subscriber__email")
+    assert [(v.subscriber.email, v.number) for v in spent] == [
+        (f"r{n}@mail.example", Decimal(amount)) for n, amount in enumerate(["1", "2", "1", "3", "3"])
+    ]
+
+
 def test_the_value_someone_already_holds_is_left_as_it_was(write, general, attributes):
     ann = SubscriberFactory(email="ann@mail.example")
     held = AttributeValue.objects.create(
@@ -168,6 +237,18 @@ def test_a_suppressed_address_gets_no_values_even_when_its_subscriber_exists(wri
     report = run(write(header() + row("bounced@mail.example", "gold,,,,")), mapping=ATTR_MAPPING)
 
     assert report.suppressed == 1 and report.attribute_values == 0
+    assert not AttributeValue.objects.exists()
+
+
+def test_a_suppressed_address_on_two_rows_of_one_topic_gets_no_values(write, general, attributes):
+    SubscriberFactory(email="bounced@mail.example")
+    suppression_add(email="bounced@mail.example", scope=SuppressionScope.MARKETING, reason=SuppressionReason.BOUNCE)
+    # The second row is a duplicate (same address and topic), which comes before "suppressed" in the plan.
+    rows = row("bounced@mail.example", "gold,,,,") + row("bounced@mail.example", "silver,5,,,")
+
+    report = run(write(header() + rows), mapping=ATTR_MAPPING)
+
+    assert report.suppressed == 1 and report.duplicates == 1 and report.attribute_values == 0
     assert not AttributeValue.objects.exists()
 
 
@@ -243,4 +324,20 @@ def test_a_subscriber_deleted_after_the_plan_gets_no_value_and_nothing_dangles(p
 
     assert written["attribute_values"] == 1
     assert AttributeValue.objects.get().subscriber.email == "new@mail.example"
+    assert not AttributeValue.objects.exclude(subscriber_id__in=Subscriber.objects.values("pk")).exists()
+
+
+@postgres_only
+def test_a_new_address_added_by_someone_else_after_the_plan_gets_no_value_from_the_import(
+    planned, general, attributes
+):
+    rows = row("new@mail.example") + row("new@mail.example", "gold,3,,,") + row("other@mail.example", "silver,,,,")
+    counts, checked = planned(rows)  # the second row is a duplicate carrying the values
+    SubscriberFactory(email="new@mail.example")  # signed up meanwhile
+
+    written = sql.plan_write(now=datetime.now(UTC), policy_version_id=None, counts=counts, attributes=checked)
+
+    assert written["changed_meanwhile"] == 1 and written["attribute_values"] == 1
+    assert values_of("new@mail.example") == {}
+    assert values_of("other@mail.example") == {"tier": "Silver"}
     assert not AttributeValue.objects.exclude(subscriber_id__in=Subscriber.objects.values("pk")).exists()

@@ -114,9 +114,10 @@ def _ids(aggregated: list | None) -> list[int]:
 
 
 def _valued(count: int) -> str:
-    """A plan row that sets a value: any of its attribute columns set, its address not suppressed."""
+    """A plan row that sets a value: any of its attribute columns set, its address not suppressed (a duplicate row
+    of a suppressed address included)."""
     cells = " OR ".join(f"attribute_{i} IS NOT NULL" for i in range(count))
-    return f"(outcome <> 'suppressed' AND ({cells}))"
+    return f"(NOT suppressed AND ({cells}))"
 
 
 def _attributes_lock(cursor, attributes) -> None:

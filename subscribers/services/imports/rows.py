@@ -122,6 +122,13 @@ def _basis(value: str) -> str | None:
     return BASES.get("".join(ch for ch in value.lower() if ch.isalnum()) or "consent")
 
 
+# How many cell texts of one attribute column the checker remembers the value of, and the longest it remembers
+# (longer ones rarely repeat): at most about 5 MB a column.
+VALUES_READ_MAX = 50_000
+VALUE_READ_LENGTH_MAX = 64
+_UNREAD = object()
+
+
 class RowChecker:
     """Checks rows against the topics and policy versions that exist when the import starts."""
 
@@ -161,6 +168,8 @@ class RowChecker:
             )
         self.attribute_cells = [(found[key], position, columns[position]) for key, position in sorted(keys.items())]
         self.attributes = [attribute for attribute, _, _ in self.attribute_cells]
+        # Per attribute column, each cell text already read and its value (see ``_attribute_values``).
+        self._values_read = [{} for _ in self.attribute_cells]
 
     def _label(self, name: str) -> str:
         index = self.positions.get(name)
@@ -283,10 +292,20 @@ class RowChecker:
 
     def _attribute_values(self, line: int, cells: list[str], error) -> list:
         """Each attribute cell parsed by the parser the admin and the API use; None for an empty cell (which
-        leaves the value someone holds alone)."""
+        leaves the value someone holds alone).
+
+        A column's cells repeat (a tier, a country, a birthday, an amount): the value of a cell text read once is
+        remembered (texts of up to VALUE_READ_LENGTH_MAX characters, VALUES_READ_MAX of them a column), and the
+        same text later takes it without being parsed again. Only values are remembered, never problems: a refused
+        cell is checked, and reported, every time. The parser's result depends on the text and on the attribute as
+        this checker loaded it, the same for every row, as before."""
         values = []
-        for attribute, position, label in self.attribute_cells:
+        for (attribute, position, label), read in zip(self.attribute_cells, self._values_read, strict=True):
             raw = cells[position].strip()
+            value = read.get(raw, _UNREAD)
+            if value is not _UNREAD:
+                values.append(value)
+                continue
             # A plain negative number is no formula: "-12.5" in a number column is what it says.
             if raw.startswith(FORMULA_START) and not (
                 attribute.type == AttributeType.NUMBER and NUMBER_PATTERN.fullmatch(raw)
@@ -295,10 +314,14 @@ class RowChecker:
                 values.append(None)
                 continue
             try:
-                values.append(attribute_value_parse(attribute, raw))
+                value = attribute_value_parse(attribute, raw)
             except AttributeValueProblem as problem:
                 error((line, label, str(problem)))
                 values.append(None)
+                continue
+            if len(raw) <= VALUE_READ_LENGTH_MAX and len(read) < VALUES_READ_MAX:
+                read[raw] = value
+            values.append(value)
         return values
 
     def _topic(self, value: str, line: int, error) -> Topic | None:
