@@ -369,17 +369,19 @@ def _attribute_values_write(cursor, *, now, attributes, counts: dict[str, int], 
     exists = f"AND EXISTS (SELECT 1 FROM {subscriber} s WHERE s.id = v.sid)" if check_subscribers else ""  # noqa: S608
     rows_of_new = counts["new"] - counts["new_for_existing"]
     one_row_each = not counts["duplicate"] and rows_of_new == counts["new_subscribers"]
+    # (the row's subscriber, only its first row with a value, over a value held). A row has a new id or an existing
+    # subscriber, never both.
     groups = []
     if counts["new_subscribers"]:
-        groups.append(("n.new_id", "n.subscriber_id IS NULL", not one_row_each, False))
+        groups.append(("n.new_id", not one_row_each, False))
     if counts["rows_of_existing"]:
-        groups.append(("n.subscriber_id", "n.subscriber_id IS NOT NULL", True, True))
+        groups.append(("n.subscriber_id", True, True))
     written = 0
     for index, attribute in enumerate(attributes):
         staged, column = attribute_column(index), COLUMN[attribute.type]
         # The text column is never NULL: "" is "no text" for the other types.
         others = {"text": "''", "number": "NULL", "date": "NULL", "boolean": "NULL"} | {column: "v.value"}
-        for sid, rows, first_only, over_held in groups:
+        for sid, first_only, over_held in groups:
             nth = f"row_number() OVER (PARTITION BY {sid} ORDER BY n.line)" if first_only else "1"
             conflict = (
                 f"""ON CONFLICT (subscriber_id, attribute_id) DO UPDATE
@@ -396,7 +398,7 @@ def _attribute_values_write(cursor, *, now, attributes, counts: dict[str, int], 
                     SELECT {sid} AS sid, n.{staged} AS value, {nth} AS nth
                     FROM import_plan n
                     WHERE n.{staged} IS NOT NULL AND NOT n.suppressed AND n.outcome <> 'changed'
-                      AND {sid} IS NOT NULL AND {rows}
+                      AND {sid} IS NOT NULL
                 ) v
                 WHERE v.nth = 1 {exists}
                 {conflict}
