@@ -191,7 +191,9 @@ def _value_field(attribute: Attribute) -> forms.Field:
             widget=forms.NumberInput(attrs={"step": "any"}),
         )
     if attribute.type == AttributeType.DATE:
-        return forms.DateField(label=label, required=required, widget=forms.DateInput(attrs={"type": "date"}))
+        # A date input reads only YYYY-MM-DD, whatever the site's own date format.
+        picker = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        return forms.DateField(label=label, required=required, widget=picker)
     if attribute.type == AttributeType.BOOLEAN:
         return forms.ChoiceField(label=label, required=required, choices=ANSWERS)
     if attribute.type == AttributeType.CHOICE:

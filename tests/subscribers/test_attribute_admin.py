@@ -149,3 +149,12 @@ def test_a_bad_value_in_the_form_is_shown_beside_its_field_and_nothing_is_saved(
     assert response.status_code == 200
     assert "Enter a valid date." in response.content.decode() and "Enter a number." in response.content.decode()
     assert not AttributeValue.objects.exists()
+
+
+def test_the_form_shows_a_date_held_in_the_form_a_date_picker_reads(officer, declared):
+    # A date input takes only YYYY-MM-DD: a date shown in the site's own format (28/02/1990) leaves the picker
+    # empty, and saving the form unchanged would then clear the value.
+    person = SubscriberFactory()
+    subscriber_attributes_set(subscriber=person, values={"birthday": "1990-02-28"}, actor=None, source="test")
+    form = client_of(officer).get(reverse("subscriber_attributes_edit", args=[person.pk])).content.decode()
+    assert 'type="date" name="birthday" value="1990-02-28"' in form
