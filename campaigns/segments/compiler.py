@@ -10,7 +10,7 @@ the index that leads with the attribute (or the subscriber), which is what keeps
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryState
@@ -67,7 +67,9 @@ def at_least(rows: QuerySet, count: int) -> Exists:
 class _Compiler:
     def __init__(self, checked: Checked, *, now: datetime):
         self.checked, self.now = checked, now
-        self.today = timezone.localtime(now).date()
+        # Days are the site's (TIME_ZONE), never the zone of whoever is looking: the admin activates each staff
+        # member's own zone, and the count they see must be the audience the send writes, in whatever process.
+        self.today = timezone.localtime(now, timezone.get_default_timezone()).date()
 
     def node(self, node: dict) -> Q:
         if "field" in node:
@@ -130,8 +132,11 @@ class _Compiler:
             return Q(created_at__gte=self.now - timedelta(days=value))
         day = date.fromisoformat(value)
         # Before and after leave out the day itself: "after 1 March" starts on 2 March, in the site's time zone.
+        # The calendar's last day has no day after it: nobody signed up after it.
         if op == "before":
             return Q(created_at__lt=_midnight(day))
+        if day == date.max:
+            return Q(Value(False, output_field=BooleanField()))  # WHERE false, which SQL can embed
         return Q(created_at__gte=_midnight(day + timedelta(days=1)))
 
     def field_signup_source(self, op: str, value) -> Q:
@@ -168,4 +173,5 @@ class _Compiler:
 
 
 def _midnight(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
+    """The start of ``day`` in the site's time zone (TIME_ZONE), whichever zone is active."""
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())

@@ -1,6 +1,7 @@
 """The segment compiler: each field and operator against real rows, nesting, and values that stay values."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection, transaction
@@ -184,3 +185,40 @@ def test_sql_written_into_a_value_is_only_a_value(people):
     assert set(queryset.values_list("first_name", flat=True)) == {"Bob"}  # the stored text matched, nothing else
     assert "subscribers_subscriber" in connection.introspection.table_names()
     assert Subscriber.objects.count() == 3
+
+
+def test_days_are_the_sites_whatever_time_zone_the_person_looking_has(people):
+    # Given Ada, who signed up at 11:00 on 8 December (UTC, and London's time) and last ordered on 7 December
+    Subscriber.objects.filter(pk=people.ada.pk).update(created_at=datetime(2026, 12, 8, 11, 0, tzinfo=UTC))
+    people.ada.attribute_values.filter(attribute__key="last_order").update(date=date(2026, 12, 7))
+    noon = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)  # already 9 December in Kiribati (UTC+14)
+    definitions = [
+        {"all": [{"field": "signed_up", "op": "before", "value": "2026-12-09"}, one("attribute:vip", "equals", True)]},
+        {"all": [one("attribute:last_order", "within_days", 1), one("attribute:vip", "equals", True)]},
+    ]
+
+    def chosen(definition) -> set[str]:
+        return set(Subscriber.objects.filter(segment_q(definition, now=noon)).values_list("first_name", flat=True))
+
+    # When staff whose own time zone is Kiribati's count them (the admin activates each person's zone)
+    at_the_site = [chosen(d) for d in definitions]
+    with timezone.override(ZoneInfo("Pacific/Kiritimati")):
+        in_kiribati = [chosen(d) for d in definitions]
+
+    # Then the days are London's for them too: the count they see is the audience the send writes
+    assert at_the_site == [{"Ada"}, {"Ada"}]
+    assert in_kiribati == at_the_site
+
+
+def test_the_first_and_last_days_of_the_calendar_are_dates_like_any_other(people):
+    everyone = {"Ada", "Bob", "Cat"}
+    after_the_last = one("signed_up", "after", "9999-12-31")
+
+    assert names(after_the_last) == set()
+    assert names({"none": after_the_last["all"]}) == everyone
+    assert names(one("signed_up", "before", "0001-01-01")) == set()
+    assert names(one("attribute:last_order", "after", "9999-12-31")) == set()
+    # Counted, and embedded in SQL as the send's snapshot embeds it
+    assert segment_count(after_the_last) == 0
+    assert segment_count({"any": [*after_the_last["all"], one("account", "equals", True)["all"][0]]}) == 1
+    Subscriber.objects.filter(segment_q(after_the_last)).values("pk").query.sql_with_params()
