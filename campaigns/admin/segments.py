@@ -28,6 +28,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from campaigns.admin.segment_fields import segment_editor_fields, segment_summary
 from campaigns.permissions import may_author_some, may_manage_segments
 from campaigns.segments.errors import SegmentError
+from campaigns.segments.grammar import MAX_DEPTH
 from campaigns.segments.models import Segment
 from campaigns.segments.selectors import segment_count, segment_sample
 from campaigns.segments.services import segment_create, segment_delete, segment_update
@@ -36,6 +37,7 @@ PAGE_SIZE = 20
 SAMPLE_SIZE = 5
 SAMPLE_PERMISSION = "subscribers.view_subscriber"
 COUNT_BODY_MAX = 64 * 1024  # fifty conditions with long texts fit many times over
+TOO_DEEP = f"nested too deep to read; groups nest at most {MAX_DEPTH} deep"
 NOT_THE_AUDIENCE = (
     "Topics, consent and the suppression list still apply when a campaign is sent: "
     "a segment alone is not the audience."
@@ -58,6 +60,8 @@ class SegmentForm(forms.Form):
             return json.loads(self.cleaned_data["definition"])
         except ValueError as err:
             raise forms.ValidationError(f"definition: not valid JSON ({err})") from None
+        except RecursionError:  # thousands of brackets deep: no definition nests like that (MAX_DEPTH)
+            raise forms.ValidationError(f"definition: {TOO_DEEP}") from None
 
 
 class _SegmentsAdmin(WagtailAdminTemplateMixin, TemplateView):
@@ -227,6 +231,8 @@ def segment_count_json(request):
         definition = json.loads(request.body)["definition"]
     except (ValueError, KeyError, TypeError):
         return _refused(SegmentError("", 'expected a JSON body {"definition": ...}'))
+    except RecursionError:
+        return _refused(SegmentError("", TOO_DEEP))
     try:
         answer = {"count": segment_count(definition), "note": NOT_THE_AUDIENCE}
         if request.user.has_perm(SAMPLE_PERMISSION):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from campaigns.segments.errors import SegmentError
+from subscribers.fieldrules import TextRule
 from subscribers.models import Attribute, AttributeType, ConsentSource, Topic
 
 GROUPS = ("all", "any", "none")
@@ -235,11 +236,14 @@ def _nothing(value, *, path: str, op: str) -> None:
 
 
 def _text(value, *, path: str, limit: int = MAX_TEXT) -> str:
-    if not isinstance(value, str) or not value:
+    """Text as values are stored (``TextRule``: Unicode NFC, no spaces at either end), so that "Scotland " or a
+    decomposed "é" asks for the values people hold; what no value can hold (a NUL, a line break) is refused."""
+    cleaned = TextRule("the text", limit).normalise(value) if isinstance(value, str) else ""
+    if not cleaned:
         raise SegmentError(path, f"expected some text (got {value!r}); to match no value, use is_not_set")
-    if len(value) > limit:
-        raise SegmentError(path, f"the text is longer than {limit} characters")
-    return value
+    if problem := TextRule("the text", limit).problem(cleaned):
+        raise SegmentError(path, f"the text {problem.rstrip('.')}")
+    return cleaned
 
 
 def _number(value, *, path: str) -> int | float:

@@ -153,6 +153,11 @@ def test_json_that_does_not_parse_and_a_name_taken_are_refused_naming_the_field(
     taken = client.post(reverse("campaigns_admin:segment_add"), {"name": "scots", "definition": '{"all": []}'})
 
     assert "definition: not valid JSON" in broken.context["form"].errors["definition"][0]
+    deep = "[" * 30_000 + "]" * 30_000  # too deep for Python's JSON reader: refused, not a server error
+    too_deep = client.post(reverse("campaigns_admin:segment_add"), {"name": "New", "definition": deep})
+    assert too_deep.context["form"].errors["definition"] == [
+        "definition: nested too deep to read; groups nest at most 5 deep"
+    ]
     assert taken.context["form"].errors["name"] == ["a segment named 'scots' exists already"]
     assert Segment.objects.count() == 1
 
@@ -168,6 +173,10 @@ def test_the_count_answers_the_number_and_a_refused_definition_with_its_path(cli
     assert refused.json()["problem"] == "unknown attribute 'shoe_size'; attributes: country"
     not_json = client.post(reverse("campaigns_admin:segment_count"), "{", content_type="application/json")
     assert not_json.status_code == 400 and not_json.json()["path"] == "definition"
+    deep = '{"definition": ' + "[" * 30_000 + "]" * 30_000 + "}"
+    too_deep = client.post(reverse("campaigns_admin:segment_count"), deep, content_type="application/json")
+    assert too_deep.status_code == 400
+    assert too_deep.json()["problem"] == "nested too deep to read; groups nest at most 5 deep"
     assert client.get(reverse("campaigns_admin:segment_count")).status_code == 405
 
 

@@ -32,6 +32,7 @@ def one(field: str, op: str, value=None) -> dict:
         ("attribute:country", "equals", "Scotland", {"Ada"}),
         ("attribute:country", "equals", "scotland", set()),  # equality is exact: it is what the index serves
         ("attribute:country", "not_equals", "Scotland", {"Bob", "Cat"}),  # no value is "not Scotland" too
+        ("attribute:country", "not_equals", "Scotland ", {"Bob", "Cat"}),  # asked for as values are stored
         ("attribute:country", "contains", "COT", {"Ada"}),
         ("attribute:country", "is_set", None, {"Ada", "Bob"}),
         ("attribute:country", "is_not_set", None, {"Cat"}),

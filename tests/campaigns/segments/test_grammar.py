@@ -74,6 +74,9 @@ def test_a_valid_definition_comes_back_cleaned(declared):
         ({"field": "attribute:last_order", "op": "within_days", "value": 2.5}, "days from 1 to 36500 (got 2.5)"),
         ({"field": "attribute:country", "op": "equals", "value": ""}, "expected some text (got ''); to match no"),
         ({"field": "attribute:country", "op": "equals", "value": "x" * 256}, "longer than 255 characters"),
+        ({"field": "attribute:country", "op": "equals", "value": "   "}, "expected some text (got '   ')"),
+        ({"field": "attribute:country", "op": "contains", "value": "Scot\x00"}, "the text contains a NUL character"),
+        ({"field": "profile:town", "op": "contains", "value": "Leith\nDocks"}, "the text must be on one line"),
         ({"field": "attribute:country", "op": "is_set", "value": "x"}, "is_set takes no value"),
         ({"field": "attribute:vip", "op": "equals", "value": "yes"}, "expected true or false (got 'yes')"),
         ({"field": "attribute:metal", "op": "equals", "value": "tin"}, "'tin' is not one of metal's choices: gold,"),
@@ -158,3 +161,21 @@ def test_creating_a_segment_saves_the_cleaned_definition_and_refuses_mistakes_sa
 
     segment_delete(segment=segment)
     assert not Segment.objects.exists()
+
+
+def test_text_is_asked_for_as_values_are_stored_without_spaces_at_the_ends_and_in_one_spelling(declared):
+    # A trailing space, or "Île" typed as I + a combining circumflex, would otherwise match no value anyone holds,
+    # and "is not" would select everyone.
+    definition = {
+        "any": [
+            {"field": "attribute:country", "op": "not_equals", "value": " Scotland "},
+            {"field": "profile:town", "op": "contains", "value": "I\u0302le "},
+        ]
+    }
+
+    assert segment_validate(definition) == {
+        "any": [
+            {"field": "attribute:country", "op": "not_equals", "value": "Scotland"},
+            {"field": "profile:town", "op": "contains", "value": "\u00cele"},
+        ]
+    }
