@@ -16,8 +16,10 @@ class AutomationsConfig(AppConfig):
         from automations.audit import AUTOMATION_LOG
         from automations.feedback import automation_feedback_apply
         from automations.personal_data import automations_erase, automations_export
+        from automations.selectors import automation_uses_of_attribute
         from automations.triggers import subscription_event_hear, subscription_event_heard
         from campaigns.feedback.events import feedback_listener_register
+        from subscribers.attribute_users import attribute_users_register
         from subscribers.outbound import outbound_publisher_register
         from subscribers.personal_data import eraser_register, exporter_register
 
@@ -28,3 +30,4 @@ class AutomationsConfig(AppConfig):
         feedback_listener_register("automations", automation_feedback_apply)
         eraser_register("automations", automations_erase)
         exporter_register("automations", automations_export)
+        attribute_users_register("automations", automation_uses_of_attribute)

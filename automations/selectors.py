@@ -180,3 +180,13 @@ def automation_runs_of_address(*, automation: Automation, address: str) -> Query
         automation=automation, state=RunState.ACTIVE, subscriber__email=email_normalise(address)
     )
     return runs.select_related("subscriber").order_by("started_at", "pk")
+
+
+def automation_uses_of_attribute(attribute) -> list[str]:
+    """The automations whose date trigger is ``attribute`` (registered with ``subscribers.attribute_users``)."""
+    return [
+        f"the automation “{name}”"
+        for name in Automation.objects.filter(trigger_attribute=attribute)
+        .values_list("name", flat=True)
+        .order_by("name")
+    ]

@@ -10,7 +10,10 @@ class CampaignsConfig(AppConfig):
 
     def ready(self):
         from campaigns.personal_data import campaigns_erase, campaigns_export
+        from campaigns.segments.selectors import segment_uses_of_attribute
+        from subscribers.attribute_users import attribute_users_register
         from subscribers.personal_data import eraser_register, exporter_register
 
         eraser_register("campaigns", campaigns_erase)
         exporter_register("campaigns", campaigns_export)
+        attribute_users_register("segments", segment_uses_of_attribute)

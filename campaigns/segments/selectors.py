@@ -5,8 +5,10 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from campaigns.models import Send
 from campaigns.segments.compiler import segment_q
 from campaigns.segments.grammar import segment_fields
+from campaigns.segments.models import Segment
 from subscribers.models import Subscriber
 
 SAMPLE_MAX = 20
@@ -59,3 +61,19 @@ def segment_sample(definition, n: int = 5) -> list[Subscriber]:
     show it only to staff allowed to see subscribers."""
     n = max(0, min(n, SAMPLE_MAX))
     return list(segment_subscribers(definition).order_by("-pk")[:n])
+
+
+def segment_uses_of_attribute(attribute) -> list[str]:
+    """The segments whose conditions name ``attribute``, and the sends still writing their audience from a copy of
+    such conditions (registered with ``subscribers.attribute_users``: an attribute they use is not deleted)."""
+    field = f"attribute:{attribute.key}"
+    uses = [
+        f"the segment “{s.name}”" for s in Segment.objects.order_by("name") if field in segment_fields(s.definition)
+    ]
+    writing = Send.objects.filter(audience_complete=False, segment_definition__isnull=False).select_related("page")
+    uses += [
+        f"the send of “{send.page.title}”, which is still writing its audience"
+        for send in writing.order_by("pk")
+        if field in segment_fields(send.segment_definition)
+    ]
+    return uses

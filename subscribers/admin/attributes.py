@@ -19,16 +19,19 @@ from wagtail.admin.views.generic.models import CreateView, DeleteView, EditView,
 from wagtail.admin.viewsets.model import ModelViewSet
 
 from .. import permissions
+from ..attribute_users import attribute_users
 from ..attributevalues import attribute_value_text
 from ..models import Attribute, AttributeType, Subscriber
 from ..selectors import attributes_declared, subscriber_attribute_values
 from ..services.attributes import (
     AttributeDeclarationError,
     AttributeInUse,
+    AttributeUsed,
     AttributeValuesInvalid,
     attribute_declare,
     attribute_delete,
     attribute_update,
+    attribute_uses_described,
     attribute_values_count,
     subscriber_attributes_set,
 )
@@ -126,10 +129,14 @@ class AttributeDeleteView(DeleteView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["values_count"] = attribute_values_count(attribute=self.object)
+        context["uses"] = attribute_users(self.object)
         return context
 
     @property
     def confirmation_message(self):
+        uses = attribute_users(self.object)
+        if uses:
+            return attribute_uses_described(attribute=self.object, uses=uses)
         count = attribute_values_count(attribute=self.object)
         if not count:
             return f"No subscriber holds a value of “{self.object.label}”. Delete it?"
@@ -145,7 +152,7 @@ class AttributeDeleteView(DeleteView):
             confirmed = 0
         try:
             attribute_delete(attribute=self.object, values_confirmed=confirmed, actor=self.request.user)
-        except AttributeInUse as err:
+        except (AttributeInUse, AttributeUsed) as err:
             messages.error(self.request, str(err))
             return redirect(self.get_delete_url())
         messages.success(self.request, f"Attribute “{self.object.label}” deleted.")

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ..attribute_users import attribute_users
 from ..attributevalues import COLUMN, AttributeValueProblem, attribute_value_parse, stored_value
 from ..audit import SUBSCRIBER_LOG
 from ..fieldrules import TextRule
@@ -23,6 +24,7 @@ from .errors import FormFieldError
 ATTRIBUTE_LABEL = TextRule("The label", 100)
 CHOICE = TextRule("A choice", 255)
 MAX_CHOICES = 200
+USERS_NAMED_MAX = 5  # a refused delete names at most this many of the things that use the attribute, then "N more"
 
 
 class AttributeDeclarationError(FormFieldError):
@@ -35,6 +37,15 @@ class AttributeInUse(AttributeDeclarationError):
     def __init__(self, message: str, *, count: int, field: str | None = None):
         super().__init__(message, field=field)
         self.count = count
+
+
+class AttributeUsed(AttributeDeclarationError):
+    """A segment, a send or an automation uses the attribute (``uses`` names each): it cannot be deleted. Nothing
+    was changed."""
+
+    def __init__(self, message: str, *, uses: list[str]):
+        super().__init__(message, field=None)
+        self.uses = uses
 
 
 class AttributeValuesInvalid(FormFieldError):
@@ -161,13 +172,29 @@ def attribute_values_count(*, attribute: Attribute) -> int:
     return AttributeValue.objects.filter(attribute=attribute).count()
 
 
+def attribute_uses_described(*, attribute: Attribute, uses: list[str]) -> str:
+    """Why ``attribute`` cannot be deleted, naming what ``uses`` it (``attribute_users``), at most
+    USERS_NAMED_MAX of them."""
+    more = len(uses) - USERS_NAMED_MAX
+    shown = uses[:USERS_NAMED_MAX] + ([f"{more} more"] if more > 0 else [])
+    return (
+        f"“{attribute.label}” is used by {_listed(shown)}. Change {'them' if len(uses) > 1 else 'it'} first, then "
+        "delete the attribute."
+    )
+
+
 def attribute_delete(*, attribute: Attribute, values_confirmed: int = 0, actor) -> int:
     """Delete an attribute with every value of it. When people hold values, ``values_confirmed`` must be their
     count, as shown to the person deleting: otherwise (none confirmed, or more values since) it is refused with
-    the count (AttributeInUse). Returns the number of values deleted."""
+    the count (AttributeInUse). An attribute that a segment, a send still writing its audience or an automation
+    uses (``attribute_users``) is not deleted at all (AttributeUsed, naming them). Returns the number of values
+    deleted."""
     actor_require(actor, ATTRIBUTE_DELETE, action="delete attributes")
     with transaction.atomic():
         attribute = Attribute.objects.select_for_update().get(pk=attribute.pk)
+        uses = attribute_users(attribute)
+        if uses:
+            raise AttributeUsed(attribute_uses_described(attribute=attribute, uses=uses), uses=uses)
         count = attribute_values_count(attribute=attribute)
         if count and count != values_confirmed:
             raise AttributeInUse(
@@ -247,8 +274,11 @@ def subscriber_attributes_set(
                 continue
             if row is not None and stored_value(row) == value:
                 continue
-            stored.append(AttributeValue(subscriber=subscriber, attribute=attribute, updated_at=now,
-                                         **{COLUMN[attribute.type]: value}))
+            stored.append(
+                AttributeValue(
+                    subscriber=subscriber, attribute=attribute, updated_at=now, **{COLUMN[attribute.type]: value}
+                )
+            )
             changed.append(attribute.key)
         if cleared:
             AttributeValue.objects.filter(pk__in=cleared).delete()
@@ -268,3 +298,8 @@ def subscriber_attributes_set(
                 title=f"Subscriber {subscriber.public_id}",
             )
     return sorted(changed)
+
+
+def _listed(names: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

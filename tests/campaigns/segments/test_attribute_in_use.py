@@ -1,0 +1,103 @@
+"""An attribute that a segment, a send still writing its audience or an automation uses is not deleted: the
+refusal names them, and nothing changes. (Deleting it would leave a segment that cannot be counted, a send whose
+audience stops half written, or a database error for the automation's protected trigger.)"""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from automations.models import AutomationTrigger
+from automations.services import automation_create
+from campaigns.models import Send, SendState
+from campaigns.segments.services import segment_create, segment_update
+from subscribers.models import Attribute, AttributeValue, Topic
+from subscribers.services.attributes import AttributeUsed, attribute_delete
+from tests.campaigns.segments.conftest import small_campaign
+from tests.factories import PRIVACY_OFFICERS, staff_in_role
+
+pytestmark = pytest.mark.django_db
+
+SCOTS = {"all": [{"field": "attribute:country", "op": "equals", "value": "Scotland"}]}
+RECENT = {"all": [{"field": "attribute:last_order", "op": "within_days", "value": 90}]}
+
+
+@pytest.fixture
+def officer():
+    return staff_in_role(PRIVACY_OFFICERS, "officer@jeweller.example")
+
+
+def refusal(attribute: Attribute, officer) -> AttributeUsed:
+    with pytest.raises(AttributeUsed) as refused:
+        attribute_delete(attribute=attribute, values_confirmed=AttributeValue.objects.count(), actor=officer)
+    return refused.value
+
+
+def test_a_segment_that_names_the_attribute_keeps_it_until_it_no_longer_does(people, officer):
+    country = Attribute.objects.get(key="country")
+    segment = segment_create(name="Scots", definition={"any": [SCOTS, RECENT]})
+    segment_create(name="Recent buyers", definition=RECENT)
+
+    refused = refusal(country, officer)
+
+    assert str(refused) == "“Country” is used by the segment “Scots”. Change it first, then delete the attribute."
+    assert refused.uses == ["the segment “Scots”"]
+    assert AttributeValue.objects.filter(attribute=country).count() == 2
+
+    segment_update(segment=segment, name="Scots", definition=RECENT)
+    assert attribute_delete(attribute=country, values_confirmed=2, actor=officer) == 2
+    assert not Attribute.objects.filter(key="country").exists()
+
+
+def test_a_send_still_writing_its_audience_from_a_copy_of_the_conditions_keeps_the_attribute(people, officer):
+    # The segment itself was changed since the send started; the send's copy still names the attribute.
+    country = Attribute.objects.get(key="country")
+    campaign = small_campaign("autumn-news")
+    send = Send.objects.create(
+        page=campaign,
+        revision=campaign.latest_revision,
+        state=SendState.SENDING,
+        audience_complete=False,
+        segment_definition=SCOTS,
+    )
+
+    assert refusal(country, officer).uses == ["the send of “Autumn news”, which is still writing its audience"]
+
+    Send.objects.filter(pk=send.pk).update(audience_complete=True)  # a written audience no longer reads it
+    assert attribute_delete(attribute=country, values_confirmed=2, actor=officer) == 2
+
+
+def test_an_automations_date_trigger_keeps_its_attribute_and_many_uses_are_named_five_at_a_time(people, officer):
+    last_order = Attribute.objects.get(key="last_order")
+    automation_create(
+        name="Order anniversary",
+        topic=Topic.objects.get(is_default=True),
+        trigger=AutomationTrigger.DATE_ATTRIBUTE,
+        trigger_attribute=last_order,
+    )
+    for n in range(6):
+        segment_create(name=f"Recent {n}", definition=RECENT)
+
+    refused = refusal(last_order, officer)
+
+    assert len(refused.uses) == 7 and refused.uses[-1] == "the automation “Order anniversary”"
+    assert str(refused) == (
+        "“Last_Order” is used by the segment “Recent 0”, the segment “Recent 1”, the segment “Recent 2”, the "
+        "segment “Recent 3”, the segment “Recent 4” and 2 more. Change them first, then delete the attribute."
+    )
+    assert Attribute.objects.filter(key="last_order").exists()
+
+
+def test_the_admin_says_what_uses_it_offers_no_delete_button_and_refuses_a_post(people, officer):
+    country = Attribute.objects.get(key="country")
+    segment_create(name="Scots", definition=SCOTS)
+    client = Client()
+    client.force_login(officer)
+    url = reverse("attributes:delete", args=[country.pk])
+
+    page = client.get(url).content.decode()
+    posted = client.post(url, {"values_confirmed": "2"}, follow=True)
+
+    assert "is used by the segment “Scots”" in page and 'name="values_confirmed"' not in page
+    assert posted.status_code == 200
+    assert "is used by the segment “Scots”" in posted.content.decode()
+    assert Attribute.objects.filter(key="country").exists()
