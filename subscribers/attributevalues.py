@@ -45,7 +45,17 @@ COLUMN = {
 
 
 class AttributeValueProblem(ValueError):
-    """A value that its attribute's type cannot take; the message says what is wrong, after the key."""
+    """A value that its attribute's type cannot take; the message says what is wrong, after the key.
+
+    The message quotes the value (short of an address) for the person who just typed or sent it: the admin's form
+    and the API's answer. ``without_value`` says the same without it ("is not a date (use YYYY-MM-DD)."), for what
+    is kept: an import's row errors never repeat a cell (docs/imports.md), as they outlive the person's erasure."""
+
+    def __init__(self, problem: str, raw=None, *, subject: str | None = None):
+        if subject is None and raw is not None:
+            subject = _quoted(raw)
+        super().__init__(f"{subject} {problem}" if subject else problem)
+        self.without_value = problem
 
 
 def _quoted(raw) -> str:
@@ -64,13 +74,13 @@ def _text(raw, attribute: Attribute) -> str:
         raise AttributeValueProblem("must be text.")
     value = TEXT_RULE.normalise(raw)
     if problem := TEXT_RULE.problem(value):
-        raise AttributeValueProblem(f"the value {problem}")
+        raise AttributeValueProblem(problem, subject="the value")
     return value
 
 
 def _number(raw, attribute: Attribute) -> Decimal:
     if isinstance(raw, bool):  # a JSON true is not 1
-        raise AttributeValueProblem(f"{_quoted(raw)} is not a number.")
+        raise AttributeValueProblem("is not a number.", raw)
     written = NUMBER_PATTERN.fullmatch(raw.strip()) if isinstance(raw, str) else None
     if written and written[0].isascii() and len(written[0]) <= FAST_DIGITS:
         # Text, as a CSV file brings a million of: the sizes are read off the digits, without Decimal arithmetic.
@@ -90,24 +100,36 @@ def _number(raw, attribute: Attribute) -> Decimal:
     elif isinstance(raw, float):
         value = Decimal(repr(raw))  # 0.1 as written, not as the binary float holds it
     else:
-        raise AttributeValueProblem(f"{_quoted(raw)} is not a number (use digits and a point, like 1250.50).")
+        raise AttributeValueProblem("is not a number (use digits and a point, like 1250.50).", raw)
     if not value.is_finite():  # NaN, infinity
-        raise AttributeValueProblem(f"{_quoted(raw)} is not a number.")
+        raise AttributeValueProblem("is not a number.", raw)
     _number_size_check(
         raw,
-        too_many_places=max(0, -value.normalize().as_tuple().exponent) > DECIMAL_PLACES,
+        too_many_places=_places(value) > DECIMAL_PLACES,
         too_large=abs(value) >= NUMBER_LIMIT,
     )
     return value
+
+
+def _places(value: Decimal) -> int:
+    """Decimal places written, less trailing zeros (1.500 has 1, 0.000 none), read off the digits: ``normalize()``
+    would round to the context's 28 significant digits first, and so pass 1.0000000000000000000000000001 as 1."""
+    _sign, digits, exponent = value.as_tuple()
+    if not any(digits):
+        return 0
+    zeros = 0
+    while exponent + zeros < 0 and digits[-1 - zeros] == 0:
+        zeros += 1
+    return max(0, -(exponent + zeros))
 
 
 def _number_size_check(raw, *, too_many_places: bool, too_large: bool) -> None:
     """Refuse what the column cannot hold, saying which: more than DECIMAL_PLACES places, or INTEGER_DIGITS digits
     before the point."""
     if too_many_places:
-        raise AttributeValueProblem(f"{_quoted(raw)} has more than {DECIMAL_PLACES} decimal places.")
+        raise AttributeValueProblem(f"has more than {DECIMAL_PLACES} decimal places.", raw)
     if too_large:
-        raise AttributeValueProblem(f"{_quoted(raw)} is too large (at most {INTEGER_DIGITS} digits before the point).")
+        raise AttributeValueProblem(f"is too large (at most {INTEGER_DIGITS} digits before the point).", raw)
 
 
 def _date(raw, attribute: Attribute) -> date:
@@ -118,7 +140,7 @@ def _date(raw, attribute: Attribute) -> date:
             return date.fromisoformat(raw.strip())
         except ValueError:
             pass
-    raise AttributeValueProblem(f"{_quoted(raw)} is not a date (use YYYY-MM-DD).")
+    raise AttributeValueProblem("is not a date (use YYYY-MM-DD).", raw)
 
 
 def _boolean(raw, attribute: Attribute) -> bool:
@@ -129,7 +151,7 @@ def _boolean(raw, attribute: Attribute) -> bool:
         return True
     if word in NO:
         return False
-    raise AttributeValueProblem(f"{_quoted(raw)} is not yes or no (use yes, no, true, false, 1 or 0).")
+    raise AttributeValueProblem("is not yes or no (use yes, no, true, false, 1 or 0).", raw)
 
 
 def _choice(raw, attribute: Attribute) -> str:
@@ -139,7 +161,7 @@ def _choice(raw, attribute: Attribute) -> str:
             if choice.casefold() == wanted:
                 return choice
     offered = ", ".join(attribute.choices) or "none declared yet"
-    raise AttributeValueProblem(f"{_quoted(raw)} is not one of the choices ({offered}).")
+    raise AttributeValueProblem(f"is not one of the choices ({offered}).", raw)
 
 
 PARSERS = {

@@ -76,6 +76,8 @@ def test_values_of_every_type_are_parsed_and_stored_in_their_typed_columns(decla
         ("birthday", "1990-02-31", "birthday: '1990-02-31' is not a date (use YYYY-MM-DD)."),
         ("orders", "12,5", "orders: '12,5' is not a number (use digits and a point, like 1250.50)."),
         ("orders", "0.1234567", "orders: '0.1234567' has more than 6 decimal places."),
+        # 29 significant digits: Decimal's own rounding (28) must not pass it as 1
+        ("orders", "1.0000000000000000000000000001", "orders: '1.0000000000000000000000000001' has more than 6"),
         ("orders", "1" + "0" * 18, "orders: '1000000000000000000' is too large (at most 18 digits before the point)."),
         ("orders", True, "orders: 'True' is not a number."),
         ("vip", "maybe", "vip: 'maybe' is not yes or no (use yes, no, true, false, 1 or 0)."),

@@ -316,7 +316,7 @@ class RowChecker:
             try:
                 value = attribute_value_parse(attribute, raw)
             except AttributeValueProblem as problem:
-                error((line, label, str(problem)))
+                error((line, label, problem.without_value))  # never the cell's value: errors are kept
                 values.append(None)
                 continue
             if len(raw) <= VALUE_READ_LENGTH_MAX and len(read) < VALUES_READ_MAX:
