@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html_join
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.ui.tables import Column
 from wagtail.admin.views.generic.models import CreateView, DeleteView, EditView, InspectView
@@ -221,7 +222,11 @@ class SubscriberAttributesForm(forms.Form):
     def __init__(self, *args, attributes: list[Attribute], **kwargs):
         super().__init__(*args, **kwargs)
         for attribute in attributes:
-            self.fields[attribute.key] = _value_field(attribute)
+            field = _value_field(attribute)
+            # The page carries each value as it was shown (a hidden "initial-<key>"), so that ``changed_data`` is
+            # what this person changed, not what someone else (the API, an import) set since the page was opened.
+            field.show_hidden_initial = True
+            self.fields[attribute.key] = field
 
 
 def may_change_values(user) -> bool:
@@ -229,8 +234,8 @@ def may_change_values(user) -> bool:
 
 
 def subscriber_attributes_edit(request, subscriber_id: int):
-    """A subscriber's attribute values: a form with a field per attribute; saved through the service, all or
-    nothing, each problem shown beside its field."""
+    """A subscriber's attribute values: a form with a field per attribute; the fields changed on the page are saved
+    through the service, all or nothing, each problem shown beside its field."""
     if not may_change_values(request.user):
         raise PermissionDenied
     subscriber = get_object_or_404(Subscriber, pk=subscriber_id)
@@ -239,7 +244,8 @@ def subscriber_attributes_edit(request, subscriber_id: int):
     initial = {key: _initial(value) for key, value in current.items()}
     form = SubscriberAttributesForm(request.POST or None, attributes=attributes, initial=initial)
     if request.method == "POST" and form.is_valid():
-        values = {key: ("" if value is None else value) for key, value in form.cleaned_data.items()}
+        # Only the fields changed on the page: saving must not put back a value that changed meanwhile elsewhere.
+        values = {key: ("" if form.cleaned_data[key] is None else form.cleaned_data[key]) for key in form.changed_data}
         try:
             changed = subscriber_attributes_set(
                 subscriber=subscriber, values=values, actor=request.user, source="admin"
@@ -259,6 +265,9 @@ def subscriber_attributes_edit(request, subscriber_id: int):
         {
             "subscriber": subscriber,
             "form": form,
+            # Each value as shown when the page was opened, sent back with it (SubscriberAttributesForm); Wagtail's
+            # field template draws only the field itself.
+            "shown_values": format_html_join("", "{}", ((field.as_hidden(only_initial=True),) for field in form)),
             "attributes": attributes,
             "inspect_url": reverse("subscriber:inspect", args=[subscriber.pk]),
             "page_title": "Attribute values",

@@ -1,6 +1,8 @@
 """Subscribers > Attributes and a subscriber's attribute values in the admin: every change through the services,
 for the Privacy officers role, refusals shown beside their field."""
 
+from html.parser import HTMLParser
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -125,12 +127,42 @@ def test_a_subscribers_page_shows_their_values_and_the_form_fits_each_type(offic
     assert '<option value="Gold">Gold</option>' in form
 
 
+class FormFields(HTMLParser):
+    """The fields a browser would send from a page's form: inputs (hidden ones included) and selected options."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.data: dict[str, str] = {}
+        self.select: str | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "input" and attrs.get("name") and attrs["name"] != "csrfmiddlewaretoken":
+            self.data[attrs["name"]] = attrs.get("value") or ""
+        elif tag == "select":
+            self.select = attrs["name"]
+            self.data[self.select] = ""
+        elif tag == "option" and self.select and "selected" in attrs:
+            self.data[self.select] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self.select = None
+
+
+def shown(client, person) -> dict[str, str]:
+    return FormFields(client.get(reverse("subscriber_attributes_edit", args=[person.pk])).content.decode()).data
+
+
 def test_saving_the_form_sets_and_clears_values_through_the_service(officer, declared):
     person = SubscriberFactory()
     subscriber_attributes_set(subscriber=person, values={"vip": True, "orders": "3"}, actor=None, source="test")
-    response = client_of(officer).post(
+    client = client_of(officer)
+    page = shown(client, person)
+    response = client.post(
         reverse("subscriber_attributes_edit", args=[person.pk]),
-        {"birthday": "1990-02-28", "orders": "", "vip": "no", "tier": "Gold"},
+        {**page, "birthday": "1990-02-28", "orders": "", "vip": "no", "tier": "Gold"},
     )
     assert response.status_code == 302
     assert {k: str(v) for k, v in subscriber_attribute_values(subscriber=person).items()} == {
@@ -158,3 +190,25 @@ def test_the_form_shows_a_date_held_in_the_form_a_date_picker_reads(officer, dec
     subscriber_attributes_set(subscriber=person, values={"birthday": "1990-02-28"}, actor=None, source="test")
     form = client_of(officer).get(reverse("subscriber_attributes_edit", args=[person.pk])).content.decode()
     assert 'type="date" name="birthday" value="1990-02-28"' in form
+
+
+def test_saving_puts_back_no_value_someone_else_set_since_the_page_was_opened(officer, declared):
+    # Given the form opened on a VIP born on 28 February 1990 with no tier, and the API changing VIP and the tier
+    # meanwhile
+    person = SubscriberFactory()
+    subscriber_attributes_set(subscriber=person, values={"vip": True, "birthday": "1990-02-28"}, actor=None, source="t")
+    client = client_of(officer)
+    page = shown(client, person)
+    assert page["initial-tier"] == "" and page["initial-vip"] == "yes"
+    subscriber_attributes_set(subscriber=person, values={"tier": "Gold", "vip": False}, actor=None, source="api")
+
+    # When the officer adds a number of orders and saves the rest as shown
+    response = client.post(reverse("subscriber_attributes_edit", args=[person.pk]), {**page, "orders": "5"})
+
+    # Then only the orders are saved: the tier and VIP set meanwhile stay as they are now
+    assert response.status_code == 302
+    assert {k: str(v) for k, v in subscriber_attribute_values(subscriber=person).items()} == {
+        "birthday": "1990-02-28", "orders": "5.000000", "vip": "False", "tier": "Gold"
+    }
+    messages = [m.message for m in client.get(response.url).context["messages"]]
+    assert "Saved: 1 value changed." in messages
