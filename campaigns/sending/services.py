@@ -229,20 +229,40 @@ def send_audience_continue(*, send_id: int) -> int:
                 send.audience_complete = True
                 send.save(update_fields=["audience_complete"])
                 return written
-            rows, end = audience_snapshot(
-                send_id=send_id,
-                topic_ids=topic_ids,
-                after=send.audience_cursor,
-                size=settings.SEND_SNAPSHOT_CHUNK,
-                segment_definition=send.segment_definition,  # the copy made at the start, never the segment now
-                now=send.started_at,
-            )
+            try:
+                with transaction.atomic():
+                    rows, end = audience_snapshot(
+                        send_id=send_id,
+                        topic_ids=topic_ids,
+                        after=send.audience_cursor,
+                        size=settings.SEND_SNAPSHOT_CHUNK,
+                        segment_definition=send.segment_definition,  # the copy made at the start, never the segment now
+                        now=send.started_at,
+                    )
+            except SegmentError as err:
+                _audience_unreadable(send=send, problem=err)
+                return written
             written += rows
             send.total += rows
             send.audience_complete, send.audience_cursor = end is None, end or send.audience_cursor
             send.save(update_fields=["total", "audience_complete", "audience_cursor"])
             if send.state == SendState.SENDING:
                 transaction.on_commit(lambda: _wake_workers(send_id, count=1))
+
+
+def _audience_unreadable(*, send: Send, problem: SegmentError) -> None:
+    """The copy of the segment taken at the start names something that is gone (a topic renamed, say): pause the
+    send, its audience half written, and say why, rather than fail every chunk again each minute. The rows written
+    stay; nothing is sent to anyone the segment did not select. Staff cancel it, or resume it once the name is back."""
+    reason = (
+        f"The segment's conditions can no longer be read ({problem.problem}); cancel the send, or put the name back "
+        "and resume"
+    )
+    if send.state == SendState.SENDING:
+        send_pause(send=send, reason=reason)
+    elif send.pause_reason != reason[:255]:
+        Send.objects.filter(pk=send.pk, state=SendState.PAUSED).update(pause_reason=reason[:255])
+    logger.warning("send %s: audience not written further: %s", send.pk, problem)
 
 
 def _wake_workers(send_id: int, count: int | None = None) -> None:

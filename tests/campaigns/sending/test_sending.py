@@ -417,6 +417,30 @@ def test_a_large_audience_is_written_in_chunks_and_the_send_finishes_only_after_
     assert received == Counter(s.subscriber.email for s in eligible)
 
 
+def test_a_frozen_segment_that_names_something_gone_pauses_the_send_with_why_and_fails_nothing_each_minute(
+    campaign, audience, settings
+):
+    # Given a large send half written, whose copy of its segment names a topic renamed since it started
+    settings.SEND_SNAPSHOT_CHUNK = 2
+    send = started(campaign)
+    Send.objects.filter(pk=send.pk).update(
+        segment_definition={"all": [{"field": "topic", "op": "not_subscribed", "value": "retired-topic"}]}
+    )
+
+    # When the rest of its audience is taken up (as the sweep does every minute), twice
+    assert send_audience_continue(send_id=send.pk) == 0
+    assert send_audience_continue(send_id=send.pk) == 0
+
+    # Then the send is paused, saying why and what to do, with the rows written so far and no more
+    send.refresh_from_db()
+    assert (send.state, send.total, send.audience_complete) == (SendState.PAUSED, 2, False)
+    assert send.pause_reason.startswith(
+        "The segment's conditions can no longer be read (unknown topic 'retired-topic'; topics: general"
+    )
+    assert send.pause_reason.endswith("cancel the send, or put the name back and resume")
+    assert Delivery.objects.filter(send=send).count() == 2
+
+
 def test_the_first_chunk_written_with_the_start_is_the_smaller_one_and_the_rest_follows(
     campaign, audience, settings
 ):
