@@ -98,6 +98,7 @@ def test_the_admin_says_what_uses_it_offers_no_delete_button_and_refuses_a_post(
     posted = client.post(url, {"values_confirmed": "2"}, follow=True)
 
     assert "is used by the segment “Scots”" in page and 'name="values_confirmed"' not in page
+    assert "referenced 0 times" not in page  # Wagtail's reference index does not cover attributes
     assert posted.status_code == 200
     assert "is used by the segment “Scots”" in posted.content.decode()
     assert Attribute.objects.filter(key="country").exists()
