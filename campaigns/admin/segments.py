@@ -87,7 +87,8 @@ def _index_crumb():
 
 
 def _count_or_none(definition) -> int | None:
-    """A saved segment's count; None when its definition no longer checks (an attribute it names was deleted)."""
+    """A saved segment's count; None when its definition no longer checks (a choice it names was removed, a topic
+    renamed)."""
     try:
         return segment_count(definition)
     except SegmentError:

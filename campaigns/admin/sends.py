@@ -132,7 +132,7 @@ class CampaignSendView(CampaignAdminMixin, TemplateView):
                     topic_ids=topic_ids, segment_definition=segment.definition if segment else None, recount=recount
                 )
             except SegmentError as err:
-                # A segment that no longer checks (an attribute it names was deleted): say so, send nothing.
+                # A segment that no longer checks (a choice it names removed, a topic renamed): say so, send nothing.
                 context["segment_error"] = str(err)
                 count = audience_count(topic_ids=topic_ids, recount=recount)
                 if count.summary is not None:

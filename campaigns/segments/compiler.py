@@ -9,7 +9,9 @@ the index that leads with the attribute (or the subscriber), which is what keeps
 
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
@@ -67,9 +69,10 @@ def at_least(rows: QuerySet, count: int) -> Exists:
 class _Compiler:
     def __init__(self, checked: Checked, *, now: datetime):
         self.checked, self.now = checked, now
-        # Days are the site's (TIME_ZONE), never the zone of whoever is looking: the admin activates each staff
-        # member's own zone, and the count they see must be the audience the send writes, in whatever process.
-        self.today = timezone.localtime(now, timezone.get_default_timezone()).date()
+        # Days are the shop's (SHOP_TIME_ZONE, as automations' date triggers), never the zone of whoever is looking:
+        # the admin activates each staff member's own zone, and the count they see must be the audience the send
+        # writes, in whatever process.
+        self.today = timezone.localtime(now, _shop_zone()).date()
 
     def node(self, node: dict) -> Q:
         if "field" in node:
@@ -131,7 +134,7 @@ class _Compiler:
         if op == "within_days":
             return Q(created_at__gte=self.now - timedelta(days=value))
         day = date.fromisoformat(value)
-        # Before and after leave out the day itself: "after 1 March" starts on 2 March, in the site's time zone.
+        # Before and after leave out the day itself: "after 1 March" starts on 2 March, in the shop's time zone.
         # The calendar's last day has no day after it: nobody signed up after it.
         if op == "before":
             return Q(created_at__lt=_midnight(day))
@@ -172,6 +175,10 @@ class _Compiler:
         return ~Q(at_least(recent, value["count"]))
 
 
+def _shop_zone() -> ZoneInfo:
+    return ZoneInfo(settings.SHOP_TIME_ZONE)
+
+
 def _midnight(day: date) -> datetime:
-    """The start of ``day`` in the site's time zone (TIME_ZONE), whichever zone is active."""
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
+    """The start of ``day`` in the shop's time zone (SHOP_TIME_ZONE), whichever zone is active."""
+    return timezone.make_aware(datetime.combine(day, time.min), _shop_zone())

@@ -238,10 +238,11 @@ def _nothing(value, *, path: str, op: str) -> None:
 def _text(value, *, path: str, limit: int = MAX_TEXT) -> str:
     """Text as values are stored (``TextRule``: Unicode NFC, no spaces at either end), so that "Scotland " or a
     decomposed "é" asks for the values people hold; what no value can hold (a NUL, a line break) is refused."""
-    cleaned = TextRule("the text", limit).normalise(value) if isinstance(value, str) else ""
+    rule = TextRule("the text", limit)
+    cleaned = rule.normalise(value) if isinstance(value, str) else ""
     if not cleaned:
         raise SegmentError(path, f"expected some text (got {value!r}); to match no value, use is_not_set")
-    if problem := TextRule("the text", limit).problem(cleaned):
+    if problem := rule.problem(cleaned):
         raise SegmentError(path, f"the text {problem.rstrip('.')}")
     return cleaned
 

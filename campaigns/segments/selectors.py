@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
-from campaigns.models import Send
+from campaigns.models import Send, SendState
 from campaigns.segments.compiler import segment_q
 from campaigns.segments.grammar import segment_fields
 from campaigns.segments.models import Segment
@@ -70,7 +70,10 @@ def segment_uses_of_attribute(attribute) -> list[str]:
     uses = [
         f"the segment “{s.name}”" for s in Segment.objects.order_by("name") if field in segment_fields(s.definition)
     ]
-    writing = Send.objects.filter(audience_complete=False, segment_definition__isnull=False).select_related("page")
+    # A cancelled or ended send writes no more of its audience, whatever its flag says.
+    writing = Send.objects.filter(
+        state__in=(SendState.SENDING, SendState.PAUSED), audience_complete=False, segment_definition__isnull=False
+    ).select_related("page")
     uses += [
         f"the send of “{send.page.title}”, which is still writing its audience"
         for send in writing.order_by("pk")

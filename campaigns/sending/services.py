@@ -27,6 +27,7 @@ from campaigns.permissions import actor_require, may_send
 from campaigns.results.clicks import links_track
 from campaigns.results.opens import open_pixel_add
 from campaigns.segments.errors import SegmentError
+from campaigns.segments.grammar import segment_check
 from campaigns.segments.models import Segment
 from campaigns.sending.audience import audience_snapshot
 from campaigns.sending.locks import campaign_send_lock
@@ -215,6 +216,12 @@ def send_audience_continue(*, send_id: int) -> int:
     to go on, and rows already written are not written again. A cancelled send's audience stops here.
     """
     send = Send.objects.select_related("revision").get(pk=send_id)
+    if send.segment_definition is not None and not send.audience_complete:
+        try:  # before any work: a send paused for this is looked at again each minute by the sweep
+            segment_check(send.segment_definition)
+        except SegmentError as err:
+            _audience_unreadable(send=send, problem=err)
+            return 0
     topic_ids = [t.pk for t in send.revision.as_object().topics.all()]
     # A large audience (there is a rest to write): the workers' statements planned for the rows of its first chunk,
     # already committed, not for the table as autovacuum last saw it (docs/sending.md).
@@ -254,15 +261,16 @@ def _audience_unreadable(*, send: Send, problem: SegmentError) -> None:
     """The copy of the segment taken at the start names something that is gone (a topic renamed, say): pause the
     send, its audience half written, and say why, rather than fail every chunk again each minute. The rows written
     stay; nothing is sent to anyone the segment did not select. Staff cancel it, or resume it once the name is back."""
+    # What to do first, then the problem's first clause (the rest lists every topic or choice, and is cut).
     reason = (
-        f"The segment's conditions can no longer be read ({problem.problem}); cancel the send, or put the name back "
-        "and resume"
-    )
+        "The segment's conditions can no longer be read: cancel the send, or put the name back and resume "
+        f"({problem.problem.split(';')[0]})"
+    )[:255]
     if send.state == SendState.SENDING:
         send_pause(send=send, reason=reason)
-    elif send.pause_reason != reason[:255]:
-        Send.objects.filter(pk=send.pk, state=SendState.PAUSED).update(pause_reason=reason[:255])
-    logger.warning("send %s: audience not written further: %s", send.pk, problem)
+        logger.warning("send %s paused, its audience half written: %s", send.pk, problem)
+    elif send.state == SendState.PAUSED and send.pause_reason != reason:
+        Send.objects.filter(pk=send.pk, state=SendState.PAUSED).update(pause_reason=reason)
 
 
 def _wake_workers(send_id: int, count: int | None = None) -> None:

@@ -363,7 +363,7 @@ CAMPAIGN_SENDERS = env.list("CAMPAIGN_SENDERS", default=[])
 SES_MAX_SEND_RATE = env.float("SES_MAX_SEND_RATE", default=None)
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
 # --- Automations (docs/automations.md) ---------------------------------------------------------------------
-# The shop's time zone: a date trigger's day and hour, and a wait "until Monday at 9", are in it.
+# The shop's time zone: a date trigger's day and hour, a wait "until Monday at 9", and segments' days are in it.
 SHOP_TIME_ZONE = env.str("SHOP_TIME_ZONE", default="Europe/London")
 try:
     ZoneInfo(SHOP_TIME_ZONE)

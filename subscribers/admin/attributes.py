@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html_join
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.ui.tables import Column
@@ -130,14 +131,17 @@ class AttributeDeleteView(DeleteView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["values_count"] = attribute_values_count(attribute=self.object)
-        context["uses"] = attribute_users(self.object)
+        context["uses"] = self.uses
         return context
+
+    @cached_property
+    def uses(self) -> list[str]:
+        return attribute_users(self.object)
 
     @property
     def confirmation_message(self):
-        uses = attribute_users(self.object)
-        if uses:
-            return attribute_uses_described(attribute=self.object, uses=uses)
+        if self.uses:
+            return attribute_uses_described(attribute=self.object, uses=self.uses)
         count = attribute_values_count(attribute=self.object)
         if not count:
             return f"No subscriber holds a value of “{self.object.label}”. Delete it?"

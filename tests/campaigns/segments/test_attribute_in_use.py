@@ -62,7 +62,7 @@ def test_a_send_still_writing_its_audience_from_a_copy_of_the_conditions_keeps_t
 
     assert refusal(country, officer).uses == ["the send of “Autumn news”, which is still writing its audience"]
 
-    Send.objects.filter(pk=send.pk).update(audience_complete=True)  # a written audience no longer reads it
+    Send.objects.filter(pk=send.pk).update(state=SendState.CANCELLED)  # cancelled: it writes no more
     assert attribute_delete(attribute=country, values_confirmed=2, actor=officer) == 2
 
 

@@ -206,9 +206,26 @@ def test_days_are_the_sites_whatever_time_zone_the_person_looking_has(people):
     with timezone.override(ZoneInfo("Pacific/Kiritimati")):
         in_kiribati = [chosen(d) for d in definitions]
 
-    # Then the days are London's for them too: the count they see is the audience the send writes
+    # Then the days are the shop's (London's) for them too: the count they see is the audience the send writes
     assert at_the_site == [{"Ada"}, {"Ada"}]
     assert in_kiribati == at_the_site
+
+
+def test_a_shop_in_another_time_zone_counts_its_own_days(people, settings):
+    settings.SHOP_TIME_ZONE = "Pacific/Kiritimati"  # as its automations' date triggers do
+    Subscriber.objects.filter(pk=people.ada.pk).update(created_at=datetime(2026, 12, 8, 11, 0, tzinfo=UTC))
+    people.ada.attribute_values.filter(attribute__key="last_order").update(date=date(2026, 12, 7))
+    noon = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)  # 9 December there: Ada joined on the 9th, ordered two days ago
+    vip = one("attribute:vip", "equals", True)["all"]
+
+    def chosen(condition) -> set[str]:
+        definition = {"all": [condition, *vip]}
+        return set(Subscriber.objects.filter(segment_q(definition, now=noon)).values_list("first_name", flat=True))
+
+    assert chosen({"field": "signed_up", "op": "before", "value": "2026-12-09"}) == set()
+    assert chosen({"field": "signed_up", "op": "before", "value": "2026-12-10"}) == {"Ada"}
+    assert chosen({"field": "attribute:last_order", "op": "within_days", "value": 1}) == set()
+    assert chosen({"field": "attribute:last_order", "op": "within_days", "value": 2}) == {"Ada"}
 
 
 def test_the_first_and_last_days_of_the_calendar_are_dates_like_any_other(people):
