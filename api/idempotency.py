@@ -69,7 +69,7 @@ def _canonical_body(request) -> bytes:
     raw = request._request.body
     try:
         return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read: the parser refuses it next
         return raw
 
 

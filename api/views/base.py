@@ -6,7 +6,6 @@ out, cursor paging, one error shape and ``Idempotency-Key`` on POST. An endpoint
 """
 
 from rest_framework import generics, viewsets
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
@@ -14,6 +13,7 @@ from ..authentication import ApiKeyAuthentication
 from ..idempotency import IdempotencyMixin
 from ..models import ApiKey
 from ..pagination import ApiCursorPagination
+from ..parsers import ApiJSONParser
 from ..permissions import HasScope
 from ..throttling import ApiKeyRateThrottle
 
@@ -23,7 +23,7 @@ class ApiMixin(IdempotencyMixin):
     permission_classes = [HasScope]
     throttle_classes = [ApiKeyRateThrottle]
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [ApiJSONParser]
     pagination_class = ApiCursorPagination
     required_scope: str | None = None
     required_scopes: dict[str, str] = {}

@@ -184,8 +184,15 @@ def test_a_body_that_is_not_json_is_a_400_and_another_media_type_a_415(api_clien
 
     broken = client.post(ACT, data="{not json", content_type="application/json")
     form = client.post(ACT, data="value=1", content_type="application/x-www-form-urlencoded")
+    deep = "[" * 30_000 + "]" * 30_000  # too deep for Python's JSON reader; with and without an Idempotency-Key
+    too_deep = [
+        client.post(ACT, data=deep, content_type="application/json", **headers)
+        for headers in ({}, {"HTTP_IDEMPOTENCY_KEY": "deep-1"})
+    ]
 
     assert broken.status_code == 400 and error_of(broken)["code"] == "parse_error"
+    for answer in too_deep:
+        assert answer.status_code == 400 and error_of(answer)["message"] == "JSON parse error - nested too deep to read"
     assert form.status_code == 415 and error_of(form)["code"] == "unsupported_media_type"
 
 
