@@ -424,7 +424,7 @@ def test_a_frozen_segment_that_names_something_gone_pauses_the_send_with_why_and
     # many topics
     settings.SEND_SNAPSHOT_CHUNK = 2
     for n in range(20):
-        TopicFactory(slug=f"a-topic-with-a-long-slug-{n}", name=f"Topic {n}")
+        TopicFactory(slug=f"a-topic-with-a-long-slug-{n}", name=f"A topic with a long slug {n}")
     send = started(campaign)
     Send.objects.filter(pk=send.pk).update(
         segment_definition={"all": [{"field": "topic", "op": "not_subscribed", "value": "retired-topic"}]}
