@@ -217,7 +217,8 @@ def send_audience_continue(*, send_id: int) -> int:
     """
     send = Send.objects.select_related("revision").get(pk=send_id)
     if send.segment_definition is not None and not send.audience_complete:
-        try:  # before any work: a send paused for this is looked at again each minute by the sweep
+        # Checked once, before any work: a name gone mid-write fails that run, and the sweep's next run pauses here.
+        try:
             segment_check(send.segment_definition)
         except SegmentError as err:
             _audience_unreadable(send=send, problem=err)
@@ -236,19 +237,14 @@ def send_audience_continue(*, send_id: int) -> int:
                 send.audience_complete = True
                 send.save(update_fields=["audience_complete"])
                 return written
-            try:
-                with transaction.atomic():
-                    rows, end = audience_snapshot(
-                        send_id=send_id,
-                        topic_ids=topic_ids,
-                        after=send.audience_cursor,
-                        size=settings.SEND_SNAPSHOT_CHUNK,
-                        segment_definition=send.segment_definition,  # the copy made at the start, never the segment now
-                        now=send.started_at,
-                    )
-            except SegmentError as err:
-                _audience_unreadable(send=send, problem=err)
-                return written
+            rows, end = audience_snapshot(
+                send_id=send_id,
+                topic_ids=topic_ids,
+                after=send.audience_cursor,
+                size=settings.SEND_SNAPSHOT_CHUNK,
+                segment_definition=send.segment_definition,  # the copy made at the start, never the segment now
+                now=send.started_at,
+            )
             written += rows
             send.total += rows
             send.audience_complete, send.audience_cursor = end is None, end or send.audience_cursor
