@@ -1,7 +1,7 @@
 """What the API reads and writes, field by field. Validation of shape only: the rules live in the services."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from subscribers.attributevalues import attribute_value_shown
@@ -65,6 +65,21 @@ class SubscriberSerializer(serializers.ModelSerializer):
             subscriber=subscriber
         )
         return {key: attribute_value_shown(value) for key, value in values.items()}
+
+
+class SubscriberReceiptSerializer(serializers.Serializer):
+    """What a change answers to a key without ``subscribers:read``: the subscriber's id, to name them in later calls,
+    and nothing of the record, so that a key that may only write cannot read people by address."""
+
+    public_id = serializers.UUIDField(read_only=True)
+
+
+# A change answers with the subscriber (a key holding subscribers:read) or with the receipt (a key without it).
+SubscriberAnswer = PolymorphicProxySerializer(
+    component_name="SubscriberAnswer",
+    serializers=[SubscriberSerializer, SubscriberReceiptSerializer],
+    resource_type_field_name=None,
+)
 
 
 class AttributeValuesField(serializers.DictField):
@@ -146,7 +161,8 @@ class TopicsOutcomeSerializer(serializers.Serializer):
     requested = serializers.ListField(child=serializers.CharField(), help_text="Confirmation email sent for these.")
     withdrawn = serializers.ListField(child=serializers.CharField())
     unchanged = serializers.ListField(child=serializers.CharField())
-    subscriber = SubscriberSerializer()
+    subscriber = SubscriberSerializer(help_text="The subscriber, or only their public_id for a key without "
+                                      "subscribers:read.")
 
 
 class ErasedSerializer(serializers.Serializer):

@@ -121,6 +121,10 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
         return f"API key: {self.api_key().name}"
 
     def _show(self, subscriber: Subscriber, *, status_code: int = status.HTTP_200_OK) -> Response:
+        """The subscriber as the key may see them: the whole record for a key holding ``subscribers:read``; for a
+        key that may only write, the public id alone (it could otherwise read anyone by posting their address)."""
+        if Scope.SUBSCRIBERS_READ not in self.api_key().scopes:
+            return Response(s.SubscriberReceiptSerializer(subscriber).data, status=status_code)
         subscriber = Subscriber.objects.prefetch_related("subscriptions__topic").get(pk=subscriber.pk)
         shown = s.SubscriberSerializer(subscriber, context=_page_context([subscriber])).data
         return Response(shown, status=status_code)
@@ -147,10 +151,10 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
 
     @extend_schema(
         request=s.SubscriberCreateSerializer,
-        responses={202: s.SubscriberSerializer, 201: s.SubscriberSerializer},
+        responses={202: s.SubscriberAnswer, 201: s.SubscriberAnswer},
         description="Without `consent`: pending subscriptions and one confirmation email, as the public form "
         "(202). With `consent`: active subscriptions under the CSV import's rules (201); a suppressed address is "
-        "refused (409).",
+        "refused (409). The answer is the subscriber, or only their `public_id` for a key without subscribers:read.",
     )
     def create(self, request, *args, **kwargs):
         data = self._valid(s.SubscriberCreateSerializer)
@@ -186,7 +190,7 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
         )
         return subscriber, status.HTTP_202_ACCEPTED
 
-    @extend_schema(request=s.SubscriberUpdateSerializer, responses=s.SubscriberSerializer)
+    @extend_schema(request=s.SubscriberUpdateSerializer, responses=s.SubscriberAnswer)
     def partial_update(self, request, *args, **kwargs):
         subscriber = self._subscriber()
         data = self._valid(s.SubscriberUpdateSerializer, partial=True)
@@ -230,7 +234,7 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
              "subscriber": shown}
         )
 
-    @extend_schema(request=None, responses=s.SubscriberSerializer)
+    @extend_schema(request=None, responses=s.SubscriberAnswer)
     @action(detail=True, methods=["post"])
     def unsubscribe(self, request, id=None):
         """Every topic withdrawn, and the address suppressed for marketing email."""
@@ -240,7 +244,7 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
         )
         return self._show(subscriber)
 
-    @extend_schema(request=s.ObjectionSerializer, responses=s.SubscriberSerializer)
+    @extend_schema(request=s.ObjectionSerializer, responses=s.SubscriberAnswer)
     @action(detail=True, methods=["post"])
     def objection(self, request, id=None):
         """Record (true) or withdraw (false) the person's objection to sharing with third parties. Withdrawing one

@@ -59,7 +59,7 @@ def test_a_subscriber_is_read_with_their_values_as_json_types(api_client, declar
 
 
 def test_values_are_set_on_create_and_logged_with_the_key(api_client, declared):
-    client = api_client("subscribers:write", name="Shop checkout")
+    client = api_client("subscribers:read", "subscribers:write", name="Shop checkout")
     response = client.post(
         "/api/v1/subscribers/",
         {"email": "ada@example.com", "attributes": {"birthday": "1990-02-28", "orders": 2.5}},
@@ -89,7 +89,7 @@ def test_a_bad_value_on_create_creates_nobody_and_names_the_field(api_client, de
 def test_patch_sets_and_clears_values_and_leaves_the_others(api_client, declared):
     person = SubscriberFactory()
     subscriber_attributes_set(subscriber=person, values={"town": "Bath", "vip": True}, actor=None, source="test")
-    response = api_client("subscribers:write").patch(
+    response = api_client("subscribers:read", "subscribers:write").patch(
         f"/api/v1/subscribers/{person.public_id}/", {"attributes": {"town": None, "tier": "Silver"}}
     )
     assert response.status_code == 200, response.json()
