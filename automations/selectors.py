@@ -182,8 +182,11 @@ def automation_runs_of_address(*, automation: Automation, address: str) -> Query
     return runs.select_related("subscriber").order_by("started_at", "pk")
 
 
-def automation_uses_of_attribute(attribute) -> list[str]:
-    """The automations whose date trigger is ``attribute`` (registered with ``subscribers.attribute_users``)."""
+def automation_uses_of_attribute(attribute, choices=None) -> list[str]:
+    """The automations whose date trigger is ``attribute`` (registered with ``subscribers.attribute_users``). A
+    trigger is a date, never a choice: removing choices concerns none."""
+    if choices is not None:
+        return []
     return [
         f"the automation “{name}”"
         for name in Automation.objects.filter(trigger_attribute=attribute)

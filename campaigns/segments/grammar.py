@@ -85,11 +85,30 @@ def segment_check(definition) -> Checked:
     return Checked(definition=cleaned, attributes=checker.attributes, topics=checker.topics)
 
 
+def segment_conditions(definition) -> list[dict]:
+    """Each condition of a checked ``definition``, in order, wherever it is nested."""
+    if "field" in definition:
+        return [definition]
+    return [condition for item in next(iter(definition.values())) for condition in segment_conditions(item)]
+
+
 def segment_fields(definition) -> list[str]:
     """The field of each condition in a checked ``definition``, in order (a field named twice appears twice)."""
-    if "field" in definition:
-        return [definition["field"]]
-    return [name for item in next(iter(definition.values())) for name in segment_fields(item)]
+    return [condition["field"] for condition in segment_conditions(definition)]
+
+
+def segment_names(definition, *, field: str, choices=None) -> bool:
+    """Whether a condition of the checked ``definition`` is on ``field`` and, given ``choices``, compares it with
+    one of them (``equals``, ``not_equals``, ``one_of``)."""
+    for condition in segment_conditions(definition):
+        if condition["field"] != field:
+            continue
+        if choices is None:
+            return True
+        value = condition.get("value")
+        if set(value if isinstance(value, list) else [value]) & set(choices):
+            return True
+    return False
 
 
 class _Checker:

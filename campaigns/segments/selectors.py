@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 
 from campaigns.models import Send, SendState
 from campaigns.segments.compiler import segment_q
-from campaigns.segments.grammar import segment_fields
+from campaigns.segments.grammar import segment_fields, segment_names
 from campaigns.segments.models import Segment
 from subscribers.models import Subscriber
 
@@ -63,13 +63,15 @@ def segment_sample(definition, n: int = 5) -> list[Subscriber]:
     return list(segment_subscribers(definition).order_by("-pk")[:n])
 
 
-def segment_uses_of_attribute(attribute) -> list[str]:
-    """The segments whose conditions name ``attribute``, and the sends still writing their audience from a copy of
-    such conditions (registered with ``subscribers.attribute_users``: an attribute they use is not deleted)."""
-    field = f"attribute:{attribute.key}"
-    uses = [
-        f"the segment “{s.name}”" for s in Segment.objects.order_by("name") if field in segment_fields(s.definition)
-    ]
+def segment_uses_of_attribute(attribute, choices=None) -> list[str]:
+    """The segments whose conditions name ``attribute`` (given ``choices``: compare it with one of them), and the
+    sends still writing their audience from a copy of such conditions (registered with
+    ``subscribers.attribute_users``: an attribute, or a choice, they use is not deleted)."""
+
+    def names(definition) -> bool:
+        return segment_names(definition, field=f"attribute:{attribute.key}", choices=choices)
+
+    uses = [f"the segment “{s.name}”" for s in Segment.objects.order_by("name") if names(s.definition)]
     # A cancelled or ended send writes no more of its audience, whatever its flag says.
     writing = Send.objects.filter(
         state__in=(SendState.SENDING, SendState.PAUSED), audience_complete=False, segment_definition__isnull=False
@@ -77,6 +79,6 @@ def segment_uses_of_attribute(attribute) -> list[str]:
     uses += [
         f"the send of “{send.page.title}”, which is still writing its audience"
         for send in writing.order_by("pk")
-        if field in segment_fields(send.segment_definition)
+        if names(send.segment_definition)
     ]
     return uses

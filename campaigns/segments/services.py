@@ -9,8 +9,9 @@ from campaigns.audit import campaign_action_log
 from campaigns.errors import CampaignForbidden
 from campaigns.permissions import may_manage_segments
 from campaigns.segments.errors import SegmentError
-from campaigns.segments.grammar import segment_validate
+from campaigns.segments.grammar import segment_fields, segment_validate
 from campaigns.segments.models import Segment
+from subscribers.models import Attribute
 
 
 def _actor_require(user, action: str) -> None:
@@ -29,11 +30,25 @@ def _name_check(*, name: str, exclude_id: int | None = None) -> str:
     return name
 
 
+def _definition_held(definition) -> dict:
+    """``definition`` checked (a refusal takes no lock), in the caller's transaction, with the attributes it names
+    held until commit. An attribute deleted, or a choice of it removed, at the same moment either waits for the
+    segment (and then sees it) or is seen by the check made again under the hold. Held FOR NO KEY UPDATE, which
+    changes to attributes wait for and values being written do not."""
+    cleaned = segment_validate(definition)
+    keys = [name.removeprefix("attribute:") for name in segment_fields(cleaned) if name.startswith("attribute:")]
+    if keys:
+        list(Attribute.objects.filter(key__in=keys).select_for_update(no_key=True).order_by("pk"))
+        cleaned = segment_validate(definition)
+    return cleaned
+
+
 def segment_create(*, name: str, definition: dict, description: str = "", user=None) -> Segment:
     """Save a new segment after checking its name and definition; nothing is saved if either is refused."""
     _actor_require(user, "create")
-    name, cleaned = _name_check(name=name), segment_validate(definition)
+    name = _name_check(name=name)
     with transaction.atomic():
+        cleaned = _definition_held(definition)
         segment = Segment.objects.create(
             name=name, description=description[:255], definition=cleaned, created_by=user
         )
@@ -51,9 +66,9 @@ def segment_update(
         segment.name = _name_check(name=name, exclude_id=segment.pk)
     if description is not None:
         segment.description = description[:255]
-    if definition is not None:
-        segment.definition = segment_validate(definition)
     with transaction.atomic():
+        if definition is not None:
+            segment.definition = _definition_held(definition)
         segment.save()
         campaign_action_log(instance=segment, action="campaigns.segment_update", user=user)
     return segment

@@ -40,11 +40,11 @@ class AttributeInUse(AttributeDeclarationError):
 
 
 class AttributeUsed(AttributeDeclarationError):
-    """A segment, a send or an automation uses the attribute (``uses`` names each): it cannot be deleted. Nothing
-    was changed."""
+    """A segment, a send or an automation uses the attribute, or a choice of it (``uses`` names each): it cannot be
+    deleted, nor the choice removed. Nothing was changed."""
 
-    def __init__(self, message: str, *, uses: list[str]):
-        super().__init__(message, field=None)
+    def __init__(self, message: str, *, uses: list[str], field: str | None = None):
+        super().__init__(message, field=field)
         self.uses = uses
 
 
@@ -135,7 +135,8 @@ def attribute_update(
 ) -> Attribute:
     """Change an attribute's label, position or choices (its key and type stay: files, API clients and segments
     name them). Removing a choice that people hold is refused with their count (AttributeInUse): change their
-    values first. Arguments left None are not changed."""
+    values first; one that a segment names is refused naming it (AttributeUsed). Arguments left None are not
+    changed."""
     actor_require(actor, ATTRIBUTE_CHANGE, action="change attributes")
     with transaction.atomic():
         attribute = Attribute.objects.select_for_update().get(pk=attribute.pk)
@@ -157,6 +158,10 @@ def attribute_update(
                         count=count,
                         field="choices",
                     )
+                uses = attribute_users(attribute, choices=removed)
+                if uses:
+                    described = attribute_uses_described(attribute=attribute, uses=uses, choices=removed)
+                    raise AttributeUsed(described, uses=uses, field="choices")
             if choices != attribute.choices:
                 changed["choices"] = choices
         if changed:
@@ -172,15 +177,16 @@ def attribute_values_count(*, attribute: Attribute) -> int:
     return AttributeValue.objects.filter(attribute=attribute).count()
 
 
-def attribute_uses_described(*, attribute: Attribute, uses: list[str]) -> str:
-    """Why ``attribute`` cannot be deleted, naming what ``uses`` it (``attribute_users``), at most
-    USERS_NAMED_MAX of them."""
+def attribute_uses_described(*, attribute: Attribute, uses: list[str], choices=None) -> str:
+    """Why ``attribute`` cannot be deleted (or, given ``choices``, why those choices cannot be removed), naming what
+    ``uses`` it (``attribute_users``), at most USERS_NAMED_MAX of them."""
     more = len(uses) - USERS_NAMED_MAX
     shown = uses[:USERS_NAMED_MAX] + ([f"{more} more"] if more > 0 else [])
-    return (
-        f"“{attribute.label}” is used by {_listed(shown)}. Change {'them' if len(uses) > 1 else 'it'} first, then "
-        "delete the attribute."
-    )
+    them = "them" if len(uses) > 1 else "it"
+    if choices is None:
+        return f"“{attribute.label}” is used by {_listed(shown)}. Change {them} first, then delete the attribute."
+    named = ", ".join(f"“{choice}”" for choice in choices)
+    return f"A choice you removed ({named}) is named by {_listed(shown)}. Change {them} first, or keep the choice."
 
 
 def attribute_delete(*, attribute: Attribute, values_confirmed: int = 0, actor) -> int:

@@ -1,6 +1,7 @@
-"""An attribute that a segment, a send still writing its audience or an automation uses is not deleted: the
-refusal names them, and nothing changes. (Deleting it would leave a segment that cannot be counted, a send whose
-audience stops half written, or a database error for the automation's protected trigger.)"""
+"""An attribute that a segment, a send still writing its audience or an automation uses is not deleted, nor a choice
+of it that a segment names removed: the refusal names them, and nothing changes. (Deleting it would leave a segment
+that cannot be counted, a send whose audience stops half written, or a database error for the automation's
+protected trigger.)"""
 
 import pytest
 from django.test import Client
@@ -9,9 +10,10 @@ from django.urls import reverse
 from automations.models import AutomationTrigger
 from automations.services import automation_create
 from campaigns.models import Send, SendState
+from campaigns.segments.models import Segment
 from campaigns.segments.services import segment_create, segment_update
 from subscribers.models import Attribute, AttributeValue, Topic
-from subscribers.services.attributes import AttributeUsed, attribute_delete
+from subscribers.services.attributes import AttributeInUse, AttributeUsed, attribute_delete, attribute_update
 from tests.campaigns.segments.conftest import small_campaign
 from tests.factories import PRIVACY_OFFICERS, staff_in_role
 
@@ -102,3 +104,62 @@ def test_the_admin_says_what_uses_it_offers_no_delete_button_and_refuses_a_post(
     assert posted.status_code == 200
     assert "is used by the segment “Scots”" in posted.content.decode()
     assert Attribute.objects.filter(key="country").exists()
+
+
+def test_a_choice_a_segment_names_is_not_removed_and_one_nobody_names_or_holds_is(people, officer):
+    metal = Attribute.objects.get(key="metal")  # gold, silver, platinum; Ada holds gold, Bob silver
+    segment_create(name="Platinum buyers", definition={"all": [{"field": "attribute:metal", "op": "one_of",
+                                                                "value": ["platinum"]}]})
+    segment_create(name="Not platinum", definition={"none": [{"field": "attribute:metal", "op": "equals",
+                                                               "value": "platinum"}]})
+    segment_create(name="Has a metal", definition={"all": [{"field": "attribute:metal", "op": "is_set"}]})
+    segment_create(name="Platinum in a note", definition={"all": [{"field": "attribute:country", "op": "equals",
+                                                                     "value": "platinum"}]})
+
+    # Platinum: nobody holds it, but two segments compare the attribute with it
+    with pytest.raises(AttributeUsed) as refused:
+        attribute_update(attribute=metal, choices=["gold", "silver"], actor=officer)
+    assert str(refused.value) == (
+        "A choice you removed (“platinum”) is named by the segment “Not platinum” and the segment “Platinum "
+        "buyers”. Change them first, or keep the choice."
+    )
+    assert refused.value.field == "choices"
+    metal.refresh_from_db()
+    assert metal.choices == ["gold", "silver", "platinum"]
+
+    # Once no segment names it, it goes; and a new choice added beside it is no use of anything
+    segment_create(name="Gold buyers", definition={"all": [{"field": "attribute:metal", "op": "equals",
+                                                            "value": "gold"}]})
+    for name in ("Platinum buyers", "Not platinum"):
+        segment_update(segment=Segment.objects.get(name=name), definition={"all": []})
+    attribute_update(attribute=metal, choices=["gold", "silver", "titanium"], actor=officer)
+    metal.refresh_from_db()
+    assert metal.choices == ["gold", "silver", "titanium"]
+
+
+def test_a_choice_people_hold_is_refused_by_their_count_before_the_segments_are_asked(people, officer):
+    metal = Attribute.objects.get(key="metal")
+    segment_create(name="Gold buyers", definition={"all": [{"field": "attribute:metal", "op": "equals",
+                                                            "value": "gold"}]})
+
+    with pytest.raises(AttributeInUse, match="1 subscriber holds a choice you removed"):
+        attribute_update(attribute=metal, choices=["silver", "platinum"], actor=officer)
+
+
+def test_the_attribute_form_shows_the_refusal_at_the_choices(people, officer):
+    metal = Attribute.objects.get(key="metal")
+    segment_create(name="Platinum buyers", definition={"all": [{"field": "attribute:metal", "op": "equals",
+                                                                "value": "platinum"}]})
+    client = Client()
+    client.force_login(officer)
+
+    response = client.post(
+        reverse("attributes:edit", args=[metal.pk]),
+        {"label": "Metal", "choices": "gold\nsilver", "position": "0"},
+    )
+
+    assert response.status_code == 200
+    assert "is named by the segment “Platinum buyers”" in response.content.decode()
+    assert response.context["form"].errors["choices"]
+    metal.refresh_from_db()
+    assert metal.choices == ["gold", "silver", "platinum"]
