@@ -69,9 +69,36 @@ def _ops(ops, kind: str, labels=OP_LABELS) -> list[dict]:
     return [{"op": op, "label": labels[op], "input": _input(kind, op)} for op in ops]
 
 
-def segment_editor_fields() -> dict:
+def _campaigns_named(node, depth: int = 0) -> set[int]:
+    """The campaigns that "a send of the campaign" conditions in ``node`` name, read leniently (``node`` may be a
+    definition sent back with errors): anything else, or deeper than a definition may nest, is passed over."""
+    if depth > MAX_DEPTH + 1:
+        return set()
+    if isinstance(node, list):
+        return set().union(*(_campaigns_named(item, depth) for item in node))
+    if not isinstance(node, dict):
+        return set()
+    value = node.get("value")
+    if node.get("field") == "received" and node.get("op") == "campaign" and type(value) is int:
+        return {value}
+    return set().union(*(_campaigns_named(item, depth + 1) for item in node.values() if isinstance(item, list)))
+
+
+def _campaigns_offered(named: set[int]) -> list[list]:
+    """The newest CAMPAIGNS_OFFERED campaigns, then any older ones that ``named`` holds: a condition naming an old
+    campaign must show that campaign, not the first of the list (which saving would then put in its place)."""
+    newest = CampaignPage.objects.order_by("-latest_revision_created_at", "-pk").values_list("pk", "title")
+    offered = list(newest[:CAMPAIGNS_OFFERED])
+    older = named - {pk for pk, _ in offered}
+    if older:
+        offered += list(newest.filter(pk__in=older))
+    return [[pk, title] for pk, title in offered]
+
+
+def segment_editor_fields(*, definitions=()) -> dict:
     """The editor's catalogue: fields (attributes first, by label), their operators and choices, and the depth
-    limit. Plain JSON for the page's script."""
+    limit. Plain JSON for the page's script. The campaigns offered include any that ``definitions`` (those the
+    page shows) name."""
     fields = []
     for attribute in Attribute.objects.all():
         kind = ATTRIBUTE_INPUT[attribute.type]
@@ -86,12 +113,7 @@ def segment_editor_fields() -> dict:
         fields.append(field)
     topics = [[slug, name] for slug, name in Topic.objects.values_list("slug", "name")]
     sources = [[value, ConsentSource(value).label] for value in SIGNUP_SOURCES]
-    campaigns = [
-        [pk, title]
-        for pk, title in CampaignPage.objects.order_by("-latest_revision_created_at", "-pk").values_list("pk", "title")[
-            :CAMPAIGNS_OFFERED
-        ]
-    ]
+    campaigns = _campaigns_offered(set().union(*(_campaigns_named(d) for d in definitions)))
     for name, (label, kind) in FIXED_FIELDS.items():
         labels = RECEIVED_OP_LABELS if name == "received" else OP_LABELS
         field = {"field": name, "label": label, "group": "Subscriber", "ops": _ops(FIELD_OPS[name], kind, labels)}

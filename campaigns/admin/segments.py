@@ -104,7 +104,7 @@ class SegmentIndexView(_SegmentsAdmin):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         page = Paginator(Segment.objects.all(), PAGE_SIZE).get_page(self.request.GET.get("p"))
-        catalogue = segment_editor_fields()
+        catalogue = segment_editor_fields(definitions=[s.definition for s in page.object_list])
         context.update(
             {
                 "page": page,
@@ -157,13 +157,19 @@ class SegmentEditView(_SegmentsAdmin):
                 "form": form,
                 "segment": self.segment,
                 "error": error,
-                "catalogue": segment_editor_fields(),
+                "catalogue": segment_editor_fields(definitions=[self._definition_shown(form)]),
                 "initial_count": initial_count,
                 "count_url": reverse("campaigns_admin:segment_count"),
                 "not_the_audience": NOT_THE_AUDIENCE,
             }
         )
         return context
+
+    def _definition_shown(self, form):
+        """The definition the page shows: the saved one, or the one sent back with errors (when it was JSON)."""
+        if form.is_bound:
+            return form.cleaned_data.get("definition") if hasattr(form, "cleaned_data") else None
+        return self.segment.definition if self.segment else None
 
     def post(self, request, *args, **kwargs):
         form = SegmentForm(request.POST)

@@ -54,6 +54,7 @@ FIELD_OPS = {
 FIXED_FIELDS = ", ".join(FIELD_OPS)
 SIGNUP_SOURCES = tuple(ConsentSource.values)
 DATE_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CHOICE_RULE = TextRule("a choice", MAX_TEXT)  # normalised as the values held are (NFC, no spaces at either end)
 
 
 @dataclass
@@ -300,14 +301,18 @@ def _boolean(value, *, path: str) -> bool:
 
 
 def _choice(value, choices: list[str], *, path: str, what: str) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise SegmentError(path, f"{value!r} is not one of {what}: {', '.join(choices)}")
-    return value
+    """One of ``choices``, in any case, as declared ("GOLD" is "Gold"): the import, the API and the admin take a
+    choice in any case, so a segment does too."""
+    if isinstance(value, str):
+        wanted = CHOICE_RULE.normalise(value).casefold()
+        for choice in choices:
+            if choice.casefold() == wanted:
+                return choice
+    raise SegmentError(path, f"{value!r} is not one of {what}: {', '.join(choices)}")
 
 
 def _one_of(value, choices: list[str], *, path: str, what: str) -> list[str]:
     if not isinstance(value, list) or not value or len(value) > MAX_LIST:
         raise SegmentError(path, f"expected a list of 1 to {MAX_LIST} values from {what}")
-    for item in value:
-        _choice(item, choices, path=path, what=what)
-    return sorted(set(value), key=value.index)
+    chosen = [_choice(item, choices, path=path, what=what) for item in value]
+    return sorted(set(chosen), key=chosen.index)

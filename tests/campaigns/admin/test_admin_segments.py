@@ -8,11 +8,12 @@ from django.urls import reverse
 from wagtail import hooks
 from wagtail.models import ModelLogEntry
 
+from campaigns.admin import segment_fields
 from campaigns.errors import CampaignForbidden
 from campaigns.segments.models import Segment
 from campaigns.segments.services import segment_create
 from subscribers.models import AttributeType, Topic
-from tests.campaigns.segments.conftest import attribute, value
+from tests.campaigns.segments.conftest import attribute, small_campaign, value
 from tests.factories import (
     EDITORS,
     PRIVACY_OFFICERS,
@@ -218,6 +219,30 @@ def test_the_editor_offers_each_field_with_only_the_operators_its_type_allows(cl
     }
     assert ["general", "General Subscription"] in fields["topic"]["choices"]
     assert 'id="segment-fields" type="application/json"' in response.content.decode()
+
+
+def test_a_condition_naming_a_campaign_older_than_those_offered_shows_that_campaign(client, monkeypatch):
+    # Given three campaigns, of which the editor offers the newest two, and a segment naming the oldest
+    monkeypatch.setattr(segment_fields, "CAMPAIGNS_OFFERED", 2)
+    oldest, *_newer = (small_campaign(slug) for slug in ("winter-sale", "spring-news", "summer-news"))
+    received = {"all": [{"field": "received", "op": "campaign", "value": oldest.pk}]}
+    segment = segment_create(name="Winter buyers", definition=received)
+    editor(client)
+
+    # When the editor and the list are opened
+    page = client.get(reverse("campaigns_admin:segment_edit", args=[segment.pk]))
+    listed = client.get(reverse("campaigns_admin:segments")).content.decode()
+    blank = client.get(reverse("campaigns_admin:segment_add"))
+
+    # Then the oldest campaign is offered where it is named (the editor would otherwise show, and save, the first
+    # campaign of the list in its place), and the list reads its title
+    def offered(response) -> list:
+        fields = {f["field"]: f for f in response.context["catalogue"]["fields"]}
+        return [title for _, title in fields["received"]["choices"]]
+
+    assert offered(page) == ["Summer news", "Spring news", "Winter sale"]
+    assert offered(blank) == ["Summer news", "Spring news"]
+    assert "received a send of the campaign Winter sale" in listed
 
 
 def test_the_segment_permission_is_offered_in_settings_groups():

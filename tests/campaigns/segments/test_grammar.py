@@ -21,7 +21,9 @@ def test_a_valid_definition_comes_back_cleaned(declared):
     definition = {
         "all": [
             {"field": "profile:country", "op": "equals", "value": "gb"},
-            {"field": "attribute:metal", "op": "one_of", "value": ["gold", "silver", "gold"]},
+            # Choices in any case, as the import and the API take them, become the choice as declared
+            {"field": "attribute:metal", "op": "one_of", "value": ["gold", "Silver ", "GOLD"]},
+            {"field": "attribute:metal", "op": "not_equals", "value": " PLATINUM"},
             {"none": [{"field": "attribute:vip", "op": "is_set", "value": None}]},
             {"field": "received", "op": "fewer_than", "value": {"count": 2, "days": 7}},
         ]
@@ -31,6 +33,7 @@ def test_a_valid_definition_comes_back_cleaned(declared):
         "all": [
             {"field": "profile:country", "op": "equals", "value": "GB"},
             {"field": "attribute:metal", "op": "one_of", "value": ["gold", "silver"]},
+            {"field": "attribute:metal", "op": "not_equals", "value": "platinum"},
             {"none": [{"field": "attribute:vip", "op": "is_set"}]},
             {"field": "received", "op": "fewer_than", "value": {"count": 2, "days": 7}},
         ]
