@@ -1,9 +1,9 @@
 """The shared SES rate limiter: several processes, one schedule, within the rate and close to it."""
 
+import itertools
 import multiprocessing
 import time
 import uuid
-from collections import deque
 
 import pytest
 import redis
@@ -11,27 +11,18 @@ from django.conf import settings
 
 from mailer.throttle import SendRateLimiter
 
-# The slots each process holds, the one it is waiting for included, as the send worker holds slots ahead while it
-# claims and commits (campaigns/sending/worker.py): four processes then keep the shared schedule 20 slots (0.4 s at
-# 50/s) ahead of now, full through a pause of all four at once, which a loaded two-core machine gives them. (Holding
-# one slot each, one reservation at a time, a run in the full suite once used only 82% of the rate.)
-HELD_SLOTS = 5
-
 
 def _worker(url: str, account: str, rate: float, seconds: float, group: int, queue) -> None:
     limiter = SendRateLimiter(account=account, rate_per_second=rate, client=redis.Redis.from_url(url))
     slots, stamps, end = [], [], time.time() + seconds
-    held: deque = deque()
-    while held or time.time() < end:
-        while sum(reservation.count for _, reservation in held) < HELD_SLOTS and time.time() < end:
-            held.append((time.monotonic(), limiter.acquire(timeout=5, count=group, sleep=False)))
-        # Every slot reserved is used, the last ones too: none is left empty in the shared schedule.
-        reserved_at, reservation = held.popleft()
-        for number, offset in enumerate(reservation.offsets()):
+    while time.time() < end:
+        reservation = limiter.acquire(timeout=5, count=group)
+        start = time.monotonic()
+        for number in range(reservation.count):
             # Each reserved slot, on Redis's clock; and the moment this process would call SES (as the worker
-            # does: each at its own slot, a whole interval after the one before).
+            # does: the first at once, each later one a whole interval after the one before).
             slots.append(reservation.slot + number * reservation.interval)
-            delay = reserved_at + offset - time.monotonic()
+            delay = start + number * reservation.interval - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             stamps.append(time.time())
@@ -64,21 +55,35 @@ def _busiest_second(stamps: list[float]) -> int:
     return busiest
 
 
+# A run in the full suite on a loaded two-core machine once used 82% of the rate: all four processes were held back
+# at once (another test's workers and browser on the same cores) and their slots went unclaimed. Such a run is made
+# again, up to this many runs in all; a shortfall without a stall fails at once.
+RUNS_WHEN_STALLED = 3
+STALL_INTERVALS = 4  # a gap of this many slots between two consecutive sends is a stall of the whole fleet
+
+
 @pytest.mark.parametrize("group", [1, 5], ids=["one slot per call", "five slots per call"])
 def test_four_processes_share_one_rate_within_one_send_per_second_and_use_at_least_95_percent_of_it(group):
     rate, seconds = 50, 3.0
+    uses = []
+    for _ in range(RUNS_WHEN_STALLED):
+        slots, stamps = _run_fleet(processes=4, rate=rate, seconds=seconds, group=group)
 
-    slots, stamps = _run_fleet(processes=4, rate=rate, seconds=seconds, group=group)
-
-    # The schedule the fleet shares (Redis's clock): never more than rate + 1 in any second.
-    assert _busiest_second(slots) <= rate + 1
-    # When the processes actually went ahead (each machine's clock): the same, give or take the operating
-    # system's scheduling of four processes on two cores.
-    assert _busiest_second(stamps) <= rate + 3
-    # Use of the rate in the steady state (the first and last half second left out).
-    steady = [s for s in slots if slots[0] + 0.5 <= s <= slots[-1] - 0.5]
-    span = steady[-1] - steady[0]
-    assert len(steady) / span >= 0.95 * rate, f"{len(steady) / span:.1f} sends/s of {rate}"
+        # The schedule the fleet shares (Redis's clock): never more than rate + 1 in any second.
+        assert _busiest_second(slots) <= rate + 1
+        # When the processes actually went ahead (each machine's clock): the same, give or take the operating
+        # system's scheduling of four processes on two cores.
+        assert _busiest_second(stamps) <= rate + 3
+        # Use of the rate in the steady state (the first and last half second left out).
+        steady = [s for s in slots if slots[0] + 0.5 <= s <= slots[-1] - 0.5]
+        uses.append(len(steady) / (steady[-1] - steady[0]))
+        if uses[-1] >= 0.95 * rate:
+            return
+        # Short of it, and no process asked for several slots in a row: the machine held all four back, which
+        # loses slots by design (an unclaimed slot is not carried over). Anything else is the limiter's fault.
+        stalled = max(later - earlier for earlier, later in itertools.pairwise(steady)) > STALL_INTERVALS / rate
+        assert stalled, f"{uses[-1]:.1f} sends/s of {rate}, with no stall of the four processes"
+    pytest.fail(f"{', '.join(f'{use:.1f}' for use in uses)} sends/s of {rate}: each run stalled")
 
 
 def test_a_limiter_reserves_slots_one_interval_apart_and_refuses_far_ahead():
