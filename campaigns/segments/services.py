@@ -2,7 +2,7 @@
 ``user`` None is the platform) and the definition first, and writes the audit log with the person who acted, in
 the transaction of the change."""
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import ProtectedError
 
 from campaigns.audit import campaign_action_log
@@ -32,13 +32,18 @@ def _name_check(*, name: str, exclude_id: int | None = None) -> str:
 
 def _definition_held(definition) -> dict:
     """``definition`` checked (a refusal takes no lock), in the caller's transaction, with the attributes it names
-    held until commit. An attribute deleted, or a choice of it removed, at the same moment either waits for the
-    segment (and then sees it) or is seen by the check made again under the hold. Held FOR NO KEY UPDATE, which
-    changes to attributes wait for and values being written do not."""
+    held until commit. An attribute deleted, or a choice of it removed, at the same moment (both lock the attribute
+    FOR UPDATE) either waits for the segment and then sees it, or is seen by the check made again under the hold.
+    Held FOR KEY SHARE, the weakest lock (the ORM has no way to ask for it): nothing else waits for it, neither
+    other segments, nor values being written, nor an import (which holds its attributes FOR SHARE)."""
     cleaned = segment_validate(definition)
     keys = [name.removeprefix("attribute:") for name in segment_fields(cleaned) if name.startswith("attribute:")]
-    if keys:
-        list(Attribute.objects.filter(key__in=keys).select_for_update(no_key=True).order_by("pk"))
+    if keys and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Attribute._meta.db_table} WHERE key = ANY(%s) ORDER BY id FOR KEY SHARE",  # noqa: S608
+                [keys],
+            )
         cleaned = segment_validate(definition)
     return cleaned
 

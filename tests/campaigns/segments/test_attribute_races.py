@@ -1,6 +1,6 @@
 """A segment saved at the same moment as an attribute it names is deleted, or a choice it names removed (two
 sessions, PostgreSQL's row locks): one of the two waits for the other and then sees it, so no segment is left naming
-something gone."""
+something gone. An import writing values of the attribute meanwhile does not hold the segment up."""
 
 import threading
 import time
@@ -13,6 +13,7 @@ from campaigns.segments.models import Segment
 from campaigns.segments.services import segment_create
 from subscribers.models import Attribute, AttributeType
 from subscribers.services.attributes import AttributeUsed, attribute_delete, attribute_update
+from subscribers.services.imports.references import _attributes_lock
 from tests.factories import PRIVACY_OFFICERS, staff_in_role
 
 pytestmark = [
@@ -100,3 +101,15 @@ def test_a_segment_saved_while_a_change_is_made_waits_for_it_and_is_refused(fini
     assert blocked, f"the segment was saved without waiting for the attempt to {change}"
     assert isinstance(outcome.get("raised"), SegmentError), outcome
     assert not Segment.objects.filter(name="Platinum").exists()
+
+
+def test_a_segment_saved_while_an_import_writes_values_of_its_attribute_does_not_wait_for_it(finish):
+    with transaction.atomic(), connection.cursor() as cursor:
+        _attributes_lock(cursor, [finish])  # as an import holds the attributes it writes, until it commits
+        thread, outcome = _in_other_session(lambda: segment_create(name="Platinum", definition=PLATINUM))
+        blocked = _wait_until_blocked(thread)
+        thread.join(timeout=30)
+        finished_during_the_import = not thread.is_alive()
+
+    assert not blocked and finished_during_the_import, "the segment waited for the import"
+    assert outcome["returned"].name == "Platinum"
