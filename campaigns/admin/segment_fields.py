@@ -72,10 +72,10 @@ def _ops(ops, kind: str, labels=OP_LABELS) -> list[dict]:
 def _campaigns_named(node, depth: int = 0) -> set[int]:
     """The campaigns that "a send of the campaign" conditions in ``node`` name, read leniently (``node`` may be a
     definition sent back with errors): anything else, or deeper than a definition may nest, is passed over."""
-    if depth > MAX_DEPTH + 1:
+    if depth > 2 * MAX_DEPTH + 2:  # a group and its list of items are two levels
         return set()
     if isinstance(node, list):
-        return set().union(*(_campaigns_named(item, depth) for item in node))
+        return set().union(*(_campaigns_named(item, depth + 1) for item in node))
     if not isinstance(node, dict):
         return set()
     value = node.get("value")

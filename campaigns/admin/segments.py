@@ -166,10 +166,14 @@ class SegmentEditView(_SegmentsAdmin):
         return context
 
     def _definition_shown(self, form):
-        """The definition the page shows: the saved one, or the one sent back with errors (when it was JSON)."""
-        if form.is_bound:
-            return form.cleaned_data.get("definition") if hasattr(form, "cleaned_data") else None
-        return self.segment.definition if self.segment else None
+        """The definition the page shows: the saved one, or the one sent back with errors (read again from what was
+        sent: a refused definition is no longer among the form's cleaned data), None when it is not JSON."""
+        if not form.is_bound:
+            return self.segment.definition if self.segment else None
+        try:
+            return json.loads(form.data.get("definition", ""))
+        except (ValueError, RecursionError):
+            return None
 
     def post(self, request, *args, **kwargs):
         form = SegmentForm(request.POST)

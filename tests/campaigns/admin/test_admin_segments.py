@@ -244,6 +244,25 @@ def test_a_condition_naming_a_campaign_older_than_those_offered_shows_that_campa
     assert offered(blank) == ["Summer news", "Spring news"]
     assert "received a send of the campaign Winter sale" in listed
 
+    # And so is it when the definition comes back refused (here for a second condition that is not right)
+    refused = {"all": [*received["all"], {"field": "signed_up", "op": "within_days", "value": 0}]}
+    sent_back = client.post(
+        reverse("campaigns_admin:segment_edit", args=[segment.pk]),
+        {"name": "Winter buyers", "definition": json.dumps(refused)},
+    )
+    assert "all.1" in sent_back.content.decode()
+    assert offered(sent_back) == ["Summer news", "Spring news", "Winter sale"]
+
+
+def test_a_definition_sent_back_nested_far_too_deep_is_refused_not_a_server_error(client, country):
+    editor(client)
+    deep = "[" * 800 + "]" * 800  # parses, yet nests far deeper than any definition may
+
+    response = client.post(reverse("campaigns_admin:segment_add"), {"name": "", "definition": deep})
+
+    assert response.status_code == 200
+    assert not Segment.objects.exists()
+
 
 def test_the_segment_permission_is_offered_in_settings_groups():
     offered = {p.codename for hook in hooks.get_hooks("register_permissions") for p in hook()}
