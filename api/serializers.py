@@ -157,12 +157,21 @@ class SubscriberListFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=SubscriptionStatus.choices, required=False)
 
 
+@extend_schema_field(SubscriberAnswer)
+class SubscriberAnswerField(serializers.JSONField):
+    """The subscriber as ``_show`` gives them: the record, or the receipt for a key without subscribers:read."""
+
+
 class TopicsOutcomeSerializer(serializers.Serializer):
-    requested = serializers.ListField(child=serializers.CharField(), help_text="Confirmation email sent for these.")
-    withdrawn = serializers.ListField(child=serializers.CharField())
-    unchanged = serializers.ListField(child=serializers.CharField())
-    subscriber = SubscriberSerializer(help_text="The subscriber, or only their public_id for a key without "
-                                      "subscribers:read.")
+    """What setting topics did. The three lists only for a key holding subscribers:read: together they tell the
+    person's topics before the change."""
+
+    requested = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Confirmation email sent for these."
+    )
+    withdrawn = serializers.ListField(child=serializers.CharField(), required=False)
+    unchanged = serializers.ListField(child=serializers.CharField(), required=False)
+    subscriber = SubscriberAnswerField()
 
 
 class ErasedSerializer(serializers.Serializer):

@@ -123,11 +123,14 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
     def _show(self, subscriber: Subscriber, *, status_code: int = status.HTTP_200_OK) -> Response:
         """The subscriber as the key may see them: the whole record for a key holding ``subscribers:read``; for a
         key that may only write, the public id alone (it could otherwise read anyone by posting their address)."""
-        if Scope.SUBSCRIBERS_READ not in self.api_key().scopes:
+        if not self._may_read():
             return Response(s.SubscriberReceiptSerializer(subscriber).data, status=status_code)
         subscriber = Subscriber.objects.prefetch_related("subscriptions__topic").get(pk=subscriber.pk)
         shown = s.SubscriberSerializer(subscriber, context=_page_context([subscriber])).data
         return Response(shown, status=status_code)
+
+    def _may_read(self) -> bool:
+        return Scope.SUBSCRIBERS_READ in self.api_key().scopes
 
     def _subscriber(self) -> Subscriber:
         return get_object_or_404(Subscriber, public_id=self.kwargs["id"])
@@ -229,6 +232,8 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
             actor=self.actor(),
         )
         shown = self._show(subscriber).data
+        if not self._may_read():  # the lists would tell a write-only key the person's topics before the change
+            return Response({"subscriber": shown})
         return Response(
             {"requested": outcome.requested, "withdrawn": outcome.withdrawn, "unchanged": outcome.unchanged,
              "subscriber": shown}

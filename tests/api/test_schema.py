@@ -62,6 +62,22 @@ def test_the_schema_documents_idempotency_keys_and_the_error_shape_on_posts(clie
     assert "Error" in schema["components"]["schemas"]
 
 
+def test_a_change_answers_the_subscriber_or_a_closed_receipt(client):
+    schema = client.get("/api/v1/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+
+    # A write-only key's receipt has the id alone and nothing else, so a whole subscriber matches one branch only
+    assert components["SubscriberReceipt"]["additionalProperties"] is False
+    assert list(components["SubscriberReceipt"]["properties"]) == ["public_id"]
+    branches = {ref["$ref"] for ref in components["SubscriberAnswer"]["oneOf"]}
+    assert branches == {"#/components/schemas/Subscriber", "#/components/schemas/SubscriberReceipt"}
+    created = schema["paths"]["/api/v1/subscribers/"]["post"]["responses"]["202"]["content"]["application/json"]
+    assert created["schema"] == {"$ref": "#/components/schemas/SubscriberAnswer"}
+    outcome = components["TopicsOutcome"]
+    assert outcome["required"] == ["subscriber"]
+    assert outcome["properties"]["subscriber"] == {"$ref": "#/components/schemas/SubscriberAnswer"}
+
+
 def test_the_docs_page_loads_only_our_own_files_under_the_strict_policy(client):
     response = client.get("/api/v1/docs/")
 
