@@ -4,9 +4,9 @@ from django.db import migrations
 
 # How an attribute value's row error read before it left the cell out: the cell in single quotes (at most 40
 # characters, "…" after 39) before what is wrong with it, as "'1975-13-02' is not a date (use YYYY-MM-DD).".
-# Every other row error never quoted a cell, and no other starts this way.
+# The other row errors that quote a cell (a topic or policy version that does not exist) say something else after it.
 QUOTED_CELL = re.compile(
-    r"^'.*' (?=is not a number|is not a date|is not yes or no|is not one of the choices|has more than \d+ decimal"
+    r"^'.{0,40}' (?=is not a number|is not a date|is not yes or no|is not one of the choices|has more than \d+ decimal"
     r"|is too large)",
     re.DOTALL,
 )
