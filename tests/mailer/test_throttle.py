@@ -62,28 +62,33 @@ RUNS_WHEN_STALLED = 3
 STALL_INTERVALS = 4  # a gap of this many slots between two consecutive sends is a stall of the whole fleet
 
 
+def _largest_gap(moments: list[float]) -> float:
+    return max(later - earlier for earlier, later in itertools.pairwise(moments))
+
+
 @pytest.mark.parametrize("group", [1, 5], ids=["one slot per call", "five slots per call"])
 def test_four_processes_share_one_rate_within_one_send_per_second_and_use_at_least_95_percent_of_it(group):
     rate, seconds = 50, 3.0
-    uses = []
+    runs = []
     for _ in range(RUNS_WHEN_STALLED):
         slots, stamps = _run_fleet(processes=4, rate=rate, seconds=seconds, group=group)
 
-        # The schedule the fleet shares (Redis's clock): never more than rate + 1 in any second.
+        # The schedule the fleet shares (Redis's clock): never more than rate + 1 in any second, whatever happens.
         assert _busiest_second(slots) <= rate + 1
         # When the processes actually went ahead (each machine's clock): the same, give or take the operating
-        # system's scheduling of four processes on two cores.
-        assert _busiest_second(stamps) <= rate + 3
-        # Use of the rate in the steady state (the first and last half second left out).
+        # system's scheduling of four processes on two cores; and the use of the rate in the steady state (the
+        # first and last half second left out).
         steady = [s for s in slots if slots[0] + 0.5 <= s <= slots[-1] - 0.5]
-        uses.append(len(steady) / (steady[-1] - steady[0]))
-        if uses[-1] >= 0.95 * rate:
+        use, busiest = len(steady) / (steady[-1] - steady[0]), _busiest_second(stamps)
+        runs.append(f"{use:.1f} sends/s of {rate}, at most {busiest} in a second")
+        if use >= 0.95 * rate and busiest <= rate + 3:
             return
-        # Short of it, and no process asked for several slots in a row: the machine held all four back, which
-        # loses slots by design (an unclaimed slot is not carried over). Anything else is the limiter's fault.
-        stalled = max(later - earlier for earlier, later in itertools.pairwise(steady)) > STALL_INTERVALS / rate
-        assert stalled, f"{uses[-1]:.1f} sends/s of {rate}, with no stall of the four processes"
-    pytest.fail(f"{', '.join(f'{use:.1f}' for use in uses)} sends/s of {rate}: each run stalled")
+        # Short of either, after a gap of several slots in the schedule or in the sends: the machine held all four
+        # processes back at once, which loses slots by design (an unclaimed slot is not carried over) and sends the
+        # late ones together. Without such a stall it is the limiter's fault.
+        stalled = max(_largest_gap(steady), _largest_gap(stamps)) > STALL_INTERVALS / rate
+        assert stalled, f"{runs[-1]}, with no stall of the four processes"
+    pytest.fail(f"Each run stalled: {'; '.join(runs)}")
 
 
 def test_a_limiter_reserves_slots_one_interval_apart_and_refuses_far_ahead():
