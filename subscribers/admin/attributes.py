@@ -60,7 +60,7 @@ class AttributeForm(WagtailAdminModelForm):
     choices = ChoicesField(
         required=False,
         help_text="For “one of a list” only: the values allowed, one a line, in the order offered. A choice that "
-        "subscribers hold cannot be removed.",
+        "subscribers hold, or that a segment names, cannot be removed.",
     )
 
     class Meta:
