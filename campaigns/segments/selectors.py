@@ -1,4 +1,5 @@
-"""Reads over a segment: how many people it selects, and a few of them (the editor's live count and sample)."""
+"""Reads over a segment: how many people it selects, and a few of them (the editor's live count and sample); what
+uses an attribute; and a definition read with its attributes held."""
 
 from contextlib import contextmanager
 
@@ -7,9 +8,9 @@ from django.db.models import QuerySet
 
 from campaigns.models import Send, SendState
 from campaigns.segments.compiler import segment_q
-from campaigns.segments.grammar import segment_fields, segment_names
+from campaigns.segments.grammar import segment_fields, segment_names, segment_validate
 from campaigns.segments.models import Segment
-from subscribers.models import Subscriber
+from subscribers.models import Attribute, Subscriber
 
 SAMPLE_MAX = 20
 
@@ -82,3 +83,22 @@ def segment_uses_of_attribute(attribute, choices=None) -> list[str]:
         if names(send.segment_definition)
     ]
     return uses
+
+
+def segment_definition_hold(definition) -> dict:
+    """``definition`` checked (a refusal takes no lock), in the caller's transaction, with the attributes it names
+    held until commit: a segment's save and a send's start take this before they store a definition. An attribute
+    deleted, or a choice of it removed, at the same moment (both lock the attribute FOR UPDATE) either waits for
+    the save or start and then sees it, or is seen by the check made again under the hold. Held FOR KEY SHARE, the
+    weakest lock (the ORM has no way to ask for it): nothing else waits for it, neither other segments, nor values
+    being written, nor an import (which holds its attributes FOR SHARE)."""
+    cleaned = segment_validate(definition)
+    keys = [name.removeprefix("attribute:") for name in segment_fields(cleaned) if name.startswith("attribute:")]
+    if keys and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Attribute._meta.db_table} WHERE key = ANY(%s) ORDER BY id FOR KEY SHARE",  # noqa: S608
+                [keys],
+            )
+        cleaned = segment_validate(definition)
+    return cleaned

@@ -2,16 +2,15 @@
 ``user`` None is the platform) and the definition first, and writes the audit log with the person who acted, in
 the transaction of the change."""
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import ProtectedError
 
 from campaigns.audit import campaign_action_log
 from campaigns.errors import CampaignForbidden
 from campaigns.permissions import may_manage_segments
 from campaigns.segments.errors import SegmentError
-from campaigns.segments.grammar import segment_fields, segment_validate
 from campaigns.segments.models import Segment
-from subscribers.models import Attribute
+from campaigns.segments.selectors import segment_definition_hold
 
 
 def _actor_require(user, action: str) -> None:
@@ -30,30 +29,12 @@ def _name_check(*, name: str, exclude_id: int | None = None) -> str:
     return name
 
 
-def _definition_held(definition) -> dict:
-    """``definition`` checked (a refusal takes no lock), in the caller's transaction, with the attributes it names
-    held until commit. An attribute deleted, or a choice of it removed, at the same moment (both lock the attribute
-    FOR UPDATE) either waits for the segment and then sees it, or is seen by the check made again under the hold.
-    Held FOR KEY SHARE, the weakest lock (the ORM has no way to ask for it): nothing else waits for it, neither
-    other segments, nor values being written, nor an import (which holds its attributes FOR SHARE)."""
-    cleaned = segment_validate(definition)
-    keys = [name.removeprefix("attribute:") for name in segment_fields(cleaned) if name.startswith("attribute:")]
-    if keys and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {Attribute._meta.db_table} WHERE key = ANY(%s) ORDER BY id FOR KEY SHARE",  # noqa: S608
-                [keys],
-            )
-        cleaned = segment_validate(definition)
-    return cleaned
-
-
 def segment_create(*, name: str, definition: dict, description: str = "", user=None) -> Segment:
     """Save a new segment after checking its name and definition; nothing is saved if either is refused."""
     _actor_require(user, "create")
     name = _name_check(name=name)
     with transaction.atomic():
-        cleaned = _definition_held(definition)
+        cleaned = segment_definition_hold(definition)
         segment = Segment.objects.create(
             name=name, description=description[:255], definition=cleaned, created_by=user
         )
@@ -73,7 +54,7 @@ def segment_update(
         segment.description = description[:255]
     with transaction.atomic():
         if definition is not None:
-            segment.definition = _definition_held(definition)
+            segment.definition = segment_definition_hold(definition)
         segment.save()
         campaign_action_log(instance=segment, action="campaigns.segment_update", user=user)
     return segment

@@ -29,6 +29,7 @@ from campaigns.results.opens import open_pixel_add
 from campaigns.segments.errors import SegmentError
 from campaigns.segments.grammar import segment_check
 from campaigns.segments.models import Segment
+from campaigns.segments.selectors import segment_definition_hold
 from campaigns.sending.audience import audience_snapshot
 from campaigns.sending.locks import campaign_send_lock
 from campaigns.sending.planner import planner_statistics_refresh
@@ -118,7 +119,13 @@ def _segment_freeze(*, send: Send, page: CampaignPage) -> None:
     segment = Segment.objects.filter(pk=page.segment_id).first()
     if segment is None:
         raise SendStateError("The campaign's segment no longer exists: choose another and publish the campaign.")
-    send.segment, send.segment_name, send.segment_definition = segment, segment.name, segment.definition
+    try:
+        # Held until the start commits, as a segment's save holds them: an attribute the copy names is not deleted
+        # (nor a choice it names removed) while the send starts, or was so before and the copy is refused.
+        definition = segment_definition_hold(segment.definition)
+    except SegmentError as err:
+        raise SendStateError(f"The segment {segment.name!r} cannot be used as it is: {err}") from err
+    send.segment, send.segment_name, send.segment_definition = segment, segment.name, definition
 
 
 OPEN_SEND_STATES = (SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)

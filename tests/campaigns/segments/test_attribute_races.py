@@ -1,6 +1,6 @@
-"""A segment saved at the same moment as an attribute it names is deleted, or a choice it names removed (two
-sessions, PostgreSQL's row locks): one of the two waits for the other and then sees it, so no segment is left naming
-something gone. An import writing values of the attribute meanwhile does not hold the segment up."""
+"""A segment saved, or a send started, at the same moment as an attribute it names is deleted, or a choice it names
+removed (two sessions, PostgreSQL's row locks): one of the two waits for the other and then sees it, so no segment or
+send's copy is left naming something gone. An import writing values of the attribute meanwhile holds nobody up."""
 
 import threading
 import time
@@ -8,12 +8,15 @@ import time
 import pytest
 from django.db import connection, transaction
 
+from campaigns.models import Send, SendState
 from campaigns.segments.errors import SegmentError
 from campaigns.segments.models import Segment
 from campaigns.segments.services import segment_create
+from campaigns.sending.services import SendStateError, send_create, send_start
 from subscribers.models import Attribute, AttributeType
 from subscribers.services.attributes import AttributeUsed, attribute_delete, attribute_update
 from subscribers.services.imports.references import _attributes_lock
+from tests.campaigns.segments.conftest import small_campaign
 from tests.factories import PRIVACY_OFFICERS, staff_in_role
 
 pytestmark = [
@@ -113,3 +116,24 @@ def test_a_segment_saved_while_an_import_writes_values_of_its_attribute_does_not
 
     assert not blocked and finished_during_the_import, "the segment waited for the import"
     assert outcome["returned"].name == "Platinum"
+
+
+def test_a_send_started_while_its_segments_attribute_is_deleted_waits_and_is_refused(finish, officer):
+    campaign = small_campaign("platinum-news")
+    campaign.segment = segment = segment_create(name="Platinum", definition=PLATINUM)
+    campaign.save_revision().publish()
+    draft = send_create(page=campaign)
+
+    with transaction.atomic():
+        # The segment is changed to name the attribute no more, and the attribute deleted; neither is committed, so
+        # the send started from another session meanwhile still reads the segment as it was
+        Segment.objects.filter(pk=segment.pk).update(definition={"all": []})
+        attribute_delete(attribute=finish, actor=officer)
+        thread, outcome = _in_other_session(lambda: send_start(send=draft))
+        blocked = _wait_until_blocked(thread)
+    thread.join(timeout=30)
+
+    assert blocked, "the send started without waiting for the delete"
+    assert isinstance(outcome.get("raised"), SendStateError), outcome
+    assert "unknown attribute 'finish'" in str(outcome["raised"])
+    assert Send.objects.get(pk=draft.pk).state == SendState.DRAFT
