@@ -1,4 +1,5 @@
-"""Every state change of the API's own data: keys (made, revoked, marked used) and idempotency records.
+"""Every state change of the API's own data: keys (made, revoked, marked used) and idempotency records (kept,
+replayed, purged, and rewritten when the person an answer is about is erased).
 
 A key acts through its own service user (``ApiKey.user``): the services of the other apps take a Django user as the
 actor, check its permissions and write the audit log with it, so a key is held to the same rules as staff and the
@@ -7,17 +8,20 @@ log names the key. The user has no usable password and no admin access, and is d
 
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from subscribers.fieldrules import TextRule
+from subscribers.models import Subscriber
 from subscribers.permissions import actor_require
+from subscribers.personal_data import ErasureTarget
 
 from .audit import API_LOG
 from .models import ApiKey, IdempotencyRecord
@@ -231,3 +235,36 @@ def idempotency_records_purge(*, now=None) -> int:
     cutoff = (now or timezone.now()) - IDEMPOTENCY_TTL
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+# What a kept answer about a person becomes when they are erased: replaying it says so, and still does not act again.
+ERASED_ANSWER = json.dumps(
+    {
+        "error": {
+            "code": "erased",
+            "message": "The person this request was about has since been erased; the answer is no longer kept.",
+            "fields": {},
+        }
+    }
+).encode()
+
+
+def idempotency_answers_erase(target: ErasureTarget) -> dict[str, int]:
+    """Eraser (``subscribers.personal_data``): every kept answer that names the person (their address, or their
+    public id: a subscriber's record, a receipt) is replaced by ``ERASED_ANSWER`` with status 410, so that a replay
+    within the 24 hours gives none of their data back, and a retry still does not act twice."""
+    needles = [email.encode() for email in target.emails]
+    if target.subscriber_id is not None:
+        public_id = Subscriber.objects.filter(pk=target.subscriber_id).values_list("public_id", flat=True).first()
+        if public_id is not None:
+            needles.append(str(public_id).encode())
+    if not needles:
+        return {"api_answers_erased": 0}
+    find = "position(%s in body) > 0" if connection.vendor == "postgresql" else "instr(body, %s) > 0"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {IdempotencyRecord._meta.db_table} SET status_code = %s, body = %s, content_type = %s "  # noqa: S608
+            f"WHERE body IS NOT NULL AND ({' OR '.join([find] * len(needles))})",
+            [410, ERASED_ANSWER, "application/json", *needles],
+        )
+        return {"api_answers_erased": cursor.rowcount}

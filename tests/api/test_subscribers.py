@@ -429,3 +429,35 @@ def test_a_repeated_create_with_an_idempotency_key_sends_one_email(
     assert len(outbox.to("once@mail.example")) == 1
     assert ConsentEvent.objects.filter(action=ConsentAction.REQUESTED).count() == 1
     assert timezone.now() - Subscriber.objects.get().created_at < timedelta(minutes=1)
+
+
+def test_a_kept_answer_about_someone_erased_since_is_replayed_as_erased_and_does_not_act_again(api_client, general):
+    # Given answers kept for Idempotency-Keys: two naming Kit (her record, and a write-only key's receipt of her id),
+    # and one about someone else
+    officer = api_client("subscribers:read", "subscribers:write", "privacy:write")
+    writer = api_client("subscribers:write")
+    kit = {"email": "kit@mail.example", "first_name": "Kit"}
+    first = officer.post("/api/v1/subscribers/", kit, HTTP_IDEMPOTENCY_KEY="kit-1")
+    receipt = writer.post("/api/v1/subscribers/", kit, HTTP_IDEMPOTENCY_KEY="kit-2")
+    other = officer.post("/api/v1/subscribers/", {"email": "lou@mail.example"}, HTTP_IDEMPOTENCY_KEY="lou-1")
+    assert first.json()["first_name"] == "Kit" and receipt.json() == {"public_id": first.json()["public_id"]}
+
+    # When Kit is erased, and both requests about her are retried with their keys
+    assert officer.post(f"/api/v1/subscribers/{first.json()['public_id']}/erase/").status_code == 200
+    replays = [
+        officer.post("/api/v1/subscribers/", kit, HTTP_IDEMPOTENCY_KEY="kit-1"),
+        writer.post("/api/v1/subscribers/", kit, HTTP_IDEMPOTENCY_KEY="kit-2"),
+    ]
+
+    # Then each replay says she was erased, gives nothing of hers back, and does not sign her up again
+    for replay in replays:
+        assert replay.status_code == 410 and replay["Idempotent-Replayed"] == "true"
+        assert error_of(replay)["code"] == "erased"
+        body = replay.content.decode()
+        assert "kit@mail.example" not in body and "Kit" not in body and first.json()["public_id"] not in body
+    assert not Subscriber.objects.filter(email="kit@mail.example").exists()
+    assert ErasureRecord.objects.get().counts["api_answers_erased"] == 2
+    # and the answer about someone else is kept as it was
+    assert officer.post("/api/v1/subscribers/", {"email": "lou@mail.example"}, HTTP_IDEMPOTENCY_KEY="lou-1").json() == (
+        other.json()
+    )
