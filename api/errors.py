@@ -19,6 +19,7 @@ from rest_framework.views import exception_handler, set_rollback
 
 from campaigns.errors import CampaignError, CampaignForbidden
 from subscribers.errors import ActionForbidden, FormFieldError, SubscribersError
+from subscribers.services.attributes import AttributeValuesSuppressed
 from subscribers.services.errors import (
     AccessExportError,
     ExplicitRequestRequired,
@@ -35,6 +36,7 @@ DOMAIN_ERRORS: dict[type[BaseException], tuple[int, str]] = {
     ActionForbidden: (status.HTTP_403_FORBIDDEN, "permission_denied"),
     CampaignForbidden: (status.HTTP_403_FORBIDDEN, "permission_denied"),
     SuppressedAddressError: (status.HTTP_409_CONFLICT, "suppressed"),
+    AttributeValuesSuppressed: (status.HTTP_409_CONFLICT, "suppressed"),
     ExplicitRequestRequired: (status.HTTP_409_CONFLICT, "explicit_request_required"),
     AccessExportError: (status.HTTP_409_CONFLICT, "access_export_refused"),
     SubscriptionError: (status.HTTP_409_CONFLICT, "conflict"),

@@ -19,6 +19,7 @@ from ..fieldrules import TextRule
 from ..models import Attribute, AttributeType, AttributeValue, Subscriber
 from ..models.attributes import ATTRIBUTE_KEY_RULE
 from ..permissions import ATTRIBUTE_ADD, ATTRIBUTE_CHANGE, ATTRIBUTE_DELETE, ATTRIBUTE_VALUES_CHANGE, actor_require
+from ..selectors import marketing_stopped
 from .errors import FormFieldError
 
 ATTRIBUTE_LABEL = TextRule("The label", 100)
@@ -62,6 +63,19 @@ class AttributeValuesInvalid(FormFieldError):
     @property
     def fields(self) -> dict[str, list[str]]:
         return {f"attributes.{key}": [f"{key}: {problem}"] for key, problem in self.problems.items()}
+
+
+class AttributeValuesSuppressed(AttributeValuesInvalid):
+    """New values for someone whose address is suppressed for marketing (unsubscribed from everything, erased,
+    bounced, complained, suppressed by staff): none is kept, as an import keeps none. ``problems`` names each key
+    that held no value. Nothing was changed."""
+
+
+SUPPRESSED_NEW_VALUE = (
+    "not kept: this address is suppressed for marketing email (unsubscribed from everything, erased, bounced or "
+    "complained), so no new value is kept for it, as an import keeps none. A value the person holds may still be "
+    "corrected or cleared; new ones once they subscribe again."
+)
 
 
 def _log(*, attribute: Attribute, action: str, actor, data: dict) -> None:
@@ -254,7 +268,9 @@ def subscriber_attributes_set(
 ) -> list[str]:
     """Set (or, with None or "", clear) the subscriber's values of the attributes named in ``values``
     ({key: raw value}; others keep theirs). All or nothing: any value that cannot be stored raises
-    AttributeValuesInvalid and nothing changes. Logged with the actor, ``source`` ("admin", "api") and the keys
+    AttributeValuesInvalid and nothing changes; so does a new value (of a key the person holds none of) for an
+    address suppressed for marketing (AttributeValuesSuppressed), as an import keeps none: an erased person's data
+    does not come back before they opt in again. Logged with the actor, ``source`` ("admin", "api") and the keys
     changed, never the values. Returns the keys whose value changed."""
     actor_require(actor, ATTRIBUTE_VALUES_CHANGE, action="change subscribers' attribute values")
     parsed = values if isinstance(values, ParsedValues) else attribute_values_check(values=values)
@@ -270,7 +286,7 @@ def subscriber_attributes_set(
                 subscriber=subscriber, attribute__in=list(parsed.values)
             ).select_related("attribute")
         }
-        cleared, stored, changed = [], [], []
+        cleared, stored, changed, new = [], [], [], []
         for attribute, value in parsed.values.items():
             row = current.get(attribute.pk)
             if value is None:
@@ -280,12 +296,16 @@ def subscriber_attributes_set(
                 continue
             if row is not None and stored_value(row) == value:
                 continue
+            if row is None:
+                new.append(attribute.key)
             stored.append(
                 AttributeValue(
                     subscriber=subscriber, attribute=attribute, updated_at=now, **{COLUMN[attribute.type]: value}
                 )
             )
             changed.append(attribute.key)
+        if new and marketing_stopped(email=subscriber.email):
+            raise AttributeValuesSuppressed({key: SUPPRESSED_NEW_VALUE for key in new})
         if cleared:
             AttributeValue.objects.filter(pk__in=cleared).delete()
         if stored:

@@ -144,3 +144,43 @@ def test_the_list_reads_values_in_a_constant_number_of_queries_per_page(api_clie
         person = SubscriberFactory()
         subscriber_attributes_set(subscriber=person, values={"town": "Bath", "orders": 3}, actor=None, source="test")
     assert queries_for_page() == few
+
+
+def test_an_erased_persons_values_do_not_come_back_through_the_api_before_they_opt_in_again(api_client, declared):
+    # Given someone erased, whose shop sends their details again
+    client = api_client("subscribers:read", "subscribers:write", "privacy:write")
+    person = client.post("/api/v1/subscribers/", {"email": "eve@example.com"}).json()
+    assert client.post(f"/api/v1/subscribers/{person['public_id']}/erase/").status_code == 200
+
+    # When the shop signs the address up again with a birthday and a tier
+    refused = client.post(
+        "/api/v1/subscribers/",
+        {"email": "eve@example.com", "attributes": {"birthday": "1990-02-28", "tier": "gold"}},
+    )
+
+    # Then nothing is kept, each value is named, and the sign-up alone still goes through (double opt-in)
+    assert refused.status_code == 409
+    error = error_of(refused)
+    assert error["code"] == "suppressed"
+    assert list(error["fields"]) == ["attributes.birthday", "attributes.tier"]
+    assert "suppressed for marketing email" in error["message"]
+    assert not Subscriber.objects.filter(email="eve@example.com").exists()
+    assert client.post("/api/v1/subscribers/", {"email": "eve@example.com"}).status_code == 202
+    assert not AttributeValue.objects.exists()
+
+
+def test_someone_unsubscribed_from_everything_keeps_their_values_correctable_but_gets_no_new_ones(
+    api_client, declared
+):
+    person = SubscriberFactory(email="una@example.com")
+    subscriber_attributes_set(subscriber=person, values={"town": "Bath", "vip": True}, actor=None, source="test")
+    client = api_client("subscribers:read", "subscribers:write")
+    base = f"/api/v1/subscribers/{person.public_id}"
+    assert client.post(f"{base}/unsubscribe/").status_code == 200
+
+    corrected = client.patch(f"{base}/", {"attributes": {"town": "Wells", "vip": None}})
+    added = client.patch(f"{base}/", {"attributes": {"town": "Frome", "orders": 3}})
+
+    assert corrected.status_code == 200 and corrected.json()["attributes"] == {"town": "Wells"}
+    assert added.status_code == 409 and list(error_of(added)["fields"]) == ["attributes.orders"]
+    assert subscriber_attribute_values(subscriber=person) == {"town": "Wells"}  # all or nothing: not Frome

@@ -1,6 +1,7 @@
 """Subscribers > Attributes and a subscriber's attribute values in the admin: every change through the services,
 for the Privacy officers role, refusals shown beside their field."""
 
+from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
@@ -8,8 +9,9 @@ from django.test import Client
 from django.urls import reverse
 from wagtail.models import ModelLogEntry
 
-from subscribers.models import Attribute, AttributeType, AttributeValue
+from subscribers.models import Attribute, AttributeType, AttributeValue, SuppressionReason, SuppressionScope
 from subscribers.selectors import subscriber_attribute_values
+from subscribers.services import suppression_add
 from subscribers.services.attributes import attribute_declare, subscriber_attributes_set
 from tests.factories import EDITORS, PRIVACY_OFFICERS, SubscriberFactory, staff_in_role
 
@@ -181,6 +183,22 @@ def test_a_bad_value_in_the_form_is_shown_beside_its_field_and_nothing_is_saved(
     assert response.status_code == 200
     assert "Enter a valid date." in response.content.decode() and "Enter a number." in response.content.decode()
     assert not AttributeValue.objects.exists()
+
+
+def test_a_new_value_for_someone_suppressed_is_refused_beside_its_field_and_a_held_one_is_corrected(officer, declared):
+    person = SubscriberFactory(email="gone@example.com")
+    subscriber_attributes_set(subscriber=person, values={"orders": "3"}, actor=None, source="test")
+    suppression_add(email="gone@example.com", scope=SuppressionScope.MARKETING, reason=SuppressionReason.UNSUBSCRIBED)
+    client = client_of(officer)
+    url = reverse("subscriber_attributes_edit", args=[person.pk])
+
+    refused = client.post(url, {**shown(client, person), "orders": "4", "tier": "Gold"})
+    corrected = client.post(url, {**shown(client, person), "orders": "4"})
+
+    assert refused.status_code == 200
+    assert "suppressed for marketing email" in refused.context["form"].errors["tier"][0]
+    assert corrected.status_code == 302
+    assert subscriber_attribute_values(subscriber=person) == {"orders": Decimal(4)}
 
 
 def test_the_form_shows_a_date_held_in_the_form_a_date_picker_reads(officer, declared):
