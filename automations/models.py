@@ -229,6 +229,7 @@ class LeftReason(models.TextChoices):
     SUPPRESSED = "suppressed", "Address suppressed"
     ERASED = "erased", "Erased"
     SEGMENT = "segment", "Did not match the segment of a condition"
+    DATE_CHANGED = "date_changed", "The date that started it was removed or changed"
     STOPPED = "stopped", "Stopped by staff"
     FAILED = "failed", "An email could not be sent"
 

@@ -34,11 +34,12 @@ from automations.models import (
     AutomationRun,
     AutomationState,
     AutomationStep,
+    AutomationTrigger,
     LeftReason,
     RunState,
     StepKind,
 )
-from automations.schedule import next_weekday_hour
+from automations.schedule import anniversary_days, next_weekday_hour, shop_today
 from campaigns.authoring.personalise import campaign_message_build
 from campaigns.authoring.rendering import RenderedCampaign, campaign_render
 from campaigns.models import DeliveryState
@@ -55,7 +56,14 @@ from mailer.ses import (
     ses_send_raw,
 )
 from mailer.throttle import SendRateLimiter
-from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Suppression, SuppressionReason
+from subscribers.models import (
+    AttributeValue,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +256,7 @@ class AutomationWorker:
         now = timezone.now()
         self._walk(batch, now=now)
         self._consent_check(batch)
+        self._date_check(batch)
         self._ledger(batch)
         self._send(batch)
         self._walk(batch, now=timezone.now())  # on from the emails just sent, up to the next wait or email
@@ -327,6 +336,34 @@ class AutomationWorker:
                 go.subscription = subscription
                 continue
             go.email_step = None
+
+    def _date_check(self, batch: _Batch) -> None:
+        """For the runs of date-triggered automations at an email step: the person still holds a date of the
+        trigger attribute whose day started the run (the day of its start in the shop's zone, less the offset).
+        One removed (a person's right to have it corrected or deleted) or changed to another day leaves the run,
+        "date changed", before any email of it: a birthday email for a birthday taken back is not sent."""
+        dated = [
+            go for go in batch.goes
+            if go.email_step is not None
+            and batch.automations[go.run.automation_id].trigger == AutomationTrigger.DATE_ATTRIBUTE
+        ]
+        if not dated:
+            return
+        held = {
+            (subscriber_id, attribute_id): (when.month, when.day)
+            for subscriber_id, attribute_id, when in AttributeValue.objects.filter(
+                subscriber_id__in={go.run.subscriber_id for go in dated},
+                attribute_id__in={batch.automations[go.run.automation_id].trigger_attribute_id for go in dated},
+                date__isnull=False,
+            ).values_list("subscriber_id", "attribute_id", "date")
+        }
+        for go in dated:
+            automation = batch.automations[go.run.automation_id]
+            started, _ = shop_today(go.run.started_at)
+            day = started - timedelta(days=automation.trigger_offset_days)
+            if held.get((go.run.subscriber_id, automation.trigger_attribute_id)) not in anniversary_days(day):
+                go.leave(LeftReason.DATE_CHANGED)
+                go.email_step = None
 
     def _ledger(self, batch: _Batch) -> None:
         """The ledger row of each run's email step, made once; rows already settled are never sent again."""

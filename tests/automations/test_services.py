@@ -15,9 +15,11 @@ from automations.models import (
     AutomationRun,
     AutomationState,
     AutomationTrigger,
+    LeftReason,
     RunState,
     StepKind,
 )
+from automations.schedule import shop_today
 from automations.services import (
     automation_activate,
     automation_create,
@@ -170,6 +172,32 @@ def test_a_date_trigger_enters_on_the_right_day_in_the_shops_time_zone_once_a_ye
     # The next year, again: once a year
     date_triggers_enter(now=datetime(2028, 6, 10, 9, 0, tzinfo=zone))
     assert sorted(AutomationRun.objects.values_list("occurrence", flat=True)) == ["2027", "2028"]
+
+
+def test_a_date_removed_or_changed_after_entering_sends_none_of_its_emails(topic, welcome_emails, outbox):
+    # Given a birthday series (on the day, from midnight), and three people whose birthday is today, entered
+    birthday = Attribute.objects.create(key="birthday", label="Birthday", type=AttributeType.DATE)
+    automation = automation_create(
+        name="Birthday", topic=topic, trigger=AutomationTrigger.DATE_ATTRIBUTE, trigger_attribute=birthday,
+        trigger_hour=0,
+    )
+    step_add(automation=automation, kind=StepKind.EMAIL, email=welcome_emails[0])
+    automation_activate(automation=automation)
+    today, _ = shop_today(timezone.now())
+    kept, removed, corrected = (born(topic, date(1990, today.month, today.day)) for _ in range(3))
+    date_triggers_enter()
+    assert AutomationRun.objects.filter(state=RunState.ACTIVE).count() == 3
+
+    # When, before the email goes, one asks for their birthday to be deleted and another corrects it to another day
+    AttributeValue.objects.filter(subscriber=removed).delete()
+    AttributeValue.objects.filter(subscriber=corrected).update(date=date(1990, 1 if today.month != 1 else 2, 1))
+    automations_work()
+
+    # Then only the birthday still held gets its email; the others leave, saying why
+    assert len(outbox.to(kept.email)) == 1
+    assert outbox.to(removed.email) == [] and outbox.to(corrected.email) == []
+    left = AutomationRun.objects.filter(subscriber__in=[removed, corrected])
+    assert set(left.values_list("state", "left_reason")) == {(RunState.LEFT, LeftReason.DATE_CHANGED)}
 
 
 def test_a_29_february_date_comes_round_on_1_march_in_other_years(topic, welcome_emails):
