@@ -14,11 +14,14 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # function call needs brackets, a link to another program "|" and "!", a reference to another file "[" or quotes.
 # The worst a spreadsheet can do with such a cell is show an error instead of the address.
 SIGNED_PLAIN_ADDRESS = re.compile(r"[+-][\w.+-]*@[\w.-]+")
+# A negative number as written: a spreadsheet reads it as that number, never as a formula (no operator follows the
+# sign), so it is kept as it is: an attribute's -12.5 must read back as -12.5 (the import takes it so), not '-12.5.
+NEGATIVE_NUMBER = re.compile(r"-[0-9]+(\.[0-9]+)?")
 
 
 def csv_cell(value) -> str:
     text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_START) else text
+    return f"'{text}" if text.startswith(FORMULA_START) and not NEGATIVE_NUMBER.fullmatch(text) else text
 
 
 def csv_address_cell(address) -> str:

@@ -15,6 +15,12 @@ from subscribers.csvcells import csv_address_cell, csv_cell
         ("\t=1", "'\t=1"),
         ("Kim", "Kim"),
         (None, ""),
+        # A negative number is a number to a spreadsheet, and reads back as written; anything after it is not
+        ("-12.5", "-12.5"),
+        ("-3", "-3"),
+        ("-1+1", "'-1+1"),
+        ("-2.5e3", "'-2.5e3"),
+        ("-12.", "'-12."),
     ],
 )
 def test_a_cell_a_spreadsheet_would_run_starts_with_an_apostrophe(value, cell):
