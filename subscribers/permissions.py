@@ -27,6 +27,7 @@ ATTRIBUTE_ADD = "subscribers.add_attribute"
 ATTRIBUTE_CHANGE = "subscribers.change_attribute"
 ATTRIBUTE_DELETE = "subscribers.delete_attribute"
 ATTRIBUTE_VALUES_CHANGE = "subscribers.change_attributevalue"
+ATTRIBUTE_VALUES_VIEW = "subscribers.view_attributevalue"
 
 
 def actor_require(user, permission: str, *, action: str) -> None:

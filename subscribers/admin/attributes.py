@@ -233,8 +233,13 @@ class SubscriberAttributesForm(forms.Form):
             self.fields[attribute.key] = field
 
 
+def may_view_values(user) -> bool:
+    return user.has_perm(permissions.ATTRIBUTE_VALUES_VIEW)
+
+
 def may_change_values(user) -> bool:
-    return user.has_perm(permissions.ATTRIBUTE_VALUES_CHANGE)
+    """Changing values shows them first: both permissions."""
+    return may_view_values(user) and user.has_perm(permissions.ATTRIBUTE_VALUES_CHANGE)
 
 
 def subscriber_attributes_edit(request, subscriber_id: int):
@@ -288,6 +293,11 @@ class SubscriberInspectView(InspectView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        # Values are shown to staff who may view them (subscribers.view_attributevalue), not to everyone who may
+        # see the subscriber.
+        context["may_view_values"] = may_view_values(self.request.user)
+        if not context["may_view_values"]:
+            return context
         values = subscriber_attribute_values(subscriber=self.object)
         context["attribute_rows"] = [
             (attribute.label, attribute_value_text(values[attribute.key]) if attribute.key in values else "—")

@@ -5,6 +5,8 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from wagtail.models import ModelLogEntry
@@ -13,9 +15,10 @@ from subscribers.models import Attribute, AttributeType, AttributeValue, Suppres
 from subscribers.selectors import subscriber_attribute_values
 from subscribers.services import suppression_add
 from subscribers.services.attributes import attribute_declare, subscriber_attributes_set
-from tests.factories import EDITORS, PRIVACY_OFFICERS, SubscriberFactory, staff_in_role
+from tests.factories import EDITORS, PRIVACY_OFFICERS, SubscriberFactory, UserFactory, staff_in_role
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()
 
 
 def client_of(user) -> Client:
@@ -113,6 +116,30 @@ def test_a_campaign_editor_cannot_reach_attributes_or_change_values(declared):
     response = client.post(reverse("subscriber_attributes_edit", args=[person.pk]), {"vip": "yes"})
     assert response.status_code in (302, 403)
     assert not AttributeValue.objects.exists()
+
+
+def test_values_are_shown_only_to_staff_who_may_view_them_and_changed_only_by_those_who_also_may(declared):
+    # A group given, by hand, the right to see subscribers (and one to change values) but not to view values
+    person = SubscriberFactory()
+    subscriber_attributes_set(subscriber=person, values={"vip": True}, actor=None, source="test")
+    support = UserFactory(is_staff=True)
+    support.user_permissions.add(
+        *(Permission.objects.get(codename=name) for name in ("access_admin", "view_subscriber",
+                                                             "change_attributevalue"))
+    )
+    client = client_of(support)
+
+    page = client.get(reverse("subscriber:inspect", args=[person.pk]))
+    edit = client.post(reverse("subscriber_attributes_edit", args=[person.pk]), {"vip": "no"})
+
+    assert page.status_code == 200 and "<dt>VIP</dt>" not in page.content.decode()
+    assert "Change attribute values" not in page.content.decode()
+    assert edit.status_code in (302, 403) and subscriber_attribute_values(subscriber=person) == {"vip": True}
+
+    # Given the right to view values too, they see them and may change them
+    support.user_permissions.add(Permission.objects.get(codename="view_attributevalue"))
+    client = client_of(User.objects.get(pk=support.pk))  # permissions are cached on the user object
+    assert "<dt>VIP</dt><dd>yes</dd>" in client.get(reverse("subscriber:inspect", args=[person.pk])).content.decode()
 
 
 def test_a_subscribers_page_shows_their_values_and_the_form_fits_each_type(officer, declared):
