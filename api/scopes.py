@@ -33,6 +33,8 @@ SCOPE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "subscribers.view_subscription",
         "subscribers.view_topic",
         "subscribers.view_attribute",
+        # Every subscriber read shows the person's attribute values: a key's maker must be allowed to see them.
+        "subscribers.view_attributevalue",
     ),
     Scope.SUBSCRIBERS_WRITE: (
         "subscribers.add_subscriber",

@@ -14,7 +14,7 @@ from .conftest import client_for
 pytestmark = pytest.mark.django_db
 
 # What subscribers:read needs (api/scopes.py): reading subscribers, their subscriptions, topics and attributes.
-READER = ("view_subscriber", "view_subscription", "view_topic", "view_attribute")
+READER = ("view_subscriber", "view_subscription", "view_topic", "view_attribute", "view_attributevalue")
 
 
 def _staff(email: str, *codenames: str, groups: tuple[str, ...] = ()) -> User:
@@ -65,6 +65,14 @@ def test_a_person_may_give_the_scopes_their_roles_hold_and_a_superuser_or_the_pl
 
     assert client_for(made.key).get("/api/v1/topics/").status_code == 200
     assert everything.api_key.scopes == shell.api_key.scopes == list(SCOPE_NAMES)
+
+
+def test_someone_who_may_see_subscribers_but_not_their_attribute_values_may_not_give_a_reading_key():
+    viewer = _staff("viewer@larkspur-lune.example", *(name for name in READER if name != "view_attributevalue"))
+
+    needs = "subscribers:read: it needs the permission subscribers\\.view_attributevalue"
+    with pytest.raises(ApiKeyError, match=needs):
+        api_key_create(name="reads", scopes=["subscribers:read"], created_by=viewer)
 
 
 def test_the_new_key_page_offers_only_the_scopes_the_person_may_give_and_refuses_the_others(client):
