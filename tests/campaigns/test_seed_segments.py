@@ -7,7 +7,7 @@ from campaigns.management.commands.seed_segments import ATTRIBUTES, SEGMENTS
 from campaigns.segments.models import Segment
 from campaigns.segments.selectors import segment_count
 from subscribers.models import Attribute, AttributeType, AttributeValue, Subscriber
-from subscribers.services.attributes import attribute_declare
+from subscribers.services.attributes import attribute_declare, attribute_update
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +88,23 @@ def test_an_attribute_staff_declared_with_another_type_stops_the_seed_and_change
     assert list(Attribute.objects.values_list("key", flat=True)) == ["vip"]
     assert not AttributeValue.objects.exists()
     assert not Segment.objects.exists()
+
+
+def test_a_choice_staff_added_does_not_stop_a_later_seed(audience):
+    call_command("seed_segments")
+    metal = Attribute.objects.get(key="metal")
+    attribute_update(attribute=metal, choices=[*metal.choices, "Titanium"], actor=None)
+    before = _snapshot()
+
+    call_command("seed_segments")  # the demo starts again after staff added a choice
+
+    assert _snapshot() == before
+
+
+def test_an_attribute_declared_without_a_choice_the_demo_uses_stops_the_seed_naming_it(audience):
+    attribute_declare(key="metal", label="Metal", type=AttributeType.CHOICE, choices=["Gold", "Titanium"], actor=None)
+
+    with pytest.raises(CommandError, match="“metal” exists without the choices Silver, Rose gold, Platinum"):
+        call_command("seed_segments")
+
+    assert not AttributeValue.objects.exists()

@@ -123,9 +123,11 @@ class Command(BaseCommand):
                 f"The attribute “{key}” exists with the type {attribute.type}; the demo needs {type}. "
                 "Rename or delete it, then seed again."
             )
-        if type == AttributeType.CHOICE and set(attribute.choices) != set(choices):
+        # Choices staff added since are no obstacle; one the demo writes, removed or renamed, is.
+        missing = [choice for choice in choices if choice not in attribute.choices]
+        if type == AttributeType.CHOICE and missing:
             raise CommandError(
-                f"The attribute “{key}” exists with other choices ({', '.join(attribute.choices)}); the demo needs "
-                f"{', '.join(choices)}. Change its choices, then seed again."
+                f"The attribute “{key}” exists without the choices {', '.join(missing)}, which the demo's values "
+                f"use (it has {', '.join(attribute.choices)}). Add them back, then seed again."
             )
         return attribute
