@@ -253,11 +253,14 @@ def idempotency_answers_erase(target: ErasureTarget) -> dict[str, int]:
     """Eraser (``subscribers.personal_data``): every kept answer that names the person (their address, or their
     public id: a subscriber's record, a receipt) is replaced by ``ERASED_ANSWER`` with status 410, so that a replay
     within the 24 hours gives none of their data back, and a retry still does not act twice."""
-    needles = [email.encode() for email in target.emails]
+    # Each as a whole JSON string, quotes included, as the answers hold it (with non-ASCII characters as written or
+    # escaped): erasing ann@x.example must not touch an answer about joann@x.example.
+    names = list(target.emails)
     if target.subscriber_id is not None:
         public_id = Subscriber.objects.filter(pk=target.subscriber_id).values_list("public_id", flat=True).first()
         if public_id is not None:
-            needles.append(str(public_id).encode())
+            names.append(str(public_id))
+    needles = sorted({json.dumps(name, ensure_ascii=ascii).encode() for name in names for ascii in (False, True)})
     if not needles:
         return {"api_answers_erased": 0}
     find = "position(%s in body) > 0" if connection.vendor == "postgresql" else "instr(body, %s) > 0"

@@ -301,7 +301,9 @@ def runs_enter_subscribers(
         for start in range(0, len(subscriber_ids), ENTER_CHUNK):
             AutomationRun.objects.bulk_create(
                 [
-                    AutomationRun(automation=automation, subscriber_id=pk, occurrence=occurrence, due_at=when)
+                    AutomationRun(
+                        automation=automation, subscriber_id=pk, occurrence=occurrence, due_at=when, started_at=when
+                    )
                     for pk in subscriber_ids[start : start + ENTER_CHUNK]
                 ],
                 ignore_conflicts=True,

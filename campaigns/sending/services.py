@@ -117,18 +117,31 @@ def _segment_freeze(*, send: Send, page: CampaignPage) -> None:
         send.segment, send.segment_name, send.segment_definition = None, "", None
         return
     segment = Segment.objects.filter(pk=page.segment_id).first()
-    if segment is None:
-        raise SendStateError("The campaign's segment no longer exists: choose another and publish the campaign.")
-    try:
-        # Held until the start commits, as a segment's save holds them: an attribute the copy names is not deleted
-        # (nor a choice it names removed) while the send starts, or was so before and the copy is refused.
-        definition = segment_definition_hold(segment.definition)
-    except SegmentError as err:
-        raise SendStateError(f"The segment {segment.name!r} cannot be used as it is: {err}") from err
+    for _ in range(FREEZE_TRIES):
+        if segment is None:
+            raise SendStateError("The campaign's segment no longer exists: choose another and publish the campaign.")
+        refused = None
+        try:
+            # Held until the start commits, as a segment's save holds them: an attribute the copy names is not
+            # deleted (nor a choice it names removed) while the send starts.
+            definition = segment_definition_hold(segment.definition)
+        except SegmentError as err:
+            refused = err
+        # The hold may have waited for a change committed meanwhile (the segment edited, then an attribute it
+        # named deleted): the copy is of the segment as it is now, held in its turn.
+        now = Segment.objects.filter(pk=segment.pk).first()
+        if now is not None and now.definition == segment.definition:
+            if refused is not None:
+                raise SendStateError(f"The segment {segment.name!r} cannot be used as it is: {refused}") from refused
+            break
+        segment = now
+    else:
+        raise SendStateError(f"The segment {segment.name!r} kept changing while the send started: start it again.")
     send.segment, send.segment_name, send.segment_definition = segment, segment.name, definition
 
 
 OPEN_SEND_STATES = (SendState.SCHEDULED, SendState.SENDING, SendState.PAUSED)
+FREEZE_TRIES = 3  # the segment read again after holding its attributes, while it changes under the start
 
 
 def _open_send_refuse(*, page_id: int, exclude_id: int | None = None) -> None:

@@ -168,6 +168,7 @@ def test_a_date_trigger_enters_on_the_right_day_in_the_shops_time_zone_once_a_ye
     date_triggers_enter(now=datetime(2027, 6, 10, 9, 5, tzinfo=zone))
     date_triggers_enter(now=datetime(2027, 6, 10, 21, 0, tzinfo=zone))
     assert list(AutomationRun.objects.values_list("subscriber_id", "occurrence")) == [(due.pk, "2027")]
+    assert AutomationRun.objects.get().started_at == datetime(2027, 6, 10, 9, 5, tzinfo=zone)  # the day it began
     assert other_day.pk not in AutomationRun.objects.values_list("subscriber_id", flat=True)
     # The next year, again: once a year
     date_triggers_enter(now=datetime(2028, 6, 10, 9, 0, tzinfo=zone))
