@@ -26,7 +26,11 @@ from subscribers.selectors import (
     subscriber_by_email,
     topic_default,
 )
-from subscribers.services.attributes import attribute_values_check, subscriber_attributes_set
+from subscribers.services.attributes import (
+    attribute_values_check,
+    subscriber_attributes_offer,
+    subscriber_attributes_set,
+)
 from subscribers.services.consent import (
     ConsentEvidence,
     subscriber_access_export_request,
@@ -43,6 +47,9 @@ from .. import serializers as s
 from ..errors import error_body
 from ..scopes import Scope
 from .base import ApiViewSet
+
+# Named in the answer to a create when values were left out: the attribute keys, comma-separated.
+NOT_KEPT_HEADER = "Attributes-Not-Kept"
 
 
 class TopicViewSet(mixins.ListModelMixin, ApiViewSet):
@@ -166,9 +173,13 @@ class SubscriberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
         values = attribute_values_check(values=data["attributes"]) if "attributes" in data else None
         with transaction.atomic():
             subscriber, status_code = self._create(data, topics)
-            if values is not None:
-                subscriber_attributes_set(subscriber=subscriber, values=values, actor=self.actor(), source="api")
-        return self._show(subscriber, status_code=status_code)
+            left_out = subscriber_attributes_offer(
+                subscriber=subscriber, values=values, actor=self.actor(), source="api"
+            ) if values is not None else []
+        answer = self._show(subscriber, status_code=status_code)
+        if left_out:  # an address suppressed for marketing: signed up (double opt-in), without new values
+            answer[NOT_KEPT_HEADER] = ", ".join(left_out)
+        return answer
 
     def _create(self, data: dict, topics) -> tuple[Subscriber, int]:
         if "consent" in data:

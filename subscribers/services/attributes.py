@@ -326,6 +326,19 @@ def subscriber_attributes_set(
     return sorted(changed)
 
 
+def subscriber_attributes_offer(*, subscriber: Subscriber, values: ParsedValues, actor, source: str) -> list[str]:
+    """``subscriber_attributes_set`` for a sign-up: a new value that an address suppressed for marketing may not be
+    given is left out instead of refusing them all, so the sign-up goes ahead (its double opt-in) without it, as an
+    import's row does. Returns the keys left out (none when all were kept)."""
+    try:
+        subscriber_attributes_set(subscriber=subscriber, values=values, actor=actor, source=source)
+    except AttributeValuesSuppressed as refused:
+        kept = {attribute: value for attribute, value in values.values.items() if attribute.key not in refused.problems}
+        subscriber_attributes_set(subscriber=subscriber, values=ParsedValues(kept), actor=actor, source=source)
+        return list(refused.problems)
+    return []
+
+
 def _listed(names: list[str]) -> str:
     """ "a", "a and b", "a, b and c"."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
