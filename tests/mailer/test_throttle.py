@@ -29,7 +29,11 @@ def _worker(url: str, account: str, rate: float, seconds: float, group: int, que
     queue.put((slots, stamps))
 
 
-def _run_fleet(*, processes: int, rate: float, seconds: float, group: int = 1) -> tuple[list[float], list[float]]:
+def _run_fleet(
+    *, processes: int, rate: float, seconds: float, group: int = 1
+) -> tuple[list[float], list[float], float]:
+    """Every slot the fleet reserved and every moment it went ahead, each sorted; and the longest any send went out
+    after its slot, beyond its process's usual (the machine's clock and Redis's may differ by a constant)."""
     account = f"test-{uuid.uuid4().hex}"
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
@@ -42,7 +46,9 @@ def _run_fleet(*, processes: int, rate: float, seconds: float, group: int = 1) -
     results = [queue.get(timeout=seconds + 30) for _ in workers]
     for worker in workers:
         worker.join(timeout=10)
-    return sorted(s for slots, _ in results for s in slots), sorted(s for _, stamps in results for s in stamps)
+    behind = [[stamp - slot for slot, stamp in zip(slots, stamps, strict=True)] for slots, stamps in results]
+    late = max(max(lags) - min(lags) for lags in behind if lags)
+    return sorted(s for slots, _ in results for s in slots), sorted(s for _, stamps in results for s in stamps), late
 
 
 def _busiest_second(stamps: list[float]) -> int:
@@ -55,11 +61,13 @@ def _busiest_second(stamps: list[float]) -> int:
     return busiest
 
 
-# A run in the full suite on a loaded two-core machine once used 82% of the rate: all four processes were held back
-# at once (another test's workers and browser on the same cores) and their slots went unclaimed. Such a run is made
-# again, up to this many runs in all; a shortfall without a stall fails at once.
+# Runs in the full suite on a loaded two-core machine once used 82% of the rate (all four processes were held back at
+# once, by another test's workers and browser on the same cores, and their slots went unclaimed), and once sent 54 in
+# a second (one process held back, its late sends bunched with the others'). Such a run is made again, up to this
+# many runs in all; a shortfall without a stall fails at once.
 RUNS_WHEN_STALLED = 3
-STALL_INTERVALS = 4  # a gap of this many slots between two consecutive sends is a stall of the whole fleet
+STALL_INTERVALS = 4  # a gap of this many slots in the schedule is a stall of the whole fleet
+LATE_INTERVALS = 2  # a send this many slots after its own has been held back
 
 
 def _largest_gap(moments: list[float]) -> float:
@@ -71,7 +79,7 @@ def test_four_processes_share_one_rate_within_one_send_per_second_and_use_at_lea
     rate, seconds = 50, 3.0
     runs = []
     for _ in range(RUNS_WHEN_STALLED):
-        slots, stamps = _run_fleet(processes=4, rate=rate, seconds=seconds, group=group)
+        slots, stamps, late = _run_fleet(processes=4, rate=rate, seconds=seconds, group=group)
 
         # The schedule the fleet shares (Redis's clock): never more than rate + 1 in any second, whatever happens.
         assert _busiest_second(slots) <= rate + 1
@@ -83,11 +91,12 @@ def test_four_processes_share_one_rate_within_one_send_per_second_and_use_at_lea
         runs.append(f"{use:.1f} sends/s of {rate}, at most {busiest} in a second")
         if use >= 0.95 * rate and busiest <= rate + 3:
             return
-        # Short of either, after a gap of several slots in the schedule or in the sends: the machine held all four
-        # processes back at once, which loses slots by design (an unclaimed slot is not carried over) and sends the
-        # late ones together. Without such a stall it is the limiter's fault.
-        stalled = max(_largest_gap(steady), _largest_gap(stamps)) > STALL_INTERVALS / rate
-        assert stalled, f"{runs[-1]}, with no stall of the four processes"
+        # Short of either, after a gap of several slots in the schedule (the machine held all four processes back
+        # at once: an unclaimed slot is lost by design, not carried over) or a send that went out well after its
+        # slot (a process held back, whose late sends then bunch with the others'). Without either, it is the
+        # limiter's fault.
+        stalled = _largest_gap(steady) > STALL_INTERVALS / rate or late > LATE_INTERVALS / rate
+        assert stalled, f"{runs[-1]}, with no stall of the processes (longest late {late * 1000:.0f} ms)"
     pytest.fail(f"Each run stalled: {'; '.join(runs)}")
 
 
