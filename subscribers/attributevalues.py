@@ -154,12 +154,20 @@ def _boolean(raw, attribute: Attribute) -> bool:
     raise AttributeValueProblem("is not yes or no (use yes, no, true, false, 1 or 0).", raw)
 
 
-def _choice(raw, attribute: Attribute) -> str:
+def choice_matching(raw, choices) -> str | None:
+    """The one of ``choices`` that ``raw`` names, in any case and normalised as values are (NFC, no spaces at
+    either end), as declared ("GOLD" is "Gold"); None when it names none. Values, imports and segments all match so."""
     if isinstance(raw, str):
         wanted = TEXT_RULE.normalise(raw).casefold()
-        for choice in attribute.choices:
+        for choice in choices:
             if choice.casefold() == wanted:
                 return choice
+    return None
+
+
+def _choice(raw, attribute: Attribute) -> str:
+    if (choice := choice_matching(raw, attribute.choices)) is not None:
+        return choice
     offered = ", ".join(attribute.choices) or "none declared yet"
     raise AttributeValueProblem(f"is not one of the choices ({offered}).", raw)
 

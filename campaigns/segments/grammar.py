@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from campaigns.segments.errors import SegmentError
+from subscribers.attributevalues import choice_matching
 from subscribers.fieldrules import TextRule
 from subscribers.models import Attribute, AttributeType, ConsentSource, Topic
 
@@ -54,7 +55,6 @@ FIELD_OPS = {
 FIXED_FIELDS = ", ".join(FIELD_OPS)
 SIGNUP_SOURCES = tuple(ConsentSource.values)
 DATE_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CHOICE_RULE = TextRule("a choice", MAX_TEXT)  # normalised as the values held are (NFC, no spaces at either end)
 
 
 @dataclass
@@ -303,11 +303,8 @@ def _boolean(value, *, path: str) -> bool:
 def _choice(value, choices: list[str], *, path: str, what: str) -> str:
     """One of ``choices``, in any case, as declared ("GOLD" is "Gold"): the import, the API and the admin take a
     choice in any case, so a segment does too."""
-    if isinstance(value, str):
-        wanted = CHOICE_RULE.normalise(value).casefold()
-        for choice in choices:
-            if choice.casefold() == wanted:
-                return choice
+    if (choice := choice_matching(value, choices)) is not None:
+        return choice
     raise SegmentError(path, f"{value!r} is not one of {what}: {', '.join(choices)}")
 
 
